@@ -1,0 +1,214 @@
+//! The first phases of a chat request: validate, resolve the model, plan the upstream query.
+//!
+//! Everything here is pure: a [`ChatPlan`] says exactly what will be sent upstream, so the
+//! mapping of §9 is tested without a network. What the upstream cannot honour is refused
+//! with a clear 400 naming the parameter, never silently dropped.
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::conversation;
+use crate::models::{ModelCatalog, UnknownModel};
+use crate::openai::{ChatCompletionRequest, MessageContent, Stop};
+
+/// Everything needed to run one chat completion upstream.
+#[derive(Debug, Clone)]
+pub struct ChatPlan {
+    /// The model as the client wrote it; echoed in every response.
+    pub model: String,
+    pub endpoint_id: String,
+    pub query: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub model_configs: ModelConfigs,
+    pub reasoning_effort: Option<&'static str>,
+    /// Sent as the session's `externalUserId` (required upstream).
+    pub external_user_id: String,
+}
+
+/// The upstream's `modelConfigs` object (§3.3); absent fields are not sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelConfigs {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+}
+
+/// A request the proxy refuses before calling upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        param: Option<String>,
+    },
+    #[error(transparent)]
+    UnknownModel(#[from] UnknownModel),
+}
+
+fn invalid(param: &str, message: impl Into<String>) -> PlanError {
+    PlanError::Invalid {
+        message: message.into(),
+        param: Some(param.to_owned()),
+    }
+}
+
+fn in_range(param: &str, value: Option<f64>, lo: f64, hi: f64) -> Result<Option<f64>, PlanError> {
+    match value {
+        Some(v) if !(lo..=hi).contains(&v) || v.is_nan() => Err(invalid(
+            param,
+            format!("`{param}` must be between {lo} and {hi} for on-demand.io models, got {v}."),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// OpenAI's `reasoning_effort` → the upstream's `reasoningEffort` (`low`/`medium`/`max`, §3.3).
+fn map_reasoning_effort(effort: Option<&str>) -> Result<Option<&'static str>, PlanError> {
+    Ok(match effort {
+        None | Some("none") => None,
+        Some("minimal" | "low") => Some("low"),
+        Some("medium") => Some("medium"),
+        Some("high" | "xhigh" | "max") => Some("max"),
+        Some(other) => {
+            return Err(invalid(
+                "reasoning_effort",
+                format!(
+                    "`reasoning_effort` must be one of none, minimal, low, medium, high, xhigh; got `{other}`."
+                ),
+            ));
+        }
+    })
+}
+
+/// Validates a request and plans its upstream query.
+pub fn plan(
+    request: ChatCompletionRequest,
+    catalog: &ModelCatalog,
+    settings: &Settings,
+) -> Result<ChatPlan, PlanError> {
+    if request.model.trim().is_empty() {
+        return Err(invalid("model", "`model` must not be empty."));
+    }
+    if request.messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "`messages` must contain at least one message.",
+        ));
+    }
+    if request.n.is_some_and(|n| n != 1) {
+        return Err(invalid(
+            "n",
+            "on-demand.io returns one answer per request; `n` must be 1.",
+        ));
+    }
+    let has = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+    };
+    if has(&request.tools) || has(&request.functions) {
+        let param = if has(&request.tools) {
+            "tools"
+        } else {
+            "functions"
+        };
+        return Err(invalid(
+            param,
+            "on-demand.io has no tool or function calling; remove `tools`/`functions` from the request.",
+        ));
+    }
+    for (i, message) in request.messages.iter().enumerate() {
+        match message.role.as_str() {
+            "system" | "developer" | "user" | "assistant" => {}
+            "tool" | "function" => {
+                return Err(invalid(
+                    &format!("messages[{i}].role"),
+                    "on-demand.io has no tool calling, so `tool`/`function` messages cannot be sent.",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    &format!("messages[{i}].role"),
+                    format!(
+                        "Unknown role `{other}`; expected system, developer, user or assistant."
+                    ),
+                ));
+            }
+        }
+        if message.tool_calls.as_ref().is_some_and(|t| !t.is_null()) {
+            return Err(invalid(
+                &format!("messages[{i}].tool_calls"),
+                "on-demand.io has no tool calling, so `tool_calls` cannot be sent.",
+            ));
+        }
+        if let Some(MessageContent::Parts(parts)) = &message.content {
+            for (j, part) in parts.iter().enumerate() {
+                if part.kind != "text" || part.text.is_none() {
+                    return Err(invalid(
+                        &format!("messages[{i}].content[{j}]"),
+                        format!(
+                            "Content parts of type `{}` are not supported: on-demand.io chat takes text only.",
+                            part.kind
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let stop_sequences = match request.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) if v.len() > 4 => {
+            return Err(invalid("stop", "`stop` takes at most 4 sequences."));
+        }
+        Some(Stop::Many(v)) => v,
+    };
+    let max_tokens = if settings.forward_max_tokens {
+        request.max_completion_tokens.or(request.max_tokens)
+    } else {
+        None
+    };
+    let model_configs = ModelConfigs {
+        temperature: in_range("temperature", request.temperature, 0.0, 2.0)?,
+        top_p: in_range("top_p", request.top_p, 0.0, 1.0)?,
+        presence_penalty: in_range("presence_penalty", request.presence_penalty, 0.0, 2.0)?,
+        frequency_penalty: in_range("frequency_penalty", request.frequency_penalty, 0.0, 2.0)?,
+        stop_sequences,
+        max_tokens,
+    };
+    let reasoning_effort = map_reasoning_effort(request.reasoning_effort.as_deref())?;
+    let endpoint_id = catalog.resolve(&request.model)?.to_owned();
+    let query = conversation::transcript(&request.messages);
+    if query.trim().is_empty() {
+        return Err(invalid("messages", "The messages contain no text to send."));
+    }
+    let external_user_id = match request.user.as_deref().map(str::trim) {
+        Some(user) if !user.is_empty() => user.chars().take(128).collect(),
+        _ => format!("ondemand-proxy-{:016x}", rand::random::<u64>()),
+    };
+    let stream = request.stream.unwrap_or(false);
+    Ok(ChatPlan {
+        model: request.model,
+        endpoint_id,
+        query,
+        stream,
+        include_usage: stream && request.stream_options.is_some_and(|o| o.include_usage),
+        model_configs,
+        reasoning_effort,
+        external_user_id,
+    })
+}
+
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;

@@ -1,0 +1,629 @@
+//! Configuration: the original Flask proxy's `config.json` and environment names, extended.
+//!
+//! Sources, lowest precedence first: built-in defaults < `config.json` < environment < CLI
+//! flags. Every value is validated once, at start, and an error names the field, where the
+//! value came from and why it is wrong; nothing starts half-configured. Keys the proxy does
+//! not know (the original's `stats_file_path`, say) are reported, not fatal, so old files
+//! keep working.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::secret::Secret;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
+pub const DEFAULT_AUTH_BASE_URL: &str = "https://gateway.on-demand.io";
+/// A browser-like agent: Cloudflare in front of the upstream bans bare agents (§1).
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36";
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// Tokens published in the original proxy's sources and docs; anyone could guess them.
+const PUBLIC_SAMPLE_TOKENS: [&str; 1] = ["sk-2api-ondemand-access-token-2025"];
+
+/// Settings that can change while the proxy runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Idle time after which a reused upstream session is dropped (`reuse` mode).
+    pub session_timeout_minutes: u64,
+    /// Extra upstream attempts after the first failed one.
+    pub max_retries: u32,
+    /// Pause before an account that already failed this request is tried again.
+    pub retry_delay: Duration,
+    /// Bound on a whole non-stream request, retries included.
+    pub request_timeout: Duration,
+    /// Bound on waiting for a stream's first byte, and on any silence inside it.
+    pub stream_timeout: Duration,
+    /// Requests per minute per client token; 0 turns the limit off.
+    pub rate_limit: u32,
+    pub debug_mode: bool,
+    pub base_url: String,
+    pub auth_base_url: String,
+    pub user_agent: String,
+    /// Forward `max_tokens` upstream; off by default because it is undocumented there and
+    /// reported to empty the answers (§3.3).
+    pub forward_max_tokens: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_timeout_minutes: 30,
+            max_retries: 3,
+            retry_delay: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(120),
+            stream_timeout: Duration::from_secs(180),
+            rate_limit: 60,
+            debug_mode: false,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            forward_max_tokens: false,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// One upstream account as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountConfig {
+    ApiKey {
+        name: String,
+        api_key: Secret,
+    },
+    /// Email/password: the dashboard's sign-in flow (§2.2), experimental.
+    Password {
+        name: String,
+        email: String,
+        password: Secret,
+    },
+}
+
+impl AccountConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::ApiKey { name, .. } | Self::Password { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The client token; `None` means "generate one on first run".
+    pub api_access_token: Option<Secret>,
+    pub accounts: Vec<AccountConfig>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: Option<PathBuf>,
+    pub settings: Settings,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Keys of the config file this version does not use.
+    pub unknown_keys: Vec<String>,
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "in {}", path.display()),
+            Self::Env(name) => write!(f, "from environment variable {name}"),
+            Self::Flag(flag) => write!(f, "from flag {flag}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("invalid `{field}` {origin}: {reason}")]
+    Invalid {
+        field: String,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+/// One configurable key and its names in each source.
+pub struct Field {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub flag: &'static str,
+}
+
+/// Every key but `accounts`, which has its own shape. The CLI uses `flag`.
+pub const FIELDS: &[Field] = &[
+    Field {
+        key: "api_access_token",
+        env: "API_ACCESS_TOKEN",
+        flag: "--api-access-token",
+    },
+    Field {
+        key: "host",
+        env: "LISTEN_HOST",
+        flag: "--host",
+    },
+    Field {
+        key: "port",
+        env: "LISTEN_PORT",
+        flag: "--port",
+    },
+    Field {
+        key: "data_dir",
+        env: "DATA_DIR",
+        flag: "--data-dir",
+    },
+    Field {
+        key: "session_timeout_minutes",
+        env: "SESSION_TIMEOUT_MINUTES",
+        flag: "--session-timeout-minutes",
+    },
+    Field {
+        key: "max_retries",
+        env: "MAX_RETRIES",
+        flag: "--max-retries",
+    },
+    Field {
+        key: "retry_delay",
+        env: "RETRY_DELAY",
+        flag: "--retry-delay",
+    },
+    Field {
+        key: "request_timeout",
+        env: "REQUEST_TIMEOUT",
+        flag: "--request-timeout",
+    },
+    Field {
+        key: "stream_timeout",
+        env: "STREAM_TIMEOUT",
+        flag: "--stream-timeout",
+    },
+    Field {
+        key: "rate_limit",
+        env: "RATE_LIMIT",
+        flag: "--rate-limit",
+    },
+    Field {
+        key: "debug_mode",
+        env: "DEBUG_MODE",
+        flag: "--debug",
+    },
+    Field {
+        key: "base_url",
+        env: "ONDEMAND_BASE_URL",
+        flag: "--base-url",
+    },
+    Field {
+        key: "auth_base_url",
+        env: "ONDEMAND_AUTH_BASE_URL",
+        flag: "--auth-base-url",
+    },
+    Field {
+        key: "user_agent",
+        env: "ONDEMAND_USER_AGENT",
+        flag: "--user-agent",
+    },
+    Field {
+        key: "forward_max_tokens",
+        env: "FORWARD_MAX_TOKENS",
+        flag: "--forward-max-tokens",
+    },
+    Field {
+        key: "max_body_bytes",
+        env: "MAX_BODY_BYTES",
+        flag: "--max-body-bytes",
+    },
+];
+
+const ACCOUNTS_ENV: &str = "ONDEMAND_ACCOUNTS";
+
+/// The inputs to [`load`]. `env` is a function so tests never touch the process environment.
+pub struct Sources<'a> {
+    /// A file named explicitly (`--config`); it must exist.
+    pub file: Option<&'a Path>,
+    /// Read when `file` is `None` and it exists (the original proxy read `./config.json`).
+    pub default_file: Option<&'a Path>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// `(key, raw value)` pairs from the command line, keys as in [`FIELDS`].
+    pub flags: Vec<(&'static str, String)>,
+}
+
+/// A value before typing: JSON from the file, text from env and flags.
+#[derive(Debug, Clone)]
+enum Raw {
+    Json(Value),
+    Text(String),
+}
+
+struct Layered {
+    values: BTreeMap<&'static str, (Raw, Origin)>,
+}
+
+impl Layered {
+    fn take(&mut self, key: &str) -> Option<(Raw, Origin)> {
+        self.values.remove(key)
+    }
+}
+
+fn invalid(field: &str, origin: &Origin, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        origin: origin.clone(),
+        reason: reason.into(),
+    }
+}
+
+fn describe(raw: &Raw) -> String {
+    match raw {
+        Raw::Json(v) => v.to_string(),
+        Raw::Text(t) => format!("{t:?}"),
+    }
+}
+
+fn number(key: &str, raw: &Raw, origin: &Origin) -> Result<f64, ConfigError> {
+    let n = match raw {
+        Raw::Json(Value::Number(n)) => n.as_f64(),
+        Raw::Json(Value::String(s)) | Raw::Text(s) => s.trim().parse::<f64>().ok(),
+        Raw::Json(_) => None,
+    };
+    n.filter(|n| n.is_finite()).ok_or_else(|| {
+        invalid(
+            key,
+            origin,
+            format!("expected a number, got {}", describe(raw)),
+        )
+    })
+}
+
+fn whole(key: &str, raw: &Raw, origin: &Origin, lo: u64, hi: u64) -> Result<u64, ConfigError> {
+    let n = number(key, raw, origin)?;
+    if n.fract() != 0.0 || n < lo as f64 || n > hi as f64 {
+        return Err(invalid(
+            key,
+            origin,
+            format!(
+                "expected a whole number from {lo} to {hi}, got {}",
+                describe(raw)
+            ),
+        ));
+    }
+    Ok(n as u64)
+}
+
+fn seconds(
+    key: &str,
+    raw: &Raw,
+    origin: &Origin,
+    lo: f64,
+    hi: f64,
+) -> Result<Duration, ConfigError> {
+    let n = number(key, raw, origin)?;
+    if n < lo || n > hi {
+        return Err(invalid(
+            key,
+            origin,
+            format!("expected seconds from {lo} to {hi}, got {}", describe(raw)),
+        ));
+    }
+    Ok(Duration::from_secs_f64(n))
+}
+
+fn boolean(key: &str, raw: &Raw, origin: &Origin) -> Result<bool, ConfigError> {
+    let text = match raw {
+        Raw::Json(Value::Bool(b)) => return Ok(*b),
+        Raw::Json(Value::String(s)) | Raw::Text(s) => s.trim().to_ascii_lowercase(),
+        Raw::Json(_) => String::new(),
+    };
+    match text.as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            key,
+            origin,
+            format!("expected true or false, got {}", describe(raw)),
+        )),
+    }
+}
+
+fn text(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
+    match raw {
+        Raw::Json(Value::String(s)) | Raw::Text(s) if !s.trim().is_empty() => {
+            Ok(s.trim().to_owned())
+        }
+        _ => Err(invalid(
+            key,
+            origin,
+            format!("expected a non-empty string, got {}", describe(raw)),
+        )),
+    }
+}
+
+fn url(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
+    let value = text(key, raw, origin)?;
+    match reqwest::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(value.trim_end_matches('/').to_owned())
+        }
+        _ => Err(invalid(
+            key,
+            origin,
+            format!("expected an http(s) URL, got {value:?}"),
+        )),
+    }
+}
+
+/// A stable, non-reversible short name for an unnamed API key, so it can be told apart in
+/// logs and keeps its identity across restarts (FNV-1a).
+pub fn key_fingerprint(key: &Secret) -> String {
+    let hash = key
+        .expose()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    format!("key-{:08x}", hash >> 32)
+}
+
+fn parse_accounts(raw: &Raw, origin: &Origin) -> Result<Vec<AccountConfig>, ConfigError> {
+    let value = match raw {
+        Raw::Json(v) => v.clone(),
+        Raw::Text(t) => serde_json::from_str(t)
+            .map_err(|e| invalid("accounts", origin, format!("not valid JSON: {e}")))?,
+    };
+    let list = match value {
+        Value::Array(list) => list,
+        Value::Object(mut obj) => match obj.remove("accounts") {
+            Some(Value::Array(list)) => list,
+            _ => {
+                return Err(invalid(
+                    "accounts",
+                    origin,
+                    "expected {\"accounts\": [...]} or a JSON array",
+                ));
+            }
+        },
+        _ => {
+            return Err(invalid(
+                "accounts",
+                origin,
+                "expected a JSON array of accounts",
+            ));
+        }
+    };
+    let mut accounts: Vec<AccountConfig> = Vec::with_capacity(list.len());
+    for (i, item) in list.into_iter().enumerate() {
+        let field = format!("accounts[{i}]");
+        let Value::Object(obj) = item else {
+            return Err(invalid(&field, origin, "expected an object"));
+        };
+        let get = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let name = get("name").map(str::to_owned);
+        let account = match (
+            get("api_key").or_else(|| get("apikey")),
+            get("email"),
+            get("password"),
+        ) {
+            (Some(key), None, None) => {
+                let api_key = Secret::new(key);
+                AccountConfig::ApiKey {
+                    name: name.unwrap_or_else(|| key_fingerprint(&api_key)),
+                    api_key,
+                }
+            }
+            (None, Some(email), Some(password)) => AccountConfig::Password {
+                name: name.unwrap_or_else(|| email.to_owned()),
+                email: email.to_owned(),
+                password: Secret::new(password),
+            },
+            (None, Some(_), None) => {
+                return Err(invalid(&field, origin, "has an email but no password"));
+            }
+            (Some(_), Some(_), _) => {
+                return Err(invalid(
+                    &field,
+                    origin,
+                    "has both api_key and email; use one kind per account",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    &field,
+                    origin,
+                    "needs either \"api_key\", or \"email\" and \"password\"",
+                ));
+            }
+        };
+        if accounts.iter().any(|a| a.name() == account.name()) {
+            return Err(invalid(
+                &field,
+                origin,
+                format!("duplicate account name {:?}", account.name()),
+            ));
+        }
+        accounts.push(account);
+    }
+    Ok(accounts)
+}
+
+fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
+    let err = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(err("expected a JSON object at the top level".into())),
+        Err(e) => Err(err(format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Reads and validates the whole configuration.
+pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
+    let file = match (sources.file, sources.default_file) {
+        (Some(path), _) => Some(path.to_owned()),
+        (None, Some(path)) if path.is_file() => Some(path.to_owned()),
+        _ => None,
+    };
+    let mut layered = Layered {
+        values: BTreeMap::new(),
+    };
+    let mut unknown_keys = Vec::new();
+    if let Some(path) = &file {
+        for (key, value) in read_file(path)? {
+            let known = FIELDS
+                .iter()
+                .map(|f| f.key)
+                .chain(["accounts"])
+                .find(|k| *k == key);
+            match known {
+                Some(k) => {
+                    layered
+                        .values
+                        .insert(k, (Raw::Json(value), Origin::File(path.clone())));
+                }
+                None => unknown_keys.push(key),
+            }
+        }
+    }
+    for field in FIELDS {
+        if let Some(value) = (sources.env)(field.env) {
+            layered
+                .values
+                .insert(field.key, (Raw::Text(value), Origin::Env(field.env)));
+        }
+    }
+    if let Some(value) = (sources.env)(ACCOUNTS_ENV) {
+        layered
+            .values
+            .insert("accounts", (Raw::Text(value), Origin::Env(ACCOUNTS_ENV)));
+    }
+    for (key, value) in sources.flags {
+        if let Some(field) = FIELDS.iter().find(|f| f.key == key) {
+            layered
+                .values
+                .insert(field.key, (Raw::Text(value), Origin::Flag(field.flag)));
+        }
+    }
+    build(layered, file, unknown_keys)
+}
+
+fn build(
+    mut l: Layered,
+    file: Option<PathBuf>,
+    unknown_keys: Vec<String>,
+) -> Result<Config, ConfigError> {
+    let mut s = Settings::default();
+    if let Some((raw, o)) = l.take("session_timeout_minutes") {
+        s.session_timeout_minutes = whole("session_timeout_minutes", &raw, &o, 1, 7 * 24 * 60)?;
+    }
+    if let Some((raw, o)) = l.take("max_retries") {
+        s.max_retries = whole("max_retries", &raw, &o, 0, 10)? as u32;
+    }
+    if let Some((raw, o)) = l.take("retry_delay") {
+        s.retry_delay = seconds("retry_delay", &raw, &o, 0.0, 60.0)?;
+    }
+    if let Some((raw, o)) = l.take("request_timeout") {
+        s.request_timeout = seconds("request_timeout", &raw, &o, 0.001, 3600.0)?;
+    }
+    if let Some((raw, o)) = l.take("stream_timeout") {
+        s.stream_timeout = seconds("stream_timeout", &raw, &o, 0.001, 3600.0)?;
+    }
+    if let Some((raw, o)) = l.take("rate_limit") {
+        s.rate_limit = whole("rate_limit", &raw, &o, 0, 1_000_000)? as u32;
+    }
+    if let Some((raw, o)) = l.take("debug_mode") {
+        s.debug_mode = boolean("debug_mode", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("base_url") {
+        s.base_url = url("base_url", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("auth_base_url") {
+        s.auth_base_url = url("auth_base_url", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("user_agent") {
+        s.user_agent = text("user_agent", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("forward_max_tokens") {
+        s.forward_max_tokens = boolean("forward_max_tokens", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("max_body_bytes") {
+        s.max_body_bytes = whole("max_body_bytes", &raw, &o, 1024, 1 << 30)? as usize;
+    }
+    let api_access_token = match l.take("api_access_token") {
+        None => None,
+        Some((raw, o)) => {
+            let token = text("api_access_token", &raw, &o)?;
+            if token.chars().any(char::is_whitespace) {
+                return Err(invalid("api_access_token", &o, "must not contain spaces"));
+            }
+            if PUBLIC_SAMPLE_TOKENS.contains(&token.as_str()) {
+                return Err(invalid(
+                    "api_access_token",
+                    &o,
+                    "this is the original proxy's published sample token, which anyone can guess; \
+                     remove it to get a random one, or choose your own",
+                ));
+            }
+            Some(Secret::new(token))
+        }
+    };
+    let host = match l.take("host") {
+        None => IpAddr::from([127, 0, 0, 1]),
+        Some((raw, o)) => {
+            let value = text("host", &raw, &o)?;
+            if value.eq_ignore_ascii_case("localhost") {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                value.parse().map_err(|_| {
+                    invalid("host", &o, format!("expected an IP address, got {value:?}"))
+                })?
+            }
+        }
+    };
+    let port = match l.take("port") {
+        None => DEFAULT_PORT,
+        Some((raw, o)) => whole("port", &raw, &o, 0, 65535)? as u16,
+    };
+    let data_dir = match l.take("data_dir") {
+        None => None,
+        Some((raw, o)) => Some(PathBuf::from(text("data_dir", &raw, &o)?)),
+    };
+    let accounts = match l.take("accounts") {
+        None => Vec::new(),
+        Some((raw, o)) => parse_accounts(&raw, &o)?,
+    };
+    Ok(Config {
+        api_access_token,
+        accounts,
+        host,
+        port,
+        data_dir,
+        settings: s,
+        file,
+        unknown_keys,
+    })
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

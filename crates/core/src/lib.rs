@@ -1,0 +1,25 @@
+//! The domain of OnDemand Proxy, free of any HTTP server or desktop framework.
+//!
+//! - [`upstream`]: the on-demand.io client, its stream parser and typed errors;
+//! - [`openai`]: the OpenAI wire types the proxy speaks;
+//! - [`chat`] and [`conversation`]: validating a request and planning its upstream query;
+//! - [`models`]: the alias table;
+//! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over;
+//! - [`relay`]: encoding answers and streams in the OpenAI format;
+//! - [`usage`]: exact and estimated token counts;
+//! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
+
+pub mod chat;
+pub mod config;
+pub mod conversation;
+pub mod engine;
+pub mod models;
+pub mod openai;
+pub mod pool;
+pub mod relay;
+pub mod secret;
+pub mod upstream;
+pub mod usage;
+
+pub use engine::Engine;
+pub use secret::Secret;

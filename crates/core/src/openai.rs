@@ -1,0 +1,249 @@
+//! OpenAI chat-completions wire types: the request the proxy accepts and the responses and
+//! stream chunks it sends, in the exact shapes the official SDKs parse.
+//!
+//! Requests are deserialised leniently (unknown fields are ignored, as OpenAI's own API
+//! tolerates new SDK fields); what the upstream cannot honour is rejected by
+//! [`crate::chat::validate`], not silently dropped.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::usage::TokenUsage;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub n: Option<u64>,
+    /// Kept only to reject them with a clear message: the upstream has no tool calling.
+    #[serde(default)]
+    pub tools: Option<Value>,
+    #[serde(default)]
+    pub functions: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+// ---- responses -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: TokenUsage,
+    pub system_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    pub finish_reason: &'static str,
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssistantMessage {
+    pub role: &'static str,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    pub refusal: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatCompletionChunk<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: &'a str,
+    pub choices: Vec<ChunkChoice<'a>>,
+    /// Present (as `null` until the last chunk) only when the client asked for
+    /// `stream_options.include_usage`, as OpenAI does.
+    #[serde(skip_serializing_if = "ChunkUsage::is_absent")]
+    pub usage: ChunkUsage,
+    pub system_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum ChunkUsage {
+    Absent,
+    Pending(Option<()>),
+    Final(TokenUsage),
+}
+
+impl ChunkUsage {
+    fn is_absent(&self) -> bool {
+        matches!(self, Self::Absent)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkChoice<'a> {
+    pub index: u32,
+    pub delta: Delta<'a>,
+    pub finish_reason: Option<&'static str>,
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelList {
+    pub object: &'static str,
+    pub data: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub owned_by: &'static str,
+}
+
+/// The OpenAI error envelope's inner object: `{"error": {message, type, param, code}}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorObject {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorObject,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chunk_usage_serialises_like_openai() {
+        let chunk = |usage| ChatCompletionChunk {
+            id: "chatcmpl-1",
+            object: "chat.completion.chunk",
+            created: 1,
+            model: "gpt-4o",
+            choices: vec![],
+            usage,
+            system_fingerprint: None,
+        };
+        let absent = serde_json::to_value(chunk(ChunkUsage::Absent)).unwrap();
+        assert!(absent.get("usage").is_none());
+        let pending = serde_json::to_value(chunk(ChunkUsage::Pending(None))).unwrap();
+        assert_eq!(pending["usage"], Value::Null);
+        let usage = TokenUsage {
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            total_tokens: 3,
+            estimated: true,
+        };
+        let last = serde_json::to_value(chunk(ChunkUsage::Final(usage))).unwrap();
+        assert_eq!(
+            last["usage"],
+            json!({"prompt_tokens":1,"completion_tokens":2,"total_tokens":3})
+        );
+    }
+
+    #[test]
+    fn content_may_be_text_or_parts() {
+        let req: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}]},
+                {"role": "assistant", "content": null}
+            ],
+            "stop": "x",
+            "some_future_field": true
+        }))
+        .unwrap();
+        assert!(matches!(
+            req.messages[0].content,
+            Some(MessageContent::Text(_))
+        ));
+        assert!(matches!(
+            req.messages[1].content,
+            Some(MessageContent::Parts(_))
+        ));
+        assert!(req.messages[2].content.is_none());
+        assert!(matches!(req.stop, Some(Stop::One(_))));
+    }
+}

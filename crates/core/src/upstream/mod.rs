@@ -1,0 +1,436 @@
+//! The on-demand.io client: create a session, submit a query (sync or stream), with either
+//! credential kind (§2, §3, §10 of the upstream contract).
+//!
+//! The client holds no settings of its own: base URLs, agent and timeouts come with each
+//! call from the live [`Settings`], so a settings change applies to the next request.
+
+pub mod auth;
+pub mod error;
+pub mod sse;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use self::auth::{AuthEndpoint, Credential, JwtSession};
+use self::error::{TimeoutPhase, UpstreamError};
+use self::sse::{RawFrame, SseParser, UpstreamEvent, interpret};
+use crate::chat::ModelConfigs;
+use crate::config::Settings;
+use crate::usage::Metrics;
+
+/// Largest non-stream answer body read from the upstream.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The query body (§3.3). Field names are the upstream's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryBody<'a> {
+    pub query: &'a str,
+    pub endpoint_id: &'a str,
+    /// Always empty: the proxy is a chat relay, and plugins cost credits and latency (§8).
+    pub plugin_ids: [&'a str; 0],
+    pub response_mode: ResponseMode,
+    pub fulfillment_only: bool,
+    #[serde(skip_serializing_if = "is_default_configs")]
+    pub model_configs: &'a ModelConfigs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<&'a str>,
+}
+
+fn is_default_configs(c: &&ModelConfigs) -> bool {
+    **c == ModelConfigs::default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseMode {
+    Sync,
+    Stream,
+}
+
+/// A non-stream answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncAnswer {
+    pub answer: String,
+    /// Reasoning, when the answer came as a stream (email/password route variant).
+    pub reasoning: String,
+    pub metrics: Option<Metrics>,
+}
+
+/// Describes a transport error by kind and cause chain, without the URL reqwest prints.
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "broken response body"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+}
+
+enum Route<'a> {
+    CreateSession,
+    Query(&'a str),
+}
+
+impl UpstreamClient {
+    pub fn new() -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        Ok(Self { http })
+    }
+
+    fn auth_endpoint<'a>(&'a self, settings: &'a Settings) -> AuthEndpoint<'a> {
+        AuthEndpoint {
+            http: &self.http,
+            auth_base_url: &settings.auth_base_url,
+            user_agent: &settings.user_agent,
+        }
+    }
+
+    /// Sends one authenticated call. For an email/password account a 401 renews the login
+    /// once and the call is repeated with the new token.
+    async fn send(
+        &self,
+        credential: &Credential,
+        settings: &Settings,
+        route: Route<'_>,
+        body: &(impl Serialize + ?Sized),
+        stream: bool,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let base = &settings.base_url;
+        match credential {
+            Credential::ApiKey(key) => {
+                let url = match route {
+                    Route::CreateSession => format!("{base}/chat/v1/sessions"),
+                    Route::Query(id) => format!("{base}/chat/v1/sessions/{id}/query"),
+                };
+                let request = self.http.post(url).header("apikey", key.expose());
+                check_status(self.dispatch(request, settings, body, stream).await?).await
+            }
+            Credential::Password(login) => {
+                let ep = self.auth_endpoint(settings);
+                let url = match route {
+                    Route::CreateSession => format!("{base}/chat/v1/client/sessions"),
+                    Route::Query(id) => format!("{base}/chat/v1/client/sessions/{id}/query"),
+                };
+                let with_jwt = |session: &JwtSession| {
+                    let request = self
+                        .http
+                        .post(&url)
+                        .header(
+                            "authorization",
+                            format!("Bearer {}", session.token.expose()),
+                        )
+                        .header("x-company-id", &session.company_id);
+                    match route {
+                        Route::CreateSession => request.header("x-user-id", &session.user_id),
+                        Route::Query(_) => request,
+                    }
+                };
+                let session = login.session(&ep).await?;
+                let response = self
+                    .dispatch(with_jwt(&session), settings, body, stream)
+                    .await?;
+                if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+                    return check_status(response).await;
+                }
+                let renewed = login.renew(&ep, Some(&session)).await?;
+                check_status(
+                    self.dispatch(with_jwt(&renewed), settings, body, stream)
+                        .await?,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        request: reqwest::RequestBuilder,
+        settings: &Settings,
+        body: &(impl Serialize + ?Sized),
+        stream: bool,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let wait = if stream {
+            settings.stream_timeout
+        } else {
+            settings.request_timeout
+        };
+        let request = request
+            .header("user-agent", &settings.user_agent)
+            .header("accept", accept)
+            .json(body);
+        match tokio::time::timeout(wait, request.send()).await {
+            Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+            Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// `POST /chat/v1/sessions` → the new session's id (`data.id`, any 2xx).
+    pub async fn create_session(
+        &self,
+        credential: &Credential,
+        settings: &Settings,
+        external_user_id: &str,
+    ) -> Result<String, UpstreamError> {
+        let body = serde_json::json!({"externalUserId": external_user_id, "pluginIds": []});
+        let response = self
+            .send(credential, settings, Route::CreateSession, &body, false)
+            .await?;
+        let body = read_body(response, settings.request_timeout).await?;
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| UpstreamError::Protocol(format!("session answer is not JSON ({e})")))?;
+        value["data"]["id"]
+            .as_str()
+            .or_else(|| value["id"].as_str())
+            .filter(|id| {
+                !id.is_empty()
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(str::to_owned)
+            .ok_or_else(|| UpstreamError::Protocol("session answer has no usable data.id".into()))
+    }
+
+    /// A sync query. Tolerates an SSE body (the email/password route may stream even in
+    /// sync mode, §2.2.5) and an answer without metrics.
+    pub async fn query_sync(
+        &self,
+        credential: &Credential,
+        settings: &Settings,
+        session_id: &str,
+        body: &QueryBody<'_>,
+    ) -> Result<SyncAnswer, UpstreamError> {
+        let response = self
+            .send(credential, settings, Route::Query(session_id), body, false)
+            .await?;
+        let is_sse = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let bytes = read_body(response, settings.request_timeout).await?;
+        let looks_sse = bytes.starts_with(b"event:") || bytes.starts_with(b"data:");
+        if is_sse || looks_sse {
+            return collect_sse(&bytes);
+        }
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| UpstreamError::Protocol(format!("query answer is not JSON ({e})")))?;
+        let data = &value["data"];
+        if data["status"].as_str() == Some("failed") {
+            return Err(UpstreamError::Status {
+                status: 200,
+                code: Some("query_failed".into()),
+                message: "on-demand.io reported the query as failed".into(),
+            });
+        }
+        let Some(answer) = data["answer"].as_str() else {
+            return Err(UpstreamError::Protocol(
+                "query answer has no data.answer".into(),
+            ));
+        };
+        Ok(SyncAnswer {
+            answer: answer.to_owned(),
+            reasoning: String::new(),
+            metrics: data.get("metrics").and_then(Metrics::from_json),
+        })
+    }
+
+    /// A stream query: returns once the upstream answered 2xx; events follow.
+    pub async fn query_stream(
+        &self,
+        credential: &Credential,
+        settings: &Settings,
+        session_id: &str,
+        body: &QueryBody<'_>,
+    ) -> Result<EventStream, UpstreamError> {
+        let response = self
+            .send(credential, settings, Route::Query(session_id), body, true)
+            .await?;
+        Ok(EventStream::new(
+            response.bytes_stream(),
+            settings.stream_timeout,
+        ))
+    }
+}
+
+async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, UpstreamError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = tokio::time::timeout(Duration::from_secs(10), response.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    Err(UpstreamError::from_status(status.as_u16(), &body))
+}
+
+async fn read_body(response: reqwest::Response, wait: Duration) -> Result<Bytes, UpstreamError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(UpstreamError::Protocol("answer larger than 32 MiB".into()));
+    }
+    match tokio::time::timeout(wait, response.bytes()).await {
+        Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+        Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+fn collect_sse(bytes: &[u8]) -> Result<SyncAnswer, UpstreamError> {
+    let mut parser = SseParser::new();
+    let mut frames = Vec::new();
+    parser.push(bytes, &mut frames)?;
+    parser.finish(&mut frames)?;
+    let mut answer = Answer::default();
+    for frame in &frames {
+        if answer.apply(interpret(frame)?) {
+            return Ok(answer.into_sync());
+        }
+    }
+    Err(UpstreamError::Truncated)
+}
+
+/// Accumulates a streamed answer; shared by the sync-over-SSE path and the stream relay.
+#[derive(Debug, Default, Clone)]
+pub struct Answer {
+    pub content: String,
+    pub reasoning: String,
+    pub metrics: Option<Metrics>,
+}
+
+impl Answer {
+    /// Applies one event; true once the stream is done. A `CompletedAnswer` fills the
+    /// content only if no delta came (§4.1 trap a).
+    pub fn apply(&mut self, event: UpstreamEvent) -> bool {
+        match event {
+            UpstreamEvent::Content(c) => self.content.push_str(&c),
+            UpstreamEvent::Reasoning(r) => self.reasoning.push_str(&r),
+            UpstreamEvent::CompletedAnswer(a) if self.content.is_empty() => self.content = a,
+            UpstreamEvent::Metrics(m) => self.metrics = Some(m),
+            UpstreamEvent::Done => return true,
+            UpstreamEvent::CompletedAnswer(_) | UpstreamEvent::Other => {}
+        }
+        false
+    }
+
+    fn into_sync(self) -> SyncAnswer {
+        SyncAnswer {
+            answer: self.content,
+            reasoning: self.reasoning,
+            metrics: self.metrics,
+        }
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// The events of one upstream stream. Dropping it closes the upstream connection, which
+/// is how a client disconnect cancels the upstream request.
+pub struct EventStream {
+    body: ByteStream,
+    parser: SseParser,
+    frames: VecDeque<RawFrame>,
+    scratch: Vec<RawFrame>,
+    idle_timeout: Duration,
+    eof: bool,
+    finished: bool,
+}
+
+impl EventStream {
+    pub fn new(
+        body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            body: Box::pin(body),
+            parser: SseParser::new(),
+            frames: VecDeque::new(),
+            scratch: Vec::new(),
+            idle_timeout,
+            eof: false,
+            finished: false,
+        }
+    }
+
+    /// The next event; `None` after `Done` or an error. An end without `[DONE]` is
+    /// [`UpstreamError::Truncated`], a silence longer than the idle timeout a timeout.
+    pub async fn next(&mut self) -> Option<Result<UpstreamEvent, UpstreamError>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            if let Some(frame) = self.frames.pop_front() {
+                let event = interpret(&frame);
+                if matches!(event, Ok(UpstreamEvent::Done) | Err(_)) {
+                    self.finished = true;
+                }
+                return Some(event);
+            }
+            if self.eof {
+                self.finished = true;
+                return Some(Err(UpstreamError::Truncated));
+            }
+            let step = match tokio::time::timeout(self.idle_timeout, self.body.next()).await {
+                Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::StreamIdle)),
+                Ok(Some(Ok(chunk))) => self.parser.push(&chunk, &mut self.scratch),
+                Ok(Some(Err(e))) => {
+                    tracing::debug!(error = %describe_reqwest(&e), "upstream stream broke");
+                    Err(UpstreamError::Truncated)
+                }
+                Ok(None) => {
+                    self.eof = true;
+                    self.parser.finish(&mut self.scratch)
+                }
+            };
+            if let Err(e) = step {
+                self.finished = true;
+                return Some(Err(e));
+            }
+            self.frames.extend(self.scratch.drain(..));
+        }
+    }
+}
+
+/// Shared, cheaply clonable handle.
+pub type SharedUpstream = Arc<UpstreamClient>;

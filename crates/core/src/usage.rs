@@ -1,0 +1,137 @@
+//! Token usage: exact figures from the upstream's metrics (§5), or an estimate.
+//!
+//! The upstream reports `inputTokens` / `outputTokens` / `totalTokens` in `data.metrics` (sync)
+//! or the `metricsLog` frame (stream). Both are undocumented and may be missing; then the proxy
+//! counts with the o200k tokenizer and marks the figures as estimated, so that nobody mistakes
+//! them for what the account was billed.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The upstream's own figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Metrics {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl Metrics {
+    /// Reads `{inputTokens, outputTokens, totalTokens}`; `None` unless both counts are there.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let count = |key| {
+            value
+                .get(key)
+                .and_then(Value::as_f64)
+                .map(|n| n.max(0.0) as u64)
+        };
+        let input_tokens = count("inputTokens")?;
+        let output_tokens = count("outputTokens")?;
+        Some(Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: count("totalTokens").unwrap_or(input_tokens + output_tokens),
+        })
+    }
+}
+
+/// Usage as the proxy reports it to clients and records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TokenUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    /// True when counted locally because the upstream sent no metrics. Internal: the OpenAI
+    /// wire format has no such field, so it is not serialised to clients.
+    #[serde(skip)]
+    pub estimated: bool,
+}
+
+impl TokenUsage {
+    /// Exact usage when the upstream gave metrics, else an estimate over what was sent and
+    /// received.
+    pub fn resolve(metrics: Option<Metrics>, query: &str, answer: &str, reasoning: &str) -> Self {
+        match metrics {
+            Some(m) => Self {
+                prompt_tokens: m.input_tokens,
+                completion_tokens: m.output_tokens,
+                total_tokens: m.total_tokens,
+                estimated: false,
+            },
+            None => {
+                let prompt_tokens = count_tokens(query);
+                let completion_tokens = count_tokens(answer) + count_tokens(reasoning);
+                Self {
+                    prompt_tokens,
+                    completion_tokens,
+                    total_tokens: prompt_tokens + completion_tokens,
+                    estimated: true,
+                }
+            }
+        }
+    }
+}
+
+/// Counts tokens with o200k_base, the tokenizer of current OpenAI models; the upstream's
+/// own models differ, so this is an estimate by nature.
+pub fn count_tokens(text: &str) -> u64 {
+    static BPE: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
+    if text.is_empty() {
+        return 0;
+    }
+    match BPE.get_or_init(|| tiktoken_rs::o200k_base().ok()) {
+        Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+        // The tokenizer data ships inside the crate, so this is a can't-happen fallback.
+        None => text.chars().count().div_ceil(4) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metrics_need_both_counts() {
+        let m = Metrics::from_json(
+            &json!({"inputTokens": 226, "outputTokens": 10, "totalTokens": 236}),
+        );
+        assert_eq!(
+            m,
+            Some(Metrics {
+                input_tokens: 226,
+                output_tokens: 10,
+                total_tokens: 236
+            })
+        );
+        let no_total = Metrics::from_json(&json!({"inputTokens": 2, "outputTokens": 3}));
+        assert_eq!(no_total.map(|m| m.total_tokens), Some(5));
+        assert_eq!(Metrics::from_json(&json!({"inputTokens": 2})), None);
+    }
+
+    #[test]
+    fn usage_is_exact_with_metrics_and_estimated_without() {
+        let exact = TokenUsage::resolve(
+            Some(Metrics {
+                input_tokens: 1,
+                output_tokens: 2,
+                total_tokens: 3,
+            }),
+            "q",
+            "a",
+            "",
+        );
+        assert!(!exact.estimated);
+        assert_eq!(exact.total_tokens, 3);
+        let est = TokenUsage::resolve(None, "Hello there, how are you?", "Fine, thanks.", "");
+        assert!(est.estimated);
+        assert!(est.prompt_tokens >= 5 && est.prompt_tokens <= 9, "{est:?}");
+        assert!(
+            est.completion_tokens >= 3 && est.completion_tokens <= 6,
+            "{est:?}"
+        );
+        assert_eq!(est.total_tokens, est.prompt_tokens + est.completion_tokens);
+    }
+}

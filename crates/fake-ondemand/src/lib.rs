@@ -1,0 +1,396 @@
+//! A faithful fake of the on-demand.io chat API (§11 of the upstream contract), for tests,
+//! benchmarks and the proxy's demo mode. It never talks to the network beyond its own
+//! loopback listener.
+//!
+//! - Routes: API-key session create / get / query (sync, stream, webhook), the endpoint
+//!   catalogue, and the email/password flow (sign-in, refresh, `/chat/v1/client/...`).
+//! - Wire formats as recorded (§4): Python-style `fulfillment` frames, compact JSON for the
+//!   rest, heartbeats, `fulfillment_completed` repeating the answer, `metricsLog`, `[DONE]`.
+//! - Deterministic: the answer is `answer_prefix` + the query's last non-empty line; metrics
+//!   are `ceil(chars / 4)` of query and answer.
+//! - Faults per API key or account email ([`Behaviour`]): a status and errorCode (always, or
+//!   the next N times), delays, cut or broken streams, `[ERROR]:` frames, split writes, no
+//!   metrics, malformed or unknown frames, thinking frames.
+//! - Every request is recorded (headers and JSON body) for tests to assert on.
+//! - Control over HTTP under `/_fake/` so out-of-process users (benchmarks) can steer it.
+
+mod routes;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use wire::{answer_for, py_json_string, tokens_for};
+
+/// Global behaviour of the fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FakeOptions {
+    /// Accept any non-empty `apikey` (demo mode, benchmarks); otherwise only added keys.
+    pub accept_any_key: bool,
+    /// Prepended to every answer (`"Echo: "` by default).
+    pub answer_prefix: String,
+    /// Include `data.metrics` in sync answers (undocumented upstream, so switchable).
+    pub sync_metrics: bool,
+    /// Queries longer than this many characters fail with `context_length_exceeded`.
+    pub max_query_chars: usize,
+    /// The client (email/password) route answers sync queries as SSE, a variant P1 suggests.
+    pub client_sync_as_sse: bool,
+    /// Refresh always fails, forcing a fresh sign-in.
+    pub fail_refresh: bool,
+    /// Known endpoint ids; `None` accepts every well-formed `predefined-*`/`byoi-*` id.
+    pub known_endpoints: Option<Vec<String>>,
+    /// Keep a record of every request (turn off for long benchmarks).
+    pub record: bool,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            accept_any_key: false,
+            answer_prefix: "Echo: ".into(),
+            sync_metrics: true,
+            max_query_chars: 200_000,
+            client_sync_as_sse: false,
+            fail_refresh: false,
+            known_endpoints: None,
+            record: true,
+        }
+    }
+}
+
+/// Where a scripted failure fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Session create and query alike.
+    #[default]
+    Any,
+    Session,
+    Query,
+    SignIn,
+    Refresh,
+}
+
+/// A scripted HTTP failure: `status` with the upstream error envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub status: u16,
+    pub error_code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Fire this many times, then stop; `None` fires forever.
+    #[serde(default)]
+    pub times: Option<u32>,
+    #[serde(default)]
+    pub stage: Stage,
+}
+
+impl Failure {
+    pub fn new(status: u16, error_code: &str) -> Self {
+        Self {
+            status,
+            error_code: error_code.into(),
+            message: None,
+            times: None,
+            stage: Stage::Any,
+        }
+    }
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+    pub fn at(mut self, stage: Stage) -> Self {
+        self.stage = stage;
+        self
+    }
+    pub fn message(mut self, message: &str) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// How the fake treats one credential (API key or email), or all of them by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Behaviour {
+    pub failure: Option<Failure>,
+    /// Wait before answering (before the headers).
+    pub header_delay_ms: u64,
+    /// Wait between stream frames.
+    pub frame_delay_ms: u64,
+    /// Stop the stream after this many frames, before `[DONE]`.
+    pub cut_after_frames: Option<usize>,
+    /// With `cut_after_frames`: break the connection instead of ending the body cleanly.
+    pub cut_abruptly: bool,
+    /// After this many `fulfillment` frames, send `[ERROR]:` with `stream_error_code`.
+    pub error_after_deltas: Option<usize>,
+    pub stream_error_code: Option<String>,
+    /// Write the stream in pieces of this many bytes (1 splits inside UTF-8 sequences).
+    pub split_writes: Option<usize>,
+    /// Leave `metricsLog` (stream) and `data.metrics` (sync) out.
+    pub no_metrics: bool,
+    /// Send a frame that is not valid JSON before the content.
+    pub malformed_frame: bool,
+    /// Interleave `fulfillment_thinking` frames with the answer.
+    pub thinking: bool,
+    /// Send frames of an unknown `eventType`, which clients must ignore.
+    pub unknown_events: bool,
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Lower-case header names.
+    pub headers: HashMap<String, String>,
+    /// The JSON body (`null` when there was none or it was not JSON).
+    pub body: serde_json::Value,
+    /// The API key or email the request authenticated as, if any.
+    pub credential: Option<String>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    password: String,
+    user_id: String,
+    company_id: String,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    owner: String,
+    external_user_id: String,
+    created_at: String,
+    /// Queries answered in this session, for `GET` and the reuse-mode tests.
+    queries: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    options: FakeOptions,
+    keys: HashSet<String>,
+    users: HashMap<String, User>,
+    /// Valid JWT → email.
+    tokens: HashMap<String, String>,
+    /// Valid refresh token → email.
+    refresh_tokens: HashMap<String, String>,
+    sessions: HashMap<String, Session>,
+    behaviours: HashMap<String, Behaviour>,
+    default_behaviour: Behaviour,
+    recorded: Vec<Recorded>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    ids: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh 24-hex id, like the upstream's Mongo ObjectIds.
+    fn object_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        format!("6a5e{:08x}{:012x}", rand::random::<u32>(), n)
+    }
+
+    fn behaviour(&self, credential: &str) -> Behaviour {
+        let state = self.lock();
+        state
+            .behaviours
+            .get(credential)
+            .unwrap_or(&state.default_behaviour)
+            .clone()
+    }
+
+    /// The failure that fires now for `credential` at `stage`, consuming one use.
+    fn take_failure(&self, credential: &str, stage: Stage) -> Option<Failure> {
+        let mut state = self.lock();
+        let State {
+            behaviours,
+            default_behaviour,
+            ..
+        } = &mut *state;
+        let behaviour = behaviours.get_mut(credential).unwrap_or(default_behaviour);
+        let failure = behaviour.failure.as_mut()?;
+        if failure.stage != Stage::Any && failure.stage != stage {
+            return None;
+        }
+        if matches!(
+            (failure.stage, stage),
+            (Stage::Any, Stage::SignIn | Stage::Refresh)
+        ) {
+            return None;
+        }
+        let fired = failure.clone();
+        match &mut failure.times {
+            Some(0) => return None,
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    behaviour.failure = None;
+                }
+            }
+            None => {}
+        }
+        Some(fired)
+    }
+}
+
+/// A running fake. Dropping it stops the server.
+pub struct FakeOnDemand {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FakeOnDemand {
+    /// Starts on `127.0.0.1:0`.
+    pub async fn start(options: FakeOptions) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve(listener, options)
+    }
+
+    /// Serves on a listener the caller bound.
+    pub fn serve(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        shared.lock().options = options;
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = routes::router(shared.clone());
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "fake on-demand.io server failed");
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to configure as `base_url` and `auth_base_url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add_key(&self, key: &str) {
+        self.shared.lock().keys.insert(key.to_owned());
+    }
+
+    pub fn add_user(&self, email: &str, password: &str) {
+        let user = User {
+            password: password.to_owned(),
+            user_id: self.shared.object_id(),
+            company_id: self.shared.object_id(),
+        };
+        self.shared.lock().users.insert(email.to_owned(), user);
+    }
+
+    pub fn set_options(&self, options: FakeOptions) {
+        self.shared.lock().options = options;
+    }
+
+    pub fn options(&self) -> FakeOptions {
+        self.shared.lock().options.clone()
+    }
+
+    /// Sets how the fake treats one API key or email.
+    pub fn set_behaviour(&self, credential: &str, behaviour: Behaviour) {
+        self.shared
+            .lock()
+            .behaviours
+            .insert(credential.to_owned(), behaviour);
+    }
+
+    /// Sets how the fake treats every credential without a behaviour of its own.
+    pub fn set_default_behaviour(&self, behaviour: Behaviour) {
+        self.shared.lock().default_behaviour = behaviour;
+    }
+
+    /// Invalidates every JWT (refresh tokens stay valid), as an expiry would.
+    pub fn expire_tokens(&self) {
+        self.shared.lock().tokens.clear();
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().recorded.clone()
+    }
+
+    /// Recorded requests whose path ends with `suffix` (e.g. `/query`, `/sessions`).
+    pub fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
+        self.shared
+            .lock()
+            .recorded
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().recorded.clear();
+    }
+
+    /// Number of queries each session has answered.
+    pub fn session_queries(&self, session_id: &str) -> Option<u32> {
+        self.shared
+            .lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.queries)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for FakeOnDemand {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

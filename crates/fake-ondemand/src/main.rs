@@ -1,0 +1,53 @@
+//! `fake-ondemand`: the fake upstream as a process, for benchmarks and manual trials.
+
+use clap::Parser;
+use fake_ondemand::{FakeOnDemand, FakeOptions};
+
+#[derive(Parser)]
+#[command(about = "A fake on-demand.io chat API on loopback, for tests and benchmarks")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// An API key to accept (repeatable). Without any, every non-empty key is accepted.
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// An email:password account to accept (repeatable).
+    #[arg(long = "user")]
+    users: Vec<String>,
+    /// Do not record requests (for long benchmarks).
+    #[arg(long)]
+    no_record: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
+    let options = FakeOptions {
+        accept_any_key: args.keys.is_empty(),
+        record: !args.no_record,
+        ..FakeOptions::default()
+    };
+    let fake = FakeOnDemand::serve(listener, options)?;
+    for key in &args.keys {
+        fake.add_key(key);
+    }
+    for user in &args.users {
+        let (email, password) = user
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--user takes email:password"))?;
+        fake.add_user(email, password);
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        println!("fake on-demand.io listening on {}", fake.url());
+    }
+    tokio::signal::ctrl_c().await?;
+    fake.stop().await;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Start-up pieces shared by the headless binary and (later) the desktop shell: the data
+//! directory, the client token, the engine, and the demo upstream.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fake_ondemand::{FakeOnDemand, FakeOptions};
+use ondemand_core::config::{AccountConfig, Config, key_fingerprint};
+use ondemand_core::models::ModelCatalog;
+use ondemand_core::pool::{Account, Pool};
+use ondemand_core::upstream::UpstreamClient;
+use ondemand_core::{Engine, Secret};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+const TOKEN_FILE: &str = "client_token";
+
+/// Prefix of generated client tokens, so they are recognisable in a config or a leak scan.
+const TOKEN_PREFIX: &str = "sk-odp-";
+
+/// Every demo answer starts with this, so nobody mistakes it for a model's words.
+pub const DEMO_ANSWER_PREFIX: &str =
+    "[Simulated answer: OnDemand Proxy demo mode, no model was called] You said: ";
+
+/// The OS data directory for the app (e.g. `~/.local/share/ondemand-proxy`).
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ondemand-proxy")
+}
+
+/// Creates the data directory, readable by its owner only.
+pub fn ensure_data_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A new random client token: 40 alphanumerics (~238 bits).
+pub fn generate_token() -> Secret {
+    let body: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    Secret::new(format!("{TOKEN_PREFIX}{body}"))
+}
+
+/// Where the client token came from, so start-up can say so (and print it only once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOrigin {
+    /// `api_access_token` from config, env or a flag.
+    Configured,
+    /// Generated on an earlier run and stored here.
+    Stored(PathBuf),
+    /// Generated now and stored here: the one time it is printed.
+    Generated(PathBuf),
+}
+
+/// The configured token, else the stored one, else a new one written with mode 0600.
+pub fn client_token(
+    configured: Option<Secret>,
+    data_dir: &Path,
+) -> std::io::Result<(Secret, TokenOrigin)> {
+    if let Some(token) = configured {
+        return Ok((token, TokenOrigin::Configured));
+    }
+    let path = data_dir.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            return Ok((Secret::new(text.trim()), TokenOrigin::Stored(path)));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    ensure_data_dir(data_dir)?;
+    let token = generate_token();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    file.write_all(token.expose().as_bytes())?;
+    file.sync_all()?;
+    Ok((token, TokenOrigin::Generated(path)))
+}
+
+/// The engine for a configuration.
+pub fn engine(config: &Config) -> Result<Engine, ondemand_core::upstream::error::UpstreamError> {
+    let accounts = config.accounts.iter().map(Account::from_config).collect();
+    Ok(Engine::new(
+        UpstreamClient::new()?,
+        Pool::new(accounts),
+        ModelCatalog::builtin(),
+        config.settings.clone(),
+    ))
+}
+
+/// Starts the in-process fake upstream for `--demo` and points `config` at it, with one
+/// demo account in place of any configured ones. Keep the returned fake alive.
+pub async fn demo(config: &mut Config) -> std::io::Result<FakeOnDemand> {
+    let fake = FakeOnDemand::start(FakeOptions {
+        accept_any_key: true,
+        answer_prefix: DEMO_ANSWER_PREFIX.into(),
+        // Demo traffic is never inspected; don't let a long demo grow memory.
+        record: false,
+        ..FakeOptions::default()
+    })
+    .await?;
+    config.settings.base_url = fake.url();
+    config.settings.auth_base_url = fake.url();
+    let api_key = generate_token();
+    let name = format!("demo ({})", key_fingerprint(&api_key));
+    config.accounts = vec![AccountConfig::ApiKey { name, api_key }];
+    Ok(fake)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_random_and_long() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert_eq!(a.expose().len(), TOKEN_PREFIX.len() + 40);
+    }
+
+    #[test]
+    fn token_is_generated_once_then_reused_with_owner_only_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested");
+        let (first, origin) = client_token(None, &data).unwrap();
+        assert_eq!(origin, TokenOrigin::Generated(data.join(TOKEN_FILE)));
+        let (again, origin) = client_token(None, &data).unwrap();
+        assert_eq!(origin, TokenOrigin::Stored(data.join(TOKEN_FILE)));
+        assert_eq!(first, again);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join(TOKEN_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (configured, origin) = client_token(Some(Secret::new("mine")), &data).unwrap();
+        assert_eq!(
+            (configured.expose(), origin),
+            ("mine", TokenOrigin::Configured)
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Every error a client of `/v1/*` sees, in the OpenAI envelope
+//! `{"error": {"message", "type", "param", "code"}}` with a fitting status.
+//!
+//! Internal detail is logged once where the error is made; the message sent is written for
+//! the client and never carries a secret.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ondemand_core::chat::PlanError;
+use ondemand_core::engine::DispatchError;
+use ondemand_core::openai::{ErrorEnvelope, ErrorObject};
+use ondemand_core::upstream::error::{Blame, UpstreamError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: ErrorObject,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            error: ErrorObject {
+                message: message.into(),
+                kind,
+                param: None,
+                code: code.map(str::to_owned),
+            },
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.error.param = Some(param.into());
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            message,
+        )
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            message,
+        )
+    }
+
+    pub fn not_found_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("unknown_url"),
+            format!("Unknown request URL: {method} {path}. Please check the URL for typos."),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            format!("Method {method} is not allowed for {path}."),
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!(
+                "The request body is larger than the limit of {limit} bytes (setting max_body_bytes)."
+            ),
+        )
+    }
+
+    /// A body that is not JSON, or JSON of the wrong shape; `param` is the offending path.
+    pub fn bad_body(error: &serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = error.path().to_string();
+        let inner = error.inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("We could not parse the JSON body of your request: {inner}.")
+        } else {
+            format!("Invalid request body: {inner}.")
+        };
+        let mut e = Self::invalid(message);
+        if path != "." && !inner.is_syntax() && !inner.is_eof() {
+            e.error.param = Some(path);
+        }
+        e
+    }
+
+    /// The stream-error form of this error, for a stream already under way.
+    pub fn into_object(self) -> ErrorObject {
+        self.error
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Invalid { message, param } => {
+                let mut error = Self::invalid(message);
+                error.error.param = param;
+                error
+            }
+            PlanError::UnknownModel(unknown) => Self::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("model_not_found"),
+                unknown.to_string(),
+            )
+            .with_param("model"),
+        }
+    }
+}
+
+/// How an upstream failure that ended a request maps to a status.
+fn upstream_status(error: &UpstreamError) -> (StatusCode, &'static str) {
+    match (error, error.blame()) {
+        (UpstreamError::Timeout(_), _) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        (_, Blame::AccountUnusable | Blame::AccountRateLimited) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
+        }
+        _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::NoAccounts => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("no_accounts"),
+                "No on-demand.io account is configured. Add one (config.json `accounts` or ONDEMAND_ACCOUNTS), \
+                 or start with --demo to try the proxy.",
+            ),
+            DispatchError::Rejected { error, .. } => {
+                let code = error.code().unwrap_or("invalid_request").to_owned();
+                let message = error
+                    .upstream_message()
+                    .unwrap_or("on-demand.io rejected the request")
+                    .to_owned();
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some(&code),
+                    format!("on-demand.io rejected the request: {message}"),
+                )
+            }
+            DispatchError::Exhausted { last, attempts, .. } => {
+                let (status, code) = upstream_status(&last);
+                let tries = if attempts == 1 {
+                    "1 attempt".to_owned()
+                } else {
+                    format!("{attempts} attempts")
+                };
+                Self::new(
+                    status,
+                    "server_error",
+                    Some(code),
+                    format!("on-demand.io request failed after {tries}: {last}"),
+                )
+            }
+            DispatchError::Timeout { attempts } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                Some("upstream_timeout"),
+                format!(
+                    "on-demand.io did not answer within request_timeout ({attempts} attempts started)."
+                ),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(ErrorEnvelope { error: self.error })).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,96 @@
+//! The OpenAI-compatible HTTP server: `/v1/*` routes, client auth, error mapping.
+//!
+//! A library so that the headless binary, the desktop shell and the tests all drive the
+//! same server: build an [`AppState`], then [`serve`] it on a listener the caller bound,
+//! until the caller's shutdown future resolves.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+mod v1;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::OriginalUri;
+use axum::http::Method;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ondemand_core::{Engine, Secret};
+use tokio::net::TcpListener;
+
+use crate::error::ApiError;
+
+/// The application state, built once and shared by every request (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    /// The domain: accounts, settings, model aliases, upstream client.
+    engine: Engine,
+    /// The token clients must present on `/v1/*`; swappable so it can be rotated live.
+    client_token: ArcSwap<Secret>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, client_token: Secret) -> Self {
+        Self(Arc::new(Inner {
+            engine,
+            client_token: ArcSwap::from_pointee(client_token),
+        }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    pub fn client_token(&self) -> Arc<Secret> {
+        self.0.client_token.load_full()
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/models", get(v1::list_models))
+        .route("/models/{*model}", get(v1::get_model))
+        .route(
+            "/chat/completions",
+            axum::routing::post(v1::chat_completions),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(unknown_route)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_client_token,
+        ));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/", get(v1::index))
+        .route("/health", get(v1::health))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+async fn unknown_route(method: Method, OriginalUri(uri): OriginalUri) -> impl IntoResponse {
+    ApiError::not_found_route(method.as_str(), uri.path())
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> impl IntoResponse {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and drains requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
