@@ -1,0 +1,142 @@
+//! Planning: validation errors name their parameter, and §9's mapping is exact.
+
+use serde_json::json;
+
+use super::*;
+
+fn request(value: serde_json::Value) -> ChatCompletionRequest {
+    serde_json::from_value(value).unwrap()
+}
+
+fn plan_of(value: serde_json::Value) -> Result<ChatPlan, PlanError> {
+    plan(
+        request(value),
+        &ModelCatalog::builtin(),
+        &Settings::default(),
+    )
+}
+
+fn param_of(value: serde_json::Value) -> Option<String> {
+    match plan_of(value) {
+        Err(PlanError::Invalid { param, .. }) => param,
+        other => panic!("expected an invalid request, got {other:?}"),
+    }
+}
+
+#[test]
+fn maps_every_parameter() {
+    let p = plan_of(json!({
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.3, "top_p": 0.9, "presence_penalty": 0.5, "frequency_penalty": 1.5,
+        "stop": ["a", "b"], "user": "alice", "reasoning_effort": "high",
+        "max_tokens": 10, "stream": true, "stream_options": {"include_usage": true}
+    }))
+    .unwrap();
+    assert_eq!(p.endpoint_id, "predefined-openai-gpt4o");
+    assert_eq!(p.model, "gpt-4o");
+    assert_eq!(p.query, "hi");
+    assert!(p.stream && p.include_usage);
+    assert_eq!(p.external_user_id, "alice");
+    assert_eq!(p.reasoning_effort, Some("max"));
+    assert_eq!(
+        serde_json::to_value(&p.model_configs).unwrap(),
+        json!({"temperature": 0.3, "topP": 0.9, "presencePenalty": 0.5, "frequencyPenalty": 1.5, "stopSequences": ["a", "b"]})
+    );
+}
+
+#[test]
+fn max_tokens_only_when_the_setting_says_so() {
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 7});
+    assert_eq!(
+        plan_of(body.clone()).unwrap().model_configs.max_tokens,
+        None
+    );
+    let settings = Settings {
+        forward_max_tokens: true,
+        ..Settings::default()
+    };
+    let p = plan(request(body), &ModelCatalog::builtin(), &settings).unwrap();
+    assert_eq!(p.model_configs.max_tokens, Some(7));
+}
+
+#[test]
+fn reasoning_effort_mapping() {
+    for (openai, upstream) in [
+        ("minimal", Some("low")),
+        ("low", Some("low")),
+        ("medium", Some("medium")),
+        ("high", Some("max")),
+        ("none", None),
+    ] {
+        let p = plan_of(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": openai})).unwrap();
+        assert_eq!(p.reasoning_effort, upstream, "{openai}");
+    }
+    let param = param_of(
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"}),
+    );
+    assert_eq!(param.as_deref(), Some("reasoning_effort"));
+}
+
+#[test]
+fn refuses_what_the_upstream_cannot_honour() {
+    let base = |extra: serde_json::Value| {
+        let mut v = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    assert_eq!(param_of(base(json!({"n": 2}))).as_deref(), Some("n"));
+    assert_eq!(
+        param_of(base(json!({"tools": [{"type": "function"}]}))).as_deref(),
+        Some("tools")
+    );
+    assert_eq!(
+        param_of(base(json!({"functions": [{"name": "f"}]}))).as_deref(),
+        Some("functions")
+    );
+    assert_eq!(
+        param_of(base(json!({"stop": ["1", "2", "3", "4", "5"]}))).as_deref(),
+        Some("stop")
+    );
+    assert_eq!(
+        param_of(base(json!({"temperature": 2.5}))).as_deref(),
+        Some("temperature")
+    );
+    assert_eq!(
+        param_of(base(json!({"presence_penalty": -1}))).as_deref(),
+        Some("presence_penalty")
+    );
+    assert_eq!(
+        param_of(base(json!({"messages": []}))).as_deref(),
+        Some("messages")
+    );
+    let image = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]}]});
+    assert_eq!(
+        param_of(base(image)).as_deref(),
+        Some("messages[0].content[1]")
+    );
+    let tool = json!({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]});
+    assert_eq!(param_of(base(tool)).as_deref(), Some("messages[0].role"));
+    // An empty tools array or n = 1 is harmless and accepted.
+    assert!(plan_of(base(json!({"tools": [], "n": 1}))).is_ok());
+}
+
+#[test]
+fn unknown_models_are_refused_and_native_ids_pass() {
+    let err = plan_of(json!({"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}))
+        .unwrap_err();
+    assert!(matches!(err, PlanError::UnknownModel(_)));
+    let p = plan_of(json!({"model": "byoi-1234", "messages": [{"role": "user", "content": "x"}]}))
+        .unwrap();
+    assert_eq!(p.endpoint_id, "byoi-1234");
+}
+
+#[test]
+fn without_user_each_request_gets_its_own_external_id() {
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]});
+    let a = plan_of(body.clone()).unwrap().external_user_id;
+    let b = plan_of(body).unwrap().external_user_id;
+    assert!(a.starts_with("ondemand-proxy-"));
+    assert_ne!(a, b);
+}

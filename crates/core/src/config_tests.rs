@@ -1,0 +1,191 @@
+//! Configuration sources, precedence and validation messages.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::*;
+
+fn load_with(
+    file: Option<&str>,
+    env: &[(&str, &str)],
+    flags: &[(&'static str, &str)],
+) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    if let Some(text) = file {
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let lookup = |name: &str| env.get(name).cloned();
+    load(Sources {
+        file: None,
+        default_file: Some(&path),
+        env: &lookup,
+        flags: flags.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+    })
+}
+
+fn error_text(result: Result<Config, ConfigError>) -> String {
+    result.unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_without_any_source() {
+    let c = load_with(None, &[], &[]).unwrap();
+    assert_eq!(c.settings, Settings::default());
+    assert!(c.api_access_token.is_none());
+    assert!(c.accounts.is_empty());
+    assert_eq!(c.host.to_string(), "127.0.0.1");
+    assert_eq!(c.port, 8787);
+    assert!(c.file.is_none());
+}
+
+#[test]
+fn the_original_config_file_works() {
+    let c = load_with(
+        Some(r#"{
+            "api_access_token": "my-own-token-123",
+            "accounts": [{"email": "a@example.com", "password": "pw"}, {"api_key": "k1", "name": "main"}],
+            "session_timeout_minutes": 30, "max_retries": 5, "retry_delay": 3,
+            "request_timeout": 45, "stream_timeout": 180, "rate_limit": 30, "debug_mode": true,
+            "stats_file_path": "stats_data.json"
+        }"#),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.api_access_token.as_ref().map(Secret::expose),
+        Some("my-own-token-123")
+    );
+    assert_eq!(c.accounts.len(), 2);
+    assert_eq!(c.accounts[0].name(), "a@example.com");
+    assert_eq!(c.accounts[1].name(), "main");
+    assert_eq!(c.settings.max_retries, 5);
+    assert_eq!(c.settings.retry_delay, Duration::from_secs(3));
+    assert_eq!(c.settings.request_timeout, Duration::from_secs(45));
+    assert_eq!(c.settings.rate_limit, 30);
+    assert!(c.settings.debug_mode);
+    assert_eq!(c.unknown_keys, ["stats_file_path"]);
+}
+
+#[test]
+fn precedence_is_file_then_env_then_flags() {
+    let file = Some(r#"{"max_retries": 1, "rate_limit": 10, "request_timeout": 5}"#);
+    let env = [("MAX_RETRIES", "2"), ("RATE_LIMIT", "20")];
+    let c = load_with(file, &env, &[("max_retries", "3")]).unwrap();
+    assert_eq!(c.settings.max_retries, 3, "flag beats env");
+    assert_eq!(c.settings.rate_limit, 20, "env beats file");
+    assert_eq!(
+        c.settings.request_timeout,
+        Duration::from_secs(5),
+        "file beats default"
+    );
+}
+
+#[test]
+fn accounts_from_env_in_both_shapes() {
+    let wrapped = load_with(
+        None,
+        &[(
+            "ONDEMAND_ACCOUNTS",
+            r#"{"accounts":[{"email":"e@x","password":"p"}]}"#,
+        )],
+        &[],
+    )
+    .unwrap();
+    assert!(
+        matches!(&wrapped.accounts[0], AccountConfig::Password { email, .. } if email == "e@x")
+    );
+    let bare = load_with(
+        Some(r#"{"accounts": [{"api_key": "zzz"}]}"#),
+        &[("ONDEMAND_ACCOUNTS", r#"[{"api_key":"k"}]"#)],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(bare.accounts.len(), 1, "env replaces the file's list");
+    let name = bare.accounts[0].name().to_owned();
+    // Unnamed keys get a fingerprint name that does not contain the key.
+    assert!(name.starts_with("key-") && name.len() == 12, "{name}");
+}
+
+#[test]
+fn errors_name_the_field_and_the_source() {
+    let e = error_text(load_with(None, &[("MAX_RETRIES", "lots")], &[]));
+    assert!(
+        e.contains("`max_retries`") && e.contains("MAX_RETRIES") && e.contains("\"lots\""),
+        "{e}"
+    );
+    let e = error_text(load_with(Some(r#"{"request_timeout": -1}"#), &[], &[]));
+    assert!(
+        e.contains("`request_timeout`") && e.contains("config.json"),
+        "{e}"
+    );
+    let e = error_text(load_with(None, &[], &[("port", "70000")]));
+    assert!(e.contains("`port`") && e.contains("--port"), "{e}");
+    let e = error_text(load_with(None, &[("DEBUG_MODE", "maybe")], &[]));
+    assert!(e.contains("true or false"), "{e}");
+    let e = error_text(load_with(None, &[("ONDEMAND_BASE_URL", "ftp://x")], &[]));
+    assert!(e.contains("`base_url`"), "{e}");
+    let e = error_text(load_with(None, &[("LISTEN_HOST", "example.com")], &[]));
+    assert!(e.contains("`host`"), "{e}");
+    let e = error_text(load_with(Some("{not json"), &[], &[]));
+    assert!(e.contains("not valid JSON"), "{e}");
+    let e = error_text(load_with(
+        None,
+        &[("ONDEMAND_ACCOUNTS", "[{\"email\":\"a@b\"}]")],
+        &[],
+    ));
+    assert!(
+        e.contains("accounts[0]") && e.contains("no password"),
+        "{e}"
+    );
+    let e = error_text(load_with(
+        None,
+        &[(
+            "ONDEMAND_ACCOUNTS",
+            "[{\"api_key\":\"a\",\"name\":\"x\"},{\"api_key\":\"b\",\"name\":\"x\"}]",
+        )],
+        &[],
+    ));
+    assert!(e.contains("accounts[1]") && e.contains("duplicate"), "{e}");
+    let e = error_text(load_with(None, &[("ONDEMAND_ACCOUNTS", "[{}]")], &[]));
+    assert!(e.contains("api_key"), "{e}");
+}
+
+#[test]
+fn the_published_sample_token_is_refused() {
+    let e = error_text(load_with(
+        None,
+        &[("API_ACCESS_TOKEN", "sk-2api-ondemand-access-token-2025")],
+        &[],
+    ));
+    assert!(e.contains("sample token"), "{e}");
+}
+
+#[test]
+fn an_explicit_missing_file_is_an_error() {
+    let lookup = |_: &str| None;
+    let e = load(Sources {
+        file: Some(Path::new("/nonexistent/odp.json")),
+        default_file: None,
+        env: &lookup,
+        flags: vec![],
+    });
+    assert!(error_text(e).contains("/nonexistent/odp.json"));
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let c = load_with(Some(r#"{"api_access_token":"tok-SECRET-1","accounts":[{"api_key":"KEY-SECRET-2"},{"email":"e@x","password":"PW-SECRET-3"}]}"#), &[], &[]).unwrap();
+    let debug = format!("{c:?}");
+    for secret in ["tok-SECRET-1", "KEY-SECRET-2", "PW-SECRET-3"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+}
