@@ -19,7 +19,7 @@ mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     ids: AtomicU64,
+    /// Streams still being written; falls when a client goes away (disconnect tests).
+    open_streams: AtomicUsize,
 }
 
 impl Shared {
@@ -362,6 +364,11 @@ impl FakeOnDemand {
 
     pub fn clear_requests(&self) {
         self.shared.lock().recorded.clear();
+    }
+
+    /// Streams whose frames are still being written.
+    pub fn open_streams(&self) -> usize {
+        self.shared.open_streams.load(Ordering::SeqCst)
     }
 
     /// Number of queries each session has answered.

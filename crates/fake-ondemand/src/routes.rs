@@ -411,6 +411,7 @@ async fn run_query(
         }))
         .into_response(),
         "stream" => stream_response(
+            &shared,
             &behaviour,
             &session_id,
             &message_id,
@@ -425,6 +426,7 @@ async fn run_query(
             "Model context length exceeded",
         ),
         _ if client_route && options.client_sync_as_sse => stream_response(
+            &shared,
             &behaviour,
             &session_id,
             &message_id,
@@ -522,6 +524,7 @@ fn stream_frames(
 }
 
 fn stream_response(
+    shared: &Fake,
     b: &Behaviour,
     session_id: &str,
     message_id: &str,
@@ -539,7 +542,9 @@ fn stream_response(
     let frame_delay = Duration::from_millis(b.frame_delay_ms);
     let split = b.split_writes.filter(|n| *n > 0);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let open = OpenStream::new(shared.clone());
     tokio::spawn(async move {
+        let _open = open;
         for (i, frame) in frames.into_iter().enumerate() {
             if i > 0 && !frame_delay.is_zero() {
                 tokio::time::sleep(frame_delay).await;
@@ -574,6 +579,26 @@ fn stream_response(
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| upstream_error(500, "server_error", "fake failed to build a stream"))
+}
+
+/// Counts a stream writer as open until it is dropped, however it ends.
+struct OpenStream(Fake);
+
+impl OpenStream {
+    fn new(shared: Fake) -> Self {
+        shared
+            .open_streams
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0
+            .open_streams
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn endpoints(State(shared): State<Fake>) -> Response {

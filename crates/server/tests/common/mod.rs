@@ -1,0 +1,198 @@
+//! Test harness: the real server on 127.0.0.1:0 in front of its own fake upstream on another
+//! port-0 listener, with a temporary data directory. One harness per test, so tests run in
+//! parallel.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use fake_ondemand::{FakeOnDemand, FakeOptions};
+use ondemand_core::Secret;
+use ondemand_core::config::{AccountConfig, Config, Settings};
+use ondemand_proxy::{AppState, bootstrap, serve};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const TOKEN: &str = "sk-test-client-token-0123456789";
+
+pub struct Harness {
+    pub fake: FakeOnDemand,
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _data: tempfile::TempDir,
+}
+
+/// Fast settings for tests: no waits between retries, short timeouts.
+pub fn test_settings(fake: &FakeOnDemand) -> Settings {
+    Settings {
+        base_url: fake.url(),
+        auth_base_url: fake.url(),
+        retry_delay: Duration::ZERO,
+        request_timeout: Duration::from_secs(10),
+        stream_timeout: Duration::from_secs(10),
+        ..Settings::default()
+    }
+}
+
+pub fn key_account(key: &str) -> AccountConfig {
+    AccountConfig::ApiKey {
+        name: key.to_owned(),
+        api_key: Secret::new(key),
+    }
+}
+
+pub fn password_account(email: &str, password: &str) -> AccountConfig {
+    AccountConfig::Password {
+        name: email.to_owned(),
+        email: email.to_owned(),
+        password: Secret::new(password),
+    }
+}
+
+impl Harness {
+    /// A proxy with one API-key account per key, each known to the fake.
+    pub async fn with_keys(keys: &[&str]) -> Self {
+        Self::build(
+            FakeOptions::default(),
+            keys.iter().map(|k| key_account(k)).collect(),
+            |_| {},
+        )
+        .await
+    }
+
+    pub async fn build(
+        options: FakeOptions,
+        accounts: Vec<AccountConfig>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let fake = FakeOnDemand::start(options).await.unwrap();
+        for account in &accounts {
+            match account {
+                AccountConfig::ApiKey { api_key, .. } => fake.add_key(api_key.expose()),
+                AccountConfig::Password {
+                    email, password, ..
+                } => fake.add_user(email, password.expose()),
+            }
+        }
+        let mut settings = test_settings(&fake);
+        tweak(&mut settings);
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            api_access_token: Some(Secret::new(TOKEN)),
+            accounts,
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+            data_dir: Some(data.path().to_owned()),
+            settings,
+            file: None,
+            unknown_keys: vec![],
+        };
+        let state = AppState::new(bootstrap::engine(&config).unwrap(), Secret::new(TOKEN));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_state = state.clone();
+        let task = tokio::spawn(async move {
+            serve(listener, server_state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            fake,
+            base,
+            http: reqwest::Client::new(),
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST /v1/chat/completions with the client token; returns status and JSON body.
+    pub async fn chat(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// A streaming chat: status, the parsed `data:` events (`"[DONE]"` as a string), and
+    /// the raw body. A request that failed before the stream began has a plain JSON error
+    /// body, returned as the only event.
+    pub async fn stream(&self, mut body: Value) -> (u16, Vec<Value>, String) {
+        body["stream"] = Value::Bool(true);
+        let response = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let raw = response.text().await.unwrap();
+        let events = if status == 200 {
+            parse_sse(&raw)
+        } else {
+            vec![serde_json::from_str(&raw).unwrap()]
+        };
+        (status, events, raw)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+pub fn parse_sse(raw: &str) -> Vec<Value> {
+    raw.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|data| {
+            if data == "[DONE]" {
+                Value::String("[DONE]".into())
+            } else {
+                serde_json::from_str(data).unwrap()
+            }
+        })
+        .collect()
+}
+
+/// The concatenated `delta.content` of a parsed stream.
+pub fn streamed_content(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+pub fn user(text: &str) -> Value {
+    serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+}
