@@ -413,12 +413,14 @@ async fn run_query(
         "stream" => stream_response(
             &shared,
             &behaviour,
-            &session_id,
-            &message_id,
-            query,
-            &answer,
-            too_long,
-            thinking,
+            &Turn {
+                session_id: &session_id,
+                message_id: &message_id,
+                query,
+                answer: &answer,
+                too_long,
+                thinking,
+            },
         ),
         _ if too_long => upstream_error(
             400,
@@ -428,12 +430,14 @@ async fn run_query(
         _ if client_route && options.client_sync_as_sse => stream_response(
             &shared,
             &behaviour,
-            &session_id,
-            &message_id,
-            query,
-            &answer,
-            false,
-            thinking,
+            &Turn {
+                session_id: &session_id,
+                message_id: &message_id,
+                query,
+                answer: &answer,
+                too_long: false,
+                thinking,
+            },
         ),
         _ => {
             let metrics = (options.sync_metrics && !behaviour.no_metrics)
@@ -455,15 +459,26 @@ async fn run_query(
 }
 
 /// Builds the frame sequence of §4.1 (and §4.2 with thinking), with the behaviour's faults.
-fn stream_frames(
-    b: &Behaviour,
-    session_id: &str,
-    message_id: &str,
-    query: &str,
-    answer: &str,
+/// One query's facts, as the stream builders need them.
+struct Turn<'a> {
+    session_id: &'a str,
+    message_id: &'a str,
+    query: &'a str,
+    answer: &'a str,
+    /// The query exceeds the context: answer with an `[ERROR]` frame.
     too_long: bool,
     thinking: bool,
-) -> Vec<String> {
+}
+
+fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
+    let Turn {
+        session_id,
+        message_id,
+        query,
+        answer,
+        too_long,
+        thinking,
+    } = *turn;
     let time = now_rfc3339();
     let f = Frames {
         session_id,
@@ -523,17 +538,8 @@ fn stream_frames(
     out
 }
 
-fn stream_response(
-    shared: &Fake,
-    b: &Behaviour,
-    session_id: &str,
-    message_id: &str,
-    query: &str,
-    answer: &str,
-    too_long: bool,
-    thinking: bool,
-) -> Response {
-    let mut frames = stream_frames(b, session_id, message_id, query, answer, too_long, thinking);
+fn stream_response(shared: &Fake, b: &Behaviour, turn: &Turn<'_>) -> Response {
+    let mut frames = stream_frames(b, turn);
     let mut abort = false;
     if let Some(k) = b.cut_after_frames {
         frames.truncate(k);

@@ -1,0 +1,267 @@
+//! The headless binary as a user runs it: `ondemand-proxy serve`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: Vec<String>,
+}
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ondemand-proxy"));
+    // Never inherit a developer's real configuration.
+    for var in [
+        "API_ACCESS_TOKEN",
+        "ONDEMAND_ACCOUNTS",
+        "MAX_RETRIES",
+        "RATE_LIMIT",
+        "DEBUG_MODE",
+        "LISTEN_HOST",
+        "LISTEN_PORT",
+        "DATA_DIR",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn start(args: &[&str], envs: &[(&str, &str)], cwd: &std::path::Path) -> Running {
+    let mut cmd = binary();
+    cmd.arg("serve")
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    Running {
+        child,
+        lines: rx,
+        stdout: Vec::new(),
+    }
+}
+
+impl Running {
+    /// The first stdout line containing `needle`, reading more as needed (panics after 20 s).
+    fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(seen) = self.stdout.iter().find(|l| l.contains(needle)) {
+            return seen.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line with {needle:?}; got {:?}", self.stdout));
+            self.stdout.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn base_url(&mut self) -> String {
+        let line = self.wait_for("OpenAI base URL:");
+        line.rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// SIGTERM, wait, and return the exit status, stderr, and all of stdout.
+    fn terminate(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
+                    .unwrap();
+                self.stdout.extend(self.lines.try_iter());
+                return (status, stderr, self.stdout);
+            }
+            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+async fn get_json(url: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn token_is_generated_printed_once_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut first = start(
+        &["--port", "0", "--data-dir", data.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    first.wait_for("generated now, shown once");
+    let token = first.wait_for("sk-odp-").trim().to_owned();
+    let base = first.base_url();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0/v1"),
+        "{base}"
+    );
+    let (status, models) = get_json(&format!("{base}/models"), &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(models["object"], "list");
+    let (status, _) = get_json(&format!("{base}/models"), "wrong").await;
+    assert_eq!(status, 401);
+    let (exit, stderr, _) = first.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(!stderr.contains(&token), "the token is never logged");
+
+    let mut second = start(
+        &["--port", "0", "--data-dir", data.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    second.wait_for("Client token: stored in");
+    let base = second.base_url();
+    assert_eq!(
+        get_json(&format!("{base}/models"), &token).await.0,
+        200,
+        "same token after restart"
+    );
+    let (exit, stderr, stdout) = second.terminate();
+    assert!(exit.success());
+    assert!(
+        !stdout.join("\n").contains(&token) && !stderr.contains(&token),
+        "printed only the first time"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("client_token")).unwrap(),
+        token
+    );
+}
+
+#[tokio::test]
+async fn demo_mode_answers_and_says_it_is_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "sk-demo-test-token-abcdef";
+    let mut proxy = start(
+        &[
+            "--demo",
+            "--port",
+            "0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("API_ACCESS_TOKEN", token)],
+        dir.path(),
+    );
+    proxy.wait_for("Client token: the configured");
+    let base = proxy.base_url();
+    proxy.wait_for("Demo mode");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(token)
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello demo"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("[Simulated answer") && content.ends_with("Hello demo"),
+        "{content}"
+    );
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    /// Flags, environment, and what the error must name.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 4] = [
+        (&["--port", "99999"], &[], "`port`"),
+        (&[], &[("MAX_RETRIES", "many")], "MAX_RETRIES"),
+        (
+            &[],
+            &[("ONDEMAND_ACCOUNTS", "[{\"email\":\"x@y\"}]")],
+            "accounts[0]",
+        ),
+        (&["--config", "missing.json"], &[], "missing.json"),
+    ];
+    for (args, envs, needle) in cases {
+        let mut cmd = binary();
+        cmd.arg("serve")
+            .args(args)
+            .args(["--data-dir", dir.path().to_str().unwrap()])
+            .current_dir(dir.path());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?} {envs:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing started: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_json_in_the_working_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"api_access_token": "sk-from-config-file-123", "accounts": [], "stats_file_path": "old.json"}"#,
+    )
+    .unwrap();
+    let mut proxy = start(
+        &[
+            "--port",
+            "0",
+            "--data-dir",
+            dir.path().join("d").to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    );
+    proxy.wait_for("Client token: the configured");
+    let base = proxy.base_url();
+    assert_eq!(
+        get_json(&format!("{base}/models"), "sk-from-config-file-123")
+            .await
+            .0,
+        200
+    );
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success());
+    assert!(
+        stderr.contains("stats_file_path"),
+        "unknown keys are reported: {stderr}"
+    );
+}
