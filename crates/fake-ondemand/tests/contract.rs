@@ -1,0 +1,408 @@
+//! The fake against the upstream contract (§3, §4, §6, §11), over raw HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fake_ondemand::{Behaviour, Failure, FakeOnDemand, FakeOptions, Stage};
+use serde_json::{Value, json};
+
+async fn fake() -> (FakeOnDemand, reqwest::Client) {
+    let fake = FakeOnDemand::start(FakeOptions::default()).await.unwrap();
+    fake.add_key("key");
+    (fake, reqwest::Client::new())
+}
+
+async fn post(http: &reqwest::Client, url: String, key: &str, body: Value) -> (u16, String) {
+    let response = http
+        .post(url)
+        .header("apikey", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn session(fake: &FakeOnDemand, http: &reqwest::Client) -> String {
+    let (status, body) = post(
+        http,
+        format!("{}/chat/v1/sessions", fake.url()),
+        "key",
+        json!({"externalUserId": "u", "pluginIds": []}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"], "Chat session created successfully");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 24);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(v["data"]["externalUserId"], "u");
+    id
+}
+
+fn query(mode: &str, text: &str) -> Value {
+    json!({"query": text, "endpointId": "predefined-openai-gpt4o", "pluginIds": [], "responseMode": mode})
+}
+
+#[tokio::test]
+async fn auth_and_session_errors_use_the_envelope() {
+    let (fake, http) = fake().await;
+    let (status, body) = post(
+        &http,
+        format!("{}/chat/v1/sessions", fake.url()),
+        "nope",
+        json!({"externalUserId": "u"}),
+    )
+    .await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (
+            401,
+            json!({"message": "Invalid API Key", "errorCode": "unauthenticated"})
+        )
+    );
+    let (status, body) = post(
+        &http,
+        format!("{}/chat/v1/sessions", fake.url()),
+        "key",
+        json!({"pluginIds": []}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_request"));
+    let (status, body) = post(
+        &http,
+        format!(
+            "{}/chat/v1/sessions/000000000000000000000000/query",
+            fake.url()
+        ),
+        "key",
+        query("sync", "x"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"));
+    // agentIds is accepted in place of pluginIds.
+    let (status, _) = post(
+        &http,
+        format!("{}/chat/v1/sessions", fake.url()),
+        "key",
+        json!({"externalUserId": "u", "agentIds": []}),
+    )
+    .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn query_validation() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    for bad in [
+        json!({"endpointId": "predefined-openai-gpt4o", "responseMode": "sync"}),
+        json!({"query": "x", "responseMode": "sync"}),
+        json!({"query": "x", "endpointId": "predefined-openai-gpt4o", "responseMode": "fast"}),
+        json!({"query": "x", "endpointId": "gpt-4o", "responseMode": "sync"}),
+    ] {
+        let (status, body) = post(&http, url.clone(), "key", bad.clone()).await;
+        assert_eq!(status, 400, "{bad} -> {body}");
+    }
+    let mut effort = query("sync", "x");
+    effort["reasoningEffort"] = json!("high");
+    let (status, body) = post(&http, url.clone(), "key", effort).await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (
+            400,
+            json!({"message": "reasoningEffort must be one of low, medium, max", "errorCode": "invalid_request"})
+        )
+    );
+    let (status, body) = post(
+        &http,
+        url.clone(),
+        "key",
+        query("sync", "FAKE_CONTEXT_LENGTH_EXCEEDED"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("context_length_exceeded"));
+    let (status, body) = post(&http, url, "key", query("webhook", "x")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"processing\""));
+}
+
+#[tokio::test]
+async fn sync_answer_with_and_without_metrics() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    let (status, body) = post(
+        &http,
+        url.clone(),
+        "key",
+        query("sync", "line one\nlast line"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["answer"], "Echo: last line");
+    assert_eq!(v["data"]["status"], "completed");
+    assert_eq!(v["data"]["sessionId"], id.as_str());
+    assert_eq!(v["data"]["metrics"]["inputTokens"], 5);
+    assert_eq!(v["data"]["metrics"]["outputTokens"], 4);
+    assert_eq!(v["data"]["metrics"]["totalTokens"], 9);
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            no_metrics: true,
+            ..Behaviour::default()
+        },
+    );
+    let (_, body) = post(&http, url, "key", query("sync", "x")).await;
+    assert!(
+        serde_json::from_str::<Value>(&body).unwrap()["data"]
+            .get("metrics")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn stream_bytes_follow_the_recording() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    let response = http
+        .post(url)
+        .header("apikey", "key")
+        .json(&query("stream", "Caf\u{e9} time"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    let frames: Vec<&str> = text.split("\n\n").filter(|f| !f.is_empty()).collect();
+    assert!(
+        frames[0].starts_with("event:message\ndata:{\"sessionId\":\""),
+        "{}",
+        frames[0]
+    );
+    assert!(frames[0].contains("\"statusType\":\"fulfilling\""));
+    assert!(frames[1].starts_with("event:heartbeat\ndata:"));
+    // fulfillment frames: Python style, ASCII escapes, "eventIndex":N without a space.
+    let fulfillment: Vec<&&str> = frames
+        .iter()
+        .filter(|f| f.contains("\"eventType\": \"fulfillment\""))
+        .collect();
+    assert_eq!(fulfillment.len(), 3, "{text}");
+    assert!(
+        fulfillment[1].contains("\"answer\": \" Caf\\u00e9\""),
+        "{}",
+        fulfillment[1]
+    );
+    assert!(fulfillment[0].contains(", \"eventIndex\":2, "));
+    let completed = frames
+        .iter()
+        .find(|f| f.contains("fulfillment_completed"))
+        .unwrap();
+    assert!(
+        completed.contains("\"answer\":\"Echo: Café time\""),
+        "the full answer, raw UTF-8: {completed}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("\"eventType\":\"metricsLog\"")
+                && f.contains("\"publicMetrics\":{\"inputTokens\":3,"))
+    );
+    assert_eq!(
+        frames[frames.len() - 2].split('\n').next(),
+        Some("event:heartbeat"),
+        "a heartbeat after metricsLog"
+    );
+    assert_eq!(*frames.last().unwrap(), "event:message\ndata:[DONE]");
+}
+
+#[tokio::test]
+async fn scripted_failures_fire_n_times_at_their_stage() {
+    let (fake, http) = fake().await;
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            failure: Some(
+                Failure::new(429, "rate_limit_exceeded")
+                    .times(2)
+                    .at(Stage::Query),
+            ),
+            ..Behaviour::default()
+        },
+    );
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    for _ in 0..2 {
+        let (status, body) = post(&http, url.clone(), "key", query("sync", "x")).await;
+        assert_eq!(
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap()["errorCode"].clone()
+            ),
+            (429, json!("rate_limit_exceeded"))
+        );
+    }
+    assert_eq!(post(&http, url, "key", query("sync", "x")).await.0, 200);
+    let recorded = fake.requests_to("/query");
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[0].credential.as_deref(), Some("key"));
+    assert_eq!(recorded[0].body["responseMode"], "sync");
+}
+
+#[tokio::test]
+async fn error_frame_and_cut_streams() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            error_after_deltas: Some(1),
+            stream_error_code: Some("model_error".into()),
+            ..Behaviour::default()
+        },
+    );
+    let text = http
+        .post(&url)
+        .header("apikey", "key")
+        .json(&query("stream", "a b c"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("event:message\ndata:[ERROR]:{\"message\":\"Model failed to generate a response\",\"errorCode\":\"model_error\"}\n\n"), "{text}");
+    assert!(!text.contains("[DONE]"));
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            cut_after_frames: Some(3),
+            cut_abruptly: true,
+            ..Behaviour::default()
+        },
+    );
+    let result = http
+        .post(&url)
+        .header("apikey", "key")
+        .json(&query("stream", "a b c"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await;
+    assert!(result.is_err(), "an abrupt cut breaks the body");
+}
+
+#[tokio::test]
+async fn sign_in_refresh_and_client_routes() {
+    let (fake, http) = fake().await;
+    fake.add_user("u@x.io", "pw");
+    let signin = http
+        .post(format!("{}/v1/auth/user/signin", fake.url()))
+        .basic_auth("u@x.io", Some("pw"))
+        .json(&json!({"accountType": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signin.status(), 200);
+    let v: Value = signin.json().await.unwrap();
+    let token = v["data"]["tokenData"]["token"].as_str().unwrap().to_owned();
+    let refresh = v["data"]["tokenData"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let company = v["data"]["user"]["default_company_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user_id = v["data"]["user"]["userId"].as_str().unwrap().to_owned();
+    let bad = http
+        .post(format!("{}/v1/auth/user/signin", fake.url()))
+        .basic_auth("u@x.io", Some("no"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let create = |token: String| {
+        http.post(format!("{}/chat/v1/client/sessions", fake.url()))
+            .bearer_auth(token)
+            .header("x-company-id", &company)
+            .header("x-user-id", &user_id)
+            .json(&json!({"externalUserId": "u", "pluginIds": []}))
+            .send()
+    };
+    assert_eq!(create(token.clone()).await.unwrap().status(), 201);
+    let apikey_on_client_route = http
+        .post(format!("{}/chat/v1/client/sessions", fake.url()))
+        .header("apikey", "key")
+        .json(&json!({"externalUserId": "u"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(apikey_on_client_route.status(), 401);
+    assert!(
+        apikey_on_client_route
+            .text()
+            .await
+            .unwrap()
+            .contains("No Authorization header")
+    );
+    fake.expire_tokens();
+    assert_eq!(create(token.clone()).await.unwrap().status(), 401);
+    let renewed = http
+        .post(format!("{}/v1/auth/user/refresh_token", fake.url()))
+        .json(&json!({"data": {"token": token, "refreshToken": refresh}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renewed.status(), 200);
+    let v: Value = renewed.json().await.unwrap();
+    let new_token = v["data"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(create(new_token).await.unwrap().status(), 201);
+    let reused = http
+        .post(format!("{}/v1/auth/user/refresh_token", fake.url()))
+        .json(&json!({"data": {"token": "x", "refreshToken": refresh}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 401, "a refresh token works once");
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_like_the_upstream() {
+    let (fake, http) = fake().await;
+    let response = http
+        .get(format!("{}/chat/v2/whatever", fake.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"message": "Route not found", "errorCode": "not_found"})
+    );
+    let endpoints: Value = http
+        .get(format!("{}/config/v1/public/endpoints", fake.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        endpoints["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["endpoint_id"] == "predefined-openai-gpt4o")
+    );
+}
