@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every test of OnDemand Proxy: format, lints, unit and black-box tests, and the official
+# OpenAI Python and Node SDKs against the real binary. On Debian/Ubuntu it installs missing
+# system packages (as root, or with sudo); anything it cannot install, it names.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+step "checking tools"
+if ! have cargo; then
+  echo "Missing: the Rust toolchain (cargo, rustc >= 1.85). Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+packages=()
+have cc || packages+=(build-essential)
+have python3 || packages+=(python3)
+if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
+if ! have node || ! have npm; then packages+=(nodejs npm); fi
+if ((${#packages[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif have sudo; then sudo="sudo"; else
+    echo "Missing system packages: ${packages[*]}. Install them (apt-get install ${packages[*]}) and run this again." >&2
+    exit 1
+  fi
+  echo "installing: ${packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js $node_major is too old for the SDK tests; install Node.js 20 or newer." >&2
+  exit 1
+fi
+
+step "format (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit and black-box tests (cargo test)"
+cargo test --workspace --locked
+
+step "official OpenAI SDKs against the binary"
+cargo build --locked -p ondemand-proxy --bin ondemand-proxy
+venv=target/sdk-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+npm ci --no-audit --no-fund --loglevel=error
+
+work=$(mktemp -d)
+token="sk-sdk-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+API_ACCESS_TOKEN="$token" target/debug/ondemand-proxy serve --demo --port 0 --data-dir "$work/data" \
+  >"$work/stdout" 2>"$work/stderr" &
+proxy=$!
+trap 'kill "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 300); do
+  grep -q '^OpenAI base URL:' "$work/stdout" && break
+  kill -0 "$proxy" 2>/dev/null || { cat "$work/stderr" >&2; echo "the proxy exited at start" >&2; exit 1; }
+  sleep 0.1
+done
+base_url=$(sed -n 's/^OpenAI base URL: //p' "$work/stdout")
+[ -n "$base_url" ] || { cat "$work/stderr" >&2; echo "the proxy printed no URL" >&2; exit 1; }
+export OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="$token"
+echo "proxy (demo mode) at $base_url"
+
+step "OpenAI Python SDK (pytest)"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/sdk/test_python_sdk.py
+
+step "OpenAI Node SDK (node --test)"
+node --test tests/sdk/node_sdk.test.mjs
+
+step "all tests passed"
