@@ -1,1 +1,275 @@
-fn main() {}
+//! `loadgen`: a small HTTP load generator for the proxy benchmarks.
+//!
+//! - `--rate N`: open loop. Requests are sent on a fixed schedule whatever the answers do, and
+//!   each latency is measured from its scheduled start, so a stall cannot hide itself
+//!   (no coordinated omission).
+//! - `--concurrency N`: closed loop. N workers each send requests back to back (the
+//!   "N concurrent streams" scenario).
+//!
+//! Targets: `proxy` sends one OpenAI chat completion; `direct` sends the same work straight to
+//! the fake upstream (create a session, then query it), which is what the proxy itself does,
+//! so the difference between the two is the proxy's added latency.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: its report is its output
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Mutex;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Target {
+    Proxy,
+    Direct,
+}
+
+#[derive(Parser)]
+struct Args {
+    /// Base URL: the proxy's (`http://127.0.0.1:8787`) or the fake's.
+    #[arg(long)]
+    url: String,
+    #[arg(long, value_enum)]
+    target: Target,
+    /// Bearer token (proxy) or apikey (direct).
+    #[arg(long)]
+    key: String,
+    #[arg(long)]
+    stream: bool,
+    /// Requests per second (open loop).
+    #[arg(long, conflicts_with = "concurrency")]
+    rate: Option<u64>,
+    /// Concurrent workers (closed loop).
+    #[arg(long)]
+    concurrency: Option<u64>,
+    /// Seconds of measured load (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// A label for the report line.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Shared {
+    client: HttpClient,
+    args: Args,
+    latency: Mutex<Histogram<u64>>,
+    first_byte: Mutex<Histogram<u64>>,
+    ok: AtomicU64,
+    errors: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+const PROMPT: &str = "Benchmark prompt: say something short about latency and throughput.";
+
+async fn post(
+    client: &HttpClient,
+    url: String,
+    headers: &[(&str, &str)],
+    body: String,
+) -> anyhow::Result<(u16, hyper::body::Incoming)> {
+    let mut request = hyper::Request::post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::from(body)))?)
+        .await?;
+    Ok((response.status().as_u16(), response.into_body()))
+}
+
+/// Reads a body to the end; returns when the first piece of answer text arrived: the first
+/// data frame holding `marker`, or the first data at all when `marker` is empty (sync).
+async fn drain(mut body: hyper::body::Incoming, marker: &[u8]) -> anyhow::Result<Option<Instant>> {
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        let hit = !data.is_empty()
+            && (marker.is_empty() || data.windows(marker.len()).any(|w| w == marker));
+        if hit && first.is_none() {
+            first = Some(Instant::now());
+        }
+    }
+    Ok(first)
+}
+
+/// What marks the first answer text in a stream: the upstream's `fulfillment` frame, or the
+/// proxy's first non-empty content delta. Sync bodies have no marker.
+fn content_marker(target: Target, stream: bool) -> &'static [u8] {
+    match (stream, target) {
+        (false, _) => b"",
+        (true, Target::Direct) => b"\"eventType\": \"fulfillment\"",
+        (true, Target::Proxy) => b"\"delta\":{\"content\":\"Echo",
+    }
+}
+
+/// One unit of work; returns when its first answer text arrived.
+async fn one(shared: &Shared) -> anyhow::Result<Instant> {
+    let a = &shared.args;
+    match a.target {
+        Target::Proxy => {
+            let body = serde_json::json!({"model": "gpt-4o", "stream": a.stream, "messages": [{"role": "user", "content": PROMPT}]});
+            let auth = format!("Bearer {}", a.key);
+            let (status, body) = post(
+                &shared.client,
+                format!("{}/v1/chat/completions", a.url),
+                &[("authorization", &auth)],
+                body.to_string(),
+            )
+            .await?;
+            let first = drain(body, content_marker(a.target, a.stream)).await?;
+            if status != 200 {
+                bail!("proxy answered {status}");
+            }
+            first.context("empty body")
+        }
+        Target::Direct => {
+            let headers = [("apikey", a.key.as_str())];
+            let (status, body) = post(
+                &shared.client,
+                format!("{}/chat/v1/sessions", a.url),
+                &headers,
+                r#"{"externalUserId":"bench","pluginIds":[]}"#.into(),
+            )
+            .await?;
+            let bytes = body.collect().await?.to_bytes();
+            if status != 201 {
+                bail!("session create answered {status}");
+            }
+            let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+            let id = value["data"]["id"].as_str().context("no session id")?;
+            let mode = if a.stream { "stream" } else { "sync" };
+            let query = serde_json::json!({"query": PROMPT, "endpointId": "predefined-openai-gpt4o", "pluginIds": [], "responseMode": mode, "fulfillmentOnly": true});
+            let (status, body) = post(
+                &shared.client,
+                format!("{}/chat/v1/sessions/{id}/query", a.url),
+                &headers,
+                query.to_string(),
+            )
+            .await?;
+            let first = drain(body, content_marker(a.target, a.stream)).await?;
+            if status != 200 {
+                bail!("query answered {status}");
+            }
+            first.context("empty body")
+        }
+    }
+}
+
+async fn run_one(shared: Arc<Shared>, scheduled: Instant, measure: bool) {
+    let now = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::Relaxed);
+    let result = one(&shared).await;
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    match result {
+        Ok(first) => {
+            if measure {
+                let done = Instant::now();
+                let _ = shared
+                    .latency
+                    .lock()
+                    .await
+                    .record(done.duration_since(scheduled).as_micros() as u64);
+                let _ = shared
+                    .first_byte
+                    .lock()
+                    .await
+                    .record(first.duration_since(scheduled).as_micros() as u64);
+                shared.ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Err(e) => {
+            if measure && shared.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                eprintln!("request failed: {e:#}");
+            }
+        }
+    }
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(4096)
+        .build(connector);
+    let duration = Duration::from_secs(args.duration);
+    let warmup = Duration::from_secs(1);
+    let shared = Arc::new(Shared {
+        client,
+        latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
+        first_byte: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
+        ok: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        max_in_flight: AtomicU64::new(0),
+        args,
+    });
+    let start = Instant::now();
+    let end = start + warmup + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    match (shared.args.rate, shared.args.concurrency) {
+        (Some(rate), _) => {
+            let interval = Duration::from_secs_f64(1.0 / rate as f64);
+            let mut n: u32 = 0;
+            loop {
+                let scheduled = start + interval * n;
+                if scheduled >= end {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                let measure = scheduled >= start + warmup;
+                tasks.spawn(run_one(shared.clone(), scheduled, measure));
+                n += 1;
+            }
+        }
+        (None, Some(workers)) => {
+            for _ in 0..workers {
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    loop {
+                        let scheduled = Instant::now();
+                        if scheduled >= end {
+                            break;
+                        }
+                        run_one(shared.clone(), scheduled, scheduled >= start + warmup).await;
+                    }
+                });
+            }
+        }
+        (None, None) => bail!("give --rate or --concurrency"),
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = duration.as_secs_f64();
+    let latency = shared.latency.lock().await;
+    let first = shared.first_byte.lock().await;
+    let ok = shared.ok.load(Ordering::Relaxed);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    let report = serde_json::json!({
+        "label": shared.args.label, "ok": ok, "errors": errors, "rps": ok as f64 / elapsed,
+        "p50_ms": ms(&latency, 0.5), "p90_ms": ms(&latency, 0.9), "p99_ms": ms(&latency, 0.99), "max_ms": latency.max() as f64 / 1000.0,
+        "ttft_p50_ms": ms(&first, 0.5), "ttft_p99_ms": ms(&first, 0.99),
+        "max_in_flight": shared.max_in_flight.load(Ordering::Relaxed),
+    });
+    println!("{report}");
+    Ok(())
+}

@@ -19,6 +19,9 @@ struct Args {
     /// Do not record requests (for long benchmarks).
     #[arg(long)]
     no_record: bool,
+    /// Pause between stream frames, for every credential (benchmarks of long streams).
+    #[arg(long, default_value_t = 0)]
+    frame_delay_ms: u64,
 }
 
 #[tokio::main]
@@ -34,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
         ..FakeOptions::default()
     };
     let fake = FakeOnDemand::serve(listener, options)?;
+    fake.set_default_behaviour(fake_ondemand::Behaviour {
+        frame_delay_ms: args.frame_delay_ms,
+        ..Default::default()
+    });
     for key in &args.keys {
         fake.add_key(key);
     }
