@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

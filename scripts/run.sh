@@ -14,4 +14,4 @@ if ! have cc; then
   else echo "Missing: a C compiler. Install build-essential (apt-get install build-essential)." >&2; exit 1; fi
 fi
 cargo build --release --locked -p ondemand-proxy --bin ondemand-proxy
-exec target/release/ondemand-proxy serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/ondemand-proxy" serve "$@"

@@ -44,14 +44,15 @@ cargo test --workspace --locked
 
 step "official OpenAI SDKs against the binary"
 cargo build --locked -p ondemand-proxy --bin ondemand-proxy
-venv=target/sdk-venv
+target_dir=${CARGO_TARGET_DIR:-target}
+venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 npm ci --no-audit --no-fund --loglevel=error
 
 work=$(mktemp -d)
 token="sk-sdk-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-API_ACCESS_TOKEN="$token" target/debug/ondemand-proxy serve --demo --port 0 --data-dir "$work/data" \
+API_ACCESS_TOKEN="$token" "$target_dir/debug/ondemand-proxy" serve --demo --port 0 --data-dir "$work/data" \
   >"$work/stdout" 2>"$work/stderr" &
 proxy=$!
 trap 'kill "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true; rm -rf "$work"' EXIT
