@@ -73,10 +73,6 @@ impl Pool {
             .store(Arc::new(accounts.into_iter().map(Arc::new).collect()));
     }
 
-    pub fn snapshot(&self) -> Arc<Vec<Arc<Account>>> {
-        self.accounts.load_full()
-    }
-
     pub fn len(&self) -> usize {
         self.accounts.load().len()
     }

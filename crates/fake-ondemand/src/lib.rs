@@ -14,7 +14,9 @@
 //! - Every request is recorded (headers and JSON body) for tests to assert on.
 //! - Control over HTTP under `/_fake/` so out-of-process users (benchmarks) can steer it.
 
+mod auth;
 mod routes;
+mod stream;
 mod wire;
 
 use std::collections::{HashMap, HashSet};

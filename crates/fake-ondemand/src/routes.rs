@@ -1,23 +1,24 @@
-//! The fake's HTTP routes: upstream API, email/password flow, and `/_fake/` control.
+//! The fake's HTTP routes: the API-key chat API, the endpoint catalogue, and `/_fake/` control.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::wire::{Frames, answer_for, deltas, metrics_json, tokens_for};
+use crate::auth;
+use crate::stream::{self, stream_response};
+use crate::wire::{answer_for, metrics_json, tokens_for};
 use crate::{Behaviour, FakeOptions, Recorded, Session, Shared, Stage};
 
 /// The state every handler shares.
-type Fake = Arc<Shared>;
+pub(crate) type Fake = Arc<Shared>;
 
 pub(crate) fn router(shared: Fake) -> Router {
     Router::new()
@@ -27,8 +28,8 @@ pub(crate) fn router(shared: Fake) -> Router {
         .route("/chat/v1/client/sessions", post(create_client_session))
         .route("/chat/v1/client/sessions/{id}/query", post(client_query))
         .route("/config/v1/public/endpoints", get(endpoints))
-        .route("/v1/auth/user/signin", post(sign_in))
-        .route("/v1/auth/user/refresh_token", post(refresh))
+        .route("/v1/auth/user/signin", post(auth::sign_in))
+        .route("/v1/auth/user/refresh_token", post(auth::refresh))
         .route(
             "/_fake/requests",
             get(control_requests).delete(control_clear),
@@ -40,7 +41,7 @@ pub(crate) fn router(shared: Fake) -> Router {
         .with_state(shared)
 }
 
-fn upstream_error(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn upstream_error(status: u16, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
@@ -50,7 +51,11 @@ fn upstream_error(status: u16, code: &str, message: &str) -> Response {
 }
 
 /// An upstream error answer, small enough to return in a `Result`.
-struct Reject(u16, &'static str, &'static str);
+pub(crate) struct Reject(
+    pub(crate) u16,
+    pub(crate) &'static str,
+    pub(crate) &'static str,
+);
 
 impl IntoResponse for Reject {
     fn into_response(self) -> Response {
@@ -82,11 +87,11 @@ async fn not_found(
     upstream_error(404, "not_found", "Route not found")
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn record(
+pub(crate) fn record(
     shared: &Shared,
     method: &Method,
     uri: &Uri,
@@ -131,29 +136,11 @@ fn api_key(shared: &Shared, headers: &HeaderMap) -> Result<String, Reject> {
     }
 }
 
-/// The email behind a request's JWT, checking the company header too.
-fn jwt_user(shared: &Shared, headers: &HeaderMap) -> Result<String, Reject> {
-    let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(Reject(401, "unauthenticated", "No Authorization header"));
-    };
-    let Some(token) = auth.strip_prefix("Bearer ").filter(|t| !t.is_empty()) else {
-        return Err(Reject(401, "unauthenticated", "Token missing from Bearer"));
-    };
-    let state = shared.lock();
-    let Some(email) = state.tokens.get(token) else {
-        return Err(Reject(401, "unauthenticated", "Invalid Token"));
-    };
-    let company = headers.get("x-company-id").and_then(|v| v.to_str().ok());
-    match state.users.get(email) {
-        Some(user) if company == Some(user.company_id.as_str()) => Ok(email.clone()),
-        _ => Err(Reject(403, "unauthorized", "Company mismatch")),
-    }
-}
-
-fn scripted_failure(shared: &Shared, credential: &str, stage: Stage) -> Option<Response> {
+pub(crate) fn scripted_failure(
+    shared: &Shared,
+    credential: &str,
+    stage: Stage,
+) -> Option<Response> {
     shared.take_failure(credential, stage).map(|f| {
         let message = f
             .message
@@ -187,7 +174,7 @@ async fn create_client_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let email = match jwt_user(&shared, &headers) {
+    let email = match auth::jwt_user(&shared, &headers) {
         Ok(email) => email,
         Err(response) => {
             record(&shared, &method, &uri, &headers, &body, None);
@@ -311,7 +298,7 @@ async fn client_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let email = match jwt_user(&shared, &headers) {
+    let email = match auth::jwt_user(&shared, &headers) {
         Ok(email) => email,
         Err(response) => {
             record(&shared, &method, &uri, &headers, &body, None);
@@ -413,7 +400,7 @@ async fn run_query(
         "stream" => stream_response(
             &shared,
             &behaviour,
-            &Turn {
+            &stream::Turn {
                 session_id: &session_id,
                 message_id: &message_id,
                 query,
@@ -430,7 +417,7 @@ async fn run_query(
         _ if client_route && options.client_sync_as_sse => stream_response(
             &shared,
             &behaviour,
-            &Turn {
+            &stream::Turn {
                 session_id: &session_id,
                 message_id: &message_id,
                 query,
@@ -458,155 +445,6 @@ async fn run_query(
     }
 }
 
-/// Builds the frame sequence of §4.1 (and §4.2 with thinking), with the behaviour's faults.
-/// One query's facts, as the stream builders need them.
-struct Turn<'a> {
-    session_id: &'a str,
-    message_id: &'a str,
-    query: &'a str,
-    answer: &'a str,
-    /// The query exceeds the context: answer with an `[ERROR]` frame.
-    too_long: bool,
-    thinking: bool,
-}
-
-fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
-    let Turn {
-        session_id,
-        message_id,
-        query,
-        answer,
-        too_long,
-        thinking,
-    } = *turn;
-    let time = now_rfc3339();
-    let f = Frames {
-        session_id,
-        message_id,
-        time: &time,
-    };
-    let mut out = vec![
-        f.status(1, "fulfilling", "Fulfilling the prompt...", None),
-        f.heartbeat(),
-    ];
-    if b.unknown_events {
-        out.push(f.unknown(2));
-    }
-    if b.malformed_frame {
-        out.push(f.malformed());
-    }
-    if too_long {
-        out.push(f.error("context_length_exceeded", "Model context length exceeded"));
-        return out;
-    }
-    let mut index = 1;
-    let mut thinking_index = 0;
-    for (n, delta) in deltas(answer).into_iter().enumerate() {
-        if b.error_after_deltas == Some(n) {
-            let code = b.stream_error_code.as_deref().unwrap_or("model_error");
-            out.push(f.error(code, "Model failed to generate a response"));
-            return out;
-        }
-        if thinking {
-            thinking_index += 1;
-            out.push(f.thinking(thinking_index, &format!("Thinking about part {n}. ")));
-        }
-        index += 1;
-        out.push(f.fulfillment(index, delta));
-    }
-    if b.error_after_deltas
-        .is_some_and(|k| k >= deltas(answer).len())
-    {
-        let code = b.stream_error_code.as_deref().unwrap_or("model_error");
-        out.push(f.error(code, "Model failed to generate a response"));
-        return out;
-    }
-    if b.unknown_events {
-        out.push(f.unknown(index + 1));
-    }
-    out.push(f.status(
-        index + 1,
-        "fulfillment_completed",
-        "Fulfillment completed",
-        Some(answer),
-    ));
-    if !b.no_metrics {
-        out.push(f.metrics(index + 2, tokens_for(query), tokens_for(answer)));
-    }
-    out.push(f.heartbeat());
-    out.push(f.done());
-    out
-}
-
-fn stream_response(shared: &Fake, b: &Behaviour, turn: &Turn<'_>) -> Response {
-    let mut frames = stream_frames(b, turn);
-    let mut abort = false;
-    if let Some(k) = b.cut_after_frames {
-        frames.truncate(k);
-        abort = b.cut_abruptly;
-    }
-    let frame_delay = Duration::from_millis(b.frame_delay_ms);
-    let split = b.split_writes.filter(|n| *n > 0);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let open = OpenStream::new(shared.clone());
-    tokio::spawn(async move {
-        let _open = open;
-        for (i, frame) in frames.into_iter().enumerate() {
-            if i > 0 && !frame_delay.is_zero() {
-                tokio::time::sleep(frame_delay).await;
-            }
-            let bytes = Bytes::from(frame);
-            let pieces: Vec<Bytes> = match split {
-                Some(n) => (0..bytes.len())
-                    .step_by(n)
-                    .map(|s| bytes.slice(s..(s + n).min(bytes.len())))
-                    .collect(),
-                None => vec![bytes],
-            };
-            for piece in pieces {
-                if tx.send(Ok(piece)).await.is_err() {
-                    return; // the client went away
-                }
-            }
-        }
-        if abort {
-            let _ = tx
-                .send(Err(std::io::Error::other(
-                    "connection dropped by fault injection",
-                )))
-                .await;
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| upstream_error(500, "server_error", "fake failed to build a stream"))
-}
-
-/// Counts a stream writer as open until it is dropped, however it ends.
-struct OpenStream(Fake);
-
-impl OpenStream {
-    fn new(shared: Fake) -> Self {
-        shared
-            .open_streams
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Self(shared)
-    }
-}
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        self.0
-            .open_streams
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 async fn endpoints(State(shared): State<Fake>) -> Response {
     let known = shared
         .lock()
@@ -631,84 +469,6 @@ async fn endpoints(State(shared): State<Fake>) -> Response {
         })
         .collect();
     axum::Json(json!({"message": "Endpoints fetched successfully", "data": data})).into_response()
-}
-
-fn issue_tokens(shared: &Shared, email: &str) -> (String, String) {
-    let token = format!("jwt.{}.{}", shared.object_id(), shared.object_id());
-    let refresh = format!("rt.{}", shared.object_id());
-    let mut state = shared.lock();
-    state.tokens.insert(token.clone(), email.to_owned());
-    state
-        .refresh_tokens
-        .insert(refresh.clone(), email.to_owned());
-    (token, refresh)
-}
-
-async fn sign_in(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    let Some((email, password)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
-        record(&shared, &method, &uri, &headers, &body, None);
-        return upstream_error(401, "unauthenticated", "No Authorization header");
-    };
-    record(&shared, &method, &uri, &headers, &body, Some(email));
-    if let Some(response) = scripted_failure(&shared, email, Stage::SignIn) {
-        return response;
-    }
-    let user = shared.lock().users.get(email).cloned();
-    let Some(user) = user.filter(|u| u.password == password) else {
-        return upstream_error(401, "unauthenticated", "Invalid email or password");
-    };
-    let (token, refresh) = issue_tokens(&shared, email);
-    axum::Json(json!({
-        "message": "Signed in successfully",
-        "data": {
-            "tokenData": {"token": token, "refreshToken": refresh},
-            "user": {"userId": user.user_id, "default_company_id": user.company_id, "email": email}
-        }
-    }))
-    .into_response()
-}
-
-async fn refresh(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let rt = parsed["data"]["refreshToken"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    let email = shared.lock().refresh_tokens.get(&rt).cloned();
-    record(&shared, &method, &uri, &headers, &body, email.as_deref());
-    let Some(email) = email else {
-        return upstream_error(401, "unauthenticated", "Invalid refresh token");
-    };
-    if shared.lock().options.fail_refresh {
-        return upstream_error(401, "unauthenticated", "Refresh token expired");
-    }
-    if let Some(response) = scripted_failure(&shared, &email, Stage::Refresh) {
-        return response;
-    }
-    shared.lock().refresh_tokens.remove(&rt);
-    let (token, refresh) = issue_tokens(&shared, &email);
-    axum::Json(
-        json!({"message": "Token refreshed", "data": {"token": token, "refreshToken": refresh}}),
-    )
-    .into_response()
 }
 
 async fn control_requests(State(shared): State<Fake>) -> Response {

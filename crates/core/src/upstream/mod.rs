@@ -10,7 +10,6 @@ pub mod sse;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -431,6 +430,3 @@ impl EventStream {
         }
     }
 }
-
-/// Shared, cheaply clonable handle.
-pub type SharedUpstream = Arc<UpstreamClient>;
