@@ -136,6 +136,27 @@ fn api_key(shared: &Shared, headers: &HeaderMap) -> Result<String, Reject> {
     }
 }
 
+/// Checks a request's credential with `who` and records the request either way.
+fn admit(
+    shared: &Shared,
+    who: fn(&Shared, &HeaderMap) -> Result<String, Reject>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Reject> {
+    let result = who(shared, headers);
+    record(
+        shared,
+        method,
+        uri,
+        headers,
+        body,
+        result.as_ref().ok().map(String::as_str),
+    );
+    result
+}
+
 pub(crate) fn scripted_failure(
     shared: &Shared,
     credential: &str,
@@ -156,14 +177,10 @@ async fn create_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = match api_key(&shared, &headers) {
-        Ok(key) => key,
-        Err(response) => {
-            record(&shared, &method, &uri, &headers, &body, None);
-            return response.into_response();
-        }
+    let key = match admit(&shared, api_key, &method, &uri, &headers, &body) {
+        Ok(who) => who,
+        Err(reject) => return reject.into_response(),
     };
-    record(&shared, &method, &uri, &headers, &body, Some(&key));
     session_create(&shared, &key, &body)
 }
 
@@ -174,14 +191,10 @@ async fn create_client_session(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let email = match auth::jwt_user(&shared, &headers) {
-        Ok(email) => email,
-        Err(response) => {
-            record(&shared, &method, &uri, &headers, &body, None);
-            return response.into_response();
-        }
+    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &body) {
+        Ok(who) => who,
+        Err(reject) => return reject.into_response(),
     };
-    record(&shared, &method, &uri, &headers, &body, Some(&email));
     if headers.get("x-user-id").is_none() {
         return upstream_error(400, "invalid_request", "x-user-id header is required");
     }
@@ -279,14 +292,10 @@ async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = match api_key(&shared, &headers) {
-        Ok(key) => key,
-        Err(response) => {
-            record(&shared, &method, &uri, &headers, &body, None);
-            return response.into_response();
-        }
+    let key = match admit(&shared, api_key, &method, &uri, &headers, &body) {
+        Ok(who) => who,
+        Err(reject) => return reject.into_response(),
     };
-    record(&shared, &method, &uri, &headers, &body, Some(&key));
     run_query(shared, key, id, &body, false).await
 }
 
@@ -298,14 +307,10 @@ async fn client_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let email = match auth::jwt_user(&shared, &headers) {
-        Ok(email) => email,
-        Err(response) => {
-            record(&shared, &method, &uri, &headers, &body, None);
-            return response.into_response();
-        }
+    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &body) {
+        Ok(who) => who,
+        Err(reject) => return reject.into_response(),
     };
-    record(&shared, &method, &uri, &headers, &body, Some(&email));
     run_query(shared, email, id, &body, true).await
 }
 
