@@ -200,3 +200,41 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_blame_decides_the_status() {
+        let status = |e: UpstreamError| {
+            ApiError::from(DispatchError::Exhausted {
+                last: e,
+                attempts: 2,
+                account: "a".into(),
+            })
+            .status
+        };
+        let http = |s: u16, code: &str| UpstreamError::Status {
+            status: s,
+            code: Some(code.into()),
+            message: "m".into(),
+        };
+        assert_eq!(status(http(500, "model_error")), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            status(http(401, "unauthenticated")),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(http(429, "rate_limit_exceeded")),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(UpstreamError::Truncated), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            status(UpstreamError::Timeout(
+                ondemand_core::upstream::error::TimeoutPhase::Response
+            )),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+}

@@ -73,7 +73,22 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(v1::health))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            internal_error,
+        ))
         .with_state(state)
+}
+
+/// A bug must still answer in the OpenAI envelope, not drop the connection.
+fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    tracing::error!("a request handler panicked; answered 500");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        Some("internal_error"),
+        "The proxy hit an internal error; it has been logged.",
+    )
+    .into_response()
 }
 
 async fn unknown_route(method: Method, OriginalUri(uri): OriginalUri) -> impl IntoResponse {
@@ -93,4 +108,19 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_panic_answers_500_in_the_openai_envelope() {
+        let response = super::internal_error(Box::new("boom"));
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["error"]["code"], "internal_error");
+        assert_eq!(value["error"]["type"], "server_error");
+    }
 }
