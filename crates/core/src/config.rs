@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::health::HealthPolicy;
+use crate::pool::Strategy;
 use crate::secret::Secret;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
@@ -36,7 +38,7 @@ pub struct Settings {
     pub retry_delay: Duration,
     /// Bound on a whole non-stream request, retries included.
     pub request_timeout: Duration,
-    /// Bound on waiting for a stream's first byte, and on any silence inside it.
+    /// Bound on waiting for a stream's first content (generous: reasoning models think first).
     pub stream_timeout: Duration,
     /// Requests per minute per client token; 0 turns the limit off.
     pub rate_limit: u32,
@@ -49,6 +51,20 @@ pub struct Settings {
     pub forward_max_tokens: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// How the pool spreads requests over accounts.
+    pub pool_strategy: Strategy,
+    /// Cooldowns, circuit breaking and re-checks of accounts.
+    pub health: HealthPolicy,
+    /// How long a request may wait for a resting account before a 503 with `Retry-After`.
+    pub no_account_wait: Duration,
+    /// Bound on silence inside a stream once it has begun (`stream_timeout` bounds the wait
+    /// for its first byte).
+    pub stream_idle_timeout: Duration,
+    /// While a stream waits for its first content, an SSE comment goes to the client this
+    /// often (the first one after this long), so the client's own timeouts do not fire.
+    pub stream_keepalive: Duration,
+    /// Upstream requests in flight at once, over all accounts; 0 is unlimited.
+    pub max_concurrent_upstream: u32,
 }
 
 impl Default for Settings {
@@ -66,6 +82,12 @@ impl Default for Settings {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             forward_max_tokens: false,
             max_body_bytes: 10 * 1024 * 1024,
+            pool_strategy: Strategy::RoundRobin,
+            health: HealthPolicy::default(),
+            no_account_wait: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(90),
+            stream_keepalive: Duration::from_secs(5),
+            max_concurrent_upstream: 256,
         }
     }
 }
@@ -76,13 +98,35 @@ pub enum AccountConfig {
     ApiKey {
         name: String,
         api_key: Secret,
+        options: AccountOptions,
     },
     /// Email/password: the dashboard's sign-in flow (§2.2), experimental.
     Password {
         name: String,
         email: String,
         password: Secret,
+        options: AccountOptions,
     },
+}
+
+/// How the pool treats an account, whatever its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountOptions {
+    /// Share of traffic under the `weighted` strategy.
+    pub weight: u32,
+    /// Cap on this account's concurrent requests; `None` is unlimited.
+    pub max_concurrent: Option<u32>,
+    pub enabled: bool,
+}
+
+impl Default for AccountOptions {
+    fn default() -> Self {
+        Self {
+            weight: 1,
+            max_concurrent: None,
+            enabled: true,
+        }
+    }
 }
 
 impl AccountConfig {
@@ -143,90 +187,200 @@ pub struct Field {
     pub key: &'static str,
     pub env: &'static str,
     pub flag: &'static str,
+    pub help: &'static str,
+    /// A switch: the flag takes no value and means `true`.
+    pub switch: bool,
 }
 
-/// Every key but `accounts`, which has its own shape. The CLI uses `flag`.
+const fn value(
+    key: &'static str,
+    env: &'static str,
+    flag: &'static str,
+    help: &'static str,
+) -> Field {
+    Field {
+        key,
+        env,
+        flag,
+        help,
+        switch: false,
+    }
+}
+
+const fn switch(
+    key: &'static str,
+    env: &'static str,
+    flag: &'static str,
+    help: &'static str,
+) -> Field {
+    Field {
+        key,
+        env,
+        flag,
+        help,
+        switch: true,
+    }
+}
+
+/// Every key but `accounts`, which has its own shape. The CLI's flags are made from this.
 pub const FIELDS: &[Field] = &[
-    Field {
-        key: "api_access_token",
-        env: "API_ACCESS_TOKEN",
-        flag: "--api-access-token",
-    },
-    Field {
-        key: "host",
-        env: "LISTEN_HOST",
-        flag: "--host",
-    },
-    Field {
-        key: "port",
-        env: "LISTEN_PORT",
-        flag: "--port",
-    },
-    Field {
-        key: "data_dir",
-        env: "DATA_DIR",
-        flag: "--data-dir",
-    },
-    Field {
-        key: "session_timeout_minutes",
-        env: "SESSION_TIMEOUT_MINUTES",
-        flag: "--session-timeout-minutes",
-    },
-    Field {
-        key: "max_retries",
-        env: "MAX_RETRIES",
-        flag: "--max-retries",
-    },
-    Field {
-        key: "retry_delay",
-        env: "RETRY_DELAY",
-        flag: "--retry-delay",
-    },
-    Field {
-        key: "request_timeout",
-        env: "REQUEST_TIMEOUT",
-        flag: "--request-timeout",
-    },
-    Field {
-        key: "stream_timeout",
-        env: "STREAM_TIMEOUT",
-        flag: "--stream-timeout",
-    },
-    Field {
-        key: "rate_limit",
-        env: "RATE_LIMIT",
-        flag: "--rate-limit",
-    },
-    Field {
-        key: "debug_mode",
-        env: "DEBUG_MODE",
-        flag: "--debug",
-    },
-    Field {
-        key: "base_url",
-        env: "ONDEMAND_BASE_URL",
-        flag: "--base-url",
-    },
-    Field {
-        key: "auth_base_url",
-        env: "ONDEMAND_AUTH_BASE_URL",
-        flag: "--auth-base-url",
-    },
-    Field {
-        key: "user_agent",
-        env: "ONDEMAND_USER_AGENT",
-        flag: "--user-agent",
-    },
-    Field {
-        key: "forward_max_tokens",
-        env: "FORWARD_MAX_TOKENS",
-        flag: "--forward-max-tokens",
-    },
-    Field {
-        key: "max_body_bytes",
-        env: "MAX_BODY_BYTES",
-        flag: "--max-body-bytes",
-    },
+    value(
+        "api_access_token",
+        "API_ACCESS_TOKEN",
+        "--api-access-token",
+        "Client token for /v1/* (visible in the process list: prefer the env var)",
+    ),
+    value(
+        "host",
+        "LISTEN_HOST",
+        "--host",
+        "Address to listen on [default: 127.0.0.1]; anything but loopback exposes the proxy",
+    ),
+    value(
+        "port",
+        "LISTEN_PORT",
+        "--port",
+        "Port to listen on; 0 picks a free one [default: 8787]",
+    ),
+    value(
+        "data_dir",
+        "DATA_DIR",
+        "--data-dir",
+        "Where the client token (and later the database) live [default: the OS data dir]",
+    ),
+    value(
+        "session_timeout_minutes",
+        "SESSION_TIMEOUT_MINUTES",
+        "--session-timeout-minutes",
+        "Idle minutes before a reused upstream session is dropped [default: 30]",
+    ),
+    value(
+        "max_retries",
+        "MAX_RETRIES",
+        "--max-retries",
+        "Extra upstream attempts after a failed one [default: 3]",
+    ),
+    value(
+        "retry_delay",
+        "RETRY_DELAY",
+        "--retry-delay",
+        "Seconds before re-trying an account that already failed this request [default: 1]",
+    ),
+    value(
+        "request_timeout",
+        "REQUEST_TIMEOUT",
+        "--request-timeout",
+        "Seconds a whole non-stream request may take [default: 120]",
+    ),
+    value(
+        "stream_timeout",
+        "STREAM_TIMEOUT",
+        "--stream-timeout",
+        "Seconds a stream may wait for its first content [default: 180]",
+    ),
+    value(
+        "stream_idle_timeout",
+        "STREAM_IDLE_TIMEOUT",
+        "--stream-idle-timeout",
+        "Seconds a started stream may stay silent [default: 90]",
+    ),
+    value(
+        "stream_keepalive",
+        "STREAM_KEEPALIVE",
+        "--stream-keepalive",
+        "Seconds between keep-alive comments while a stream waits [default: 5]",
+    ),
+    value(
+        "rate_limit",
+        "RATE_LIMIT",
+        "--rate-limit",
+        "Requests per minute per client token; 0 = unlimited [default: 60]",
+    ),
+    value(
+        "max_concurrent_upstream",
+        "MAX_CONCURRENT_UPSTREAM",
+        "--max-concurrent-upstream",
+        "Upstream requests in flight at once; 0 = unlimited [default: 256]",
+    ),
+    value(
+        "pool_strategy",
+        "POOL_STRATEGY",
+        "--pool-strategy",
+        "round_robin, least_in_flight or weighted [default: round_robin]",
+    ),
+    value(
+        "cooldown_seconds",
+        "COOLDOWN_SECONDS",
+        "--cooldown-seconds",
+        "First cooldown after a 429; doubles per 429 in a row [default: 60]",
+    ),
+    value(
+        "cooldown_max_seconds",
+        "COOLDOWN_MAX_SECONDS",
+        "--cooldown-max-seconds",
+        "Longest 429 cooldown [default: 900]",
+    ),
+    value(
+        "circuit_failures",
+        "CIRCUIT_FAILURES",
+        "--circuit-failures",
+        "Failures in a row that rest an account [default: 3]",
+    ),
+    value(
+        "circuit_open_seconds",
+        "CIRCUIT_OPEN_SECONDS",
+        "--circuit-open-seconds",
+        "How long a failing account rests before a probe [default: 30]",
+    ),
+    value(
+        "recheck_seconds",
+        "RECHECK_SECONDS",
+        "--recheck-seconds",
+        "First re-check of an account that needs attention; doubles [default: 60]",
+    ),
+    value(
+        "recheck_max_seconds",
+        "RECHECK_MAX_SECONDS",
+        "--recheck-max-seconds",
+        "Longest wait between re-checks [default: 3600]",
+    ),
+    value(
+        "no_account_wait",
+        "NO_ACCOUNT_WAIT",
+        "--no-account-wait",
+        "Seconds a request may wait for a resting account before a 503 [default: 10]",
+    ),
+    switch("debug_mode", "DEBUG_MODE", "--debug", "Verbose logs"),
+    value(
+        "base_url",
+        "ONDEMAND_BASE_URL",
+        "--base-url",
+        "on-demand.io chat API [default: https://api.on-demand.io]",
+    ),
+    value(
+        "auth_base_url",
+        "ONDEMAND_AUTH_BASE_URL",
+        "--auth-base-url",
+        "Sign-in service for email/password accounts [default: https://gateway.on-demand.io]",
+    ),
+    value(
+        "user_agent",
+        "ONDEMAND_USER_AGENT",
+        "--user-agent",
+        "User-Agent sent upstream [default: a desktop Chrome string]",
+    ),
+    switch(
+        "forward_max_tokens",
+        "FORWARD_MAX_TOKENS",
+        "--forward-max-tokens",
+        "Forward max_tokens upstream (undocumented there)",
+    ),
+    value(
+        "max_body_bytes",
+        "MAX_BODY_BYTES",
+        "--max-body-bytes",
+        "Largest request body in bytes [default: 10485760]",
+    ),
 ];
 
 const ACCOUNTS_ENV: &str = "ONDEMAND_ACCOUNTS";
@@ -417,6 +571,7 @@ fn parse_accounts(raw: &Raw, origin: &Origin) -> Result<Vec<AccountConfig>, Conf
                 .filter(|s| !s.is_empty())
         };
         let name = get("name").map(str::to_owned);
+        let options = account_options(&obj, &field, origin)?;
         let account = match (
             get("api_key").or_else(|| get("apikey")),
             get("email"),
@@ -427,12 +582,14 @@ fn parse_accounts(raw: &Raw, origin: &Origin) -> Result<Vec<AccountConfig>, Conf
                 AccountConfig::ApiKey {
                     name: name.unwrap_or_else(|| key_fingerprint(&api_key)),
                     api_key,
+                    options,
                 }
             }
             (None, Some(email), Some(password)) => AccountConfig::Password {
                 name: name.unwrap_or_else(|| email.to_owned()),
                 email: email.to_owned(),
                 password: Secret::new(password),
+                options,
             },
             (None, Some(_), None) => {
                 return Err(invalid(&field, origin, "has an email but no password"));
@@ -462,6 +619,37 @@ fn parse_accounts(raw: &Raw, origin: &Origin) -> Result<Vec<AccountConfig>, Conf
         accounts.push(account);
     }
     Ok(accounts)
+}
+
+fn account_options(
+    obj: &Map<String, Value>,
+    field: &str,
+    origin: &Origin,
+) -> Result<AccountOptions, ConfigError> {
+    let mut options = AccountOptions::default();
+    if let Some(v) = obj.get("weight") {
+        options.weight = whole(
+            &format!("{field}.weight"),
+            &Raw::Json(v.clone()),
+            origin,
+            1,
+            1000,
+        )? as u32;
+    }
+    if let Some(v) = obj.get("max_concurrent") {
+        let cap = whole(
+            &format!("{field}.max_concurrent"),
+            &Raw::Json(v.clone()),
+            origin,
+            0,
+            100_000,
+        )? as u32;
+        options.max_concurrent = (cap > 0).then_some(cap);
+    }
+    if let Some(v) = obj.get("enabled") {
+        options.enabled = boolean(&format!("{field}.enabled"), &Raw::Json(v.clone()), origin)?;
+    }
+    Ok(options)
 }
 
 fn read_file(path: &Path) -> Result<Map<String, Value>, ConfigError> {
@@ -565,6 +753,49 @@ fn build(
     }
     if let Some((raw, o)) = l.take("forward_max_tokens") {
         s.forward_max_tokens = boolean("forward_max_tokens", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("stream_idle_timeout") {
+        s.stream_idle_timeout = seconds("stream_idle_timeout", &raw, &o, 0.001, 3600.0)?;
+    }
+    if let Some((raw, o)) = l.take("stream_keepalive") {
+        s.stream_keepalive = seconds("stream_keepalive", &raw, &o, 0.01, 600.0)?;
+    }
+    if let Some((raw, o)) = l.take("max_concurrent_upstream") {
+        s.max_concurrent_upstream =
+            whole("max_concurrent_upstream", &raw, &o, 0, 1_000_000)? as u32;
+    }
+    if let Some((raw, o)) = l.take("pool_strategy") {
+        let name = text("pool_strategy", &raw, &o)?;
+        s.pool_strategy = Strategy::parse(&name).ok_or_else(|| {
+            invalid(
+                "pool_strategy",
+                &o,
+                format!("expected round_robin, least_in_flight or weighted, got {name:?}"),
+            )
+        })?;
+    }
+    let h = &mut s.health;
+    for (key, target, lo, hi) in [
+        ("cooldown_seconds", &mut h.cooldown_base, 0.001, 86_400.0),
+        ("cooldown_max_seconds", &mut h.cooldown_max, 0.001, 86_400.0),
+        ("circuit_open_seconds", &mut h.circuit_open, 0.001, 86_400.0),
+        ("recheck_seconds", &mut h.recheck_base, 0.001, 86_400.0),
+        (
+            "recheck_max_seconds",
+            &mut h.recheck_max,
+            0.001,
+            7.0 * 86_400.0,
+        ),
+    ] {
+        if let Some((raw, o)) = l.take(key) {
+            *target = seconds(key, &raw, &o, lo, hi)?;
+        }
+    }
+    if let Some((raw, o)) = l.take("circuit_failures") {
+        h.circuit_failures = whole("circuit_failures", &raw, &o, 1, 1000)? as u32;
+    }
+    if let Some((raw, o)) = l.take("no_account_wait") {
+        s.no_account_wait = seconds("no_account_wait", &raw, &o, 0.0, 3600.0)?;
     }
     if let Some((raw, o)) = l.take("max_body_bytes") {
         s.max_body_bytes = whole("max_body_bytes", &raw, &o, 1024, 1 << 30)? as usize;

@@ -2,24 +2,30 @@
 //! retry on another account or answer.
 //!
 //! Retry rules (§6, §10): an error the request caused (a 400 such as
-//! `context_length_exceeded`) goes straight back to the client. Any other error tries the
-//! next account at once; an account that failed for its credentials is not tried again in
-//! this request; re-trying an account that already failed waits `retry_delay` first. At most
-//! `1 + max_retries` attempts are made.
+//! `context_length_exceeded`) goes straight back to the client and costs the account nothing.
+//! Any other error is recorded in the account's health (cooldown, needs attention, circuit)
+//! and the next usable account is tried at once; re-trying an account that already failed
+//! this request waits `retry_delay` first. At most `1 + max_retries` attempts are made. When
+//! every account is resting, the request waits for the earliest one up to `no_account_wait`,
+//! then gets [`DispatchError::Unavailable`] with a retry hint. Accounts that need attention
+//! are re-checked in the background by [`Engine::run_rechecks`].
 //!
 //! Streams are not answered until the upstream's first content event has arrived, so that a
 //! failure before it can still fail over without the client seeing anything.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
 use crate::chat::ChatPlan;
 use crate::config::Settings;
+use crate::limits::{Gate, GatePermit, RateLimiter};
 use crate::models::ModelCatalog;
-use crate::pool::{Account, Pool};
-use crate::upstream::error::{Blame, UpstreamError};
+use crate::pool::{Account, Lease, NoPick, Pool};
+use crate::upstream::error::{Blame, TimeoutPhase, UpstreamError};
 use crate::upstream::sse::UpstreamEvent;
 use crate::upstream::{EventStream, QueryBody, ResponseMode, SyncAnswer, UpstreamClient};
 
@@ -33,6 +39,10 @@ pub struct Engine {
     catalog: ArcSwap<ModelCatalog>,
     /// Live settings; each request reads one consistent snapshot.
     settings: ArcSwap<Settings>,
+    /// The cap on upstream requests in flight over all accounts.
+    gate: Arc<Gate>,
+    /// Requests per minute per client token.
+    pub rate_limiter: RateLimiter,
 }
 
 /// Why no answer could be had.
@@ -55,6 +65,26 @@ pub enum DispatchError {
     },
     #[error("the request did not finish within request_timeout")]
     Timeout { attempts: u32 },
+    /// Every account is resting (or the upstream cap is full) for longer than the request
+    /// may wait. `retry_after` is when one should be usable, if known.
+    #[error("no on-demand.io account is available right now")]
+    Unavailable {
+        retry_after: Option<Duration>,
+        last: Option<UpstreamError>,
+    },
+}
+
+/// An attempt's hold on its account (and on a slot of the upstream cap), released on drop.
+#[derive(Debug)]
+pub struct Hold {
+    lease: Lease,
+    _permit: Option<GatePermit>,
+}
+
+impl Hold {
+    pub fn account(&self) -> &Arc<Account> {
+        self.lease.account()
+    }
 }
 
 /// A finished non-stream answer.
@@ -65,9 +95,9 @@ pub struct Completion {
     pub attempts: u32,
 }
 
-/// A stream whose first content event has arrived.
+/// A stream whose first content event has arrived. It holds its account until dropped.
 pub struct OpenedStream {
-    pub account: Arc<Account>,
+    pub hold: Hold,
     /// Events up to and including the first content-bearing one, to send before `rest`.
     pub first: Vec<UpstreamEvent>,
     pub rest: EventStream,
@@ -86,6 +116,8 @@ impl Engine {
             pool,
             catalog: ArcSwap::from_pointee(catalog),
             settings: ArcSwap::from_pointee(settings),
+            gate: Arc::new(Gate::default()),
+            rate_limiter: RateLimiter::default(),
         }
     }
 
@@ -107,13 +139,12 @@ impl Engine {
         let settings = &*settings;
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let run = self.with_failover(settings, &attempts, |account| async move {
-            let answer = self.attempt_sync(&account, plan, settings).await?;
-            Ok((account, answer))
+            self.attempt_sync(&account, plan, settings).await
         });
         match tokio::time::timeout(settings.request_timeout, run).await {
-            Ok(Ok(((account, answer), attempts))) => Ok(Completion {
+            Ok(Ok((answer, hold, attempts))) => Ok(Completion {
                 answer,
-                account,
+                account: hold.account().clone(),
                 attempts,
             }),
             Ok(Err(e)) => Err(e),
@@ -127,19 +158,33 @@ impl Engine {
     pub async fn open_stream(&self, plan: &ChatPlan) -> Result<OpenedStream, DispatchError> {
         let settings = self.settings();
         let settings = &*settings;
-        let attempts = std::sync::atomic::AtomicU32::new(0);
-        let ((account, first, rest), attempts) = self
+        let attempts = AtomicU32::new(0);
+        let ((first, rest), hold, attempts) = self
             .with_failover(settings, &attempts, |account| async move {
-                let (first, rest) = self.attempt_stream(&account, plan, settings).await?;
-                Ok((account, first, rest))
+                self.attempt_stream(&account, plan, settings).await
             })
             .await?;
         Ok(OpenedStream {
-            account,
+            hold,
             first,
             rest,
             attempts,
         })
+    }
+
+    /// Records how a stream that had begun ended, for the account's health.
+    pub fn record_stream_end(&self, account: &Account, outcome: Result<(), &UpstreamError>) {
+        match outcome {
+            Ok(()) => account.record_success(),
+            Err(error) => {
+                account.record_failure(
+                    error.blame(),
+                    &error.to_string(),
+                    Instant::now(),
+                    &self.settings().health,
+                );
+            }
+        }
     }
 
     fn query_body<'a>(plan: &'a ChatPlan, mode: ResponseMode) -> QueryBody<'a> {
@@ -185,26 +230,35 @@ impl Engine {
             .upstream
             .query_stream(&account.credential, settings, &session, &body)
             .await?;
-        let mut first = Vec::new();
-        loop {
-            match stream.next().await {
-                Some(Ok(UpstreamEvent::Other)) => {}
-                Some(Ok(event)) => {
-                    let committed = match &event {
-                        UpstreamEvent::Content(text) | UpstreamEvent::Reasoning(text) => {
-                            !text.is_empty()
+        // Reasoning models may think for a long time before the first content; that wait is
+        // bounded by `stream_timeout`, silences after it by `stream_idle_timeout`.
+        let first_content = async {
+            let mut first = Vec::new();
+            loop {
+                match stream.next().await {
+                    Some(Ok(UpstreamEvent::Other)) => {}
+                    Some(Ok(event)) => {
+                        let committed = match &event {
+                            UpstreamEvent::Content(text) | UpstreamEvent::Reasoning(text) => {
+                                !text.is_empty()
+                            }
+                            UpstreamEvent::CompletedAnswer(_) | UpstreamEvent::Done => true,
+                            UpstreamEvent::Metrics(_) | UpstreamEvent::Other => false,
+                        };
+                        first.push(event);
+                        if committed {
+                            return Ok(first);
                         }
-                        UpstreamEvent::CompletedAnswer(_) | UpstreamEvent::Done => true,
-                        UpstreamEvent::Metrics(_) | UpstreamEvent::Other => false,
-                    };
-                    first.push(event);
-                    if committed {
-                        return Ok((first, stream));
                     }
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(UpstreamError::Truncated),
                 }
-                Some(Err(e)) => return Err(e),
-                None => return Err(UpstreamError::Truncated),
             }
+        };
+        match tokio::time::timeout(settings.stream_timeout, first_content).await {
+            Ok(Ok(first)) => Ok((first, stream)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
         }
     }
 
@@ -213,41 +267,81 @@ impl Engine {
     async fn with_failover<T, F, Fut>(
         &self,
         settings: &Settings,
-        attempts: &std::sync::atomic::AtomicU32,
+        attempts: &AtomicU32,
         mut attempt: F,
-    ) -> Result<(T, u32), DispatchError>
+    ) -> Result<(T, Hold, u32), DispatchError>
     where
         F: FnMut(Arc<Account>) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        use std::sync::atomic::Ordering::Relaxed;
         let mut tried: Vec<String> = Vec::new();
-        let mut unusable: Vec<String> = Vec::new();
         let mut last: Option<(UpstreamError, String)> = None;
-        for _ in 0..=settings.max_retries {
-            let Some(pick) = self.pool.pick(&tried, &unusable) else {
-                break;
+        let wait_until = Instant::now() + settings.no_account_wait;
+        while attempts.load(Ordering::Relaxed) <= settings.max_retries {
+            let now = Instant::now();
+            let lease = match self.pool.pick(settings.pool_strategy, &tried, now) {
+                Ok(lease) => lease,
+                Err(NoPick::Empty) => break,
+                Err(NoPick::Unavailable { earliest: Some(at) }) if at <= wait_until => {
+                    tokio::time::sleep_until(at.max(now + Duration::from_millis(1)).into()).await;
+                    continue;
+                }
+                Err(NoPick::Unavailable { earliest }) => {
+                    let retry_after = earliest
+                        .map(|at| at.saturating_duration_since(now))
+                        .or(Some(settings.health.recheck_base));
+                    return Err(DispatchError::Unavailable {
+                        retry_after,
+                        last: last.map(|(e, _)| e),
+                    });
+                }
             };
-            if !pick.fresh && !settings.retry_delay.is_zero() {
+            let account = lease.account().clone();
+            if tried.contains(&account.name) && !settings.retry_delay.is_zero() {
                 tokio::time::sleep(settings.retry_delay).await;
             }
-            let account = pick.account;
-            let n = attempts.fetch_add(1, Relaxed) + 1;
+            let Ok(permit) = self
+                .gate
+                .acquire(settings.max_concurrent_upstream, wait_until.into())
+                .await
+            else {
+                tracing::warn!(
+                    in_flight = self.gate.in_flight(),
+                    "the upstream concurrency cap stayed full"
+                );
+                return Err(DispatchError::Unavailable {
+                    retry_after: Some(Duration::from_secs(1)),
+                    last: last.map(|(e, _)| e),
+                });
+            };
+            let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
             match attempt(account.clone()).await {
-                Ok(value) => return Ok((value, n)),
+                Ok(value) => {
+                    account.record_success();
+                    return Ok((
+                        value,
+                        Hold {
+                            lease,
+                            _permit: permit,
+                        },
+                        n,
+                    ));
+                }
                 Err(error) => {
                     let blame = error.blame();
                     tracing::warn!(account = %account.name, attempt = n, ?blame, %error, "upstream attempt failed");
-                    match blame {
-                        Blame::Request => {
-                            return Err(DispatchError::Rejected {
-                                error,
-                                account: account.name.clone(),
-                            });
-                        }
-                        Blame::AccountUnusable => unusable.push(account.name.clone()),
-                        Blame::AccountRateLimited | Blame::Transient => {}
+                    if blame == Blame::Request {
+                        return Err(DispatchError::Rejected {
+                            error,
+                            account: account.name.clone(),
+                        });
                     }
+                    account.record_failure(
+                        blame,
+                        &error.to_string(),
+                        Instant::now(),
+                        &settings.health,
+                    );
                     if !tried.contains(&account.name) {
                         tried.push(account.name.clone());
                     }
@@ -258,11 +352,48 @@ impl Engine {
         match last {
             Some((last, account)) => Err(DispatchError::Exhausted {
                 last,
-                attempts: attempts.load(Relaxed),
+                attempts: attempts.load(Ordering::Relaxed),
                 account,
             }),
-            // The first pick only fails when the pool is empty.
             None => Err(DispatchError::NoAccounts),
+        }
+    }
+
+    /// Re-checks accounts that need attention, each when its backoff says, until `stop`
+    /// resolves. A re-check is the cheapest real call: creating a session.
+    pub async fn run_rechecks(&self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let settings = self.settings();
+            let tick = (settings.health.recheck_base / 4)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1));
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(tick) => {}
+            }
+            for account in self.pool.accounts().iter() {
+                if !account.enabled || !account.recheck_due(Instant::now()) {
+                    continue;
+                }
+                match self
+                    .upstream
+                    .create_session(&account.credential, &settings, "ondemand-proxy-recheck")
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(account = %account.name, "account re-check succeeded; back in rotation");
+                        account.reset();
+                    }
+                    Err(error) => {
+                        tracing::info!(account = %account.name, %error, "account re-check failed; will try again later");
+                        account.record_recheck_failure(
+                            &error.to_string(),
+                            Instant::now(),
+                            &settings.health,
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod chat;
 pub mod config;
 pub mod conversation;
 pub mod engine;
+pub mod health;
+pub mod limits;
 pub mod models;
 pub mod openai;
 pub mod pool;

@@ -1,42 +1,112 @@
 //! The account pool: which on-demand.io account serves the next attempt.
 //!
-//! Round-robin over a snapshot of the account list. The list is swapped atomically
-//! (`ArcSwap`), so selection takes no lock and a change applies to the next request without
-//! disturbing requests in flight.
+//! - Strategies: round-robin (default), least-in-flight, weighted (exactly proportional to
+//!   the weights over every `sum(weights)` picks while all accounts are usable).
+//! - Per account: enabled, weight, an optional cap on concurrent requests, and its
+//!   [`Health`]. A pick returns a [`Lease`] that counts the request in flight until dropped.
+//! - No lock serialises the request path: the list is an `ArcSwap` snapshot, in-flight counts
+//!   and caps are atomics (compare-and-swap, so a cap is never exceeded), and a clean account's
+//!   health is read from an atomic flag. An account's health mutex is only taken when it is
+//!   not clean, for a few instructions, never across an await.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
 use crate::config::AccountConfig;
+use crate::health::{Availability, Health, HealthPolicy, State};
 use crate::upstream::auth::{Credential, PasswordLogin};
+use crate::upstream::error::Blame;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    RoundRobin,
+    LeastInFlight,
+    Weighted,
+}
+
+impl Strategy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "round_robin" => Some(Self::RoundRobin),
+            "least_in_flight" => Some(Self::LeastInFlight),
+            "weighted" => Some(Self::Weighted),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Account {
     /// Unique within the pool; what logs, usage and errors name (never the secret).
     pub name: String,
     pub credential: Credential,
+    pub weight: u32,
+    /// At most this many requests at once on this account; `None` is unlimited.
+    pub max_concurrent: Option<u32>,
+    pub enabled: bool,
+    in_flight: AtomicU32,
+    health: Mutex<Health>,
+    /// Healthy with no failure streak: the fast path reads this instead of the mutex.
+    clean: AtomicBool,
+}
+
+/// An account's state as people see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStatus {
+    pub name: String,
+    pub kind: &'static str,
+    /// `healthy`, `cooling_down`, `needs_attention`, `circuit_open` or `disabled`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    /// When it may be used (or re-checked) again, if it is waiting.
+    pub retry_in: Option<Duration>,
+    pub in_flight: u32,
+    pub weight: u32,
 }
 
 impl Account {
     pub fn from_config(config: &AccountConfig) -> Self {
-        match config {
-            AccountConfig::ApiKey { name, api_key } => Self {
-                name: name.clone(),
-                credential: Credential::ApiKey(api_key.clone()),
-            },
+        let (name, credential, weight, max_concurrent, enabled) = match config {
+            AccountConfig::ApiKey {
+                name,
+                api_key,
+                options,
+            } => (
+                name,
+                Credential::ApiKey(api_key.clone()),
+                options.weight,
+                options.max_concurrent,
+                options.enabled,
+            ),
             AccountConfig::Password {
                 name,
                 email,
                 password,
-            } => Self {
-                name: name.clone(),
-                credential: Credential::Password(Arc::new(PasswordLogin::new(
+                options,
+            } => (
+                name,
+                Credential::Password(Arc::new(PasswordLogin::new(
                     email.clone(),
                     password.clone(),
                 ))),
-            },
+                options.weight,
+                options.max_concurrent,
+                options.enabled,
+            ),
+        };
+        Self {
+            name: name.clone(),
+            credential,
+            weight,
+            max_concurrent,
+            enabled,
+            in_flight: AtomicU32::new(0),
+            health: Mutex::new(Health::default()),
+            clean: AtomicBool::new(true),
         }
     }
 
@@ -46,18 +116,117 @@ impl Account {
             Credential::Password(_) => "email_password",
         }
     }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more request in flight unless the cap is reached.
+    fn try_reserve(&self) -> bool {
+        let cap = self.max_concurrent.unwrap_or(u32::MAX);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn record_success(&self) {
+        if !self.clean.load(Ordering::Acquire) {
+            self.health().on_success();
+            self.clean.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn record_failure(&self, blame: Blame, reason: &str, now: Instant, policy: &HealthPolicy) {
+        if blame == Blame::Request {
+            return;
+        }
+        let mut health = self.health();
+        self.clean.store(false, Ordering::Release);
+        health.on_failure(blame, reason, now, policy);
+    }
+
+    pub fn recheck_due(&self, now: Instant) -> bool {
+        !self.clean.load(Ordering::Acquire) && self.health().recheck_due(now)
+    }
+
+    pub fn record_recheck_failure(&self, reason: &str, now: Instant, policy: &HealthPolicy) {
+        self.health().on_recheck_failure(reason, now, policy);
+    }
+
+    /// Back to healthy, as after an edit or a person's reset.
+    pub fn reset(&self) {
+        self.health().on_success();
+        self.clean.store(true, Ordering::Release);
+    }
+
+    pub fn status(&self, now: Instant) -> AccountStatus {
+        let (state, reason, until) = if !self.enabled {
+            ("disabled", None, None)
+        } else if self.clean.load(Ordering::Acquire) {
+            ("healthy", None, None)
+        } else {
+            match self.health().state().clone() {
+                State::Healthy => ("healthy", None, None),
+                State::CoolingDown { until, .. } if until <= now => ("healthy", None, None),
+                State::CoolingDown { until, reason } => ("cooling_down", Some(reason), Some(until)),
+                State::NeedsAttention { reason, next_check } => {
+                    ("needs_attention", Some(reason), Some(next_check))
+                }
+                State::CircuitOpen { until, reason } => ("circuit_open", Some(reason), Some(until)),
+            }
+        };
+        AccountStatus {
+            name: self.name.clone(),
+            kind: self.kind(),
+            state,
+            reason,
+            retry_in: until.map(|t| t.saturating_duration_since(now)),
+            in_flight: self.in_flight(),
+            weight: self.weight,
+        }
+    }
 }
+
+/// One request's hold on an account; the in-flight count drops with it.
+#[derive(Debug)]
+pub struct Lease {
+    account: Arc<Account>,
+}
+
+impl Lease {
+    pub fn account(&self) -> &Arc<Account> {
+        &self.account
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.account.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why no account was picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPick {
+    /// No enabled account at all.
+    Empty,
+    /// Every account is resting, busy or parked; `earliest` is when one may be usable.
+    Unavailable { earliest: Option<Instant> },
+}
+
+/// How long to wait before looking again at an account that is at its concurrency cap.
+const BUSY_RECHECK: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Default)]
 pub struct Pool {
     accounts: ArcSwap<Vec<Arc<Account>>>,
     cursor: AtomicUsize,
-}
-
-/// A chosen account, and whether this request had not tried it yet.
-pub struct Pick {
-    pub account: Arc<Account>,
-    pub fresh: bool,
 }
 
 impl Pool {
@@ -68,9 +237,14 @@ impl Pool {
         }
     }
 
+    /// Replaces the account list. Requests in flight keep the accounts they hold.
     pub fn replace(&self, accounts: Vec<Account>) {
         self.accounts
             .store(Arc::new(accounts.into_iter().map(Arc::new).collect()));
+    }
+
+    pub fn accounts(&self) -> Arc<Vec<Arc<Account>>> {
+        self.accounts.load_full()
     }
 
     pub fn len(&self) -> usize {
@@ -81,72 +255,92 @@ impl Pool {
         self.len() == 0
     }
 
-    /// The next account in turn that is not `excluded`, preferring one not yet `tried` by
-    /// this request.
-    pub fn pick(&self, tried: &[String], excluded: &[String]) -> Option<Pick> {
-        let accounts = self.accounts.load();
+    /// The accounts in the order the strategy would try them for this pick.
+    fn order(&self, accounts: &[Arc<Account>], strategy: Strategy) -> Vec<usize> {
         let n = accounts.len();
-        if n == 0 {
-            return None;
+        let turn = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let start = match strategy {
+            Strategy::RoundRobin | Strategy::LeastInFlight => turn % n,
+            Strategy::Weighted => {
+                let total: u64 = accounts
+                    .iter()
+                    .filter(|a| a.enabled)
+                    .map(|a| u64::from(a.weight))
+                    .sum();
+                let mut slot = if total == 0 { 0 } else { turn as u64 % total };
+                accounts
+                    .iter()
+                    .position(|a| {
+                        let w = if a.enabled { u64::from(a.weight) } else { 0 };
+                        if slot < w {
+                            return true;
+                        }
+                        slot -= w;
+                        false
+                    })
+                    .unwrap_or(0)
+            }
+        };
+        let mut order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
+        if strategy == Strategy::LeastInFlight {
+            order.sort_by_key(|&i| accounts[i].in_flight());
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        let mut in_turn = (0..n).map(|i| &accounts[(start + i) % n]);
-        let usable = |a: &&Arc<Account>| !excluded.contains(&a.name);
-        let untried = in_turn
-            .clone()
-            .filter(usable)
-            .find(|a| !tried.contains(&a.name));
-        match untried {
-            Some(account) => Some(Pick {
-                account: account.clone(),
-                fresh: true,
-            }),
-            None => in_turn.find(usable).map(|a| Pick {
-                account: a.clone(),
-                fresh: false,
-            }),
+        order
+    }
+
+    /// Picks an account for one attempt: usable now, preferring one this request has not
+    /// `tried`.
+    pub fn pick(
+        &self,
+        strategy: Strategy,
+        tried: &[String],
+        now: Instant,
+    ) -> Result<Lease, NoPick> {
+        let accounts = self.accounts.load();
+        if !accounts.iter().any(|a| a.enabled) {
+            return Err(NoPick::Empty);
         }
+        let order = self.order(&accounts, strategy);
+        let mut earliest: Option<Instant> = None;
+        let mut note = |t: Instant| earliest = Some(earliest.map_or(t, |e| e.min(t)));
+        for untried_only in [true, false] {
+            for &i in &order {
+                let account = &accounts[i];
+                if !account.enabled || (untried_only && tried.contains(&account.name)) {
+                    continue;
+                }
+                if account.clean.load(Ordering::Acquire) {
+                    if account.try_reserve() {
+                        return Ok(Lease {
+                            account: account.clone(),
+                        });
+                    }
+                    note(now + BUSY_RECHECK);
+                    continue;
+                }
+                let mut health = account.health();
+                match health.availability(now) {
+                    Availability::Ready if account.try_reserve() => {
+                        return Ok(Lease {
+                            account: account.clone(),
+                        });
+                    }
+                    Availability::Probe if account.try_reserve() => {
+                        health.start_probe();
+                        return Ok(Lease {
+                            account: account.clone(),
+                        });
+                    }
+                    Availability::Ready | Availability::Probe => note(now + BUSY_RECHECK),
+                    Availability::NotBefore(t) => note(t),
+                    Availability::Parked => {}
+                }
+            }
+        }
+        Err(NoPick::Unavailable { earliest })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::Secret;
-
-    fn pool(names: &[&str]) -> Pool {
-        Pool::new(
-            names
-                .iter()
-                .map(|n| {
-                    Account::from_config(&AccountConfig::ApiKey {
-                        name: (*n).into(),
-                        api_key: Secret::new("k"),
-                    })
-                })
-                .collect(),
-        )
-    }
-
-    #[test]
-    fn round_robin_spreads_evenly() {
-        let p = pool(&["a", "b", "c"]);
-        let picks: Vec<_> = (0..6)
-            .map(|_| p.pick(&[], &[]).unwrap().account.name.clone())
-            .collect();
-        assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
-    }
-
-    #[test]
-    fn prefers_untried_and_skips_excluded() {
-        let p = pool(&["a", "b", "c"]);
-        let pick = p.pick(&["a".into(), "b".into()], &[]).unwrap();
-        assert_eq!((pick.account.name.as_str(), pick.fresh), ("c", true));
-        let all: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
-        let again = p.pick(&all, &["a".into()]).unwrap();
-        assert!(!again.fresh);
-        assert_ne!(again.account.name, "a");
-        assert!(p.pick(&all, &all).is_none());
-        assert!(pool(&[]).pick(&[], &[]).is_none());
-    }
-}
+#[path = "pool_tests.rs"]
+mod tests;

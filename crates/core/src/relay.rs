@@ -186,13 +186,16 @@ impl ChunkEncoder {
         out.extend_from_slice(b"data: [DONE]\n\n");
         Bytes::from(out)
     }
-
-    /// The closing bytes of a failed stream: an OpenAI error event and no `[DONE]`, so no
-    /// client mistakes a broken answer for a complete one.
-    pub fn fail(&self, error: ErrorObject) -> Bytes {
-        sse(&ErrorEnvelope { error })
-    }
 }
+
+/// The closing bytes of a failed stream: an OpenAI error event and no `[DONE]`, so no client
+/// mistakes a broken answer for a complete one.
+pub fn error_event(error: ErrorObject) -> Bytes {
+    sse(&ErrorEnvelope { error })
+}
+
+/// An SSE comment: keeps the client's connection alive while the upstream has said nothing.
+pub const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
 #[cfg(test)]
 #[path = "relay_tests.rs"]

@@ -99,8 +99,7 @@ fn no_usage_field_unless_asked_and_completed_answer_fills_an_empty_stream() {
 
 #[test]
 fn failure_sends_an_error_event_and_no_done() {
-    let enc = ChunkEncoder::new(&plan(false));
-    let bytes = enc.fail(ErrorObject {
+    let bytes = error_event(ErrorObject {
         message: "broke".into(),
         kind: "server_error",
         param: None,

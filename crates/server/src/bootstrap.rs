@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fake_ondemand::{FakeOnDemand, FakeOptions};
-use ondemand_core::config::{AccountConfig, Config, key_fingerprint};
+use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
 use ondemand_core::models::ModelCatalog;
 use ondemand_core::pool::{Account, Pool};
 use ondemand_core::upstream::UpstreamClient;
@@ -114,7 +114,11 @@ pub async fn demo(config: &mut Config) -> std::io::Result<FakeOnDemand> {
     config.settings.auth_base_url = fake.url();
     let api_key = generate_token();
     let name = format!("demo ({})", key_fingerprint(&api_key));
-    config.accounts = vec![AccountConfig::ApiKey { name, api_key }];
+    config.accounts = vec![AccountConfig::ApiKey {
+        name,
+        api_key,
+        options: AccountOptions::default(),
+    }];
     Ok(fake)
 }
 

@@ -4,6 +4,8 @@
 //! Internal detail is logged once where the error is made; the message sent is written for
 //! the client and never carries a secret.
 
+use std::time::Duration;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::chat::PlanError;
@@ -15,6 +17,8 @@ use ondemand_core::upstream::error::{Blame, UpstreamError};
 pub struct ApiError {
     pub status: StatusCode,
     pub error: ErrorObject,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -32,6 +36,7 @@ impl ApiError {
                 param: None,
                 code: code.map(str::to_owned),
             },
+            retry_after: None,
         }
     }
 
@@ -74,6 +79,19 @@ impl ApiError {
             Some("method_not_allowed"),
             format!("Method {method} is not allowed for {path}."),
         )
+    }
+
+    pub fn rate_limited(rpm: u32, wait: Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            Some("rate_limit_exceeded"),
+            format!(
+                "Rate limit reached: {rpm} requests per minute for this client token (setting rate_limit). Try again shortly."
+            ),
+        );
+        e.retry_after = Some(wait);
+        e
     }
 
     pub fn too_large(limit: usize) -> Self {
@@ -176,6 +194,36 @@ impl From<DispatchError> for ApiError {
                     format!("on-demand.io request failed after {tries}: {last}"),
                 )
             }
+            // Attempts were made and failed: the last failure says best what went wrong.
+            DispatchError::Unavailable {
+                retry_after,
+                last: Some(last),
+            } => {
+                let (status, code) = upstream_status(&last);
+                let mut e = Self::new(
+                    status,
+                    "server_error",
+                    Some(code),
+                    format!(
+                        "on-demand.io request failed: {last}. No other account is available right now."
+                    ),
+                );
+                e.retry_after = retry_after;
+                e
+            }
+            DispatchError::Unavailable {
+                retry_after,
+                last: None,
+            } => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("accounts_unavailable"),
+                    "Every on-demand.io account is resting or busy; try again later.",
+                );
+                e.retry_after = retry_after;
+                e
+            }
             DispatchError::Timeout { attempts } => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "server_error",
@@ -196,6 +244,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

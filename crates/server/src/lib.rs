@@ -100,14 +100,23 @@ async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> im
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and drains requests in flight.
+/// The background re-checks of accounts run alongside and stop with it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop_server = stop.clone();
+    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+        shutdown.await;
+        stop_server.cancel();
+    });
+    let (served, ()) = tokio::join!(
+        server.into_future(),
+        state.engine().run_rechecks(stop.cancelled())
+    );
+    served
 }
 
 #[cfg(test)]

@@ -4,114 +4,68 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use ondemand_core::config::{self, Sources};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use ondemand_core::config::{self, FIELDS, Sources};
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
 use ondemand_proxy::{AppState, serve};
 
-#[derive(Parser)]
-#[command(
-    name = "ondemand-proxy",
-    version,
-    about = "OpenAI-compatible API in front of on-demand.io"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the proxy server.
-    Serve(ServeArgs),
-}
-
+/// The command line. Every configuration key has a flag, made from the one table of keys
+/// (`config::FIELDS`), so flags, env vars and `config.json` keys can never drift apart.
 /// Flags override environment variables, which override the config file.
-#[derive(Args)]
-struct ServeArgs {
-    /// Config file (JSON, the original proxy's format). Default: ./config.json if present.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1]. Anything but loopback exposes the proxy.
-    #[arg(long)]
-    host: Option<String>,
-    /// Port to listen on; 0 picks a free one [default: 8787].
-    #[arg(long)]
-    port: Option<String>,
-    /// Where the client token (and later the database) live [default: the OS data dir].
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<String>,
-    /// Start with an in-process fake on-demand.io and a demo account: every answer is simulated.
-    #[arg(long)]
-    demo: bool,
-    /// More verbose logs (DEBUG_MODE).
-    #[arg(long)]
-    debug: bool,
-    /// Client token for /v1/* (API_ACCESS_TOKEN). Visible in the process list: prefer the env var.
-    #[arg(long, value_name = "TOKEN")]
-    api_access_token: Option<String>,
-    #[arg(long, value_name = "MINUTES")]
-    session_timeout_minutes: Option<String>,
-    #[arg(long, value_name = "N")]
-    max_retries: Option<String>,
-    #[arg(long, value_name = "SECONDS")]
-    retry_delay: Option<String>,
-    #[arg(long, value_name = "SECONDS")]
-    request_timeout: Option<String>,
-    #[arg(long, value_name = "SECONDS")]
-    stream_timeout: Option<String>,
-    /// Requests per minute per client token; 0 = unlimited.
-    #[arg(long, value_name = "RPM")]
-    rate_limit: Option<String>,
-    #[arg(long, value_name = "URL")]
-    base_url: Option<String>,
-    #[arg(long, value_name = "URL")]
-    auth_base_url: Option<String>,
-    #[arg(long, value_name = "UA")]
-    user_agent: Option<String>,
-    /// Forward max_tokens upstream (undocumented there; off by default).
-    #[arg(long)]
-    forward_max_tokens: bool,
-    #[arg(long, value_name = "BYTES")]
-    max_body_bytes: Option<String>,
+fn cli() -> Command {
+    let mut serve = Command::new("serve")
+        .about("Run the proxy server")
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Config file (JSON, the original proxy's format) [default: ./config.json if present]"),
+        )
+        .arg(
+            Arg::new("demo")
+                .long("demo")
+                .action(ArgAction::SetTrue)
+                .help("Start with an in-process simulated on-demand.io and a demo account: every answer is simulated"),
+        );
+    for field in FIELDS {
+        let arg = Arg::new(field.key)
+            .long(field.flag.trim_start_matches("--"))
+            .help(field.help);
+        serve = serve.arg(if field.switch {
+            arg.action(ArgAction::SetTrue)
+        } else {
+            arg.value_name(field.env)
+        });
+    }
+    Command::new("ondemand-proxy")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("OpenAI-compatible API in front of on-demand.io")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(serve)
 }
 
-impl ServeArgs {
-    /// The flags that were given, as `(config key, raw value)`.
-    fn flags(&self) -> Vec<(&'static str, String)> {
-        let mut flags = Vec::new();
-        let mut put = |key: &'static str, value: &Option<String>| {
-            if let Some(v) = value {
-                flags.push((key, v.clone()));
+/// The flags that were given, as `(config key, raw value)`.
+fn flags(matches: &ArgMatches) -> Vec<(&'static str, String)> {
+    FIELDS
+        .iter()
+        .filter_map(|f| {
+            if f.switch {
+                matches.get_flag(f.key).then(|| (f.key, "true".to_owned()))
+            } else {
+                matches.get_one::<String>(f.key).map(|v| (f.key, v.clone()))
             }
-        };
-        put("host", &self.host);
-        put("port", &self.port);
-        put("data_dir", &self.data_dir);
-        put("api_access_token", &self.api_access_token);
-        put("session_timeout_minutes", &self.session_timeout_minutes);
-        put("max_retries", &self.max_retries);
-        put("retry_delay", &self.retry_delay);
-        put("request_timeout", &self.request_timeout);
-        put("stream_timeout", &self.stream_timeout);
-        put("rate_limit", &self.rate_limit);
-        put("base_url", &self.base_url);
-        put("auth_base_url", &self.auth_base_url);
-        put("user_agent", &self.user_agent);
-        put("max_body_bytes", &self.max_body_bytes);
-        if self.debug {
-            flags.push(("debug_mode", "true".into()));
-        }
-        if self.forward_max_tokens {
-            flags.push(("forward_max_tokens", "true".into()));
-        }
-        flags
-    }
+        })
+        .collect()
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let matches = cli().get_matches();
+    let Some(("serve", args)) = matches.subcommand() else {
+        return std::process::ExitCode::FAILURE;
+    };
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -140,13 +94,14 @@ fn init_logging(debug: bool) {
         .init();
 }
 
-async fn run(args: ServeArgs) -> anyhow::Result<()> {
+async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
+    let demo = args.get_flag("demo");
     let mut config = config::load(Sources {
-        file: args.config.as_deref(),
+        file: args.get_one::<PathBuf>("config").map(PathBuf::as_path),
         default_file: Some(std::path::Path::new("config.json")),
         env: &env,
-        flags: args.flags(),
+        flags: flags(args),
     })?;
     init_logging(config.settings.debug_mode);
     if let Some(file) = &config.file {
@@ -155,7 +110,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !config.unknown_keys.is_empty() {
         tracing::warn!(keys = ?config.unknown_keys, "config file keys this version does not use were ignored");
     }
-    let _demo = if args.demo {
+    let _demo = if demo {
         if !config.accounts.is_empty() {
             tracing::warn!(
                 "--demo: the configured accounts are not used; answers come from a simulated upstream"
@@ -194,7 +149,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !local.ip().is_loopback() {
         tracing::warn!(%local, "listening on a non-loopback address: anyone who can reach it can use the proxy with the client token");
     }
-    announce(local, &token, &origin, args.demo);
+    announce(local, &token, &origin, demo);
     tracing::info!(accounts = config.accounts.len(), "ready");
     serve(listener, AppState::new(engine, token), shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -1,7 +1,9 @@
 //! The OpenAI routes: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions`.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -9,10 +11,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::chat::{self, ChatPlan};
-use ondemand_core::engine::OpenedStream;
+use ondemand_core::engine::{DispatchError, Hold, OpenedStream};
 use ondemand_core::openai::{ChatCompletionRequest, ErrorObject, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
 use ondemand_core::upstream::EventStream;
+use ondemand_core::upstream::error::UpstreamError;
 use ondemand_core::upstream::sse::UpstreamEvent;
 use serde_json::json;
 
@@ -85,117 +88,77 @@ async fn read_request(
 
 pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    let settings = state.engine().settings();
+    if let Err(wait) = state.engine().rate_limiter.check(
+        CLIENT_KEY,
+        settings.rate_limit,
+        std::time::Instant::now(),
+    ) {
+        return ApiError::rate_limited(settings.rate_limit, wait).into_response();
+    }
     let parsed = match read_request(&state, request).await {
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
-    let plan = match chat::plan(
-        parsed,
-        &state.engine().catalog(),
-        &state.engine().settings(),
-    ) {
+    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings) {
         Ok(plan) => plan,
         Err(e) => return ApiError::from(e).into_response(),
     };
     if plan.stream {
-        match state.engine().open_stream(&plan).await {
-            Ok(opened) => stream_response(plan, opened, started),
-            Err(e) => {
-                tracing::warn!(model = %plan.model, error = %e, "stream request failed before any content");
-                ApiError::from(e).into_response()
-            }
+        return stream(state, plan, started, settings.stream_keepalive).await;
+    }
+    match state.engine().complete(&plan).await {
+        Ok(done) => {
+            let body = relay::completion(&plan, done.answer);
+            tracing::info!(
+                model = %plan.model, account = %done.account.name, attempts = done.attempts,
+                prompt_tokens = body.usage.prompt_tokens, completion_tokens = body.usage.completion_tokens,
+                estimated = body.usage.estimated, ms = started.elapsed().as_millis() as u64, "chat completion"
+            );
+            Json(body).into_response()
         }
-    } else {
-        match state.engine().complete(&plan).await {
-            Ok(done) => {
-                let body = relay::completion(&plan, done.answer);
-                tracing::info!(
-                    model = %plan.model, account = %done.account.name, attempts = done.attempts,
-                    prompt_tokens = body.usage.prompt_tokens, completion_tokens = body.usage.completion_tokens,
-                    estimated = body.usage.estimated, ms = started.elapsed().as_millis() as u64, "chat completion"
-                );
-                Json(body).into_response()
-            }
-            Err(e) => {
-                tracing::warn!(model = %plan.model, error = %e, "chat completion failed");
-                ApiError::from(e).into_response()
-            }
+        Err(e) => {
+            tracing::warn!(model = %plan.model, error = %e, "chat completion failed");
+            ApiError::from(e).into_response()
         }
     }
 }
 
-/// The state of one relayed stream.
-struct Relay {
+/// The rate-limit key. There is one client token today; per-token keys come with the
+/// token store.
+const CLIENT_KEY: &str = "client";
+
+type Opening =
+    Pin<Box<dyn Future<Output = (ChatPlan, Result<OpenedStream, DispatchError>)> + Send>>;
+
+/// A stream request. A quick answer or failure (within one keep-alive interval) gets a
+/// normal response, with a real status on failure. A slow one is committed as `200` and
+/// kept alive with SSE comments until the upstream's first content; a failure after that
+/// arrives as an error event.
+async fn stream(
+    state: AppState,
     plan: ChatPlan,
-    encoder: ChunkEncoder,
-    first: VecDeque<UpstreamEvent>,
-    rest: EventStream,
-    account: String,
     started: Instant,
-    opened: bool,
-    finished: bool,
-}
-
-impl Relay {
-    /// The next bytes for the client, or `None` when the stream is over.
-    async fn next(&mut self) -> Option<Bytes> {
-        if self.finished {
-            return None;
+    keepalive: Duration,
+) -> Response {
+    let engine = state.clone();
+    let mut opening: Opening = Box::pin(async move {
+        let result = engine.engine().open_stream(&plan).await;
+        (plan, result)
+    });
+    let phase = match tokio::time::timeout(keepalive, &mut opening).await {
+        Ok((plan, Ok(opened))) => Phase::Open(Box::new(OpenRelay::new(plan, opened))),
+        Ok((plan, Err(e))) => {
+            tracing::warn!(model = %plan.model, error = %e, "stream request failed before any content");
+            return ApiError::from(e).into_response();
         }
-        if !self.opened {
-            self.opened = true;
-            return Some(self.encoder.start());
-        }
-        loop {
-            let event = match self.first.pop_front() {
-                Some(event) => Ok(event),
-                None => self.rest.next().await.unwrap_or(Err(
-                    ondemand_core::upstream::error::UpstreamError::Truncated,
-                )),
-            };
-            match event {
-                Ok(UpstreamEvent::Done) => {
-                    self.finished = true;
-                    let usage = self.encoder.usage(&self.plan.query);
-                    tracing::info!(
-                        model = %self.plan.model, account = %self.account, prompt_tokens = usage.prompt_tokens,
-                        completion_tokens = usage.completion_tokens, estimated = usage.estimated,
-                        ms = self.started.elapsed().as_millis() as u64, "chat stream"
-                    );
-                    return Some(self.encoder.finish(&self.plan.query));
-                }
-                Ok(event) => {
-                    if let Some(bytes) = self.encoder.event(event) {
-                        return Some(bytes);
-                    }
-                }
-                Err(error) => {
-                    self.finished = true;
-                    tracing::warn!(model = %self.plan.model, account = %self.account, %error, "stream failed after content was sent");
-                    return Some(self.encoder.fail(ErrorObject {
-                        message: format!(
-                            "The on-demand.io stream failed after the answer had started: {error}"
-                        ),
-                        kind: "server_error",
-                        param: None,
-                        code: Some("upstream_stream_error".into()),
-                    }));
-                }
-            }
-        }
-    }
-}
-
-fn stream_response(plan: ChatPlan, opened: OpenedStream, started: Instant) -> Response {
+        Err(_) => Phase::Waiting(opening),
+    };
     let relay = Relay {
-        encoder: ChunkEncoder::new(&plan),
-        plan,
-        first: opened.first.into(),
-        rest: opened.rest,
-        account: opened.account.name.clone(),
+        state,
+        phase,
         started,
-        opened: false,
-        finished: false,
+        keepalive,
     };
     // Dropping the body (client gone) drops the relay and with it the upstream connection.
     let body = futures_util::stream::unfold(relay, |mut relay| async move {
@@ -213,4 +176,133 @@ fn stream_response(plan: ChatPlan, opened: OpenedStream, started: Instant) -> Re
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+enum Phase {
+    /// Committed, still waiting for the upstream's first content.
+    Waiting(Opening),
+    Open(Box<OpenRelay>),
+    Done,
+}
+
+/// The state of one relayed stream.
+struct Relay {
+    state: AppState,
+    phase: Phase,
+    started: Instant,
+    keepalive: Duration,
+}
+
+/// A stream whose first content has arrived.
+struct OpenRelay {
+    plan: ChatPlan,
+    encoder: ChunkEncoder,
+    first: VecDeque<UpstreamEvent>,
+    rest: EventStream,
+    /// The account, held (in flight) until the stream ends.
+    hold: Hold,
+    role_sent: bool,
+}
+
+impl OpenRelay {
+    fn new(plan: ChatPlan, opened: OpenedStream) -> Self {
+        Self {
+            encoder: ChunkEncoder::new(&plan),
+            plan,
+            first: opened.first.into(),
+            rest: opened.rest,
+            hold: opened.hold,
+            role_sent: false,
+        }
+    }
+}
+
+enum Step {
+    Send(Bytes),
+    End(Bytes),
+}
+
+impl Relay {
+    /// The next bytes for the client, or `None` when the stream is over.
+    async fn next(&mut self) -> Option<Bytes> {
+        let step = match &mut self.phase {
+            Phase::Done => return None,
+            Phase::Waiting(opening) => {
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + self.keepalive,
+                    self.keepalive,
+                );
+                tokio::select! {
+                    (plan, result) = opening => match result {
+                        Ok(opened) => {
+                            self.phase = Phase::Open(Box::new(OpenRelay::new(plan, opened)));
+                            return Box::pin(self.next()).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(model = %plan.model, error = %e, "stream failed before any content");
+                            Step::End(relay::error_event(ApiError::from(e).into_object()))
+                        }
+                    },
+                    _ = tick.tick() => Step::Send(Bytes::from_static(relay::KEEPALIVE)),
+                }
+            }
+            Phase::Open(open) => open.next(&self.state, self.started).await,
+        };
+        Some(match step {
+            Step::Send(bytes) => bytes,
+            Step::End(bytes) => {
+                self.phase = Phase::Done;
+                bytes
+            }
+        })
+    }
+}
+
+impl OpenRelay {
+    async fn next(&mut self, state: &AppState, started: Instant) -> Step {
+        if !self.role_sent {
+            self.role_sent = true;
+            return Step::Send(self.encoder.start());
+        }
+        loop {
+            let event = match self.first.pop_front() {
+                Some(event) => Ok(event),
+                None => self
+                    .rest
+                    .next()
+                    .await
+                    .unwrap_or(Err(UpstreamError::Truncated)),
+            };
+            match event {
+                Ok(UpstreamEvent::Done) => {
+                    let usage = self.encoder.usage(&self.plan.query);
+                    tracing::info!(
+                        model = %self.plan.model, account = %self.hold.account().name, prompt_tokens = usage.prompt_tokens,
+                        completion_tokens = usage.completion_tokens, estimated = usage.estimated,
+                        ms = started.elapsed().as_millis() as u64, "chat stream"
+                    );
+                    return Step::End(self.encoder.finish(&self.plan.query));
+                }
+                Ok(event) => {
+                    if let Some(bytes) = self.encoder.event(event) {
+                        return Step::Send(bytes);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(model = %self.plan.model, account = %self.hold.account().name, %error, "stream failed after content was sent");
+                    state
+                        .engine()
+                        .record_stream_end(self.hold.account(), Err(&error));
+                    return Step::End(relay::error_event(ErrorObject {
+                        message: format!(
+                            "The on-demand.io stream failed after the answer had started: {error}"
+                        ),
+                        kind: "server_error",
+                        param: None,
+                        code: Some("upstream_stream_error".into()),
+                    }));
+                }
+            }
+        }
+    }
 }

@@ -244,8 +244,8 @@ async fn upstream_rejection_of_the_request_is_a_400_without_retry() {
     );
 }
 
-#[tokio::test]
-async fn upstream_failures_map_to_502_503_504() {
+/// A proxy with two accounts that both answer every call with `failure`.
+async fn both_failing(failure: Failure) -> Harness {
     let h = Harness::build(
         FakeOptions::default(),
         vec![key_account("k1"), key_account("k2")],
@@ -254,12 +254,30 @@ async fn upstream_failures_map_to_502_503_504() {
         },
     )
     .await;
-    let all = |failure: Failure| Behaviour {
+    h.fake.set_default_behaviour(Behaviour {
         failure: Some(failure),
         ..Behaviour::default()
-    };
-    h.fake
-        .set_default_behaviour(all(Failure::new(500, "model_error")));
+    });
+    h
+}
+
+async fn chat_with_headers(h: &Harness) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = h
+        .http
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth(TOKEN)
+        .json(&user("x"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn server_errors_on_every_account_are_a_502_after_every_attempt() {
+    let h = both_failing(Failure::new(500, "model_error")).await;
     let (status, body) = h.chat(user("x")).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(envelope(&body)["code"], "upstream_error");
@@ -270,26 +288,48 @@ async fn upstream_failures_map_to_502_503_504() {
             .contains("4 attempts"),
         "{body}"
     );
+    assert_eq!(
+        h.fake.requests_to("/sessions").len(),
+        4,
+        "1 + max_retries attempts"
+    );
+}
 
-    h.fake
-        .set_default_behaviour(all(Failure::new(401, "unauthenticated")));
-    let (status, body) = h.chat(user("x")).await;
+#[tokio::test]
+async fn bad_keys_on_every_account_are_a_503_with_the_reason_and_retry_after() {
+    let h = both_failing(Failure::new(401, "unauthenticated")).await;
+    let (status, headers, body) = chat_with_headers(&h).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(envelope(&body)["code"], "upstream_unavailable");
-    for secret in ["k1", "k2"] {
-        assert!(
-            !body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("{secret} ")),
-            "{body}"
-        );
-    }
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Invalid API Key"), "{message}");
+    assert!(
+        !message.contains("k1 ") && !message.contains("k2 "),
+        "no key in the message: {message}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(
+        h.fake.requests_to("/sessions").len(),
+        2,
+        "each bad account is tried once, then set aside"
+    );
+}
 
-    h.fake
-        .set_default_behaviour(all(Failure::new(429, "rate_limit_exceeded")));
-    assert_eq!(h.chat(user("x")).await.0, 503);
+#[tokio::test]
+async fn rate_limits_on_every_account_are_a_503_with_retry_after() {
+    let h = both_failing(Failure::new(429, "rate_limit_exceeded")).await;
+    let (status, headers, body) = chat_with_headers(&h).await;
+    assert_eq!(status, 503, "{body}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (55..=60).contains(&retry_after),
+        "the 60 s cooldown: {retry_after}"
+    );
+}
 
+#[tokio::test]
+async fn a_slow_upstream_is_a_504_within_request_timeout() {
+    let h = both_failing(Failure::new(500, "unused")).await;
     h.fake.set_default_behaviour(Behaviour {
         header_delay_ms: 2_000,
         ..Behaviour::default()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fake_ondemand::{FakeOnDemand, FakeOptions};
 use ondemand_core::Secret;
-use ondemand_core::config::{AccountConfig, Config, Settings};
+use ondemand_core::config::{AccountConfig, AccountOptions, Config, Settings};
 use ondemand_proxy::{AppState, bootstrap, serve};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -33,6 +33,7 @@ pub fn test_settings(fake: &FakeOnDemand) -> Settings {
         retry_delay: Duration::ZERO,
         request_timeout: Duration::from_secs(10),
         stream_timeout: Duration::from_secs(10),
+        stream_idle_timeout: Duration::from_secs(10),
         ..Settings::default()
     }
 }
@@ -41,6 +42,7 @@ pub fn key_account(key: &str) -> AccountConfig {
     AccountConfig::ApiKey {
         name: key.to_owned(),
         api_key: Secret::new(key),
+        options: AccountOptions::default(),
     }
 }
 
@@ -49,6 +51,7 @@ pub fn password_account(email: &str, password: &str) -> AccountConfig {
         name: email.to_owned(),
         email: email.to_owned(),
         password: Secret::new(password),
+        options: AccountOptions::default(),
     }
 }
 
