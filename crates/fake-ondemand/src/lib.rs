@@ -128,6 +128,9 @@ pub struct Behaviour {
     pub header_delay_ms: u64,
     /// Wait between stream frames.
     pub frame_delay_ms: u64,
+    /// Pause once for `stall_ms` after this many frames (an idle stall mid-stream).
+    pub stall_after_frames: Option<usize>,
+    pub stall_ms: u64,
     /// Stop the stream after this many frames, before `[DONE]`.
     pub cut_after_frames: Option<usize>,
     /// With `cut_after_frames`: break the connection instead of ending the body cleanly.

@@ -100,6 +100,9 @@ pub(crate) fn stream_response(shared: &Fake, b: &Behaviour, turn: &Turn<'_>) -> 
         abort = b.cut_abruptly;
     }
     let frame_delay = Duration::from_millis(b.frame_delay_ms);
+    let stall = b
+        .stall_after_frames
+        .map(|k| (k, Duration::from_millis(b.stall_ms)));
     let split = b.split_writes.filter(|n| *n > 0);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let open = OpenStream::new(shared.clone());
@@ -108,6 +111,9 @@ pub(crate) fn stream_response(shared: &Fake, b: &Behaviour, turn: &Turn<'_>) -> 
         for (i, frame) in frames.into_iter().enumerate() {
             if i > 0 && !frame_delay.is_zero() {
                 tokio::time::sleep(frame_delay).await;
+            }
+            if let Some((_, pause)) = stall.filter(|(k, _)| *k == i) {
+                tokio::time::sleep(pause).await;
             }
             let bytes = Bytes::from(frame);
             let pieces: Vec<Bytes> = match split {
@@ -124,6 +130,8 @@ pub(crate) fn stream_response(shared: &Fake, b: &Behaviour, turn: &Turn<'_>) -> 
             }
         }
         if abort {
+            // Let the frames already written reach the client before the connection breaks.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let _ = tx
                 .send(Err(std::io::Error::other(
                     "connection dropped by fault injection",

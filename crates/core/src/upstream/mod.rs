@@ -284,7 +284,7 @@ impl UpstreamClient {
             .await?;
         Ok(EventStream::new(
             response.bytes_stream(),
-            settings.stream_timeout,
+            settings.stream_idle_timeout,
         ))
     }
 }

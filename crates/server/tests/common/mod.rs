@@ -25,7 +25,7 @@ pub struct Harness {
     _data: tempfile::TempDir,
 }
 
-/// Fast settings for tests: no waits between retries, short timeouts.
+/// Fast settings for tests: no waits between retries, short timeouts, no rate limit.
 pub fn test_settings(fake: &FakeOnDemand) -> Settings {
     Settings {
         base_url: fake.url(),
@@ -34,6 +34,8 @@ pub fn test_settings(fake: &FakeOnDemand) -> Settings {
         request_timeout: Duration::from_secs(10),
         stream_timeout: Duration::from_secs(10),
         stream_idle_timeout: Duration::from_secs(10),
+        // Tests send bursts; the rate-limit tests set their own.
+        rate_limit: 0,
         ..Settings::default()
     }
 }
@@ -155,6 +157,37 @@ impl Harness {
             vec![serde_json::from_str(&raw).unwrap()]
         };
         (status, events, raw)
+    }
+
+    /// Each account's state name (`healthy`, `cooling_down`, …) and reason, by name.
+    pub fn account_states(
+        &self,
+    ) -> std::collections::HashMap<String, (&'static str, Option<String>)> {
+        let now = std::time::Instant::now();
+        self.state
+            .engine()
+            .pool
+            .accounts()
+            .iter()
+            .map(|a| {
+                let status = a.status(now);
+                (status.name, (status.state, status.reason))
+            })
+            .collect()
+    }
+
+    pub fn account_state(&self, name: &str) -> &'static str {
+        self.account_states()[name].0
+    }
+
+    /// The credentials (API key or email) of the upstream calls to paths ending in `suffix`,
+    /// in the order the fake received them.
+    pub fn seen(&self, suffix: &str) -> Vec<String> {
+        self.fake
+            .requests_to(suffix)
+            .into_iter()
+            .map(|r| r.credential.unwrap_or_default())
+            .collect()
     }
 
     pub async fn stop(mut self) {
