@@ -6,10 +6,11 @@
 
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::{SessionMode, Settings};
 use crate::conversation;
 use crate::models::{ModelCatalog, UnknownModel};
-use crate::openai::{ChatCompletionRequest, MessageContent, Stop};
+use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
+use crate::sessions::HistoryHash;
 
 /// Everything needed to run one chat completion upstream.
 #[derive(Debug, Clone)]
@@ -24,6 +25,41 @@ pub struct ChatPlan {
     pub reasoning_effort: Option<&'static str>,
     /// Sent as the session's `externalUserId` (required upstream).
     pub external_user_id: String,
+    /// Reuse mode only: how this request continues a conversation.
+    pub conversation: Option<Conversation>,
+}
+
+/// Where a request stands in its conversation, for reuse mode.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    /// Key of the history before the new turn (everything up to the last assistant message);
+    /// `None` when the request starts a conversation.
+    pub resume_key: Option<String>,
+    /// The new turn alone (the messages after the last assistant message), for a resumed
+    /// session. A lone user message is verbatim, as in [`conversation::transcript`].
+    pub turn_query: String,
+    /// Hash of every message of the request; with the answer added it is the next key.
+    pub history: HistoryHash,
+}
+
+impl Conversation {
+    fn of(messages: &[ChatMessage], client: &str, model: &str) -> Self {
+        let mut history = HistoryHash::new(client, model);
+        let last_assistant = messages.iter().rposition(|m| m.role == "assistant");
+        let (resume_key, turn) = match last_assistant {
+            Some(a) if a + 1 < messages.len() => {
+                messages[..=a].iter().for_each(|m| history.push_message(m));
+                (Some(history.key()), &messages[a + 1..])
+            }
+            _ => (None, messages),
+        };
+        turn.iter().for_each(|m| history.push_message(m));
+        Self {
+            resume_key,
+            turn_query: conversation::transcript(turn),
+            history,
+        }
+    }
 }
 
 /// The upstream's `modelConfigs` object (§3.3); absent fields are not sent.
@@ -91,11 +127,13 @@ fn map_reasoning_effort(effort: Option<&str>) -> Result<Option<&'static str>, Pl
     })
 }
 
-/// Validates a request and plans its upstream query.
+/// Validates a request and plans its upstream query. `client` names the client token, which
+/// scopes reuse-mode conversations.
 pub fn plan(
     request: ChatCompletionRequest,
     catalog: &ModelCatalog,
     settings: &Settings,
+    client: &str,
 ) -> Result<ChatPlan, PlanError> {
     if request.model.trim().is_empty() {
         return Err(invalid("model", "`model` must not be empty."));
@@ -197,6 +235,8 @@ pub fn plan(
         _ => format!("ondemand-proxy-{:016x}", rand::random::<u64>()),
     };
     let stream = request.stream.unwrap_or(false);
+    let conversation = (settings.session_mode == SessionMode::Reuse)
+        .then(|| Conversation::of(&request.messages, client, &request.model));
     Ok(ChatPlan {
         model: request.model,
         endpoint_id,
@@ -206,6 +246,7 @@ pub fn plan(
         model_configs,
         reasoning_effort,
         external_user_id,
+        conversation,
     })
 }
 

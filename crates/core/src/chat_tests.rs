@@ -13,6 +13,7 @@ fn plan_of(value: serde_json::Value) -> Result<ChatPlan, PlanError> {
         request(value),
         &ModelCatalog::builtin(),
         &Settings::default(),
+        "client",
     )
 }
 
@@ -55,7 +56,7 @@ fn max_tokens_only_when_the_setting_says_so() {
         forward_max_tokens: true,
         ..Settings::default()
     };
-    let p = plan(request(body), &ModelCatalog::builtin(), &settings).unwrap();
+    let p = plan(request(body), &ModelCatalog::builtin(), &settings, "client").unwrap();
     assert_eq!(p.model_configs.max_tokens, Some(7));
 }
 
@@ -139,4 +140,64 @@ fn without_user_each_request_gets_its_own_external_id() {
     let b = plan_of(body).unwrap().external_user_id;
     assert!(a.starts_with("ondemand-proxy-"));
     assert_ne!(a, b);
+}
+
+#[test]
+fn reuse_mode_splits_history_from_the_new_turn() {
+    let settings = Settings {
+        session_mode: crate::config::SessionMode::Reuse,
+        ..Settings::default()
+    };
+    let body =
+        |messages: serde_json::Value| request(json!({"model": "gpt-4o", "messages": messages}));
+    let first = plan(
+        body(json!([{"role": "user", "content": "Hi"}])),
+        &ModelCatalog::builtin(),
+        &settings,
+        "c",
+    )
+    .unwrap();
+    let c1 = first.conversation.unwrap();
+    assert_eq!(
+        c1.resume_key, None,
+        "a new conversation has nothing to resume"
+    );
+    let next_key = c1.history.key_after("Echo: Hi");
+    let second = plan(
+        body(json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Echo: Hi"}, {"role": "user", "content": "More"}])),
+        &ModelCatalog::builtin(),
+        &settings,
+        "c",
+    )
+    .unwrap();
+    let c2 = second.conversation.unwrap();
+    assert_eq!(
+        c2.resume_key.as_deref(),
+        Some(next_key.as_str()),
+        "the key the first answer left"
+    );
+    assert_eq!(c2.turn_query, "More");
+    assert_eq!(
+        second.query, "[USER]\nHi\n\n[ASSISTANT]\nEcho: Hi\n\n[USER]\nMore",
+        "the full transcript stays ready for a fresh session"
+    );
+    let other_client = plan(
+        body(json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Echo: Hi"}, {"role": "user", "content": "More"}])),
+        &ModelCatalog::builtin(),
+        &settings,
+        "someone-else",
+    )
+    .unwrap();
+    assert_ne!(
+        other_client.conversation.unwrap().resume_key.as_deref(),
+        Some(next_key.as_str()),
+        "clients never share sessions"
+    );
+    assert!(
+        plan_of(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+            .unwrap()
+            .conversation
+            .is_none(),
+        "stateless mode hashes nothing"
+    );
 }

@@ -30,8 +30,13 @@ const PUBLIC_SAMPLE_TOKENS: [&str; 1] = ["sk-2api-ondemand-access-token-2025"];
 /// Settings that can change while the proxy runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Idle time after which a reused upstream session is dropped (`reuse` mode).
-    pub session_timeout_minutes: u64,
+    /// Idle time after which a reused upstream session is dropped (`reuse` mode); set in
+    /// minutes (`session_timeout_minutes`).
+    pub session_timeout: Duration,
+    /// How conversations map onto upstream sessions.
+    pub session_mode: SessionMode,
+    /// Most conversations remembered in `reuse` mode; the least recently used go first.
+    pub session_cache_size: usize,
     /// Extra upstream attempts after the first failed one.
     pub max_retries: u32,
     /// Pause before an account that already failed this request is tried again.
@@ -70,7 +75,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            session_timeout_minutes: 30,
+            session_timeout: Duration::from_secs(30 * 60),
+            session_mode: SessionMode::Stateless,
+            session_cache_size: 10_000,
             max_retries: 3,
             retry_delay: Duration::from_secs(1),
             request_timeout: Duration::from_secs(120),
@@ -90,6 +97,17 @@ impl Default for Settings {
             max_concurrent_upstream: 256,
         }
     }
+}
+
+/// How conversations map onto upstream sessions (upstream contract §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// A fresh upstream session per request, carrying the whole transcript.
+    #[default]
+    Stateless,
+    /// Keep an upstream session per conversation and send only the new turn while the
+    /// history matches exactly; anything else falls back to a fresh session.
+    Reuse,
 }
 
 /// One upstream account as configured.
@@ -253,6 +271,18 @@ pub const FIELDS: &[Field] = &[
         "SESSION_TIMEOUT_MINUTES",
         "--session-timeout-minutes",
         "Idle minutes before a reused upstream session is dropped [default: 30]",
+    ),
+    value(
+        "session_mode",
+        "SESSION_MODE",
+        "--session-mode",
+        "stateless (a fresh upstream session per request) or reuse [default: stateless]",
+    ),
+    value(
+        "session_cache_size",
+        "SESSION_CACHE_SIZE",
+        "--session-cache-size",
+        "Most conversations remembered in reuse mode [default: 10000]",
     ),
     value(
         "max_retries",
@@ -722,7 +752,25 @@ fn build(
 ) -> Result<Config, ConfigError> {
     let mut s = Settings::default();
     if let Some((raw, o)) = l.take("session_timeout_minutes") {
-        s.session_timeout_minutes = whole("session_timeout_minutes", &raw, &o, 1, 7 * 24 * 60)?;
+        s.session_timeout =
+            Duration::from_secs(60 * whole("session_timeout_minutes", &raw, &o, 1, 7 * 24 * 60)?);
+    }
+    if let Some((raw, o)) = l.take("session_mode") {
+        let mode = text("session_mode", &raw, &o)?;
+        s.session_mode = match mode.as_str() {
+            "stateless" => SessionMode::Stateless,
+            "reuse" => SessionMode::Reuse,
+            _ => {
+                return Err(invalid(
+                    "session_mode",
+                    &o,
+                    format!("expected stateless or reuse, got {mode:?}"),
+                ));
+            }
+        };
+    }
+    if let Some((raw, o)) = l.take("session_cache_size") {
+        s.session_cache_size = whole("session_cache_size", &raw, &o, 1, 10_000_000)? as usize;
     }
     if let Some((raw, o)) = l.take("max_retries") {
         s.max_retries = whole("max_retries", &raw, &o, 0, 10)? as u32;

@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::limits::{Gate, GatePermit, RateLimiter};
 use crate::models::ModelCatalog;
 use crate::pool::{Account, Lease, NoPick, Pool};
+use crate::sessions::{SessionCache, SessionEntry};
 use crate::upstream::error::{Blame, TimeoutPhase, UpstreamError};
 use crate::upstream::sse::UpstreamEvent;
 use crate::upstream::{EventStream, QueryBody, ResponseMode, SyncAnswer, UpstreamClient};
@@ -43,6 +44,8 @@ pub struct Engine {
     gate: Arc<Gate>,
     /// Requests per minute per client token.
     pub rate_limiter: RateLimiter,
+    /// Reuse mode: which upstream session holds which conversation.
+    pub sessions: SessionCache,
 }
 
 /// Why no answer could be had.
@@ -87,12 +90,22 @@ impl Hold {
     }
 }
 
+/// The upstream session an answer came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUse {
+    pub id: String,
+    /// Reuse mode continued an existing session (only the new turn was sent).
+    pub reused: bool,
+}
+
 /// A finished non-stream answer.
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub answer: SyncAnswer,
     pub account: Arc<Account>,
     pub attempts: u32,
+    /// Reuse mode continued an existing upstream session.
+    pub reused: bool,
 }
 
 /// A stream whose first content event has arrived. It holds its account until dropped.
@@ -102,6 +115,7 @@ pub struct OpenedStream {
     pub first: Vec<UpstreamEvent>,
     pub rest: EventStream,
     pub attempts: u32,
+    pub session: SessionUse,
 }
 
 impl Engine {
@@ -118,6 +132,7 @@ impl Engine {
             settings: ArcSwap::from_pointee(settings),
             gate: Arc::new(Gate::default()),
             rate_limiter: RateLimiter::default(),
+            sessions: SessionCache::default(),
         }
     }
 
@@ -137,16 +152,21 @@ impl Engine {
     pub async fn complete(&self, plan: &ChatPlan) -> Result<Completion, DispatchError> {
         let settings = self.settings();
         let settings = &*settings;
-        let attempts = std::sync::atomic::AtomicU32::new(0);
-        let run = self.with_failover(settings, &attempts, |account| async move {
-            self.attempt_sync(&account, plan, settings).await
+        let attempts = AtomicU32::new(0);
+        let resume = self.resume(plan, settings);
+        let run = self.with_failover(settings, &attempts, resume, |account, session| async move {
+            self.attempt_sync(&account, plan, settings, session).await
         });
         match tokio::time::timeout(settings.request_timeout, run).await {
-            Ok(Ok((answer, hold, attempts))) => Ok(Completion {
-                answer,
-                account: hold.account().clone(),
-                attempts,
-            }),
+            Ok(Ok(((answer, session), hold, attempts))) => {
+                self.remember(plan, &answer.answer, &session, hold.account());
+                Ok(Completion {
+                    answer,
+                    account: hold.account().clone(),
+                    attempts,
+                    reused: session.reused,
+                })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(DispatchError::Timeout {
                 attempts: attempts.into_inner(),
@@ -159,9 +179,10 @@ impl Engine {
         let settings = self.settings();
         let settings = &*settings;
         let attempts = AtomicU32::new(0);
-        let ((first, rest), hold, attempts) = self
-            .with_failover(settings, &attempts, |account| async move {
-                self.attempt_stream(&account, plan, settings).await
+        let resume = self.resume(plan, settings);
+        let ((first, rest, session), hold, attempts) = self
+            .with_failover(settings, &attempts, resume, |account, session| async move {
+                self.attempt_stream(&account, plan, settings, session).await
             })
             .await?;
         Ok(OpenedStream {
@@ -169,6 +190,7 @@ impl Engine {
             first,
             rest,
             attempts,
+            session,
         })
     }
 
@@ -187,9 +209,43 @@ impl Engine {
         }
     }
 
-    fn query_body<'a>(plan: &'a ChatPlan, mode: ResponseMode) -> QueryBody<'a> {
+    /// Reuse mode: the session and account that hold this request's history, if it is still
+    /// fresh and its account usable now. Anything else means a fresh session.
+    fn resume(&self, plan: &ChatPlan, settings: &Settings) -> Option<(Lease, String)> {
+        let key = plan.conversation.as_ref()?.resume_key.as_ref()?;
+        let now = Instant::now();
+        let entry = self.sessions.take(key, now, settings.session_timeout)?;
+        match self.pool.pick_named(&entry.account, now) {
+            Some(lease) => Some((lease, entry.session_id)),
+            None => {
+                tracing::debug!(account = %entry.account, "the conversation's account is not usable; starting a fresh session");
+                None
+            }
+        }
+    }
+
+    /// Reuse mode: remembers which session now holds the conversation including `answer`.
+    pub fn remember(&self, plan: &ChatPlan, answer: &str, session: &SessionUse, account: &Account) {
+        let Some(conversation) = &plan.conversation else {
+            return;
+        };
+        let settings = self.settings();
+        let entry = SessionEntry {
+            session_id: session.id.clone(),
+            account: account.name.clone(),
+            last_used: Instant::now(),
+        };
+        self.sessions.put(
+            conversation.history.key_after(answer),
+            entry,
+            settings.session_cache_size,
+            settings.session_timeout,
+        );
+    }
+
+    fn query_body<'a>(plan: &'a ChatPlan, query: &'a str, mode: ResponseMode) -> QueryBody<'a> {
         QueryBody {
-            query: &plan.query,
+            query,
             endpoint_id: &plan.endpoint_id,
             plugin_ids: [],
             response_mode: mode,
@@ -199,20 +255,46 @@ impl Engine {
         }
     }
 
+    /// The new turn alone when resuming, else the whole transcript.
+    fn query_for(plan: &ChatPlan, reused: bool) -> &str {
+        match (&plan.conversation, reused) {
+            (Some(conversation), true) => &conversation.turn_query,
+            _ => &plan.query,
+        }
+    }
+
     async fn attempt_sync(
         &self,
         account: &Account,
         plan: &ChatPlan,
         settings: &Settings,
-    ) -> Result<SyncAnswer, UpstreamError> {
-        let session = self
+        resume: Option<String>,
+    ) -> Result<(SyncAnswer, SessionUse), UpstreamError> {
+        let credential = &account.credential;
+        if let Some(id) = resume {
+            let body = Self::query_body(plan, Self::query_for(plan, true), ResponseMode::Sync);
+            match self
+                .upstream
+                .query_sync(credential, settings, &id, &body)
+                .await
+            {
+                Ok(answer) => return Ok((answer, SessionUse { id, reused: true })),
+                Err(e) if e.session_gone() => {
+                    tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let id = self
             .upstream
-            .create_session(&account.credential, settings, &plan.external_user_id)
+            .create_session(credential, settings, &plan.external_user_id)
             .await?;
-        let body = Self::query_body(plan, ResponseMode::Sync);
-        self.upstream
-            .query_sync(&account.credential, settings, &session, &body)
-            .await
+        let body = Self::query_body(plan, Self::query_for(plan, false), ResponseMode::Sync);
+        let answer = self
+            .upstream
+            .query_sync(credential, settings, &id, &body)
+            .await?;
+        Ok((answer, SessionUse { id, reused: false }))
     }
 
     async fn attempt_stream(
@@ -220,19 +302,49 @@ impl Engine {
         account: &Account,
         plan: &ChatPlan,
         settings: &Settings,
+        resume: Option<String>,
+    ) -> Result<(Vec<UpstreamEvent>, EventStream, SessionUse), UpstreamError> {
+        let credential = &account.credential;
+        let (stream, session) = 'open: {
+            if let Some(id) = resume {
+                let body =
+                    Self::query_body(plan, Self::query_for(plan, true), ResponseMode::Stream);
+                match self
+                    .upstream
+                    .query_stream(credential, settings, &id, &body)
+                    .await
+                {
+                    Ok(stream) => break 'open (stream, SessionUse { id, reused: true }),
+                    Err(e) if e.session_gone() => {
+                        tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let id = self
+                .upstream
+                .create_session(credential, settings, &plan.external_user_id)
+                .await?;
+            let body = Self::query_body(plan, Self::query_for(plan, false), ResponseMode::Stream);
+            (
+                self.upstream
+                    .query_stream(credential, settings, &id, &body)
+                    .await?,
+                SessionUse { id, reused: false },
+            )
+        };
+        let (first, rest) = Self::first_content(stream, settings).await?;
+        Ok((first, rest, session))
+    }
+
+    /// Reads a stream up to its first content-bearing event. Reasoning models may think for
+    /// a long time first; that wait is bounded by `stream_timeout`, silences after it by
+    /// `stream_idle_timeout`.
+    async fn first_content(
+        mut stream: EventStream,
+        settings: &Settings,
     ) -> Result<(Vec<UpstreamEvent>, EventStream), UpstreamError> {
-        let session = self
-            .upstream
-            .create_session(&account.credential, settings, &plan.external_user_id)
-            .await?;
-        let body = Self::query_body(plan, ResponseMode::Stream);
-        let mut stream = self
-            .upstream
-            .query_stream(&account.credential, settings, &session, &body)
-            .await?;
-        // Reasoning models may think for a long time before the first content; that wait is
-        // bounded by `stream_timeout`, silences after it by `stream_idle_timeout`.
-        let first_content = async {
+        let read = async {
             let mut first = Vec::new();
             loop {
                 match stream.next().await {
@@ -255,7 +367,7 @@ impl Engine {
                 }
             }
         };
-        match tokio::time::timeout(settings.stream_timeout, first_content).await {
+        match tokio::time::timeout(settings.stream_timeout, read).await {
             Ok(Ok(first)) => Ok((first, stream)),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
@@ -264,14 +376,17 @@ impl Engine {
 
     /// Runs `attempt` on accounts in turn until one succeeds or the rules say stop.
     /// `attempts` counts as it goes, so a caller's timeout can still report it.
+    /// `resume` is reuse mode's first choice: a lease on the conversation's account and the
+    /// session to continue; the attempt gets the session id, later attempts `None`.
     async fn with_failover<T, F, Fut>(
         &self,
         settings: &Settings,
         attempts: &AtomicU32,
+        mut resume: Option<(Lease, String)>,
         mut attempt: F,
     ) -> Result<(T, Hold, u32), DispatchError>
     where
-        F: FnMut(Arc<Account>) -> Fut,
+        F: FnMut(Arc<Account>, Option<String>) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         let mut tried: Vec<String> = Vec::new();
@@ -279,22 +394,26 @@ impl Engine {
         let wait_until = Instant::now() + settings.no_account_wait;
         while attempts.load(Ordering::Relaxed) <= settings.max_retries {
             let now = Instant::now();
-            let lease = match self.pool.pick(settings.pool_strategy, &tried, now) {
-                Ok(lease) => lease,
-                Err(NoPick::Empty) => break,
-                Err(NoPick::Unavailable { earliest: Some(at) }) if at <= wait_until => {
-                    tokio::time::sleep_until(at.max(now + Duration::from_millis(1)).into()).await;
-                    continue;
-                }
-                Err(NoPick::Unavailable { earliest }) => {
-                    let retry_after = earliest
-                        .map(|at| at.saturating_duration_since(now))
-                        .or(Some(settings.health.recheck_base));
-                    return Err(DispatchError::Unavailable {
-                        retry_after,
-                        last: last.map(|(e, _)| e),
-                    });
-                }
+            let (lease, session) = match resume.take() {
+                Some((lease, session)) => (lease, Some(session)),
+                None => match self.pool.pick(settings.pool_strategy, &tried, now) {
+                    Ok(lease) => (lease, None),
+                    Err(NoPick::Empty) => break,
+                    Err(NoPick::Unavailable { earliest: Some(at) }) if at <= wait_until => {
+                        tokio::time::sleep_until(at.max(now + Duration::from_millis(1)).into())
+                            .await;
+                        continue;
+                    }
+                    Err(NoPick::Unavailable { earliest }) => {
+                        let retry_after = earliest
+                            .map(|at| at.saturating_duration_since(now))
+                            .or(Some(settings.health.recheck_base));
+                        return Err(DispatchError::Unavailable {
+                            retry_after,
+                            last: last.map(|(e, _)| e),
+                        });
+                    }
+                },
             };
             let account = lease.account().clone();
             if tried.contains(&account.name) && !settings.retry_delay.is_zero() {
@@ -315,7 +434,7 @@ impl Engine {
                 });
             };
             let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-            match attempt(account.clone()).await {
+            match attempt(account.clone(), session).await {
                 Ok(value) => {
                     account.record_success();
                     return Ok((

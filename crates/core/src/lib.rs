@@ -20,6 +20,7 @@ pub mod openai;
 pub mod pool;
 pub mod relay;
 pub mod secret;
+pub mod sessions;
 pub mod upstream;
 pub mod usage;
 

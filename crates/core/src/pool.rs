@@ -302,42 +302,58 @@ impl Pool {
         }
         let order = self.order(&accounts, strategy);
         let mut earliest: Option<Instant> = None;
-        let mut note = |t: Instant| earliest = Some(earliest.map_or(t, |e| e.min(t)));
         for untried_only in [true, false] {
             for &i in &order {
                 let account = &accounts[i];
                 if !account.enabled || (untried_only && tried.contains(&account.name)) {
                     continue;
                 }
-                if account.clean.load(Ordering::Acquire) {
-                    if account.try_reserve() {
-                        return Ok(Lease {
-                            account: account.clone(),
-                        });
-                    }
-                    note(now + BUSY_RECHECK);
-                    continue;
-                }
-                let mut health = account.health();
-                match health.availability(now) {
-                    Availability::Ready if account.try_reserve() => {
-                        return Ok(Lease {
-                            account: account.clone(),
-                        });
-                    }
-                    Availability::Probe if account.try_reserve() => {
-                        health.start_probe();
-                        return Ok(Lease {
-                            account: account.clone(),
-                        });
-                    }
-                    Availability::Ready | Availability::Probe => note(now + BUSY_RECHECK),
-                    Availability::NotBefore(t) => note(t),
-                    Availability::Parked => {}
+                match account.try_lease(now) {
+                    Ok(lease) => return Ok(lease),
+                    Err(Some(at)) => earliest = Some(earliest.map_or(at, |e| e.min(at))),
+                    Err(None) => {}
                 }
             }
         }
         Err(NoPick::Unavailable { earliest })
+    }
+
+    /// The named account, if it is enabled and usable now (reuse mode's own session).
+    pub fn pick_named(&self, name: &str, now: Instant) -> Option<Lease> {
+        let accounts = self.accounts.load();
+        let account = accounts.iter().find(|a| a.enabled && a.name == name)?;
+        account.try_lease(now).ok()
+    }
+}
+
+impl Account {
+    /// A lease on this account if it is usable now; else when it may be (`None`: only a
+    /// re-check can bring it back).
+    fn try_lease(self: &Arc<Self>, now: Instant) -> Result<Lease, Option<Instant>> {
+        if self.clean.load(Ordering::Acquire) {
+            return if self.try_reserve() {
+                Ok(Lease {
+                    account: self.clone(),
+                })
+            } else {
+                Err(Some(now + BUSY_RECHECK))
+            };
+        }
+        let mut health = self.health();
+        match health.availability(now) {
+            Availability::Ready if self.try_reserve() => Ok(Lease {
+                account: self.clone(),
+            }),
+            Availability::Probe if self.try_reserve() => {
+                health.start_probe();
+                Ok(Lease {
+                    account: self.clone(),
+                })
+            }
+            Availability::Ready | Availability::Probe => Err(Some(now + BUSY_RECHECK)),
+            Availability::NotBefore(at) => Err(Some(at)),
+            Availability::Parked => Err(None),
+        }
     }
 }
 

@@ -159,6 +159,11 @@ impl ChunkEncoder {
         out
     }
 
+    /// The answer text streamed so far.
+    pub fn content(&self) -> &str {
+        &self.answer.content
+    }
+
     /// Usage so far: exact when metrics came, else estimated from `query` and the answer.
     pub fn usage(&self, query: &str) -> TokenUsage {
         TokenUsage::resolve(

@@ -13,7 +13,13 @@ fn plan(include_usage: bool) -> ChatPlan {
         "messages": [{"role": "user", "content": "hello"}]
     }))
     .unwrap();
-    crate::chat::plan(request, &ModelCatalog::builtin(), &Settings::default()).unwrap()
+    crate::chat::plan(
+        request,
+        &ModelCatalog::builtin(),
+        &Settings::default(),
+        "client",
+    )
+    .unwrap()
 }
 
 fn events(bytes: &[u8]) -> Vec<Value> {

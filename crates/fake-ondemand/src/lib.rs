@@ -352,6 +352,11 @@ impl FakeOnDemand {
         self.shared.lock().tokens.clear();
     }
 
+    /// Forgets every session, as if they had expired upstream: queries to them get 404.
+    pub fn forget_sessions(&self) {
+        self.shared.lock().sessions.clear();
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().recorded.clone()
     }

@@ -11,7 +11,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::chat::{self, ChatPlan};
-use ondemand_core::engine::{DispatchError, Hold, OpenedStream};
+use ondemand_core::engine::{DispatchError, Hold, OpenedStream, SessionUse};
 use ondemand_core::openai::{ChatCompletionRequest, ErrorObject, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
 use ondemand_core::upstream::EventStream;
@@ -100,7 +100,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
-    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings) {
+    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings, CLIENT_KEY) {
         Ok(plan) => plan,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -111,7 +111,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         Ok(done) => {
             let body = relay::completion(&plan, done.answer);
             tracing::info!(
-                model = %plan.model, account = %done.account.name, attempts = done.attempts,
+                model = %plan.model, account = %done.account.name, attempts = done.attempts, reused = done.reused,
                 prompt_tokens = body.usage.prompt_tokens, completion_tokens = body.usage.completion_tokens,
                 estimated = body.usage.estimated, ms = started.elapsed().as_millis() as u64, "chat completion"
             );
@@ -201,6 +201,8 @@ struct OpenRelay {
     rest: EventStream,
     /// The account, held (in flight) until the stream ends.
     hold: Hold,
+    /// The upstream session, remembered in reuse mode once the answer is complete.
+    session: SessionUse,
     role_sent: bool,
 }
 
@@ -212,6 +214,7 @@ impl OpenRelay {
             first: opened.first.into(),
             rest: opened.rest,
             hold: opened.hold,
+            session: opened.session,
             role_sent: false,
         }
     }
@@ -275,6 +278,12 @@ impl OpenRelay {
             };
             match event {
                 Ok(UpstreamEvent::Done) => {
+                    state.engine().remember(
+                        &self.plan,
+                        self.encoder.content(),
+                        &self.session,
+                        self.hold.account(),
+                    );
                     let usage = self.encoder.usage(&self.plan.query);
                     tracing::info!(
                         model = %self.plan.model, account = %self.hold.account().name, prompt_tokens = usage.prompt_tokens,

@@ -164,6 +164,11 @@ impl UpstreamError {
         self.blame() != Blame::Request
     }
 
+    /// The upstream no longer knows the session (404): a reused session expired or vanished.
+    pub fn session_gone(&self) -> bool {
+        matches!(self, Self::Status { status: 404, .. })
+    }
+
     /// The upstream's `errorCode`, when it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
