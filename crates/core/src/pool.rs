@@ -41,6 +41,8 @@ impl Strategy {
 
 #[derive(Debug)]
 pub struct Account {
+    /// What it was built from, so an update can tell an unchanged account from an edit.
+    config: AccountConfig,
     /// Unique within the pool; what logs, usage and errors name (never the secret).
     pub name: String,
     pub credential: Credential,
@@ -99,6 +101,7 @@ impl Account {
             ),
         };
         Self {
+            config: config.clone(),
             name: name.clone(),
             credential,
             weight,
@@ -237,10 +240,22 @@ impl Pool {
         }
     }
 
-    /// Replaces the account list. Requests in flight keep the accounts they hold.
-    pub fn replace(&self, accounts: Vec<Account>) {
-        self.accounts
-            .store(Arc::new(accounts.into_iter().map(Arc::new).collect()));
+    /// Applies a new configuration: unchanged accounts keep their live state (health,
+    /// in-flight count, signed-in session); new or edited ones start fresh, since an edit is
+    /// what a person does to fix an account. Requests in flight are not disturbed.
+    pub fn update(&self, configs: &[AccountConfig]) {
+        let current = self.accounts.load_full();
+        let next = configs
+            .iter()
+            .map(|config| {
+                current
+                    .iter()
+                    .find(|a| a.config == *config)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Account::from_config(config)))
+            })
+            .collect();
+        self.accounts.store(Arc::new(next));
     }
 
     pub fn accounts(&self) -> Arc<Vec<Arc<Account>>> {

@@ -200,3 +200,47 @@ fn prefers_accounts_this_request_has_not_tried() {
         "then tried ones again"
     );
 }
+
+#[test]
+fn an_update_keeps_unchanged_accounts_and_resets_edited_ones() {
+    let config = |name: &str, key: &str| AccountConfig::ApiKey {
+        name: name.into(),
+        api_key: Secret::new(key),
+        options: AccountOptions::default(),
+    };
+    let p = Pool::new(vec![
+        Account::from_config(&config("a", "ka")),
+        Account::from_config(&config("b", "kb")),
+    ]);
+    let t0 = Instant::now();
+    let policy = HealthPolicy::default();
+    for a in p.accounts().iter() {
+        a.record_failure(Blame::AccountUnusable, "401", t0, &policy);
+    }
+    let held = p.accounts()[0].clone();
+    p.update(&[
+        config("a", "ka"),
+        config("b", "kb-renewed"),
+        config("c", "kc"),
+    ]);
+    let states: Vec<(String, &str)> = p
+        .accounts()
+        .iter()
+        .map(|a| (a.name.clone(), a.status(t0).state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("a".into(), "needs_attention"),
+            ("b".into(), "healthy"),
+            ("c".into(), "healthy")
+        ],
+        "unchanged keeps its state; the edited key starts fresh"
+    );
+    assert!(
+        Arc::ptr_eq(&held, &p.accounts()[0]),
+        "the same live account"
+    );
+    p.update(&[config("c", "kc")]);
+    assert_eq!(p.len(), 1);
+}

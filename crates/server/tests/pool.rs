@@ -11,7 +11,7 @@ use common::*;
 use fake_ondemand::{Behaviour, Failure, FakeOptions, Stage};
 use ondemand_core::Secret;
 use ondemand_core::config::{AccountConfig, AccountOptions, Settings};
-use ondemand_core::pool::{Account, Strategy};
+use ondemand_core::pool::Strategy;
 
 fn weighted(name: &str, weight: u32, max_concurrent: Option<u32>) -> AccountConfig {
     AccountConfig::ApiKey {
@@ -336,9 +336,7 @@ async fn settings_and_accounts_change_live_without_dropping_requests_in_flight()
         tokio::time::sleep(Duration::from_millis(60)).await;
         // Replace the pool mid-stream, and switch strategy and retries.
         let engine = h.state.engine();
-        engine
-            .pool
-            .replace(vec![Account::from_config(&key_account("c"))]);
+        engine.pool.update(&[key_account("c")]);
         engine.set_settings(Settings {
             max_retries: 0,
             pool_strategy: Strategy::LeastInFlight,
