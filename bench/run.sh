@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Proxy benchmark: the release proxy in front of the fake upstream, against the same traffic
-# sent straight to the fake in the same run. Prints one JSON line per scenario and a table of
-# the proxy's added latency. Loopback only. Usage: bench/run.sh [seconds per scenario]
+# Proxy benchmarks: the release proxy in front of the fake upstream, compared in the same run
+# with the same traffic sent straight to the fake, with a failing account, and in reuse mode.
+# Prints one JSON line per scenario, then tables. Loopback only.
+# Usage: bench/run.sh [seconds per scenario]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -13,7 +14,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-wait_line() { # file, prefix -> rest of the line
+wait_line() { # file, marker -> the rest of the first line holding it
   for _ in $(seq 1 200); do
     line=$(grep -m1 "$2" "$1" || true)
     [ -n "$line" ] && { echo "${line#*"$2"}"; return; }
@@ -22,17 +23,26 @@ wait_line() { # file, prefix -> rest of the line
   echo "timed out waiting for '$2' in $1" >&2; exit 1
 }
 
-# Stream frames 50 ms apart: each benchmark stream lasts ~0.8 s, like a short real answer.
-"$bin/fake-ondemand" --no-record --key bench-key --frame-delay-ms 50 >"$work/fake.out" 2>"$work/fake.err" &
+# Stream frames 50 ms apart: a benchmark stream lasts ~0.8 s, like a short real answer.
+# Key `bad` answers every call with 429, for the failover scenario.
+"$bin/fake-ondemand" --no-record --frame-delay-ms 50 --fail bad=429:rate_limit_exceeded \
+  >"$work/fake.out" 2>"$work/fake.err" &
 pids+=($!)
 fake=$(wait_line "$work/fake.out" "listening on ")
 token="sk-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-API_ACCESS_TOKEN="$token" RATE_LIMIT=0 RUST_LOG=warn \
-  ONDEMAND_BASE_URL="$fake" ONDEMAND_ACCOUNTS='[{"api_key":"bench-key","name":"bench"}]' \
-  "$bin/ondemand-proxy" serve --port 0 --data-dir "$work/data" >"$work/proxy.out" 2>"$work/proxy.err" &
-pids+=($!)
-proxy=$(wait_line "$work/proxy.out" "listening on ")
-echo "fake: $fake  proxy: $proxy  ($(nproc) cores, ${secs}s per scenario)" >&2
+
+start_proxy() { # name, accounts JSON, extra env...
+  local name=$1 accounts=$2; shift 2
+  env API_ACCESS_TOKEN="$token" RATE_LIMIT=0 MAX_CONCURRENT_UPSTREAM=0 RUST_LOG=warn \
+    ONDEMAND_BASE_URL="$fake" ONDEMAND_ACCOUNTS="$accounts" "$@" \
+    "$bin/ondemand-proxy" serve --port 0 --data-dir "$work/data-$name" >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  wait_line "$work/$name.out" "listening on "
+}
+healthy=$(start_proxy healthy '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]')
+failing=$(start_proxy failing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"bad"}]')
+reusing=$(start_proxy reusing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' SESSION_MODE=reuse)
+echo "fake $fake | proxies: healthy $healthy, failing $failing, reuse $reusing | $(nproc) cores, ${secs}s per scenario" >&2
 
 results="$work/results.jsonl"
 run() { # label, then loadgen arguments
@@ -40,23 +50,30 @@ run() { # label, then loadgen arguments
   "$bin/loadgen" --duration "$secs" --label "$label" "$@" | tee -a "$results"
 }
 for rate in 500 1000; do
-  run "direct sync @${rate}/s" --target direct --url "$fake" --key bench-key --rate "$rate"
-  run "proxy  sync @${rate}/s" --target proxy --url "$proxy" --key "$token" --rate "$rate"
+  run "direct sync @${rate}/s" --target direct --url "$fake" --key ok1 --rate "$rate"
+  run "proxy sync @${rate}/s" --target proxy --url "$healthy" --key "$token" --rate "$rate"
 done
-# ~1,250 new streams/s of ~0.8 s each keeps about 1,000 streams open at once (max_in_flight).
-run "direct stream ~1000 open" --target direct --url "$fake" --key bench-key --stream --rate 1250
-run "proxy  stream ~1000 open" --target proxy --url "$proxy" --key "$token" --stream --rate 1250
+# ~1,250 new streams/s of ~0.8 s each keeps about 1,000 streams open at once (column `open`).
+run "direct stream ~1000 open" --target direct --url "$fake" --key ok1 --stream --rate 1250
+run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --stream --rate 1250
+run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
+run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
+run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
 
 python3 - "$results" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
+print(f"\n{'scenario':40} {'ok':>7} {'err':>4} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} {'ttft p99':>8} {'open':>5}")
+for r in rows.values():
+    print(f"{r['label']:40} {r['ok']:>7} {r['errors']:>4} {r['rps']:>6.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['ttft_p50_ms']:>8.2f} {r['ttft_p99_ms']:>8.2f} {r['max_in_flight']:>5}")
+def diff(title, base, case):
+    b, c = rows[base], rows[case]
+    print(f"{title:46} p50 {c['p50_ms'] - b['p50_ms']:+6.2f} ms   p99 {c['p99_ms'] - b['p99_ms']:+6.2f} ms"
+          f"   first text p99 {c['ttft_p99_ms'] - b['ttft_p99_ms']:+6.2f} ms")
 print()
-print(f"{'scenario':26} {'ok':>8} {'err':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttft p50':>9} {'ttft p99':>9} {'open':>6}")
-for r in rows:
-    print(f"{r['label']:26} {r['ok']:>8} {r['errors']:>5} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ttft_p50_ms']:>9.2f} {r['ttft_p99_ms']:>9.2f} {r['max_in_flight']:>6}")
-print()
-for direct, proxy in zip(rows[0::2], rows[1::2]):
-    name = proxy['label'].replace('proxy', '').strip()
-    print(f"added by the proxy, {name:18} p50 {proxy['p50_ms'] - direct['p50_ms']:+.2f} ms   p99 {proxy['p99_ms'] - direct['p99_ms']:+.2f} ms"
-          f"   first text p99 {proxy['ttft_p99_ms'] - direct['ttft_p99_ms']:+.2f} ms")
+for rate in (500, 1000):
+    diff(f"added by the proxy, sync @{rate}/s", f"direct sync @{rate}/s", f"proxy sync @{rate}/s")
+diff("added by the proxy, ~1000 open streams", "direct stream ~1000 open", "proxy stream ~1000 open")
+diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy sync @1000/s, 1 of 3 accounts 429")
+diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
 PY

@@ -53,6 +53,10 @@ struct Args {
     /// Seconds of measured load (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Proxy only: continue this many multi-turn conversations, like a chat UI (each request
+    /// sends the history with the answers so far; a conversation restarts after 8 turns).
+    #[arg(long, default_value_t = 0)]
+    conversations: usize,
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
@@ -62,6 +66,9 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Shared {
     client: HttpClient,
+    /// Conversation histories (`--conversations`), each used by one request at a time.
+    conversations: Vec<Mutex<Vec<serde_json::Value>>>,
+    next_conversation: AtomicU64,
     args: Args,
     latency: Mutex<Histogram<u64>>,
     first_byte: Mutex<Histogram<u64>>,
@@ -121,6 +128,32 @@ fn content_marker(target: Target, stream: bool) -> &'static [u8] {
 async fn one(shared: &Shared) -> anyhow::Result<Instant> {
     let a = &shared.args;
     match a.target {
+        Target::Proxy if !shared.conversations.is_empty() => {
+            let n = shared.next_conversation.fetch_add(1, Ordering::Relaxed) as usize;
+            let slot = n % shared.conversations.len();
+            let Ok(mut history) = shared.conversations[slot].try_lock() else {
+                bail!("conversation busy: raise --conversations");
+            };
+            if history.len() >= 16 {
+                history.clear();
+            }
+            let turn = history.len() / 2 + 1;
+            // Distinct content per conversation: identical histories share one key by design.
+            history.push(serde_json::json!({"role": "user", "content": format!("{PROMPT} Conversation {slot}, turn {turn}.")}));
+            let body = serde_json::json!({"model": "gpt-4o", "messages": *history});
+            let auth = format!("Bearer {}", a.key);
+            let (status, body) = post(&shared.client, format!("{}/v1/chat/completions", a.url), &[("authorization", &auth)], body.to_string()).await?;
+            let bytes = body.collect().await?.to_bytes();
+            let at = Instant::now();
+            if status != 200 {
+                history.pop();
+                bail!("proxy answered {status}");
+            }
+            let answer: serde_json::Value = serde_json::from_slice(&bytes)?;
+            let content = answer["choices"][0]["message"]["content"].as_str().context("no content")?;
+            history.push(serde_json::json!({"role": "assistant", "content": content}));
+            Ok(at)
+        }
         Target::Proxy => {
             let body = serde_json::json!({"model": "gpt-4o", "stream": a.stream, "messages": [{"role": "user", "content": PROMPT}]});
             let auth = format!("Bearer {}", a.key);
@@ -222,6 +255,8 @@ async fn main() -> anyhow::Result<()> {
         errors: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         max_in_flight: AtomicU64::new(0),
+        conversations: (0..args.conversations).map(|_| Mutex::new(Vec::new())).collect(),
+        next_conversation: AtomicU64::new(0),
         args,
     });
     let start = Instant::now();

@@ -19,6 +19,9 @@ struct Args {
     /// Do not record requests (for long benchmarks).
     #[arg(long)]
     no_record: bool,
+    /// Make one key fail every call: KEY=STATUS:ERROR_CODE, e.g. bad=429:rate_limit_exceeded.
+    #[arg(long = "fail", value_name = "KEY=STATUS:CODE")]
+    failures: Vec<String>,
     /// Pause between stream frames, for every credential (benchmarks of long streams).
     #[arg(long, default_value_t = 0)]
     frame_delay_ms: u64,
@@ -41,6 +44,21 @@ async fn main() -> anyhow::Result<()> {
         frame_delay_ms: args.frame_delay_ms,
         ..Default::default()
     });
+    for spec in &args.failures {
+        let parsed = spec.split_once('=').and_then(|(key, rest)| {
+            let (status, code) = rest.split_once(':')?;
+            Some((key, status.parse::<u16>().ok()?, code))
+        });
+        let (key, status, code) = parsed.ok_or_else(|| anyhow::anyhow!("--fail takes KEY=STATUS:CODE, got {spec}"))?;
+        fake.set_behaviour(
+            key,
+            fake_ondemand::Behaviour {
+                failure: Some(fake_ondemand::Failure::new(status, code)),
+                frame_delay_ms: args.frame_delay_ms,
+                ..Default::default()
+            },
+        );
+    }
     for key in &args.keys {
         fake.add_key(key);
     }
