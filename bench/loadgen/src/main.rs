@@ -142,7 +142,13 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             history.push(serde_json::json!({"role": "user", "content": format!("{PROMPT} Conversation {slot}, turn {turn}.")}));
             let body = serde_json::json!({"model": "gpt-4o", "messages": *history});
             let auth = format!("Bearer {}", a.key);
-            let (status, body) = post(&shared.client, format!("{}/v1/chat/completions", a.url), &[("authorization", &auth)], body.to_string()).await?;
+            let (status, body) = post(
+                &shared.client,
+                format!("{}/v1/chat/completions", a.url),
+                &[("authorization", &auth)],
+                body.to_string(),
+            )
+            .await?;
             let bytes = body.collect().await?.to_bytes();
             let at = Instant::now();
             if status != 200 {
@@ -150,7 +156,9 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
                 bail!("proxy answered {status}");
             }
             let answer: serde_json::Value = serde_json::from_slice(&bytes)?;
-            let content = answer["choices"][0]["message"]["content"].as_str().context("no content")?;
+            let content = answer["choices"][0]["message"]["content"]
+                .as_str()
+                .context("no content")?;
             history.push(serde_json::json!({"role": "assistant", "content": content}));
             Ok(at)
         }
@@ -255,7 +263,9 @@ async fn main() -> anyhow::Result<()> {
         errors: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         max_in_flight: AtomicU64::new(0),
-        conversations: (0..args.conversations).map(|_| Mutex::new(Vec::new())).collect(),
+        conversations: (0..args.conversations)
+            .map(|_| Mutex::new(Vec::new()))
+            .collect(),
         next_conversation: AtomicU64::new(0),
         args,
     });

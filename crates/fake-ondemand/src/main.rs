@@ -49,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
             let (status, code) = rest.split_once(':')?;
             Some((key, status.parse::<u16>().ok()?, code))
         });
-        let (key, status, code) = parsed.ok_or_else(|| anyhow::anyhow!("--fail takes KEY=STATUS:CODE, got {spec}"))?;
+        let (key, status, code) =
+            parsed.ok_or_else(|| anyhow::anyhow!("--fail takes KEY=STATUS:CODE, got {spec}"))?;
         fake.set_behaviour(
             key,
             fake_ondemand::Behaviour {
