@@ -205,6 +205,7 @@ impl Engine {
                     Instant::now(),
                     &self.settings().health,
                 );
+                Self::log_set_aside(account);
             }
         }
     }
@@ -461,6 +462,7 @@ impl Engine {
                         Instant::now(),
                         &settings.health,
                     );
+                    Self::log_set_aside(&account);
                     if !tried.contains(&account.name) {
                         tried.push(account.name.clone());
                     }
@@ -475,6 +477,21 @@ impl Engine {
                 account,
             }),
             None => Err(DispatchError::NoAccounts),
+        }
+    }
+
+    /// Says so when a failure took an account out of rotation, with why and for how long:
+    /// until the admin API shows states, the log is where a headless user sees them.
+    fn log_set_aside(account: &Account) {
+        let status = account.status(Instant::now());
+        if status.state != "healthy" {
+            tracing::warn!(
+                account = %account.name,
+                state = status.state,
+                reason = status.reason.as_deref().unwrap_or(""),
+                retry_in_s = status.retry_in.map(|d| d.as_secs_f64()),
+                "account set aside"
+            );
         }
     }
 
