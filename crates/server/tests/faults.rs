@@ -177,6 +177,12 @@ async fn a_delay_before_the_headers_fails_over_for_streams() {
     assert_eq!(streamed_content(&events), "Echo: slow");
     assert!(started.elapsed() < Duration::from_millis(900));
     assert_eq!(h.seen("/query"), ["bad", "good"]);
+    assert_eq!(
+        h.account_state("bad"),
+        "healthy",
+        "one timeout is not yet a circuit"
+    );
+    assert_eq!(h.account_state("good"), "healthy");
 }
 
 #[tokio::test]
@@ -192,6 +198,11 @@ async fn a_delay_before_the_headers_is_bounded_by_request_timeout_for_sync() {
     let (got, body) = h.chat(user("slow")).await;
     assert_eq!(got, 504, "{body}");
     assert_eq!(h.seen("/query"), ["bad"]);
+    assert_eq!(
+        h.account_state("bad"),
+        "healthy",
+        "the request deadline ended it, not the account"
+    );
 }
 
 #[tokio::test]
@@ -256,6 +267,12 @@ async fn a_cut_before_done_fails_over_before_content_and_errors_after() {
         "{raw}"
     );
     assert_eq!(h.seen("/query"), ["bad"]);
+    assert_eq!(
+        h.account_state("bad"),
+        "healthy",
+        "one broken stream is not yet a circuit"
+    );
+    assert_eq!(h.account_state("good"), "healthy");
 }
 
 #[tokio::test]
@@ -292,6 +309,12 @@ async fn an_error_frame_before_content_fails_over_and_after_content_ends_the_str
     );
     assert!(!raw.contains("[DONE]"));
     assert_eq!(h.seen("/query"), ["bad"]);
+    assert_eq!(
+        h.account_state("bad"),
+        "healthy",
+        "one model_error is not yet a circuit"
+    );
+    assert_eq!(h.account_state("good"), "healthy");
 }
 
 #[tokio::test]
