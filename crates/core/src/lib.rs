@@ -6,7 +6,7 @@
 //! - [`models`]: the alias table;
 //! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over;
 //! - [`relay`]: encoding answers and streams in the OpenAI format;
-//! - [`usage`]: exact and estimated token counts;
+//! - [`usage`]: exact and estimated token counts; [`store`]: the SQLite database;
 //! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
 
 pub mod chat;
@@ -21,6 +21,7 @@ pub mod pool;
 pub mod relay;
 pub mod secret;
 pub mod sessions;
+pub mod store;
 pub mod upstream;
 pub mod usage;
 

@@ -8,6 +8,8 @@ use fake_ondemand::{FakeOnDemand, FakeOptions};
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
 use ondemand_core::models::ModelCatalog;
 use ondemand_core::pool::{Account, Pool};
+use ondemand_core::store::StoreError;
+use ondemand_core::store::writer::{UsageSink, UsageWriter};
 use ondemand_core::upstream::UpstreamClient;
 use ondemand_core::{Engine, Secret};
 use rand::Rng;
@@ -86,6 +88,18 @@ pub fn client_token(
     file.write_all(token.expose().as_bytes())?;
     file.sync_all()?;
     Ok((token, TokenOrigin::Generated(path)))
+}
+
+/// The database file in a data directory.
+pub const DATABASE_FILE: &str = "ondemand-proxy.db";
+
+/// Starts the usage writer on the data directory's database (created, 0600, migrated).
+pub fn usage_writer(data_dir: &Path) -> Result<(UsageWriter, UsageSink), StoreError> {
+    ensure_data_dir(data_dir).map_err(|source| StoreError::Create {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    UsageWriter::start(&data_dir.join(DATABASE_FILE))
 }
 
 /// The engine for a configuration.

@@ -19,6 +19,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use ondemand_core::store::writer::UsageSink;
 use ondemand_core::{Engine, Secret};
 use tokio::net::TcpListener;
 
@@ -33,14 +34,21 @@ struct Inner {
     engine: Engine,
     /// The token clients must present on `/v1/*`; swappable so it can be rotated live.
     client_token: ArcSwap<Secret>,
+    /// Where each request's usage goes (the writer thread batches it into SQLite).
+    usage: UsageSink,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, client_token: Secret) -> Self {
+    pub fn new(engine: Engine, client_token: Secret, usage: UsageSink) -> Self {
         Self(Arc::new(Inner {
             engine,
             client_token: ArcSwap::from_pointee(client_token),
+            usage,
         }))
+    }
+
+    pub fn usage(&self) -> &UsageSink {
+        &self.0.usage
     }
 
     pub fn engine(&self) -> &Engine {

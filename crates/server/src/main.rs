@@ -140,6 +140,8 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
                 data_dir.display()
             )
         })?;
+    let (writer, usage) = bootstrap::usage_writer(&data_dir)
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     let engine = bootstrap::engine(&config).context("building the upstream client")?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -151,8 +153,14 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     }
     announce(local, &token, &origin, demo);
     tracing::info!(accounts = config.accounts.len(), "ready");
-    serve(listener, AppState::new(engine, token), shutdown_signal()).await?;
-    tracing::info!("stopped");
+    serve(
+        listener,
+        AppState::new(engine, token, usage),
+        shutdown_signal(),
+    )
+    .await?;
+    writer.close().await;
+    tracing::info!("stopped; usage written");
     Ok(())
 }
 

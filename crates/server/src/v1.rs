@@ -14,6 +14,7 @@ use ondemand_core::chat::{self, ChatPlan};
 use ondemand_core::engine::{DispatchError, Hold, OpenedStream, SessionUse};
 use ondemand_core::openai::{ChatCompletionRequest, ErrorObject, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
+use ondemand_core::store::usage::UsageEvent;
 use ondemand_core::upstream::EventStream;
 use ondemand_core::upstream::error::UpstreamError;
 use ondemand_core::upstream::sse::UpstreamEvent;
@@ -87,39 +88,46 @@ async fn read_request(
 }
 
 pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut usage = UsageGuard::new(&state);
     let settings = state.engine().settings();
     if let Err(wait) = state.engine().rate_limiter.check(
         CLIENT_KEY,
         settings.rate_limit,
         std::time::Instant::now(),
     ) {
-        return ApiError::rate_limited(settings.rate_limit, wait).into_response();
+        return usage.refuse(ApiError::rate_limited(settings.rate_limit, wait));
     }
     let parsed = match read_request(&state, request).await {
         Ok(parsed) => parsed,
-        Err(e) => return e.into_response(),
+        Err(e) => return usage.refuse(e),
     };
+    usage.event.model = parsed.model.clone();
+    usage.event.stream = parsed.stream.unwrap_or(false);
     let plan = match chat::plan(parsed, &state.engine().catalog(), &settings, CLIENT_KEY) {
         Ok(plan) => plan,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return usage.refuse(ApiError::from(e)),
     };
+    usage.event.endpoint_id = Some(plan.endpoint_id.clone());
     if plan.stream {
-        return stream(state, plan, started, settings.stream_keepalive).await;
+        return stream(state, plan, usage, settings.stream_keepalive).await;
     }
     match state.engine().complete(&plan).await {
         Ok(done) => {
             let body = relay::completion(&plan, done.answer);
-            tracing::info!(
-                model = %plan.model, account = %done.account.name, attempts = done.attempts, reused = done.reused,
-                prompt_tokens = body.usage.prompt_tokens, completion_tokens = body.usage.completion_tokens,
-                estimated = body.usage.estimated, ms = started.elapsed().as_millis() as u64, "chat completion"
-            );
+            let e = &mut usage.event;
+            (e.status, e.error_class) = (200, None);
+            e.account = Some(done.account.name.clone());
+            e.attempts = done.attempts;
+            e.session_reused = done.reused;
+            e.input_tokens = body.usage.prompt_tokens;
+            e.output_tokens = body.usage.completion_tokens;
+            e.tokens_estimated = body.usage.estimated;
             Json(body).into_response()
         }
         Err(e) => {
             tracing::warn!(model = %plan.model, error = %e, "chat completion failed");
-            ApiError::from(e).into_response()
+            usage.dispatch_failed(&e);
+            usage.refuse(ApiError::from(e))
         }
     }
 }
@@ -127,6 +135,80 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
 /// The rate-limit key. There is one client token today; per-token keys come with the
 /// token store.
 const CLIENT_KEY: &str = "client";
+
+/// Records one request's usage when dropped, however the request ended: answered, refused,
+/// failed upstream, broken mid-stream, or abandoned by the client.
+struct UsageGuard {
+    sink: ondemand_core::store::writer::UsageSink,
+    event: UsageEvent,
+    started: Instant,
+}
+
+impl UsageGuard {
+    fn new(state: &AppState) -> Self {
+        Self {
+            sink: state.usage().clone(),
+            event: UsageEvent {
+                ts: ondemand_core::store::now_ms(),
+                client_token: CLIENT_KEY.into(),
+                // Overwritten on every path that finishes; a panic leaves this behind.
+                status: 500,
+                error_class: Some("internal_error".into()),
+                ..UsageEvent::default()
+            },
+            started: Instant::now(),
+        }
+    }
+
+    /// Records a refusal and answers with it.
+    fn refuse(&mut self, error: ApiError) -> Response {
+        self.event.status = error.status.as_u16();
+        self.event.error_class = error.error.code.clone();
+        error.into_response()
+    }
+
+    fn dispatch_failed(&mut self, error: &DispatchError) {
+        match error {
+            DispatchError::Rejected { account, .. } => {
+                self.event.account = Some(account.clone());
+                self.event.attempts = 1;
+            }
+            DispatchError::Exhausted {
+                account, attempts, ..
+            } => {
+                self.event.account = Some(account.clone());
+                self.event.attempts = *attempts;
+            }
+            DispatchError::Timeout { attempts } => self.event.attempts = *attempts,
+            DispatchError::NoAccounts | DispatchError::Unavailable { .. } => {}
+        }
+    }
+
+    fn opened(&mut self, opened: &OpenedStream) {
+        let e = &mut self.event;
+        e.status = 200;
+        // Until the stream ends one way or the other, a drop means the client left.
+        e.error_class = Some("client_disconnected".into());
+        e.account = Some(opened.hold.account().name.clone());
+        e.attempts = opened.attempts;
+        e.session_reused = opened.session.reused;
+        e.ttft_ms = Some(self.started.elapsed().as_millis() as u32);
+    }
+}
+
+impl Drop for UsageGuard {
+    fn drop(&mut self) {
+        let e = &mut self.event;
+        e.latency_ms = self.started.elapsed().as_millis() as u32;
+        tracing::info!(
+            model = %e.model, stream = e.stream, status = e.status, error = e.error_class.as_deref().unwrap_or(""),
+            account = e.account.as_deref().unwrap_or(""), attempts = e.attempts, reused = e.session_reused,
+            prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
+            ms = e.latency_ms, "request"
+        );
+        self.sink.record(std::mem::take(e));
+    }
+}
 
 type Opening =
     Pin<Box<dyn Future<Output = (ChatPlan, Result<OpenedStream, DispatchError>)> + Send>>;
@@ -138,7 +220,7 @@ type Opening =
 async fn stream(
     state: AppState,
     plan: ChatPlan,
-    started: Instant,
+    mut usage: UsageGuard,
     keepalive: Duration,
 ) -> Response {
     let engine = state.clone();
@@ -147,17 +229,25 @@ async fn stream(
         (plan, result)
     });
     let phase = match tokio::time::timeout(keepalive, &mut opening).await {
-        Ok((plan, Ok(opened))) => Phase::Open(Box::new(OpenRelay::new(plan, opened))),
+        Ok((plan, Ok(opened))) => {
+            usage.opened(&opened);
+            Phase::Open(Box::new(OpenRelay::new(plan, opened)))
+        }
         Ok((plan, Err(e))) => {
             tracing::warn!(model = %plan.model, error = %e, "stream request failed before any content");
-            return ApiError::from(e).into_response();
+            usage.dispatch_failed(&e);
+            return usage.refuse(ApiError::from(e));
         }
-        Err(_) => Phase::Waiting(opening),
+        Err(_) => {
+            // Committed from here on: a failure is an error event inside a 200.
+            usage.event.status = 200;
+            Phase::Waiting(opening)
+        }
     };
     let relay = Relay {
         state,
         phase,
-        started,
+        usage,
         keepalive,
     };
     // Dropping the body (client gone) drops the relay and with it the upstream connection.
@@ -189,7 +279,7 @@ enum Phase {
 struct Relay {
     state: AppState,
     phase: Phase,
-    started: Instant,
+    usage: UsageGuard,
     keepalive: Duration,
 }
 
@@ -238,18 +328,22 @@ impl Relay {
                 tokio::select! {
                     (plan, result) = opening => match result {
                         Ok(opened) => {
+                            self.usage.opened(&opened);
                             self.phase = Phase::Open(Box::new(OpenRelay::new(plan, opened)));
                             return Box::pin(self.next()).await;
                         }
                         Err(e) => {
                             tracing::warn!(model = %plan.model, error = %e, "stream failed before any content");
-                            Step::End(relay::error_event(ApiError::from(e).into_object()))
+                            self.usage.dispatch_failed(&e);
+                            let error = ApiError::from(e);
+                            self.usage.event.error_class = error.error.code.clone();
+                            Step::End(relay::error_event(error.into_object()))
                         }
                     },
                     _ = tick.tick() => Step::Send(Bytes::from_static(relay::KEEPALIVE)),
                 }
             }
-            Phase::Open(open) => open.next(&self.state, self.started).await,
+            Phase::Open(open) => open.next(&self.state, &mut self.usage.event).await,
         };
         Some(match step {
             Step::Send(bytes) => bytes,
@@ -262,7 +356,7 @@ impl Relay {
 }
 
 impl OpenRelay {
-    async fn next(&mut self, state: &AppState, started: Instant) -> Step {
+    async fn next(&mut self, state: &AppState, usage: &mut UsageEvent) -> Step {
         if !self.role_sent {
             self.role_sent = true;
             return Step::Send(self.encoder.start());
@@ -284,12 +378,8 @@ impl OpenRelay {
                         &self.session,
                         self.hold.account(),
                     );
-                    let usage = self.encoder.usage(&self.plan.query);
-                    tracing::info!(
-                        model = %self.plan.model, account = %self.hold.account().name, prompt_tokens = usage.prompt_tokens,
-                        completion_tokens = usage.completion_tokens, estimated = usage.estimated,
-                        ms = started.elapsed().as_millis() as u64, "chat stream"
-                    );
+                    self.count(usage);
+                    usage.error_class = None;
                     return Step::End(self.encoder.finish(&self.plan.query));
                 }
                 Ok(event) => {
@@ -302,6 +392,8 @@ impl OpenRelay {
                     state
                         .engine()
                         .record_stream_end(self.hold.account(), Err(&error));
+                    self.count(usage);
+                    usage.error_class = Some("upstream_stream_error".into());
                     return Step::End(relay::error_event(ErrorObject {
                         message: format!(
                             "The on-demand.io stream failed after the answer had started: {error}"
@@ -313,5 +405,13 @@ impl OpenRelay {
                 }
             }
         }
+    }
+
+    /// Puts the tokens so far on the usage event (estimated unless metrics came).
+    fn count(&self, usage: &mut UsageEvent) {
+        let tokens = self.encoder.usage(&self.plan.query);
+        usage.input_tokens = tokens.prompt_tokens;
+        usage.output_tokens = tokens.completion_tokens;
+        usage.tokens_estimated = tokens.estimated;
     }
 }

@@ -265,3 +265,51 @@ async fn config_json_in_the_working_directory_is_read() {
         "unknown keys are reported: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn usage_is_written_on_shutdown_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = "sk-usage-restart-test-token";
+    let run = |n: usize| {
+        let data = data.clone();
+        let dir = dir.path().to_owned();
+        async move {
+            let mut proxy = start(
+                &[
+                    "--demo",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                ],
+                &[("API_ACCESS_TOKEN", token)],
+                &dir,
+            );
+            let base = proxy.base_url();
+            for _ in 0..n {
+                let response = reqwest::Client::new()
+                    .post(format!("{base}/chat/completions"))
+                    .bearer_auth(token)
+                    .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "count"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+            let (exit, stderr, _) = proxy.terminate();
+            assert!(exit.success(), "{stderr}");
+        }
+    };
+    run(3).await;
+    let count = || {
+        let conn = ondemand_core::store::open(&data.join(ondemand_proxy::bootstrap::DATABASE_FILE))
+            .unwrap();
+        ondemand_core::store::usage::totals(&conn, 0, i64::MAX)
+            .unwrap()
+            .0
+    };
+    assert_eq!(count(), 3, "SIGTERM wrote every row");
+    run(2).await;
+    assert_eq!(count(), 5, "the second run appended to the same database");
+}

@@ -8,6 +8,8 @@ use std::time::Duration;
 use fake_ondemand::{FakeOnDemand, FakeOptions};
 use ondemand_core::Secret;
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, Settings};
+use ondemand_core::store::usage::UsageEvent;
+use ondemand_core::store::writer::UsageWriter;
 use ondemand_proxy::{AppState, bootstrap, serve};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -22,7 +24,9 @@ pub struct Harness {
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _data: tempfile::TempDir,
+    writer: Option<UsageWriter>,
+    /// The data directory (database, token); `None` only after [`Harness::stop`].
+    data: Option<tempfile::TempDir>,
 }
 
 /// Fast settings for tests: no waits between retries, short timeouts, no rate limit.
@@ -95,7 +99,12 @@ impl Harness {
             file: None,
             unknown_keys: vec![],
         };
-        let state = AppState::new(bootstrap::engine(&config).unwrap(), Secret::new(TOKEN));
+        let (writer, usage) = bootstrap::usage_writer(data.path()).unwrap();
+        let state = AppState::new(
+            bootstrap::engine(&config).unwrap(),
+            Secret::new(TOKEN),
+            usage,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -114,7 +123,8 @@ impl Harness {
             state,
             shutdown: Some(tx),
             task: Some(task),
-            _data: data,
+            writer: Some(writer),
+            data: Some(data),
         }
     }
 
@@ -190,13 +200,48 @@ impl Harness {
             .collect()
     }
 
-    pub async fn stop(mut self) {
+    /// Every usage row so far, oldest first (waits for the writer to commit).
+    pub async fn usage(&self) -> Vec<UsageEvent> {
+        self.state.usage().flush().await;
+        let conn = ondemand_core::store::open(&self.database()).unwrap();
+        let mut rows = ondemand_core::store::usage::recent(&conn, 100_000).unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Polls until `n` usage rows exist (stream rows land when the stream's body ends).
+    pub async fn usage_rows(&self, n: usize) -> Vec<UsageEvent> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let rows = self.usage().await;
+            if rows.len() >= n || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn database(&self) -> std::path::PathBuf {
+        self.data
+            .as_ref()
+            .unwrap()
+            .path()
+            .join(bootstrap::DATABASE_FILE)
+    }
+
+    /// Graceful stop: drains requests, then writes the usage queued. Returns the data
+    /// directory, so the test can read what was left on disk.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap();
         }
+        if let Some(writer) = self.writer.take() {
+            writer.close().await;
+        }
+        self.data.take().unwrap()
     }
 }
 

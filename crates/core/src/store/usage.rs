@@ -1,0 +1,208 @@
+//! Usage events: one row per request, and the hourly rollups kept in the same transaction.
+
+use rusqlite::{Connection, Transaction, params};
+
+/// One request, however it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageEvent {
+    /// Unix ms when the request arrived.
+    pub ts: i64,
+    /// The client token's name.
+    pub client_token: String,
+    /// The account that served it (the last one tried), if any was.
+    pub account: Option<String>,
+    /// The model as requested.
+    pub model: String,
+    pub endpoint_id: Option<String>,
+    pub stream: bool,
+    /// The HTTP status the client got (200 for a stream that began, even if it broke).
+    pub status: u16,
+    /// Why it failed, for failures: an error code (`upstream_timeout`,
+    /// `upstream_stream_error`, `client_disconnected`, …).
+    pub error_class: Option<String>,
+    pub attempts: u32,
+    pub latency_ms: u32,
+    /// Time to the first content, for streams that got one.
+    pub ttft_ms: Option<u32>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// The token counts are the proxy's estimate, not the upstream's metrics.
+    pub tokens_estimated: bool,
+    /// Reuse mode continued an upstream session.
+    pub session_reused: bool,
+}
+
+impl UsageEvent {
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status) && self.error_class.is_none()
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Inserts events and folds them into `usage_hourly`, in the caller's transaction.
+pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
+            attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let mut rollup = tx.prepare_cached(
+        "INSERT INTO usage_hourly (hour, model, account, client_token, requests, successes, input_tokens,
+            output_tokens, estimated_tokens, latency_ms_sum)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (hour, model, account, client_token) DO UPDATE SET
+            requests = requests + 1,
+            successes = successes + excluded.successes,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            estimated_tokens = estimated_tokens + excluded.estimated_tokens,
+            latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+    )?;
+    for e in events {
+        let input = e.input_tokens as i64;
+        let output = e.output_tokens as i64;
+        insert.execute(params![
+            e.ts,
+            e.client_token,
+            e.account,
+            e.model,
+            e.endpoint_id,
+            e.stream,
+            e.status,
+            e.error_class,
+            e.attempts,
+            e.latency_ms,
+            e.ttft_ms,
+            input,
+            output,
+            e.tokens_estimated,
+            e.session_reused,
+        ])?;
+        rollup.execute(params![
+            e.ts.div_euclid(HOUR_MS) * HOUR_MS,
+            e.model,
+            e.account.as_deref().unwrap_or(""),
+            e.client_token,
+            e.succeeded(),
+            input,
+            output,
+            if e.tokens_estimated {
+                input + output
+            } else {
+                0
+            },
+            e.latency_ms,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Totals over `[from, to)`: requests, successes, input and output tokens.
+pub fn totals(
+    conn: &Connection,
+    from_ms: i64,
+    to_ms: i64,
+) -> rusqlite::Result<(u64, u64, u64, u64)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(status BETWEEN 200 AND 299 AND error_class IS NULL), 0),
+                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0)
+         FROM usage_events WHERE ts >= ?1 AND ts < ?2",
+        params![from_ms, to_ms],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+            ))
+        },
+    )
+}
+
+/// The most recent events, newest first.
+pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<UsageEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
+                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused
+         FROM usage_events ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok(UsageEvent {
+            ts: r.get(0)?,
+            client_token: r.get(1)?,
+            account: r.get(2)?,
+            model: r.get(3)?,
+            endpoint_id: r.get(4)?,
+            stream: r.get(5)?,
+            status: r.get(6)?,
+            error_class: r.get(7)?,
+            attempts: r.get(8)?,
+            latency_ms: r.get(9)?,
+            ttft_ms: r.get(10)?,
+            input_tokens: r.get::<_, i64>(11)? as u64,
+            output_tokens: r.get::<_, i64>(12)? as u64,
+            tokens_estimated: r.get(13)?,
+            session_reused: r.get(14)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_in_memory;
+
+    fn event(ts: i64, model: &str, status: u16, input: u64, output: u64) -> UsageEvent {
+        UsageEvent {
+            ts,
+            client_token: "default".into(),
+            account: Some("a".into()),
+            model: model.into(),
+            status,
+            attempts: 1,
+            latency_ms: 10,
+            input_tokens: input,
+            output_tokens: output,
+            ..UsageEvent::default()
+        }
+    }
+
+    #[test]
+    fn events_and_hourly_rollups_agree() {
+        let mut conn = open_in_memory().unwrap();
+        let hour = 1_800_000_000_000 / HOUR_MS * HOUR_MS;
+        let events = vec![
+            event(hour + 1, "gpt-4o", 200, 10, 5),
+            event(hour + 2, "gpt-4o", 502, 0, 0),
+            event(hour + HOUR_MS + 3, "gpt-4o", 200, 7, 3),
+            UsageEvent {
+                tokens_estimated: true,
+                ..event(hour + 4, "claude-3.7-sonnet", 200, 4, 4)
+            },
+        ];
+        let tx = conn.transaction().unwrap();
+        insert_batch(&tx, &events).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(totals(&conn, 0, i64::MAX).unwrap(), (4, 3, 21, 12));
+        let rollup: (i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT requests, successes, input_tokens, latency_ms_sum FROM usage_hourly WHERE hour = ?1 AND model = 'gpt-4o'",
+                [hour],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(rollup, (2, 1, 10, 20));
+        let estimated: i64 = conn
+            .query_row(
+                "SELECT estimated_tokens FROM usage_hourly WHERE model = 'claude-3.7-sonnet'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(estimated, 8);
+        let newest = recent(&conn, 1).unwrap();
+        assert_eq!(newest, vec![events[3].clone()], "rows read back exactly");
+    }
+}

@@ -1,0 +1,227 @@
+//! The usage writer: one thread that owns a connection and writes usage in batches, so a
+//! request handler only ever hands an event to a channel.
+//!
+//! A batch is committed when 1,000 events are waiting or 200 ms after its first event, so
+//! at most the last fraction of a second of usage can be lost to a crash (`kill -9`), and
+//! thousands of events per second cost only a handful of transactions. [`UsageWriter::close`]
+//! writes everything queued and stops the thread (graceful shutdown).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use super::usage::{UsageEvent, insert_batch};
+use super::{StoreError, open};
+
+const BATCH: usize = 1000;
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
+/// Events queued beyond this are dropped (and counted), never blocking a request.
+const QUEUE: usize = 100_000;
+
+enum Message {
+    Event(Box<UsageEvent>),
+    /// Write everything queued so far, then answer.
+    Flush(std::sync::mpsc::SyncSender<()>),
+    /// Write everything queued so far and end the thread.
+    Stop,
+}
+
+/// Where request handlers send usage. Cheap to clone; sending never blocks.
+#[derive(Debug, Clone)]
+pub struct UsageSink {
+    tx: mpsc::Sender<Message>,
+    /// Events refused because the queue was full (the disk fell far behind).
+    dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Event(_) => "Event",
+            Self::Flush(_) => "Flush",
+            Self::Stop => "Stop",
+        })
+    }
+}
+
+impl UsageSink {
+    pub fn record(&self, event: UsageEvent) {
+        if self.tx.try_send(Message::Event(Box::new(event))).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "usage queue full or closed: usage events dropped"
+                );
+            }
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until everything sent before this call is committed (tests, shutdown).
+    pub async fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = tokio::task::spawn_blocking(move || wait.recv()).await;
+        }
+    }
+}
+
+/// The writer thread; [`UsageWriter::close`] flushes and joins it.
+pub struct UsageWriter {
+    thread: Option<JoinHandle<()>>,
+    sink: UsageSink,
+}
+
+impl UsageWriter {
+    /// Opens the database at `path` for writing and starts the thread.
+    pub fn start(path: &Path) -> Result<(Self, UsageSink), StoreError> {
+        let conn = open(path)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sink = UsageSink {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let thread = std::thread::Builder::new()
+            .name("usage-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|source| StoreError::Create {
+                path: "usage-writer thread".into(),
+                source,
+            })?;
+        Ok((
+            Self {
+                thread: Some(thread),
+                sink: sink.clone(),
+            },
+            sink,
+        ))
+    }
+
+    /// Writes everything queued and stops the thread. Events sent later are dropped.
+    pub async fn close(mut self) {
+        if self.sink.tx.send(Message::Stop).await.is_err() {
+            tracing::warn!("the usage writer had already stopped");
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
+    let mut batch: Vec<UsageEvent> = Vec::with_capacity(BATCH);
+    let mut waiting: Vec<std::sync::mpsc::SyncSender<()>> = Vec::new();
+    let mut stop = false;
+    while let Some(first) = rx.blocking_recv() {
+        let deadline = Instant::now() + BATCH_WINDOW;
+        let mut next = Some(first);
+        loop {
+            match next.take() {
+                Some(Message::Event(e)) => batch.push(*e),
+                Some(Message::Flush(done)) => {
+                    waiting.push(done);
+                    break;
+                }
+                Some(Message::Stop) => {
+                    stop = true;
+                    break;
+                }
+                None => {}
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(message) => next = Some(message),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(5)));
+                }
+            }
+        }
+        write(&mut conn, &mut batch);
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+        if stop {
+            return;
+        }
+    }
+    write(&mut conn, &mut batch);
+}
+
+fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>) {
+    if batch.is_empty() {
+        return;
+    }
+    let result = conn.transaction().and_then(|tx| {
+        insert_batch(&tx, batch)?;
+        tx.commit()
+    });
+    if let Err(error) = result {
+        tracing::error!(%error, rows = batch.len(), "writing usage failed; these rows are lost");
+    }
+    batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::usage::totals;
+
+    fn event(i: u64) -> UsageEvent {
+        UsageEvent {
+            ts: 1_800_000_000_000 + i as i64,
+            client_token: "t".into(),
+            model: "m".into(),
+            status: 200,
+            input_tokens: i,
+            ..UsageEvent::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn batches_flushes_and_closes_without_losing_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let (writer, sink) = UsageWriter::start(&path).unwrap();
+        for i in 0..2_500 {
+            sink.record(event(i));
+        }
+        sink.flush().await;
+        let reader = open(&path).unwrap();
+        assert_eq!(
+            totals(&reader, 0, i64::MAX).unwrap().0,
+            2_500,
+            "flush waits for the commit"
+        );
+        for i in 0..10 {
+            sink.record(event(i));
+        }
+        writer.close().await;
+        assert_eq!(
+            totals(&reader, 0, i64::MAX).unwrap().0,
+            2_510,
+            "close writes what was queued"
+        );
+        sink.record(event(0));
+        assert_eq!(
+            sink.dropped(),
+            1,
+            "after close, events are counted as dropped, never blocking"
+        );
+    }
+}
