@@ -70,6 +70,10 @@ pub struct Settings {
     pub stream_keepalive: Duration,
     /// Upstream requests in flight at once, over all accounts; 0 is unlimited.
     pub max_concurrent_upstream: u32,
+    /// Write a usage row per request (off: nothing about requests is stored).
+    pub record_usage: bool,
+    /// Days raw usage rows are kept; hourly rollups are kept for good.
+    pub usage_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -95,6 +99,8 @@ impl Default for Settings {
             stream_idle_timeout: Duration::from_secs(90),
             stream_keepalive: Duration::from_secs(5),
             max_concurrent_upstream: 256,
+            record_usage: true,
+            usage_retention_days: 90,
         }
     }
 }
@@ -379,6 +385,18 @@ pub const FIELDS: &[Field] = &[
         "NO_ACCOUNT_WAIT",
         "--no-account-wait",
         "Seconds a request may wait for a resting account before a 503 [default: 10]",
+    ),
+    value(
+        "record_usage",
+        "RECORD_USAGE",
+        "--record-usage",
+        "Write a usage row per request to the database (true/false) [default: true]",
+    ),
+    value(
+        "usage_retention_days",
+        "USAGE_RETENTION_DAYS",
+        "--usage-retention-days",
+        "Days raw usage rows are kept; hourly totals are kept for good [default: 90]",
     ),
     switch("debug_mode", "DEBUG_MODE", "--debug", "Verbose logs"),
     value(
@@ -844,6 +862,12 @@ fn build(
     }
     if let Some((raw, o)) = l.take("no_account_wait") {
         s.no_account_wait = seconds("no_account_wait", &raw, &o, 0.0, 3600.0)?;
+    }
+    if let Some((raw, o)) = l.take("record_usage") {
+        s.record_usage = boolean("record_usage", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("usage_retention_days") {
+        s.usage_retention_days = whole("usage_retention_days", &raw, &o, 1, 36_500)? as u32;
     }
     if let Some((raw, o)) = l.take("max_body_bytes") {
         s.max_body_bytes = whole("max_body_bytes", &raw, &o, 1024, 1 << 30)? as usize;

@@ -87,6 +87,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Asks the usage writer to drop raw rows past `usage_retention_days`, at start and every
+/// ten minutes, until `stop`.
+async fn prune_usage(state: &AppState, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let days = i64::from(state.engine().settings().usage_retention_days);
+        state
+            .usage()
+            .prune(ondemand_core::store::now_ms() - days * 86_400_000);
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+    }
+}
+
 /// A bug must still answer in the OpenAI envelope, not drop the connection.
 fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 500");
@@ -108,7 +124,7 @@ async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> im
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and drains requests in flight.
-/// The background re-checks of accounts run alongside and stop with it.
+/// The background tasks (account re-checks, usage retention) run alongside and stop with it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -120,9 +136,10 @@ pub async fn serve(
         shutdown.await;
         stop_server.cancel();
     });
-    let (served, ()) = tokio::join!(
+    let (served, (), ()) = tokio::join!(
         server.into_future(),
-        state.engine().run_rechecks(stop.cancelled())
+        state.engine().run_rechecks(stop.cancelled()),
+        prune_usage(&state, stop.cancelled()),
     );
     served
 }

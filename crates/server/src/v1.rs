@@ -139,7 +139,8 @@ const CLIENT_KEY: &str = "client";
 /// Records one request's usage when dropped, however the request ended: answered, refused,
 /// failed upstream, broken mid-stream, or abandoned by the client.
 struct UsageGuard {
-    sink: ondemand_core::store::writer::UsageSink,
+    /// `None` when `record_usage` is off: nothing about the request is stored.
+    sink: Option<ondemand_core::store::writer::UsageSink>,
     event: UsageEvent,
     started: Instant,
 }
@@ -147,7 +148,11 @@ struct UsageGuard {
 impl UsageGuard {
     fn new(state: &AppState) -> Self {
         Self {
-            sink: state.usage().clone(),
+            sink: state
+                .engine()
+                .settings()
+                .record_usage
+                .then(|| state.usage().clone()),
             event: UsageEvent {
                 ts: ondemand_core::store::now_ms(),
                 client_token: CLIENT_KEY.into(),
@@ -206,7 +211,9 @@ impl Drop for UsageGuard {
             prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
             ms = e.latency_ms, "request"
         );
-        self.sink.record(std::mem::take(e));
+        if let Some(sink) = &self.sink {
+            sink.record(std::mem::take(e));
+        }
     }
 }
 

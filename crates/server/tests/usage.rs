@@ -218,3 +218,13 @@ async fn a_graceful_stop_writes_every_row() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+#[tokio::test]
+async fn with_record_usage_off_nothing_is_stored() {
+    let h = Harness::build(FakeOptions::default(), vec![key_account("k1")], |s| {
+        s.record_usage = false
+    })
+    .await;
+    assert_eq!(h.chat(user("private")).await.0, 200);
+    assert!(h.usage().await.is_empty());
+}

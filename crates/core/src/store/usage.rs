@@ -98,6 +98,15 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     Ok(())
 }
 
+/// Deletes raw rows older than `cutoff_ms`, at most `limit` of them (small batches keep
+/// the writer's lock short); returns how many went. Rollups are untouched.
+pub fn prune(conn: &Connection, cutoff_ms: i64, limit: u32) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM usage_events WHERE id IN (SELECT id FROM usage_events WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+        params![cutoff_ms, limit],
+    )
+}
+
 /// Totals over `[from, to)`: requests, successes, input and output tokens.
 pub fn totals(
     conn: &Connection,
@@ -204,5 +213,20 @@ mod tests {
         assert_eq!(estimated, 8);
         let newest = recent(&conn, 1).unwrap();
         assert_eq!(newest, vec![events[3].clone()], "rows read back exactly");
+        assert_eq!(
+            prune(&conn, hour + HOUR_MS, 2).unwrap(),
+            2,
+            "at most the limit per call"
+        );
+        assert_eq!(prune(&conn, hour + HOUR_MS, 100).unwrap(), 1);
+        assert_eq!(
+            totals(&conn, 0, i64::MAX).unwrap().0,
+            1,
+            "only the newer row is left"
+        );
+        let rollups: i64 = conn
+            .query_row("SELECT SUM(requests) FROM usage_hourly", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rollups, 4, "rollups keep the history");
     }
 }

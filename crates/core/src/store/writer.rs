@@ -27,8 +27,10 @@ enum Message {
     Event(Box<UsageEvent>),
     /// Write everything queued so far, then answer.
     Flush(std::sync::mpsc::SyncSender<()>),
-    /// Write everything queued so far and end the thread.
+    /// Write everything queued and end the thread.
     Stop,
+    /// Delete raw rows older than this (Unix ms), in small slices between writes.
+    Prune(i64),
 }
 
 /// Where request handlers send usage. Cheap to clone; sending never blocks.
@@ -45,6 +47,7 @@ impl std::fmt::Debug for Message {
             Self::Event(_) => "Event",
             Self::Flush(_) => "Flush",
             Self::Stop => "Stop",
+            Self::Prune(_) => "Prune",
         })
     }
 }
@@ -60,6 +63,11 @@ impl UsageSink {
                 );
             }
         }
+    }
+
+    /// Asks the writer to delete raw rows older than `cutoff_ms` (never blocks).
+    pub fn prune(&self, cutoff_ms: i64) {
+        let _ = self.tx.try_send(Message::Prune(cutoff_ms));
     }
 
     pub fn dropped(&self) -> u64 {
@@ -117,47 +125,81 @@ impl UsageWriter {
     }
 }
 
+/// Rows deleted per slice when pruning, so writes never wait long behind a delete.
+const PRUNE_SLICE: u32 = 5_000;
+
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
     let mut batch: Vec<UsageEvent> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<std::sync::mpsc::SyncSender<()>> = Vec::new();
-    let mut stop = false;
-    while let Some(first) = rx.blocking_recv() {
-        let deadline = Instant::now() + BATCH_WINDOW;
-        let mut next = Some(first);
-        loop {
-            match next.take() {
-                Some(Message::Event(e)) => batch.push(*e),
-                Some(Message::Flush(done)) => {
-                    waiting.push(done);
-                    break;
-                }
-                Some(Message::Stop) => {
-                    stop = true;
-                    break;
-                }
-                None => {}
-            }
-            if batch.len() >= BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(message) => next = Some(message),
+    let mut prune_before: Option<i64> = None;
+    loop {
+        // With a prune under way, an empty queue means: delete the next slice now.
+        let first = match prune_before {
+            Some(_) => match rx.try_recv() {
+                Ok(message) => Some(message),
+                Err(mpsc::error::TryRecvError::Empty) => None,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+            },
+            None => match rx.blocking_recv() {
+                Some(message) => Some(message),
+                None => break,
+            },
+        };
+        let mut stop = false;
+        if let Some(first) = first {
+            let deadline = Instant::now() + BATCH_WINDOW;
+            let mut next = Some(first);
+            loop {
+                match next.take() {
+                    Some(Message::Event(e)) => batch.push(*e),
+                    Some(Message::Flush(done)) => {
+                        waiting.push(done);
                         break;
                     }
-                    std::thread::sleep(left.min(Duration::from_millis(5)));
+                    Some(Message::Stop) => {
+                        stop = true;
+                        break;
+                    }
+                    Some(Message::Prune(cutoff)) => prune_before = Some(cutoff),
+                    None => {}
+                }
+                if batch.len() >= BATCH {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(message) => next = Some(message),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() || batch.is_empty() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(Duration::from_millis(5)));
+                    }
                 }
             }
-        }
-        write(&mut conn, &mut batch);
-        for done in waiting.drain(..) {
-            let _ = done.send(());
+            write(&mut conn, &mut batch);
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
         }
         if stop {
             return;
+        }
+        if let Some(cutoff) = prune_before {
+            match super::usage::prune(&conn, cutoff, PRUNE_SLICE) {
+                Ok(n) if n as u32 == PRUNE_SLICE => {}
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(rows = n, "old usage rows deleted");
+                    }
+                    prune_before = None;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "deleting old usage rows failed");
+                    prune_before = None;
+                }
+            }
         }
     }
     write(&mut conn, &mut batch);
@@ -223,5 +265,33 @@ mod tests {
             1,
             "after close, events are counted as dropped, never blocking"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pruning_deletes_old_rows_in_slices_and_keeps_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let (writer, sink) = UsageWriter::start(&path).unwrap();
+        for i in 0..12_000u64 {
+            sink.record(event(i));
+        }
+        sink.record(UsageEvent {
+            ts: 1_900_000_000_000,
+            ..event(0)
+        });
+        sink.flush().await;
+        sink.prune(1_800_000_000_000 + 20_000);
+        // Three slices (5,000 + 5,000 + 2,000), done while the queue is idle.
+        let reader = open(&path).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while totals(&reader, 0, i64::MAX).unwrap().0 != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "pruning stalled at {:?}",
+                totals(&reader, 0, i64::MAX)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        writer.close().await;
     }
 }
