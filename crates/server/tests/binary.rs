@@ -11,6 +11,8 @@ struct Running {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     stdout: Vec<String>,
+    /// Everything the process writes to stderr, read by a thread until the pipe closes.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 fn binary() -> Command {
@@ -50,10 +52,18 @@ fn start(args: &[&str], envs: &[(&str, &str)], cwd: &std::path::Path) -> Running
             let _ = tx.send(line);
         }
     });
+    // Drain stderr as it comes: an unread pipe would fill and stall the process.
+    let mut pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut all);
+        all
+    });
     Running {
         child,
         lines: rx,
         stdout: Vec::new(),
+        stderr: Some(stderr),
     }
 }
 
@@ -89,9 +99,11 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr)
-                    .unwrap();
+                let stderr = self
+                    .stderr
+                    .take()
+                    .map(|t| t.join().unwrap())
+                    .unwrap_or_default();
                 self.stdout.extend(self.lines.try_iter());
                 return (status, stderr, self.stdout);
             }
@@ -312,4 +324,94 @@ async fn usage_is_written_on_shutdown_and_survives_a_restart() {
     assert_eq!(count(), 3, "SIGTERM wrote every row");
     run(2).await;
     assert_eq!(count(), 5, "the second run appended to the same database");
+}
+
+#[tokio::test]
+async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = "sk-crash-test-token-123456";
+    let envs = [("API_ACCESS_TOKEN", token), ("RATE_LIMIT", "0")];
+    let mut proxy = start(
+        &[
+            "--demo",
+            "--port",
+            "0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &envs,
+        dir.path(),
+    );
+    let base = proxy.base_url();
+    let started = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sent = client
+                        .post(format!("{base}/chat/completions"))
+                        .bearer_auth(token)
+                        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "load"}]}))
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    if response.status() != 200 || response.bytes().await.is_err() {
+                        break;
+                    }
+                    acked.push(Instant::now());
+                }
+                acked
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let killed_at = Instant::now();
+    Command::new("kill")
+        .args(["-KILL", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = proxy.child.wait();
+    let mut acked = Vec::new();
+    for worker in workers {
+        acked.extend(worker.await.unwrap());
+    }
+    let last_second = acked
+        .iter()
+        .filter(|t| killed_at.duration_since(**t) < Duration::from_secs(1))
+        .count();
+    let conn =
+        ondemand_core::store::open(&data.join(ondemand_proxy::bootstrap::DATABASE_FILE)).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let rows = ondemand_core::store::usage::totals(&conn, 0, i64::MAX)
+        .unwrap()
+        .0 as usize;
+    eprintln!(
+        "kill -9 after {} acknowledged requests ({last_second} in the last second): {rows} rows",
+        acked.len()
+    );
+    assert!(
+        acked.len() > 100,
+        "the load ran: {} requests in {:?}",
+        acked.len(),
+        killed_at - started
+    );
+    assert!(
+        rows + last_second >= acked.len(),
+        "lost more than the last second: {rows} rows, {} acknowledged, {last_second} in the last second",
+        acked.len()
+    );
+    assert!(
+        rows <= acked.len() + 8,
+        "no phantom rows: {rows} rows for {} acknowledged",
+        acked.len()
+    );
 }
