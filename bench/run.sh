@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 
-cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen
+cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
 bin="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d)
 pids=()
@@ -42,7 +42,8 @@ start_proxy() { # name, accounts JSON, extra env...
 healthy=$(start_proxy healthy '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]')
 failing=$(start_proxy failing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"bad"}]')
 reusing=$(start_proxy reusing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' SESSION_MODE=reuse)
-echo "fake $fake | proxies: healthy $healthy, failing $failing, reuse $reusing | $(nproc) cores, ${secs}s per scenario" >&2
+unlogged=$(start_proxy unlogged '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' RECORD_USAGE=false)
+echo "fake $fake | proxies: healthy $healthy, failing $failing, reuse $reusing, unlogged $unlogged | $(nproc) cores, ${secs}s per scenario" >&2
 
 results="$work/results.jsonl"
 run() { # label, then loadgen arguments
@@ -59,6 +60,10 @@ run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --s
 run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
 run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
 run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
+# Saturation (closed loop, 32 at a time): the most the proxy serves, with and without usage rows.
+run "saturation, usage recorded" --target proxy --url "$healthy" --key "$token" --concurrency 32
+run "saturation, usage off" --target proxy --url "$unlogged" --key "$token" --concurrency 32
+"$bin/storebench" --rows 500000 | tee "$work/store.json"
 
 python3 - "$results" <<'PY'
 import json, sys
@@ -76,4 +81,7 @@ for rate in (500, 1000):
 diff("added by the proxy, ~1000 open streams", "direct stream ~1000 open", "proxy stream ~1000 open")
 diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy sync @1000/s, 1 of 3 accounts 429")
 diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
+on, off = rows["saturation, usage recorded"], rows["saturation, usage off"]
+print(f"usage recording costs {100 * (1 - on['rps'] / off['rps']):+.1f} % throughput at saturation "
+      f"({on['rps']:.0f} vs {off['rps']:.0f} req/s; target at most 5 %)")
 PY
