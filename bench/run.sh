@@ -60,9 +60,13 @@ run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --s
 run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
 run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
 run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
-# Saturation (closed loop, 32 at a time): the most the proxy serves, with and without usage rows.
-run "saturation, usage recorded" --target proxy --url "$healthy" --key "$token" --concurrency 32
-run "saturation, usage off" --target proxy --url "$unlogged" --key "$token" --concurrency 32
+# Saturation (closed loop, 32 at a time): the most the proxy serves, with and without usage
+# rows. Saturation figures swing by ~10 % run to run on a shared 2-core machine, so the two
+# proxies alternate three times and the medians are compared.
+for round in 1 2 3; do
+  run "saturation, usage recorded #$round" --target proxy --url "$healthy" --key "$token" --concurrency 32 --duration "$(( (secs + 1) / 2 ))"
+  run "saturation, usage off #$round" --target proxy --url "$unlogged" --key "$token" --concurrency 32 --duration "$(( (secs + 1) / 2 ))"
+done
 "$bin/storebench" --rows 500000 | tee "$work/store.json"
 
 python3 - "$results" <<'PY'
@@ -81,7 +85,8 @@ for rate in (500, 1000):
 diff("added by the proxy, ~1000 open streams", "direct stream ~1000 open", "proxy stream ~1000 open")
 diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy sync @1000/s, 1 of 3 accounts 429")
 diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
-on, off = rows["saturation, usage recorded"], rows["saturation, usage off"]
-print(f"usage recording costs {100 * (1 - on['rps'] / off['rps']):+.1f} % throughput at saturation "
-      f"({on['rps']:.0f} vs {off['rps']:.0f} req/s; target at most 5 %)")
+median = lambda prefix: sorted(r["rps"] for label, r in rows.items() if label.startswith(prefix))[1]
+on, off = median("saturation, usage recorded"), median("saturation, usage off")
+print(f"usage recording changes throughput at saturation by {100 * (on / off - 1):+.1f} % "
+      f"(medians of 3 alternating runs: {on:.0f} vs {off:.0f} req/s; target within 5 %)")
 PY
