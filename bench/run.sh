@@ -60,12 +60,16 @@ run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --s
 run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
 run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
 run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
-# Saturation (closed loop, 32 at a time): the most the proxy serves, with and without usage
-# rows. Saturation figures swing by ~10 % run to run on a shared 2-core machine, so the two
-# proxies alternate three times and the medians are compared.
+# Usage recorded vs off, at 1,000 req/s (open loop) and at saturation (closed loop, 32 at a
+# time). Figures swing run to run on a shared 2-core machine, so the two proxies alternate
+# three times and medians are compared.
+half=$(( (secs + 1) / 2 ))
 for round in 1 2 3; do
-  run "saturation, usage recorded #$round" --target proxy --url "$healthy" --key "$token" --concurrency 32 --duration "$(( (secs + 1) / 2 ))"
-  run "saturation, usage off #$round" --target proxy --url "$unlogged" --key "$token" --concurrency 32 --duration "$(( (secs + 1) / 2 ))"
+  for side in recorded off; do
+    url=$healthy; [ "$side" = off ] && url=$unlogged
+    "$bin/loadgen" --duration "$half" --label "@1000/s, usage $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
+    "$bin/loadgen" --duration "$half" --label "saturation, usage $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
+  done
 done
 "$bin/storebench" --rows 500000 | tee "$work/store.json"
 
@@ -85,8 +89,10 @@ for rate in (500, 1000):
 diff("added by the proxy, ~1000 open streams", "direct stream ~1000 open", "proxy stream ~1000 open")
 diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy sync @1000/s, 1 of 3 accounts 429")
 diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
-median = lambda prefix: sorted(r["rps"] for label, r in rows.items() if label.startswith(prefix))[1]
-on, off = median("saturation, usage recorded"), median("saturation, usage off")
-print(f"usage recording changes throughput at saturation by {100 * (on / off - 1):+.1f} % "
-      f"(medians of 3 alternating runs: {on:.0f} vs {off:.0f} req/s; target within 5 %)")
+def median(prefix, key):
+    return sorted(r[key] for label, r in rows.items() if label.startswith(prefix))[1]
+p99_on, p99_off = median("@1000/s, usage recorded", "p99_ms"), median("@1000/s, usage off", "p99_ms")
+print(f"usage recorded vs off @1000/s: p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs)")
+on, off = median("saturation, usage recorded", "rps"), median("saturation, usage off", "rps")
+print(f"usage recorded vs off at saturation: {on:.0f} vs {off:.0f} req/s ({100 * (on / off - 1):+.1f} %; target within 5 %)")
 PY

@@ -165,6 +165,8 @@ impl AccountConfig {
 pub struct Config {
     /// The client token; `None` means "generate one on first run".
     pub api_access_token: Option<Secret>,
+    /// The admin credential for `/api/*`; `None` means "generate one on first run".
+    pub admin_password: Option<Secret>,
     pub accounts: Vec<AccountConfig>,
     pub host: IpAddr,
     pub port: u16,
@@ -253,6 +255,12 @@ pub const FIELDS: &[Field] = &[
         "API_ACCESS_TOKEN",
         "--api-access-token",
         "Client token for /v1/* (visible in the process list: prefer the env var)",
+    ),
+    value(
+        "admin_password",
+        "ADMIN_PASSWORD",
+        "--admin-password",
+        "Admin password for /api and the dashboard (prefer the env var) [default: generated, stored in the data dir]",
     ),
     value(
         "host",
@@ -890,6 +898,20 @@ fn build(
             Some(Secret::new(token))
         }
     };
+    let admin_password = match l.take("admin_password") {
+        None => None,
+        Some((raw, o)) => {
+            let password = text("admin_password", &raw, &o)?;
+            if password.chars().count() < 12 {
+                return Err(invalid(
+                    "admin_password",
+                    &o,
+                    "must be at least 12 characters",
+                ));
+            }
+            Some(Secret::new(password))
+        }
+    };
     let host = match l.take("host") {
         None => IpAddr::from([127, 0, 0, 1]),
         Some((raw, o)) => {
@@ -917,6 +939,7 @@ fn build(
     };
     Ok(Config {
         api_access_token,
+        admin_password,
         accounts,
         host,
         port,

@@ -16,6 +16,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 const TOKEN_FILE: &str = "client_token";
+const ADMIN_PASSWORD_FILE: &str = "admin_password";
 
 /// Prefix of generated client tokens, so they are recognisable in a config or a leak scan.
 const TOKEN_PREFIX: &str = "sk-odp-";
@@ -50,7 +51,8 @@ pub fn generate_token() -> Secret {
     Secret::new(format!("{TOKEN_PREFIX}{body}"))
 }
 
-/// Where the client token came from, so start-up can say so (and print it only once).
+/// Where a stored secret (client token, admin password) came from, so start-up can say so
+/// (and print it only the once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOrigin {
     /// `api_access_token` from config, env or a flag.
@@ -66,28 +68,70 @@ pub fn client_token(
     configured: Option<Secret>,
     data_dir: &Path,
 ) -> std::io::Result<(Secret, TokenOrigin)> {
-    if let Some(token) = configured {
-        return Ok((token, TokenOrigin::Configured));
+    stored_secret(
+        configured,
+        &data_dir.join(TOKEN_FILE),
+        data_dir,
+        generate_token,
+    )
+}
+
+/// The admin password: configured (`ADMIN_PASSWORD`), else stored, else generated like a
+/// token and stored with mode 0600.
+pub fn admin_password(
+    configured: Option<Secret>,
+    data_dir: &Path,
+) -> std::io::Result<(Secret, TokenOrigin)> {
+    stored_secret(
+        configured,
+        &data_dir.join(ADMIN_PASSWORD_FILE),
+        data_dir,
+        generate_password,
+    )
+}
+
+/// A new admin password: 32 alphanumerics (~190 bits), with no `sk-` prefix so that it is
+/// never mistaken for a client token.
+pub fn generate_password() -> Secret {
+    Secret::new(
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect::<String>(),
+    )
+}
+
+fn stored_secret(
+    configured: Option<Secret>,
+    path: &Path,
+    data_dir: &Path,
+    generate: fn() -> Secret,
+) -> std::io::Result<(Secret, TokenOrigin)> {
+    if let Some(secret) = configured {
+        return Ok((secret, TokenOrigin::Configured));
     }
-    let path = data_dir.join(TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
+    match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => {
-            return Ok((Secret::new(text.trim()), TokenOrigin::Stored(path)));
+            return Ok((
+                Secret::new(text.trim()),
+                TokenOrigin::Stored(path.to_owned()),
+            ));
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     ensure_data_dir(data_dir)?;
-    let token = generate_token();
+    let secret = generate();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    file.write_all(token.expose().as_bytes())?;
+    let mut file = options.open(path)?;
+    file.write_all(secret.expose().as_bytes())?;
     file.sync_all()?;
-    Ok((token, TokenOrigin::Generated(path)))
+    Ok((secret, TokenOrigin::Generated(path.to_owned())))
 }
 
 /// The database file in a data directory.

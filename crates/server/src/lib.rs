@@ -4,6 +4,7 @@
 //! same server: build an [`AppState`], then [`serve`] it on a listener the caller bound,
 //! until the caller's shutdown future resolves.
 
+pub mod admin;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
@@ -19,7 +20,10 @@ use axum::http::Method;
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use ondemand_core::store::Store;
 use ondemand_core::store::writer::UsageSink;
+
+use crate::admin::auth::AdminAuth;
 use ondemand_core::{Engine, Secret};
 use tokio::net::TcpListener;
 
@@ -34,17 +38,47 @@ struct Inner {
     engine: Engine,
     /// The token clients must present on `/v1/*`; swappable so it can be rotated live.
     client_token: ArcSwap<Secret>,
+    /// The admin password and browser sessions for `/api/*`.
+    admin: AdminAuth,
     /// Where each request's usage goes (the writer thread batches it into SQLite).
     usage: UsageSink,
+    /// Reads from the database, off the async threads.
+    store: Arc<Store>,
+}
+
+/// Everything an [`AppState`] is built from.
+pub struct Services {
+    pub engine: Engine,
+    pub client_token: Secret,
+    pub admin_password: Secret,
+    pub usage: UsageSink,
+    pub store: Arc<Store>,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, client_token: Secret, usage: UsageSink) -> Self {
+    pub fn new(services: Services) -> Self {
+        let Services {
+            engine,
+            client_token,
+            admin_password,
+            usage,
+            store,
+        } = services;
         Self(Arc::new(Inner {
             engine,
             client_token: ArcSwap::from_pointee(client_token),
+            admin: AdminAuth::new(admin_password),
             usage,
+            store,
         }))
+    }
+
+    pub fn admin(&self) -> &AdminAuth {
+        &self.0.admin
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.0.store
     }
 
     pub fn usage(&self) -> &UsageSink {
@@ -77,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .nest("/v1", v1)
+        .nest("/api", admin::router(state.clone()))
         .route("/", get(v1::index))
         .route("/health", get(v1::health))
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ondemand_core::config::{self, FIELDS, Sources};
+use ondemand_core::store::Store;
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
-use ondemand_proxy::{AppState, serve};
+use ondemand_proxy::{AppState, Services, serve};
+use std::sync::Arc;
 
 /// The command line. Every configuration key has a flag, made from the one table of keys
 /// (`config::FIELDS`), so flags, env vars and `config.json` keys can never drift apart.
@@ -147,6 +149,13 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
                 data_dir.display()
             )
         })?;
+    let (admin_password, admin_origin) =
+        bootstrap::admin_password(config.admin_password.clone(), &data_dir).with_context(|| {
+            format!(
+                "reading or creating the admin password in {}",
+                data_dir.display()
+            )
+        })?;
     let (writer, usage) = bootstrap::usage_writer(&data_dir)
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     let engine = bootstrap::engine(&config).context("building the upstream client")?;
@@ -159,13 +168,17 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         tracing::warn!(%local, "listening on a non-loopback address: anyone who can reach it can use the proxy with the client token");
     }
     announce(local, &token, &origin, demo);
+    announce_admin(&admin_password, &admin_origin);
     tracing::info!(accounts = config.accounts.len(), "ready");
-    serve(
-        listener,
-        AppState::new(engine, token, usage),
-        shutdown_signal(),
-    )
-    .await?;
+    let store = Arc::new(Store::new(&data_dir.join(bootstrap::DATABASE_FILE)));
+    let state = AppState::new(Services {
+        engine,
+        client_token: token,
+        admin_password,
+        usage,
+        store,
+    });
+    serve(listener, state, shutdown_signal()).await?;
     writer.close().await;
     tracing::info!("stopped; usage written");
     Ok(())
@@ -200,6 +213,22 @@ fn announce(local: SocketAddr, token: &ondemand_core::Secret, origin: &TokenOrig
     }
     if demo {
         println!("Demo mode: answers come from a simulated upstream, not a model.");
+    }
+}
+
+/// The admin password, printed only the one time it is generated.
+#[allow(clippy::print_stdout)]
+fn announce_admin(password: &ondemand_core::Secret, origin: &TokenOrigin) {
+    match origin {
+        TokenOrigin::Configured => println!("Admin password: the configured admin_password"),
+        TokenOrigin::Stored(path) => println!("Admin password: stored in {}", path.display()),
+        TokenOrigin::Generated(path) => {
+            println!(
+                "Admin password for /api (generated now, shown once, stored in {}):",
+                path.display()
+            );
+            println!("  {}", password.expose());
+        }
     }
 }
 

@@ -133,6 +133,7 @@ async fn token_is_generated_printed_once_and_reused() {
         dir.path(),
     );
     first.wait_for("generated now, shown once");
+    first.wait_for("Admin password for /api (generated now, shown once");
     let token = first.wait_for("sk-odp-").trim().to_owned();
     let base = first.base_url();
     assert!(
@@ -154,6 +155,7 @@ async fn token_is_generated_printed_once_and_reused() {
         dir.path(),
     );
     second.wait_for("Client token: stored in");
+    second.wait_for("Admin password: stored in");
     let base = second.base_url();
     assert_eq!(
         get_json(&format!("{base}/models"), &token).await.0,

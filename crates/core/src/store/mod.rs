@@ -10,7 +10,8 @@
 pub mod usage;
 pub mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -74,6 +75,70 @@ pub fn open_in_memory() -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations().to_latest(&mut conn)?;
     Ok(conn)
+}
+
+/// The async facade for reads: runs a query on a blocking thread with a pooled read
+/// connection, so no async worker ever waits on SQLite and no connection is shared.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// Idle read connections, reused; a burst opens more and keeps up to `MAX_IDLE`.
+    readers: Mutex<Vec<Connection>>,
+}
+
+const MAX_IDLE_READERS: usize = 4;
+
+impl Store {
+    /// A facade over the (already migrated) database at `path`.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = Connection::open(&self.path)?;
+                configure(&conn)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `query` off the async threads.
+    pub async fn read<T, F>(self: &std::sync::Arc<Self>, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = store.take()?;
+            let result = query(&conn);
+            store.give_back(conn);
+            Ok(result?)
+        })
+        .await
+        .map_err(|e| StoreError::Create {
+            path: "read task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+    }
 }
 
 /// Unix milliseconds now.

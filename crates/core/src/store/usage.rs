@@ -158,6 +158,127 @@ pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<UsageEvent>
     rows.collect()
 }
 
+/// Filters for the request log; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// `ok` (2xx without error) or `error` (everything else).
+    pub outcome: Option<Outcome>,
+    pub model: Option<String>,
+    pub account: Option<String>,
+    pub client_token: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+}
+
+/// One page of the request log, newest first, strictly older than `before_id` (keyset
+/// pagination: stable while new rows arrive, and as fast on page 1,000 as on page 1).
+pub fn page(
+    conn: &Connection,
+    before_id: Option<i64>,
+    limit: u32,
+    filter: &RequestFilter,
+) -> rusqlite::Result<Vec<(i64, UsageEvent)>> {
+    let mut sql = String::from(
+        "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
+                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused
+         FROM usage_events WHERE id < ?1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
+    let mut push = |clause: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(model) = &filter.model {
+        push("model =", model.clone().into());
+    }
+    if let Some(account) = &filter.account {
+        push("account =", account.clone().into());
+    }
+    if let Some(token) = &filter.client_token {
+        push("client_token =", token.clone().into());
+    }
+    if let Some(from) = filter.from_ms {
+        push("ts >=", from.into());
+    }
+    if let Some(to) = filter.to_ms {
+        push("ts <", to.into());
+    }
+    match filter.outcome {
+        Some(Outcome::Ok) => {
+            sql.push_str(" AND status BETWEEN 200 AND 299 AND error_class IS NULL")
+        }
+        Some(Outcome::Error) => {
+            sql.push_str(" AND (status NOT BETWEEN 200 AND 299 OR error_class IS NOT NULL)")
+        }
+        None => {}
+    }
+    args.push(i64::from(limit.clamp(1, 1000)).into());
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok((
+            r.get(0)?,
+            UsageEvent {
+                ts: r.get(1)?,
+                client_token: r.get(2)?,
+                account: r.get(3)?,
+                model: r.get(4)?,
+                endpoint_id: r.get(5)?,
+                stream: r.get(6)?,
+                status: r.get(7)?,
+                error_class: r.get(8)?,
+                attempts: r.get(9)?,
+                latency_ms: r.get(10)?,
+                ttft_ms: r.get(11)?,
+                input_tokens: r.get::<_, i64>(12)? as u64,
+                output_tokens: r.get::<_, i64>(13)? as u64,
+                tokens_estimated: r.get(14)?,
+                session_reused: r.get(15)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Figures over a range, from the hourly rollups (the range is widened to whole hours).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Overview {
+    pub requests: u64,
+    pub successes: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Of the tokens above, how many are the proxy's estimate.
+    pub estimated_tokens: u64,
+    pub latency_ms_avg: u64,
+}
+
+pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Overview> {
+    let from = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    conn.query_row(
+        "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(successes), 0), COALESCE(SUM(input_tokens), 0),
+                COALESCE(SUM(output_tokens), 0), COALESCE(SUM(estimated_tokens), 0), COALESCE(SUM(latency_ms_sum), 0)
+         FROM usage_hourly WHERE hour >= ?1 AND hour < ?2",
+        params![from, to_ms],
+        |r| {
+            let requests = r.get::<_, i64>(0)? as u64;
+            Ok(Overview {
+                requests,
+                successes: r.get::<_, i64>(1)? as u64,
+                input_tokens: r.get::<_, i64>(2)? as u64,
+                output_tokens: r.get::<_, i64>(3)? as u64,
+                estimated_tokens: r.get::<_, i64>(4)? as u64,
+                latency_ms_avg: (r.get::<_, i64>(5)? as u64).checked_div(requests).unwrap_or(0),
+            })
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,11 +10,12 @@ use ondemand_core::Secret;
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, Settings};
 use ondemand_core::store::usage::UsageEvent;
 use ondemand_core::store::writer::UsageWriter;
-use ondemand_proxy::{AppState, bootstrap, serve};
+use ondemand_proxy::{AppState, Services, bootstrap, serve};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const TOKEN: &str = "sk-test-client-token-0123456789";
+pub const ADMIN: &str = "admin-password-for-tests-0123";
 
 pub struct Harness {
     pub fake: FakeOnDemand,
@@ -91,6 +92,7 @@ impl Harness {
         let data = tempfile::tempdir().unwrap();
         let config = Config {
             api_access_token: Some(Secret::new(TOKEN)),
+            admin_password: Some(Secret::new(ADMIN)),
             accounts,
             host: [127, 0, 0, 1].into(),
             port: 0,
@@ -100,11 +102,16 @@ impl Harness {
             unknown_keys: vec![],
         };
         let (writer, usage) = bootstrap::usage_writer(data.path()).unwrap();
-        let state = AppState::new(
-            bootstrap::engine(&config).unwrap(),
-            Secret::new(TOKEN),
+        let store = std::sync::Arc::new(ondemand_core::store::Store::new(
+            &data.path().join(bootstrap::DATABASE_FILE),
+        ));
+        let state = AppState::new(Services {
+            engine: bootstrap::engine(&config).unwrap(),
+            client_token: Secret::new(TOKEN),
+            admin_password: Secret::new(ADMIN),
             usage,
-        );
+            store,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();

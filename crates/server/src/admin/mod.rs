@@ -1,0 +1,265 @@
+//! The admin API under `/api/`: what the web UI reads and changes. JSON in, JSON out, errors
+//! in the same envelope as `/v1/*`. Every route but `/api/login` requires the admin
+//! credential ([`auth`]).
+
+pub mod auth;
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use ondemand_core::store::usage::{self, Outcome, RequestFilter, UsageEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/logout", post(auth::logout))
+        .route("/accounts", get(accounts))
+        .route("/stats/overview", get(overview))
+        .route("/requests", get(requests))
+        .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
+    let open = Router::new()
+        .route("/login", post(auth::login))
+        .route_layer(middleware::from_fn(auth::require_local_host));
+    protected.merge(open)
+}
+
+fn bad_query(rejection: QueryRejection) -> Response {
+    ApiError::invalid(format!(
+        "Invalid query parameters: {}",
+        rejection.body_text()
+    ))
+    .into_response()
+}
+
+fn store_failed(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "admin query failed");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        Some("store_error"),
+        "The database could not answer; see the log.",
+    )
+    .into_response()
+}
+
+/// An account as the admin API shows it: never its secret, only a hint.
+#[derive(Serialize)]
+struct AccountView {
+    name: String,
+    kind: &'static str,
+    /// `healthy`, `cooling_down`, `needs_attention`, `circuit_open` or `disabled`.
+    state: &'static str,
+    reason: Option<String>,
+    /// Seconds until it may be used or re-checked again.
+    retry_in_s: Option<f64>,
+    in_flight: u32,
+    weight: u32,
+    max_concurrent: Option<u32>,
+    enabled: bool,
+    /// Where it is managed: `config` (config.json / environment, read-only here).
+    source: &'static str,
+}
+
+async fn accounts(State(state): State<AppState>) -> Response {
+    let now = Instant::now();
+    let data: Vec<AccountView> = state
+        .engine()
+        .pool
+        .accounts()
+        .iter()
+        .map(|a| {
+            let status = a.status(now);
+            AccountView {
+                name: status.name,
+                kind: status.kind,
+                state: status.state,
+                reason: status.reason,
+                retry_in_s: status.retry_in.map(|d| d.as_secs_f64()),
+                in_flight: status.in_flight,
+                weight: a.weight,
+                max_concurrent: a.max_concurrent,
+                enabled: a.enabled,
+                source: "config",
+            }
+        })
+        .collect();
+    Json(json!({ "data": data })).into_response()
+}
+
+#[derive(Deserialize)]
+struct Range {
+    /// Unix ms, inclusive; default 24 hours ago.
+    from: Option<i64>,
+    /// Unix ms, exclusive; default now.
+    to: Option<i64>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    range: Result<Query<Range>, QueryRejection>,
+) -> Response {
+    let Query(range) = match range {
+        Ok(range) => range,
+        Err(rejection) => return bad_query(rejection),
+    };
+    let to = range.to.unwrap_or_else(ondemand_core::store::now_ms);
+    let from = range.from.unwrap_or(to - 86_400_000);
+    if from >= to {
+        return ApiError::invalid("`from` must be before `to`.")
+            .with_param("from")
+            .into_response();
+    }
+    let figures = match state
+        .store()
+        .read(move |conn| usage::overview(conn, from, to))
+        .await
+    {
+        Ok(figures) => figures,
+        Err(e) => return store_failed(e),
+    };
+    let now = Instant::now();
+    let accounts = state.engine().pool.accounts();
+    let healthy = accounts
+        .iter()
+        .filter(|a| a.status(now).state == "healthy")
+        .count();
+    Json(json!({
+        "from": from, "to": to,
+        "requests": figures.requests,
+        "successes": figures.successes,
+        "success_rate": if figures.requests == 0 { None } else { Some(figures.successes as f64 / figures.requests as f64) },
+        "input_tokens": figures.input_tokens,
+        "output_tokens": figures.output_tokens,
+        "estimated_tokens": figures.estimated_tokens,
+        "latency_ms_avg": figures.latency_ms_avg,
+        "accounts": {"total": accounts.len(), "healthy": healthy},
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct RequestsQuery {
+    /// Return rows older than this id (the previous page's `next_before`).
+    before: Option<i64>,
+    /// 1–1000, default 50.
+    limit: Option<u32>,
+    /// `ok` or `error`.
+    outcome: Option<String>,
+    model: Option<String>,
+    account: Option<String>,
+    token: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct RequestView {
+    id: i64,
+    #[serde(flatten)]
+    event: EventView,
+}
+
+/// The wire form of a usage row.
+#[derive(Serialize)]
+struct EventView {
+    ts: i64,
+    client_token: String,
+    account: Option<String>,
+    model: String,
+    endpoint_id: Option<String>,
+    stream: bool,
+    status: u16,
+    error_class: Option<String>,
+    attempts: u32,
+    latency_ms: u32,
+    ttft_ms: Option<u32>,
+    input_tokens: u64,
+    output_tokens: u64,
+    tokens_estimated: bool,
+    session_reused: bool,
+}
+
+impl From<UsageEvent> for EventView {
+    fn from(e: UsageEvent) -> Self {
+        Self {
+            ts: e.ts,
+            client_token: e.client_token,
+            account: e.account,
+            model: e.model,
+            endpoint_id: e.endpoint_id,
+            stream: e.stream,
+            status: e.status,
+            error_class: e.error_class,
+            attempts: e.attempts,
+            latency_ms: e.latency_ms,
+            ttft_ms: e.ttft_ms,
+            input_tokens: e.input_tokens,
+            output_tokens: e.output_tokens,
+            tokens_estimated: e.tokens_estimated,
+            session_reused: e.session_reused,
+        }
+    }
+}
+
+async fn requests(
+    State(state): State<AppState>,
+    query: Result<Query<RequestsQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(rejection) => return bad_query(rejection),
+    };
+    let outcome = match q.outcome.as_deref() {
+        None | Some("") => None,
+        Some("ok") => Some(Outcome::Ok),
+        Some("error") => Some(Outcome::Error),
+        Some(other) => {
+            return ApiError::invalid(format!("`outcome` must be ok or error, got {other:?}."))
+                .with_param("outcome")
+                .into_response();
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return ApiError::invalid("`limit` must be from 1 to 1000.")
+            .with_param("limit")
+            .into_response();
+    }
+    let filter = RequestFilter {
+        outcome,
+        model: q.model,
+        account: q.account,
+        client_token: q.token,
+        from_ms: q.from,
+        to_ms: q.to,
+    };
+    let before = q.before;
+    let rows = match state
+        .store()
+        .read(move |conn| usage::page(conn, before, limit, &filter))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return store_failed(e),
+    };
+    let next_before = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|(id, _)| *id))
+        .flatten();
+    let data: Vec<RequestView> = rows
+        .into_iter()
+        .map(|(id, event)| RequestView {
+            id,
+            event: event.into(),
+        })
+        .collect();
+    Json(json!({ "data": data, "next_before": next_before })).into_response()
+}
