@@ -272,30 +272,19 @@ impl Engine {
         resume: Option<String>,
     ) -> Result<(SyncAnswer, SessionUse), UpstreamError> {
         let credential = &account.credential;
-        if let Some(id) = resume {
-            let body = Self::query_body(plan, Self::query_for(plan, true), ResponseMode::Sync);
-            match self
-                .upstream
-                .query_sync(credential, settings, &id, &body)
-                .await
-            {
-                Ok(answer) => return Ok((answer, SessionUse { id, reused: true })),
-                Err(e) if e.session_gone() => {
-                    tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let id = self
-            .upstream
-            .create_session(credential, settings, &plan.external_user_id)
-            .await?;
-        let body = Self::query_body(plan, Self::query_for(plan, false), ResponseMode::Sync);
-        let answer = self
-            .upstream
-            .query_sync(credential, settings, &id, &body)
-            .await?;
-        Ok((answer, SessionUse { id, reused: false }))
+        self.on_session(
+            account,
+            plan,
+            settings,
+            resume,
+            ResponseMode::Sync,
+            |id, body| async move {
+                self.upstream
+                    .query_sync(credential, settings, &id, &body)
+                    .await
+            },
+        )
+        .await
     }
 
     async fn attempt_stream(
@@ -306,36 +295,63 @@ impl Engine {
         resume: Option<String>,
     ) -> Result<(Vec<UpstreamEvent>, EventStream, SessionUse), UpstreamError> {
         let credential = &account.credential;
-        let (stream, session) = 'open: {
-            if let Some(id) = resume {
-                let body =
-                    Self::query_body(plan, Self::query_for(plan, true), ResponseMode::Stream);
-                match self
-                    .upstream
-                    .query_stream(credential, settings, &id, &body)
-                    .await
-                {
-                    Ok(stream) => break 'open (stream, SessionUse { id, reused: true }),
-                    Err(e) if e.session_gone() => {
-                        tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let id = self
-                .upstream
-                .create_session(credential, settings, &plan.external_user_id)
-                .await?;
-            let body = Self::query_body(plan, Self::query_for(plan, false), ResponseMode::Stream);
-            (
-                self.upstream
-                    .query_stream(credential, settings, &id, &body)
-                    .await?,
-                SessionUse { id, reused: false },
+        let (stream, session) = self
+            .on_session(
+                account,
+                plan,
+                settings,
+                resume,
+                ResponseMode::Stream,
+                |id, body| async move {
+                    self.upstream
+                        .query_stream(credential, settings, &id, &body)
+                        .await
+                },
             )
-        };
+            .await?;
         let (first, rest) = Self::first_content(stream, settings).await?;
         Ok((first, rest, session))
+    }
+
+    /// Sends `query` on the session to `resume` with only the new turn; if the upstream lost
+    /// that session (404), or there is none, on a fresh session with the full transcript.
+    async fn on_session<'a, T, F, Fut>(
+        &self,
+        account: &Account,
+        plan: &'a ChatPlan,
+        settings: &Settings,
+        resume: Option<String>,
+        mode: ResponseMode,
+        query: F,
+    ) -> Result<(T, SessionUse), UpstreamError>
+    where
+        F: Fn(String, QueryBody<'a>) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        if let Some(id) = resume {
+            match query(
+                id.clone(),
+                Self::query_body(plan, Self::query_for(plan, true), mode),
+            )
+            .await
+            {
+                Ok(answer) => return Ok((answer, SessionUse { id, reused: true })),
+                Err(e) if e.session_gone() => {
+                    tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let id = self
+            .upstream
+            .create_session(&account.credential, settings, &plan.external_user_id)
+            .await?;
+        let answer = query(
+            id.clone(),
+            Self::query_body(plan, Self::query_for(plan, false), mode),
+        )
+        .await?;
+        Ok((answer, SessionUse { id, reused: false }))
     }
 
     /// Reads a stream up to its first content-bearing event. Reasoning models may think for

@@ -145,31 +145,10 @@ pub fn totals(
 
 /// The most recent events, newest first.
 pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<UsageEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
-                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused
-         FROM usage_events ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit], |r| {
-        Ok(UsageEvent {
-            ts: r.get(0)?,
-            client_token: r.get(1)?,
-            account: r.get(2)?,
-            model: r.get(3)?,
-            endpoint_id: r.get(4)?,
-            stream: r.get(5)?,
-            status: r.get(6)?,
-            error_class: r.get(7)?,
-            attempts: r.get(8)?,
-            latency_ms: r.get(9)?,
-            ttft_ms: r.get(10)?,
-            input_tokens: r.get::<_, i64>(11)? as u64,
-            output_tokens: r.get::<_, i64>(12)? as u64,
-            tokens_estimated: r.get(13)?,
-            session_reused: r.get(14)?,
-        })
-    })?;
-    rows.collect()
+    Ok(page(conn, None, limit, &RequestFilter::default())?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
 }
 
 /// Filters for the request log; `None` matches everything.
@@ -232,7 +211,7 @@ pub fn page(
         }
         None => {}
     }
-    args.push(i64::from(limit.clamp(1, 1000)).into());
+    args.push(i64::from(limit.max(1)).into());
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
