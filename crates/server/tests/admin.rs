@@ -321,3 +321,73 @@ async fn unknown_admin_routes_answer_in_the_envelope() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "unknown_url");
 }
+
+#[tokio::test]
+async fn series_and_breakdowns_for_the_charts() {
+    let h = Harness::with_keys(&["k1", "k2"]).await;
+    for i in 0..6 {
+        let mut body = user("x");
+        if i % 3 == 0 {
+            body["model"] = json!("claude-3.7-sonnet");
+        }
+        assert_eq!(h.chat(body).await.0, 200);
+    }
+    h.usage().await;
+    let (status, hourly) = get(&h, "/api/stats/series?bucket=hour", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{hourly}");
+    let buckets = hourly["data"].as_array().unwrap();
+    assert!(
+        (24..=25).contains(&buckets.len()),
+        "the last 24 hours, every bucket present: {}",
+        buckets.len()
+    );
+    assert_eq!(
+        buckets
+            .iter()
+            .map(|b| b["requests"].as_u64().unwrap())
+            .sum::<u64>(),
+        6
+    );
+    let recent: u64 = buckets[buckets.len() - 2..]
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        recent, 6,
+        "this hour holds them all (or it and the last, across the hour's turn)"
+    );
+    let (_, daily) = get(
+        &h,
+        "/api/stats/series?bucket=day&tz_offset=480",
+        Some(ADMIN),
+    )
+    .await;
+    let days = daily["data"].as_array().unwrap();
+    assert!((30..=31).contains(&days.len()));
+    let first = days[0]["start"].as_i64().unwrap();
+    assert_eq!(
+        (first + 480 * 60_000) % 86_400_000,
+        0,
+        "days start at local midnight (UTC+8)"
+    );
+    let (_, models) = get(&h, "/api/stats/breakdown?by=model", Some(ADMIN)).await;
+    let keys: Vec<(&str, u64)> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["key"].as_str().unwrap(), m["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [("gpt-4o", 4), ("claude-3.7-sonnet", 2)]);
+    let (_, accounts) = get(&h, "/api/stats/breakdown?by=account", Some(ADMIN)).await;
+    assert_eq!(accounts["data"].as_array().unwrap().len(), 2);
+    for bad in [
+        "/api/stats/series?bucket=week",
+        "/api/stats/series?tz_offset=9999",
+        "/api/stats/series?bucket=hour&from=0&to=999999999999",
+        "/api/stats/breakdown?by=color",
+        "/api/stats/breakdown",
+    ] {
+        let (status, body) = get(&h, bad, Some(ADMIN)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}

@@ -272,6 +272,112 @@ pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result
     )
 }
 
+/// Totals of one time bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    /// Unix ms where the bucket starts (a local hour or midnight in the caller's offset).
+    pub start: i64,
+    pub requests: u64,
+    pub successes: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Requests and tokens per bucket of `bucket_ms` (an hour or a day) over `[from, to)`, with
+/// bucket edges at local time for a UTC offset of `offset_ms`. Every bucket is present,
+/// empty ones as zeros, so a chart needs no gap filling. Built from the hourly rollups, so
+/// offsets that are not whole hours place each hour by its start.
+pub fn series(
+    conn: &Connection,
+    from_ms: i64,
+    to_ms: i64,
+    bucket_ms: i64,
+    offset_ms: i64,
+) -> rusqlite::Result<Vec<Bucket>> {
+    let align = |t: i64| (t + offset_ms).div_euclid(bucket_ms) * bucket_ms - offset_ms;
+    let first = align(from_ms);
+    let mut buckets: Vec<Bucket> = (0..)
+        .map(|i| first + i * bucket_ms)
+        .take_while(|start| *start < to_ms)
+        .map(|start| Bucket {
+            start,
+            ..Bucket::default()
+        })
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT ((hour + ?3) / ?4) * ?4 - ?3 AS bucket, SUM(requests), SUM(successes), SUM(input_tokens), SUM(output_tokens)
+         FROM usage_hourly WHERE hour >= ?1 AND hour < ?2 GROUP BY bucket",
+    )?;
+    let rows = stmt.query_map(params![first, to_ms, offset_ms, bucket_ms], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (start, requests, successes, input, output) = row?;
+        if let Some(b) = buckets.get_mut(((start - first) / bucket_ms) as usize) {
+            *b = Bucket {
+                start,
+                requests: requests as u64,
+                successes: successes as u64,
+                input_tokens: input as u64,
+                output_tokens: output as u64,
+            };
+        }
+    }
+    Ok(buckets)
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Model,
+    Account,
+    Token,
+}
+
+/// One slice of a breakdown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Share {
+    pub key: String,
+    pub requests: u64,
+    pub successes: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Totals per model, account or client token over `[from, to)`, largest first.
+pub fn breakdown(
+    conn: &Connection,
+    from_ms: i64,
+    to_ms: i64,
+    by: Dimension,
+) -> rusqlite::Result<Vec<Share>> {
+    let column = match by {
+        Dimension::Model => "model",
+        Dimension::Account => "account",
+        Dimension::Token => "client_token",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {column}, SUM(requests), SUM(successes), SUM(input_tokens), SUM(output_tokens)
+         FROM usage_hourly WHERE hour >= ?1 AND hour < ?2 GROUP BY {column} ORDER BY SUM(requests) DESC, {column}"
+    ))?;
+    let rows = stmt.query_map(params![from_ms.div_euclid(HOUR_MS) * HOUR_MS, to_ms], |r| {
+        Ok(Share {
+            key: r.get(0)?,
+            requests: r.get::<_, i64>(1)? as u64,
+            successes: r.get::<_, i64>(2)? as u64,
+            input_tokens: r.get::<_, i64>(3)? as u64,
+            output_tokens: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +448,107 @@ mod tests {
             .query_row("SELECT SUM(requests) FROM usage_hourly", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rollups, 4, "rollups keep the history");
+    }
+
+    #[test]
+    fn series_buckets_follow_the_callers_offset_and_fill_gaps() {
+        let mut conn = open_in_memory().unwrap();
+        let day = 86_400_000;
+        let midnight_utc = 1_800_057_600_000 / day * day;
+        let tx = conn.transaction().unwrap();
+        // 23:30 UTC on day 0 and 00:30 UTC on day 1.
+        insert_batch(
+            &tx,
+            &[
+                event(midnight_utc + day - 1_800_000, "gpt-4o", 200, 1, 1),
+                event(midnight_utc + day + 1_800_000, "gpt-4o", 502, 2, 0),
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let utc = series(&conn, midnight_utc, midnight_utc + 3 * day, day, 0).unwrap();
+        assert_eq!(
+            utc.iter().map(|b| b.requests).collect::<Vec<_>>(),
+            [1, 1, 0],
+            "UTC days"
+        );
+        // UTC+2: both are on local day 1 (01:30 and 02:30 local).
+        let plus_two = series(
+            &conn,
+            midnight_utc,
+            midnight_utc + 3 * day,
+            day,
+            2 * HOUR_MS,
+        )
+        .unwrap();
+        assert_eq!(
+            plus_two[0].start,
+            midnight_utc - 2 * HOUR_MS,
+            "local midnight"
+        );
+        let counts: Vec<u64> = plus_two.iter().map(|b| b.requests).collect();
+        assert_eq!(counts.iter().sum::<u64>(), 2);
+        assert_eq!(
+            plus_two
+                .iter()
+                .find(|b| b.requests == 2)
+                .map(|b| b.successes),
+            Some(1),
+            "{plus_two:?}"
+        );
+        let hours = series(
+            &conn,
+            midnight_utc + day - HOUR_MS,
+            midnight_utc + day + HOUR_MS,
+            HOUR_MS,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            hours
+                .iter()
+                .map(|b| (b.requests, b.input_tokens))
+                .collect::<Vec<_>>(),
+            [(1, 1), (1, 2)]
+        );
+    }
+
+    #[test]
+    fn breakdowns_are_largest_first() {
+        let mut conn = open_in_memory().unwrap();
+        let t = 1_800_000_000_000;
+        let tx = conn.transaction().unwrap();
+        let mut other = event(t, "claude-3.7-sonnet", 200, 5, 5);
+        other.account = Some("b".into());
+        insert_batch(
+            &tx,
+            &[
+                event(t, "gpt-4o", 200, 1, 1),
+                event(t + 1, "gpt-4o", 200, 1, 1),
+                other,
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let models = breakdown(&conn, 0, i64::MAX, Dimension::Model).unwrap();
+        assert_eq!(
+            models
+                .iter()
+                .map(|s| (s.key.as_str(), s.requests))
+                .collect::<Vec<_>>(),
+            [("gpt-4o", 2), ("claude-3.7-sonnet", 1)]
+        );
+        let accounts = breakdown(&conn, 0, i64::MAX, Dimension::Account).unwrap();
+        assert_eq!(
+            accounts
+                .iter()
+                .map(|s| (s.key.as_str(), s.input_tokens))
+                .collect::<Vec<_>>(),
+            [("a", 2), ("b", 5)]
+        );
+        assert_eq!(
+            breakdown(&conn, 0, i64::MAX, Dimension::Token).unwrap()[0].key,
+            "default"
+        );
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
-use ondemand_core::store::usage::{self, Outcome, RequestFilter, UsageEvent};
+use ondemand_core::store::usage::{self, Dimension, Outcome, RequestFilter, UsageEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -24,6 +24,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(auth::logout))
         .route("/accounts", get(accounts))
         .route("/stats/overview", get(overview))
+        .route("/stats/series", get(series))
+        .route("/stats/breakdown", get(breakdown))
         .route("/requests", get(requests))
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
     let open = Router::new()
@@ -144,6 +146,113 @@ async fn overview(
         "accounts": {"total": accounts.len(), "healthy": healthy},
     }))
     .into_response()
+}
+
+/// Most buckets one series may have (a year of days, or ~80 days of hours).
+const MAX_BUCKETS: i64 = 2_000;
+
+#[derive(Deserialize)]
+struct SeriesQuery {
+    /// `hour` or `day`.
+    bucket: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    /// The caller's offset from UTC in minutes, east positive (UTC+8 is 480).
+    tz_offset: Option<i64>,
+}
+
+async fn series(
+    State(state): State<AppState>,
+    query: Result<Query<SeriesQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(rejection) => return bad_query(rejection),
+    };
+    let bucket_ms = match q.bucket.as_deref().unwrap_or("hour") {
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        other => {
+            return ApiError::invalid(format!("`bucket` must be hour or day, got {other:?}."))
+                .with_param("bucket")
+                .into_response();
+        }
+    };
+    let offset_minutes = q.tz_offset.unwrap_or(0);
+    if !(-14 * 60..=14 * 60).contains(&offset_minutes) {
+        return ApiError::invalid("`tz_offset` must be minutes from -840 to 840.")
+            .with_param("tz_offset")
+            .into_response();
+    }
+    let to = q.to.unwrap_or_else(ondemand_core::store::now_ms);
+    let from = q.from.unwrap_or(
+        to - if bucket_ms == 3_600_000 {
+            86_400_000
+        } else {
+            30 * 86_400_000
+        },
+    );
+    if from >= to {
+        return ApiError::invalid("`from` must be before `to`.")
+            .with_param("from")
+            .into_response();
+    }
+    if (to - from) / bucket_ms > MAX_BUCKETS {
+        return ApiError::invalid(format!(
+            "At most {MAX_BUCKETS} buckets per series; narrow the range or use day buckets."
+        ))
+        .with_param("from")
+        .into_response();
+    }
+    let offset_ms = offset_minutes * 60_000;
+    match state
+        .store()
+        .read(move |conn| usage::series(conn, from, to, bucket_ms, offset_ms))
+        .await
+    {
+        Ok(data) => Json(json!({ "bucket_ms": bucket_ms, "data": data })).into_response(),
+        Err(e) => store_failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct BreakdownQuery {
+    /// `model`, `account` or `token`.
+    by: String,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn breakdown(
+    State(state): State<AppState>,
+    query: Result<Query<BreakdownQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(rejection) => return bad_query(rejection),
+    };
+    let by = match q.by.as_str() {
+        "model" => Dimension::Model,
+        "account" => Dimension::Account,
+        "token" => Dimension::Token,
+        other => {
+            return ApiError::invalid(format!(
+                "`by` must be model, account or token, got {other:?}."
+            ))
+            .with_param("by")
+            .into_response();
+        }
+    };
+    let to = q.to.unwrap_or_else(ondemand_core::store::now_ms);
+    let from = q.from.unwrap_or(to - 86_400_000);
+    match state
+        .store()
+        .read(move |conn| usage::breakdown(conn, from, to, by))
+        .await
+    {
+        Ok(data) => Json(json!({ "data": data })).into_response(),
+        Err(e) => store_failed(e),
+    }
 }
 
 #[derive(Deserialize)]
