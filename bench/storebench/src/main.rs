@@ -13,9 +13,13 @@ use ondemand_core::store::writer::UsageWriter;
 
 #[derive(Parser)]
 struct Args {
-    /// Rows to write.
+    /// Rows to write through the usage writer.
     #[arg(long, default_value_t = 500_000)]
     rows: u64,
+    /// Instead: fill a database with this many rows spread over 90 days, then time the
+    /// admin API's queries on it (p50/p95 of 50 runs each).
+    #[arg(long)]
+    query_rows: Option<u64>,
 }
 
 fn event(i: u64, now: i64) -> UsageEvent {
@@ -44,9 +48,132 @@ fn event(i: u64, now: i64) -> UsageEvent {
     }
 }
 
+/// Fills a database with `rows` events over the last 90 days, in large transactions.
+fn fill(path: &std::path::Path, rows: u64) -> anyhow::Result<()> {
+    let mut conn = ondemand_core::store::open(path)?;
+    let now = ondemand_core::store::now_ms();
+    let span = 90 * 86_400_000_i64;
+    let chunk = 100_000;
+    let mut done = 0;
+    while done < rows {
+        let n = chunk.min(rows - done);
+        let events: Vec<UsageEvent> = (done..done + n)
+            .map(|i| UsageEvent {
+                ts: now - span + (i as i64 * span / rows as i64),
+                ..event(i, 0)
+            })
+            .collect();
+        let tx = conn.transaction()?;
+        ondemand_core::store::usage::insert_batch(&tx, &events)?;
+        tx.commit()?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Times `query` `runs` times; returns (p50, p95) in ms.
+fn time<T>(
+    runs: usize,
+    mut query: impl FnMut(usize) -> rusqlite::Result<T>,
+) -> anyhow::Result<(f64, f64)> {
+    let mut ms = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let started = Instant::now();
+        query(i)?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[runs / 2], ms[runs * 95 / 100]))
+}
+
+fn queries(rows: u64) -> anyhow::Result<()> {
+    use ondemand_core::store::usage::{
+        Dimension, Outcome, RequestFilter, breakdown, overview, page, series,
+    };
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("big.db");
+    let started = Instant::now();
+    fill(&path, rows)?;
+    let fill_s = started.elapsed().as_secs_f64();
+    let conn = ondemand_core::store::open(&path)?;
+    let now = ondemand_core::store::now_ms();
+    let (day, hour) = (86_400_000_i64, 3_600_000_i64);
+    let report = |label: &str, (p50, p95): (f64, f64)| {
+        println!(
+            "{}",
+            serde_json::json!({"label": label, "rows": rows, "p50_ms": p50, "p95_ms": p95, "target_p95_ms": 50})
+        );
+    };
+    let all = RequestFilter::default();
+    let by_model = RequestFilter {
+        model: Some("deepseek-r1".into()),
+        ..RequestFilter::default()
+    };
+    let errors = RequestFilter {
+        outcome: Some(Outcome::Error),
+        account: Some("account-3".into()),
+        ..RequestFilter::default()
+    };
+    let newest: i64 = conn.query_row("SELECT MAX(id) FROM usage_events", [], |r| r.get(0))?;
+    report(
+        "overview, last 30 days",
+        time(50, |i| {
+            overview(&conn, now - 30 * day - i as i64 * hour, now)
+        })?,
+    );
+    report(
+        "series, 24 hourly buckets",
+        time(50, |i| {
+            series(&conn, now - day - i as i64 * hour, now, hour, 0)
+        })?,
+    );
+    report(
+        "series, 30 daily buckets (UTC+8)",
+        time(50, |_| series(&conn, now - 30 * day, now, day, 8 * hour))?,
+    );
+    report(
+        "breakdown by model, 7 days",
+        time(50, |_| {
+            breakdown(&conn, now - 7 * day, now, Dimension::Model)
+        })?,
+    );
+    report(
+        "breakdown by model, 30 days",
+        time(50, |_| {
+            breakdown(&conn, now - 30 * day, now, Dimension::Model)
+        })?,
+    );
+    report(
+        "requests page, newest",
+        time(50, |_| page(&conn, None, 50, &all))?,
+    );
+    report(
+        "requests page, deep (keyset)",
+        time(50, |i| {
+            page(&conn, Some(newest - newest / 10 * (i as i64 % 9)), 50, &all)
+        })?,
+    );
+    report(
+        "requests page, model filter",
+        time(50, |_| page(&conn, None, 50, &by_model))?,
+    );
+    report(
+        "requests page, errors of one account",
+        time(50, |_| page(&conn, None, 50, &errors))?,
+    );
+    println!(
+        "{}",
+        serde_json::json!({"label": "fill", "rows": rows, "seconds": fill_s})
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rows) = args.query_rows {
+        return queries(rows);
+    }
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
     let (writer, sink) = UsageWriter::start(&path)?;

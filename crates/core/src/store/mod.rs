@@ -19,7 +19,10 @@ use rusqlite_migration::{M, Migrations};
 
 /// The schema's history; a database is always brought to the last step.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("sql/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("sql/0001_init.sql")),
+        M::up(include_str!("sql/0002_hourly_totals.sql")),
+    ])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +186,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
     }
 }

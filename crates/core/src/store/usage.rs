@@ -102,11 +102,31 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
         };
         sum[5] += i64::from(e.latency_ms);
     }
-    for ((hour, model, account, token), [requests, successes, input, output, estimated, latency]) in
-        sums
-    {
+    let mut totals = tx.prepare_cached(
+        "INSERT INTO usage_hourly_totals (hour, requests, successes, input_tokens, output_tokens, estimated_tokens, latency_ms_sum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (hour) DO UPDATE SET
+            requests = requests + excluded.requests,
+            successes = successes + excluded.successes,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            estimated_tokens = estimated_tokens + excluded.estimated_tokens,
+            latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+    )?;
+    let mut per_hour: HashMap<i64, [i64; 6]> = HashMap::new();
+    for ((hour, model, account, token), sum) in sums {
+        let [requests, successes, input, output, estimated, latency] = sum;
         rollup.execute(params![
             hour, model, account, token, requests, successes, input, output, estimated, latency
+        ])?;
+        let total = per_hour.entry(hour).or_default();
+        for (t, v) in total.iter_mut().zip(sum) {
+            *t += v;
+        }
+    }
+    for (hour, [requests, successes, input, output, estimated, latency]) in per_hour {
+        totals.execute(params![
+            hour, requests, successes, input, output, estimated, latency
         ])?;
     }
     Ok(())
@@ -256,7 +276,7 @@ pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result
     conn.query_row(
         "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(successes), 0), COALESCE(SUM(input_tokens), 0),
                 COALESCE(SUM(output_tokens), 0), COALESCE(SUM(estimated_tokens), 0), COALESCE(SUM(latency_ms_sum), 0)
-         FROM usage_hourly WHERE hour >= ?1 AND hour < ?2",
+         FROM usage_hourly_totals WHERE hour >= ?1 AND hour < ?2",
         params![from, to_ms],
         |r| {
             let requests = r.get::<_, i64>(0)? as u64;
@@ -306,7 +326,7 @@ pub fn series(
         .collect();
     let mut stmt = conn.prepare_cached(
         "SELECT ((hour + ?3) / ?4) * ?4 - ?3 AS bucket, SUM(requests), SUM(successes), SUM(input_tokens), SUM(output_tokens)
-         FROM usage_hourly WHERE hour >= ?1 AND hour < ?2 GROUP BY bucket",
+         FROM usage_hourly_totals WHERE hour >= ?1 AND hour < ?2 GROUP BY bucket",
     )?;
     let rows = stmt.query_map(params![first, to_ms, offset_ms, bucket_ms], |r| {
         Ok((
@@ -550,5 +570,67 @@ mod tests {
             breakdown(&conn, 0, i64::MAX, Dimension::Token).unwrap()[0].key,
             "default"
         );
+    }
+
+    #[test]
+    fn hourly_totals_always_match_the_detailed_rollups() {
+        let mut conn = open_in_memory().unwrap();
+        for batch in 0..3i64 {
+            let events: Vec<UsageEvent> = (0..500u64)
+                .map(|i| {
+                    let mut e = event(
+                        1_800_000_000_000 + batch * HOUR_MS / 2 + i as i64 * 10_000,
+                        ["a", "b", "c"][i as usize % 3],
+                        200 + (i % 2) as u16 * 302,
+                        i,
+                        2 * i,
+                    );
+                    e.tokens_estimated = i % 5 == 0;
+                    e
+                })
+                .collect();
+            let tx = conn.transaction().unwrap();
+            insert_batch(&tx, &events).unwrap();
+            tx.commit().unwrap();
+        }
+        let sums = |table: &str| -> Vec<(i64, i64, i64, i64, i64, i64, i64)> {
+            let sql = format!(
+                "SELECT hour, SUM(requests), SUM(successes), SUM(input_tokens), SUM(output_tokens), SUM(estimated_tokens), SUM(latency_ms_sum) FROM {table} GROUP BY hour ORDER BY hour"
+            );
+            let mut stmt = conn.prepare(&sql).unwrap();
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let detailed = sums("usage_hourly");
+        assert!(detailed.len() >= 2);
+        assert_eq!(sums("usage_hourly_totals"), detailed);
+    }
+
+    #[test]
+    fn the_totals_migration_backfills_existing_rollups() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let migrations = crate::store::migrations();
+        migrations.to_version(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO usage_hourly VALUES (3600000, 'm', 'a', 't', 3, 2, 10, 20, 0, 300), (3600000, 'n', 'a', 't', 1, 1, 1, 1, 1, 5)",
+            [],
+        )
+        .unwrap();
+        migrations.to_latest(&mut conn).unwrap();
+        let totals: (i64, i64, i64) =
+            conn.query_row("SELECT requests, input_tokens, latency_ms_sum FROM usage_hourly_totals WHERE hour = 3600000", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+        assert_eq!(totals, (4, 11, 305));
     }
 }
