@@ -51,7 +51,7 @@ pub struct Engine {
 /// Why no answer could be had.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DispatchError {
-    #[error("no on-demand.io account is configured")]
+    #[error("no enabled on-demand.io account is configured")]
     NoAccounts,
     /// The upstream refused the request itself; retrying elsewhere cannot help.
     #[error("{error}")]

@@ -330,10 +330,6 @@ impl FakeOnDemand {
         self.shared.lock().options = options;
     }
 
-    pub fn options(&self) -> FakeOptions {
-        self.shared.lock().options.clone()
-    }
-
     /// Sets how the fake treats one API key or email.
     pub fn set_behaviour(&self, credential: &str, behaviour: Behaviour) {
         self.shared

@@ -120,11 +120,6 @@ impl ApiError {
         }
         e
     }
-
-    /// The stream-error form of this error, for a stream already under way.
-    pub fn into_object(self) -> ErrorObject {
-        self.error
-    }
 }
 
 impl From<PlanError> for ApiError {
@@ -164,7 +159,7 @@ impl From<DispatchError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 Some("no_accounts"),
-                "No on-demand.io account is configured. Add one (config.json `accounts` or ONDEMAND_ACCOUNTS), \
+                "No enabled on-demand.io account is configured. Add or enable one (config.json `accounts` or ONDEMAND_ACCOUNTS), \
                  or start with --demo to try the proxy.",
             ),
             DispatchError::Rejected { error, .. } => {

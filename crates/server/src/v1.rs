@@ -70,11 +70,7 @@ pub async fn get_model(State(state): State<AppState>, Path(model): Path<String>)
 
 /// Reads and parses the body under the live size limit, whatever the content type
 /// (curl users often forget it), naming the offending field on a type error.
-async fn read_request(
-    state: &AppState,
-    request: Request,
-) -> Result<ChatCompletionRequest, ApiError> {
-    let limit = state.engine().settings().max_body_bytes;
+async fn read_request(limit: usize, request: Request) -> Result<ChatCompletionRequest, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| ApiError::too_large(limit))?;
@@ -88,8 +84,8 @@ async fn read_request(
 }
 
 pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
-    let mut usage = UsageGuard::new(&state);
     let settings = state.engine().settings();
+    let mut usage = UsageGuard::new(&state, settings.record_usage);
     if let Err(wait) = state.engine().rate_limiter.check(
         CLIENT_KEY,
         settings.rate_limit,
@@ -97,7 +93,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
     ) {
         return usage.refuse(ApiError::rate_limited(settings.rate_limit, wait));
     }
-    let parsed = match read_request(&state, request).await {
+    let parsed = match read_request(settings.max_body_bytes, request).await {
         Ok(parsed) => parsed,
         Err(e) => return usage.refuse(e),
     };
@@ -146,13 +142,9 @@ struct UsageGuard {
 }
 
 impl UsageGuard {
-    fn new(state: &AppState) -> Self {
+    fn new(state: &AppState, record: bool) -> Self {
         Self {
-            sink: state
-                .engine()
-                .settings()
-                .record_usage
-                .then(|| state.usage().clone()),
+            sink: record.then(|| state.usage().clone()),
             event: UsageEvent {
                 ts: ondemand_core::store::now_ms(),
                 client_token: CLIENT_KEY.into(),
@@ -344,7 +336,7 @@ impl Relay {
                             self.usage.dispatch_failed(&e);
                             let error = ApiError::from(e);
                             self.usage.event.error_class = error.error.code.clone();
-                            Step::End(relay::error_event(error.into_object()))
+                            Step::End(relay::error_event(error.error))
                         }
                     },
                     _ = tick.tick() => Step::Send(Bytes::from_static(relay::KEEPALIVE)),

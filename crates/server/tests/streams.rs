@@ -222,20 +222,9 @@ async fn client_disconnect_cancels_the_upstream_stream() {
             ..Behaviour::default()
         },
     );
-    let response = h
-        .http
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth(TOKEN)
-        // 100 words at 100 ms a frame: ~10 s if nobody cancels it.
-        .json(&serde_json::json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "word ".repeat(100)}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    use futures_util::StreamExt;
-    let _first = stream.next().await.unwrap().unwrap();
-    drop(stream);
+    // 100 words at 100 ms a frame: ~10 s if nobody cancels it.
+    h.abandon_stream(serde_json::json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "word ".repeat(100)}]}))
+        .await;
     // The proxy's upstream connection closes; the fake's writer notices at its next send.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     loop {

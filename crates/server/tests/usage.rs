@@ -151,18 +151,8 @@ async fn a_stream_broken_midway_and_an_abandoned_stream_are_recorded() {
             ..Behaviour::default()
         },
     );
-    let response = h
-        .http
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "w ".repeat(50)}]}))
-        .send()
-        .await
-        .unwrap();
-    let mut body = response.bytes_stream();
-    use futures_util::StreamExt;
-    let _ = body.next().await;
-    drop(body);
+    h.abandon_stream(json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "w ".repeat(50)}]}))
+        .await;
     let rows = h.usage_rows(2).await;
     assert_eq!(
         rows.len(),

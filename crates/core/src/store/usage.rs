@@ -42,25 +42,45 @@ impl UsageEvent {
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// Inserts events and folds them into `usage_hourly`, in the caller's transaction.
+/// The measures every rollup table sums, in the order of the `[i64; 6]` sums below.
+const ROLLUP_MEASURES: [&str; 6] = [
+    "requests",
+    "successes",
+    "input_tokens",
+    "output_tokens",
+    "estimated_tokens",
+    "latency_ms_sum",
+];
+
+/// `INSERT … ON CONFLICT DO UPDATE` adding one row of sums to a rollup table keyed by `keys`.
+fn rollup_upsert(table: &str, keys: &[&str]) -> String {
+    let columns: Vec<&str> = keys.iter().chain(ROLLUP_MEASURES.iter()).copied().collect();
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> = ROLLUP_MEASURES
+        .iter()
+        .map(|m| format!("{m} = {m} + excluded.{m}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders.join(", "),
+        keys.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// Inserts events and folds them into the rollups (`usage_hourly`, `usage_hourly_totals`),
+/// in the caller's transaction.
 pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
-    let mut rollup = tx.prepare_cached(
-        "INSERT INTO usage_hourly (hour, model, account, client_token, requests, successes, input_tokens,
-            output_tokens, estimated_tokens, latency_ms_sum)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (hour, model, account, client_token) DO UPDATE SET
-            requests = requests + excluded.requests,
-            successes = successes + excluded.successes,
-            input_tokens = input_tokens + excluded.input_tokens,
-            output_tokens = output_tokens + excluded.output_tokens,
-            estimated_tokens = estimated_tokens + excluded.estimated_tokens,
-            latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-    )?;
+    let mut rollup = tx.prepare_cached(&rollup_upsert(
+        "usage_hourly",
+        &["hour", "model", "account", "client_token"],
+    ))?;
     // Rollups are summed per (hour, model, account, token) in memory first: a batch of a
     // thousand rows usually touches a handful of rollup rows, so this saves most upserts.
     let mut sums: HashMap<(i64, &str, &str, &str), [i64; 6]> = HashMap::new();
@@ -102,17 +122,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
         };
         sum[5] += i64::from(e.latency_ms);
     }
-    let mut totals = tx.prepare_cached(
-        "INSERT INTO usage_hourly_totals (hour, requests, successes, input_tokens, output_tokens, estimated_tokens, latency_ms_sum)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (hour) DO UPDATE SET
-            requests = requests + excluded.requests,
-            successes = successes + excluded.successes,
-            input_tokens = input_tokens + excluded.input_tokens,
-            output_tokens = output_tokens + excluded.output_tokens,
-            estimated_tokens = estimated_tokens + excluded.estimated_tokens,
-            latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-    )?;
+    let mut totals = tx.prepare_cached(&rollup_upsert("usage_hourly_totals", &["hour"]))?;
     let mut per_hour: HashMap<i64, [i64; 6]> = HashMap::new();
     for ((hour, model, account, token), sum) in sums {
         let [requests, successes, input, output, estimated, latency] = sum;

@@ -176,6 +176,22 @@ impl Harness {
         (status, events, raw)
     }
 
+    /// Starts a stream, reads its first bytes, and hangs up, as a client that goes away does.
+    pub async fn abandon_stream(&self, body: Value) {
+        use futures_util::StreamExt;
+        let response = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let _first = stream.next().await.unwrap().unwrap();
+    }
+
     /// Each account's state name (`healthy`, `cooling_down`, …) and reason, by name.
     pub fn account_states(
         &self,
