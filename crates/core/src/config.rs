@@ -116,6 +116,15 @@ pub enum SessionMode {
     Reuse,
 }
 
+impl SessionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stateless => "stateless",
+            Self::Reuse => "reuse",
+        }
+    }
+}
+
 /// One upstream account as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountConfig {
@@ -176,11 +185,15 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// Keys of the config file this version does not use.
     pub unknown_keys: Vec<String>,
+    /// The settings given in the file, env or flags: they win over the dashboard's.
+    pub pinned: Pinned,
 }
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// Saved through the admin API (the `settings` table).
+    Stored,
     File(PathBuf),
     Env(&'static str),
     Flag(&'static str),
@@ -189,6 +202,7 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Stored => f.write_str("in the settings saved from the dashboard"),
             Self::File(path) => write!(f, "in {}", path.display()),
             Self::Env(name) => write!(f, "from environment variable {name}"),
             Self::Flag(flag) => write!(f, "from flag {flag}"),
@@ -440,6 +454,113 @@ pub const FIELDS: &[Field] = &[
 ];
 
 const ACCOUNTS_ENV: &str = "ONDEMAND_ACCOUNTS";
+
+/// Keys of [`FIELDS`] that are not settings: where to listen, where the data lives, and the
+/// two credentials. They are read at start only.
+const START_ONLY: [&str; 5] = [
+    "api_access_token",
+    "admin_password",
+    "host",
+    "port",
+    "data_dir",
+];
+
+/// Settings that apply at the next start only, so the admin API does not offer them.
+const RESTART_SETTINGS: [&str; 1] = ["debug_mode"];
+
+/// Whether `key` is a setting (a [`Settings`] field).
+pub fn is_setting(key: &str) -> bool {
+    FIELDS.iter().any(|f| f.key == key) && !START_ONLY.contains(&key)
+}
+
+/// Whether the admin API may change `key` (a setting that applies live).
+pub fn is_live_setting(key: &str) -> bool {
+    is_setting(key) && !RESTART_SETTINGS.contains(&key)
+}
+
+/// The settings given in `config.json`, the environment or flags, kept so that the
+/// dashboard's settings can be layered under them again whenever they change.
+#[derive(Debug, Clone, Default)]
+pub struct Pinned(BTreeMap<&'static str, (Raw, Origin)>);
+
+impl Pinned {
+    /// Where `key` was pinned, if it was.
+    pub fn origin(&self, key: &str) -> Option<&Origin> {
+        self.0.get(key).map(|(_, origin)| origin)
+    }
+}
+
+/// The settings from the defaults, then `stored` (the dashboard's), then `pinned`.
+/// `stored` keys that are not live settings are refused, naming the key.
+pub fn settings_with(
+    pinned: &Pinned,
+    stored: &Map<String, Value>,
+) -> Result<Settings, ConfigError> {
+    let mut layered = Layered {
+        values: BTreeMap::new(),
+    };
+    for (key, value) in stored {
+        let Some(field) = FIELDS
+            .iter()
+            .find(|f| f.key == key && is_live_setting(f.key))
+        else {
+            return Err(invalid(
+                key,
+                &Origin::Stored,
+                "not a setting that can be changed here",
+            ));
+        };
+        layered
+            .values
+            .insert(field.key, (Raw::Json(value.clone()), Origin::Stored));
+    }
+    for (key, value) in &pinned.0 {
+        layered.values.insert(key, value.clone());
+    }
+    build_settings(&mut layered)
+}
+
+/// Every setting as `config.json` would write it (minutes, seconds, names).
+pub fn settings_json(s: &Settings) -> Map<String, Value> {
+    let secs = |d: Duration| Value::from(d.as_secs_f64());
+    let h = &s.health;
+    let pairs = [
+        (
+            "session_timeout_minutes",
+            Value::from(s.session_timeout.as_secs() / 60),
+        ),
+        ("session_mode", Value::from(s.session_mode.as_str())),
+        ("session_cache_size", Value::from(s.session_cache_size)),
+        ("max_retries", Value::from(s.max_retries)),
+        ("retry_delay", secs(s.retry_delay)),
+        ("request_timeout", secs(s.request_timeout)),
+        ("stream_timeout", secs(s.stream_timeout)),
+        ("stream_idle_timeout", secs(s.stream_idle_timeout)),
+        ("stream_keepalive", secs(s.stream_keepalive)),
+        ("rate_limit", Value::from(s.rate_limit)),
+        (
+            "max_concurrent_upstream",
+            Value::from(s.max_concurrent_upstream),
+        ),
+        ("pool_strategy", Value::from(s.pool_strategy.as_str())),
+        ("cooldown_seconds", secs(h.cooldown_base)),
+        ("cooldown_max_seconds", secs(h.cooldown_max)),
+        ("circuit_failures", Value::from(h.circuit_failures)),
+        ("circuit_open_seconds", secs(h.circuit_open)),
+        ("recheck_seconds", secs(h.recheck_base)),
+        ("recheck_max_seconds", secs(h.recheck_max)),
+        ("no_account_wait", secs(s.no_account_wait)),
+        ("record_usage", Value::from(s.record_usage)),
+        ("usage_retention_days", Value::from(s.usage_retention_days)),
+        ("debug_mode", Value::from(s.debug_mode)),
+        ("base_url", Value::from(s.base_url.as_str())),
+        ("auth_base_url", Value::from(s.auth_base_url.as_str())),
+        ("user_agent", Value::from(s.user_agent.as_str())),
+        ("forward_max_tokens", Value::from(s.forward_max_tokens)),
+        ("max_body_bytes", Value::from(s.max_body_bytes)),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
 
 /// The inputs to [`load`]. `env` is a function so tests never touch the process environment.
 pub struct Sources<'a> {
@@ -776,6 +897,19 @@ fn build(
     file: Option<PathBuf>,
     unknown_keys: Vec<String>,
 ) -> Result<Config, ConfigError> {
+    let pinned = Pinned(
+        l.values
+            .iter()
+            .filter(|(key, _)| is_setting(key))
+            .map(|(key, value)| (*key, value.clone()))
+            .collect(),
+    );
+    let settings = build_settings(&mut l)?;
+    finish(l, settings, pinned, file, unknown_keys)
+}
+
+/// Types and validates every setting present in `l` over the defaults.
+fn build_settings(l: &mut Layered) -> Result<Settings, ConfigError> {
     let mut s = Settings::default();
     if let Some((raw, o)) = l.take("session_timeout_minutes") {
         s.session_timeout =
@@ -880,6 +1014,16 @@ fn build(
     if let Some((raw, o)) = l.take("max_body_bytes") {
         s.max_body_bytes = whole("max_body_bytes", &raw, &o, 1024, 1 << 30)? as usize;
     }
+    Ok(s)
+}
+
+fn finish(
+    mut l: Layered,
+    settings: Settings,
+    pinned: Pinned,
+    file: Option<PathBuf>,
+    unknown_keys: Vec<String>,
+) -> Result<Config, ConfigError> {
     let api_access_token = match l.take("api_access_token") {
         None => None,
         Some((raw, o)) => {
@@ -944,7 +1088,8 @@ fn build(
         host,
         port,
         data_dir,
-        settings: s,
+        settings,
+        pinned,
         file,
         unknown_keys,
     })

@@ -189,3 +189,69 @@ fn secrets_never_show_in_debug_output() {
         assert!(!debug.contains(secret), "{secret} leaked: {debug}");
     }
 }
+
+#[test]
+fn settings_json_covers_every_setting_and_round_trips() {
+    let mut changed = Settings {
+        session_timeout: Duration::from_secs(5 * 60),
+        session_mode: SessionMode::Reuse,
+        retry_delay: Duration::from_millis(1500),
+        pool_strategy: Strategy::Weighted,
+        rate_limit: 0,
+        user_agent: "agent/1".into(),
+        ..Settings::default()
+    };
+    changed.health.circuit_failures = 7;
+    for settings in [Settings::default(), changed] {
+        let json = settings_json(&settings);
+        let keys: Vec<&str> = FIELDS
+            .iter()
+            .map(|f| f.key)
+            .filter(|k| is_setting(k))
+            .collect();
+        let mut listed: Vec<&str> = json.keys().map(String::as_str).collect();
+        let mut expected = keys.clone();
+        listed.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "settings_json lists every setting once");
+        let mut stored = json.clone();
+        stored.remove("debug_mode");
+        let rebuilt = settings_with(&Pinned::default(), &stored).unwrap();
+        assert_eq!(rebuilt, settings);
+    }
+}
+
+#[test]
+fn pinned_settings_win_over_stored_ones_and_bad_stored_values_name_the_field() {
+    let env = |name: &str| (name == "RATE_LIMIT").then(|| "7".to_owned());
+    let config = load(Sources {
+        file: None,
+        default_file: None,
+        env: &env,
+        flags: vec![],
+    })
+    .unwrap();
+    assert_eq!(
+        config.pinned.origin("rate_limit"),
+        Some(&Origin::Env("RATE_LIMIT"))
+    );
+    assert_eq!(config.pinned.origin("max_retries"), None);
+    let serde_json::Value::Object(stored) = serde_json::json!({"rate_limit": 99, "max_retries": 5})
+    else {
+        unreachable!()
+    };
+    let settings = settings_with(&config.pinned, &stored).unwrap();
+    assert_eq!((settings.rate_limit, settings.max_retries), (7, 5));
+    let serde_json::Value::Object(bad) = serde_json::json!({"max_retries": "many"}) else {
+        unreachable!()
+    };
+    let err = settings_with(&config.pinned, &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("`max_retries`") && err.contains("dashboard"),
+        "{err}"
+    );
+    let serde_json::Value::Object(start_only) = serde_json::json!({"port": 1}) else {
+        unreachable!()
+    };
+    assert!(settings_with(&config.pinned, &start_only).is_err());
+}

@@ -29,6 +29,14 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::LeastInFlight => "least_in_flight",
+            Self::Weighted => "weighted",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "round_robin" => Some(Self::RoundRobin),

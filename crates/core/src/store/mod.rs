@@ -7,6 +7,11 @@
 //! - Request handlers never touch the disk: usage goes through [`writer`], a dedicated
 //!   thread that batches inserts into transactions.
 
+pub mod accounts;
+pub mod aliases;
+pub mod sessions;
+pub mod settings;
+pub mod tokens;
 pub mod usage;
 pub mod writer;
 
@@ -22,6 +27,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("sql/0001_init.sql")),
         M::up(include_str!("sql/0002_hourly_totals.sql")),
+        M::up(include_str!("sql/0003_managed_entities.sql")),
     ])
 }
 
@@ -36,6 +42,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot migrate the database: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("a database task failed: {0}")]
+    Task(String),
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -87,6 +95,9 @@ pub struct Store {
     path: PathBuf,
     /// Idle read connections, reused; a burst opens more and keeps up to `MAX_IDLE`.
     readers: Mutex<Vec<Connection>>,
+    /// The connection for changes people make (accounts, tokens, settings…), opened on
+    /// first use. Usage has its own writer thread; SQLite's busy timeout orders the two.
+    writer: Mutex<Option<Connection>>,
 }
 
 const MAX_IDLE_READERS: usize = 4;
@@ -97,6 +108,7 @@ impl Store {
         Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
         }
     }
 
@@ -137,10 +149,47 @@ impl Store {
             Ok(result?)
         })
         .await
-        .map_err(|e| StoreError::Create {
-            path: "read task".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+impl Store {
+    /// Runs `change` in one transaction off the async threads and commits it before
+    /// returning, so an acknowledged change survives a crash. `change` returning an error
+    /// rolls everything back.
+    pub async fn write<T, E, F>(self: &std::sync::Arc<Self>, change: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(change))
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// [`Store::write`] for callers already off the async threads (start-up).
+    pub fn write_blocking<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    {
+        let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let conn = Connection::open(&self.path).map_err(StoreError::from)?;
+            configure(&conn).map_err(StoreError::from)?;
+            *guard = Some(conn);
+        }
+        let Some(conn) = guard.as_mut() else {
+            return Err(E::from(StoreError::Task("no writer connection".into())));
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = change(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
     }
 }
 
@@ -186,6 +235,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 }

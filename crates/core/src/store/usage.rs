@@ -1,4 +1,5 @@
-//! Usage events: one row per request, and the hourly rollups kept in the same transaction.
+//! Usage events: one row per request, and the hourly rollups and client tokens' use counters
+//! kept in the same transaction.
 
 use std::collections::HashMap;
 
@@ -139,6 +140,19 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             hour, requests, successes, input, output, estimated, latency
         ])?;
     }
+    // What each client token used, for its quotas: successful requests and every token.
+    let mut per_token: HashMap<&str, (u64, u64, i64)> = HashMap::new();
+    for e in events {
+        let used = per_token.entry(e.client_token.as_str()).or_default();
+        used.0 += u64::from(e.succeeded());
+        used.1 += e.input_tokens + e.output_tokens;
+        used.2 = used.2.max(e.ts);
+    }
+    let uses: Vec<(&str, u64, u64, i64)> = per_token
+        .into_iter()
+        .map(|(name, (requests, tokens, last))| (name, requests, tokens, last))
+        .collect();
+    super::tokens::add_use(tx, &uses)?;
     Ok(())
 }
 
