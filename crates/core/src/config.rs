@@ -478,21 +478,23 @@ pub fn is_live_setting(key: &str) -> bool {
     is_setting(key) && !RESTART_SETTINGS.contains(&key)
 }
 
-/// The settings given in `config.json`, the environment or flags, kept so that the
-/// dashboard's settings can be layered under them again whenever they change.
+/// Which settings `config.json`, the environment or flags gave, and where: they win over
+/// the dashboard's.
 #[derive(Debug, Clone, Default)]
-pub struct Pinned(BTreeMap<&'static str, (Raw, Origin)>);
+pub struct Pinned(BTreeMap<&'static str, Origin>);
 
 impl Pinned {
     /// Where `key` was pinned, if it was.
     pub fn origin(&self, key: &str) -> Option<&Origin> {
-        self.0.get(key).map(|(_, origin)| origin)
+        self.0.get(key)
     }
 }
 
-/// The settings from the defaults, then `stored` (the dashboard's), then `pinned`.
-/// `stored` keys that are not live settings are refused, naming the key.
+/// `base` (the settings the configuration gave, which `pinned` names) with `stored` (the
+/// dashboard's) over every key that is not pinned. `stored` keys that are not live
+/// settings are refused, naming the key.
 pub fn settings_with(
+    base: &Settings,
     pinned: &Pinned,
     stored: &Map<String, Value>,
 ) -> Result<Settings, ConfigError> {
@@ -510,14 +512,13 @@ pub fn settings_with(
                 "not a setting that can be changed here",
             ));
         };
-        layered
-            .values
-            .insert(field.key, (Raw::Json(value.clone()), Origin::Stored));
+        if pinned.origin(key).is_none() {
+            layered
+                .values
+                .insert(field.key, (Raw::Json(value.clone()), Origin::Stored));
+        }
     }
-    for (key, value) in &pinned.0 {
-        layered.values.insert(key, value.clone());
-    }
-    build_settings(&mut layered)
+    build_settings(&mut layered, base.clone())
 }
 
 /// Every setting as `config.json` would write it (minutes, seconds, names).
@@ -901,16 +902,16 @@ fn build(
         l.values
             .iter()
             .filter(|(key, _)| is_setting(key))
-            .map(|(key, value)| (*key, value.clone()))
+            .map(|(key, (_, origin))| (*key, origin.clone()))
             .collect(),
     );
-    let settings = build_settings(&mut l)?;
+    let settings = build_settings(&mut l, Settings::default())?;
     finish(l, settings, pinned, file, unknown_keys)
 }
 
-/// Types and validates every setting present in `l` over the defaults.
-fn build_settings(l: &mut Layered) -> Result<Settings, ConfigError> {
-    let mut s = Settings::default();
+/// Types and validates every setting present in `l` over `base`.
+fn build_settings(l: &mut Layered, base: Settings) -> Result<Settings, ConfigError> {
+    let mut s = base;
     if let Some((raw, o)) = l.take("session_timeout_minutes") {
         s.session_timeout =
             Duration::from_secs(60 * whole("session_timeout_minutes", &raw, &o, 1, 7 * 24 * 60)?);

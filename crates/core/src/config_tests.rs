@@ -216,7 +216,7 @@ fn settings_json_covers_every_setting_and_round_trips() {
         assert_eq!(listed, expected, "settings_json lists every setting once");
         let mut stored = json.clone();
         stored.remove("debug_mode");
-        let rebuilt = settings_with(&Pinned::default(), &stored).unwrap();
+        let rebuilt = settings_with(&Settings::default(), &Pinned::default(), &stored).unwrap();
         assert_eq!(rebuilt, settings);
     }
 }
@@ -240,12 +240,14 @@ fn pinned_settings_win_over_stored_ones_and_bad_stored_values_name_the_field() {
     else {
         unreachable!()
     };
-    let settings = settings_with(&config.pinned, &stored).unwrap();
+    let settings = settings_with(&config.settings, &config.pinned, &stored).unwrap();
     assert_eq!((settings.rate_limit, settings.max_retries), (7, 5));
     let serde_json::Value::Object(bad) = serde_json::json!({"max_retries": "many"}) else {
         unreachable!()
     };
-    let err = settings_with(&config.pinned, &bad).unwrap_err().to_string();
+    let err = settings_with(&config.settings, &config.pinned, &bad)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("`max_retries`") && err.contains("dashboard"),
         "{err}"
@@ -253,5 +255,5 @@ fn pinned_settings_win_over_stored_ones_and_bad_stored_values_name_the_field() {
     let serde_json::Value::Object(start_only) = serde_json::json!({"port": 1}) else {
         unreachable!()
     };
-    assert!(settings_with(&config.pinned, &start_only).is_err());
+    assert!(settings_with(&config.settings, &config.pinned, &start_only).is_err());
 }

@@ -23,9 +23,11 @@ use arc_swap::ArcSwap;
 use crate::chat::ChatPlan;
 use crate::config::Settings;
 use crate::limits::{Gate, GatePermit, RateLimiter};
+use crate::live::LiveFeed;
 use crate::models::ModelCatalog;
 use crate::pool::{Account, Lease, NoPick, Pool};
 use crate::sessions::{SessionCache, SessionEntry};
+use crate::tokens::TokenRegistry;
 use crate::upstream::error::{Blame, TimeoutPhase, UpstreamError};
 use crate::upstream::sse::UpstreamEvent;
 use crate::upstream::{EventStream, QueryBody, ResponseMode, SyncAnswer, UpstreamClient};
@@ -46,6 +48,10 @@ pub struct Engine {
     pub rate_limiter: RateLimiter,
     /// Reuse mode: which upstream session holds which conversation.
     pub sessions: SessionCache,
+    /// The client tokens allowed on `/v1/*`, with their limits.
+    pub tokens: TokenRegistry,
+    /// Finished requests and running totals, for the live dashboard.
+    pub live: LiveFeed,
 }
 
 /// Why no answer could be had.
@@ -133,6 +139,8 @@ impl Engine {
             gate: Arc::new(Gate::default()),
             rate_limiter: RateLimiter::default(),
             sessions: SessionCache::default(),
+            tokens: TokenRegistry::default(),
+            live: LiveFeed::default(),
         }
     }
 
@@ -146,6 +154,10 @@ impl Engine {
 
     pub fn catalog(&self) -> Arc<ModelCatalog> {
         self.catalog.load_full()
+    }
+
+    pub fn set_catalog(&self, catalog: ModelCatalog) {
+        self.catalog.store(Arc::new(catalog));
     }
 
     /// A non-stream completion, bounded as a whole by `request_timeout`.
@@ -192,6 +204,25 @@ impl Engine {
             attempts,
             session,
         })
+    }
+
+    /// A real minimal query through one account, whatever its health or turn (a person's
+    /// "test" button). Success puts the account back in rotation; a failure only reports.
+    pub async fn test_account(
+        &self,
+        account: &Account,
+        plan: &ChatPlan,
+    ) -> Result<SyncAnswer, UpstreamError> {
+        let settings = self.settings();
+        let attempt = self.attempt_sync(account, plan, &settings, None);
+        match tokio::time::timeout(settings.request_timeout, attempt).await {
+            Ok(Ok((answer, _))) => {
+                account.reset();
+                Ok(answer)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+        }
     }
 
     /// Records how a stream that had begun ended, for the account's health.

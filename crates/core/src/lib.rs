@@ -7,14 +7,18 @@
 //! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over;
 //! - [`relay`]: encoding answers and streams in the OpenAI format;
 //! - [`usage`]: exact and estimated token counts; [`store`]: the SQLite database;
+//! - [`live`]: the feed behind the live dashboard; [`tokens`]: client tokens and their limits; [`control`]: the changes people make,
+//!   stored and applied live;
 //! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
 
 pub mod chat;
 pub mod config;
+pub mod control;
 pub mod conversation;
 pub mod engine;
 pub mod health;
 pub mod limits;
+pub mod live;
 pub mod models;
 pub mod openai;
 pub mod pool;
@@ -22,6 +26,7 @@ pub mod relay;
 pub mod secret;
 pub mod sessions;
 pub mod store;
+pub mod tokens;
 pub mod upstream;
 pub mod usage;
 

@@ -170,6 +170,12 @@ impl Account {
         self.health().on_recheck_failure(reason, now, policy);
     }
 
+    /// Marks the account as needing attention (it did before a restart), so it is
+    /// re-checked before it serves again.
+    pub fn mark_needs_attention(&self, reason: &str, policy: &HealthPolicy) {
+        self.record_failure(Blame::AccountUnusable, reason, Instant::now(), policy);
+    }
+
     /// Back to healthy, as after an edit or a person's reset.
     pub fn reset(&self) {
         self.health().on_success();

@@ -4,6 +4,10 @@
 //! A lookup *takes* the entry: two requests continuing the same history at once cannot both
 //! append to one upstream session (the second starts a fresh one), and the winner stores
 //! the conversation again under its new history when it succeeds.
+//!
+//! With [`SessionCache::journal`] on, every change is also noted for the store, which a
+//! background task writes every second ([`SessionCache::drain_journal`]), so sessions
+//! survive restarts and lose at most about a second to a crash.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::conversation::message_text;
 use crate::openai::ChatMessage;
+use crate::store::sessions::{SessionChange, StoredSession};
 
 /// An upstream session that holds a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,31 +30,100 @@ pub struct SessionEntry {
 
 #[derive(Debug, Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<String, SessionEntry>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<String, SessionEntry>,
+    /// Changes not yet written to the store; `None` when nothing persists them.
+    journal: Option<Vec<SessionChange>>,
+}
+
+impl Inner {
+    fn note(&mut self, change: impl FnOnce() -> SessionChange) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(change());
+        }
+    }
+}
+
+/// Unix ms of an `Instant` in the past.
+fn wall_clock(at: Instant) -> i64 {
+    crate::store::now_ms() - Instant::now().saturating_duration_since(at).as_millis() as i64
 }
 
 impl SessionCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionEntry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts noting changes for [`SessionCache::drain_journal`].
+    pub fn journal(&self) {
+        self.lock().journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes since the last drain, oldest first.
+    pub fn drain_journal(&self) -> Vec<SessionChange> {
+        self.lock()
+            .journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Puts back sessions read from the store (not journaled: they are stored already).
+    pub fn restore(&self, stored: Vec<StoredSession>) {
+        let now = Instant::now();
+        let now_ms = crate::store::now_ms();
+        let mut inner = self.lock();
+        for s in stored {
+            let age = Duration::from_millis(now_ms.saturating_sub(s.last_used).max(0) as u64);
+            inner.entries.insert(
+                s.key,
+                SessionEntry {
+                    session_id: s.session_id,
+                    account: s.account,
+                    last_used: now.checked_sub(age).unwrap_or(now),
+                },
+            );
+        }
     }
 
     /// Removes and returns the session for `key`, unless it idled past `ttl`.
     pub fn take(&self, key: &str, now: Instant, ttl: Duration) -> Option<SessionEntry> {
-        self.lock()
-            .remove(key)
-            .filter(|e| now.saturating_duration_since(e.last_used) <= ttl)
+        let mut inner = self.lock();
+        let entry = inner.entries.remove(key)?;
+        inner.note(|| SessionChange::Remove(key.to_owned()));
+        Some(entry).filter(|e| now.saturating_duration_since(e.last_used) <= ttl)
     }
 
     /// Remembers a session. Over `cap`, expired entries go first, then the least recently
     /// used tenth (evicting in batches keeps inserts cheap at the cap).
     pub fn put(&self, key: String, entry: SessionEntry, cap: usize, ttl: Duration) {
         let now = entry.last_used;
-        let mut entries = self.lock();
-        entries.insert(key, entry);
-        if entries.len() <= cap {
+        let mut inner = self.lock();
+        inner.note(|| {
+            SessionChange::Put(StoredSession {
+                key: key.clone(),
+                session_id: entry.session_id.clone(),
+                account: entry.account.clone(),
+                last_used: wall_clock(entry.last_used),
+            })
+        });
+        inner.entries.insert(key, entry);
+        if inner.entries.len() <= cap {
             return;
         }
-        entries.retain(|_, e| now.saturating_duration_since(e.last_used) <= ttl);
+        let Inner { entries, journal } = &mut *inner;
+        let mut evicted = Vec::new();
+        entries.retain(|k, e| {
+            let keep = now.saturating_duration_since(e.last_used) <= ttl;
+            if !keep {
+                evicted.push(k.clone());
+            }
+            keep
+        });
         if entries.len() > cap {
             let mut ages: Vec<(Instant, String)> = entries
                 .iter()
@@ -59,12 +133,16 @@ impl SessionCache {
             ages.select_nth_unstable(excess - 1);
             for (_, key) in ages.into_iter().take(excess) {
                 entries.remove(&key);
+                evicted.push(key);
             }
+        }
+        if let Some(journal) = journal {
+            journal.extend(evicted.into_iter().map(SessionChange::Remove));
         }
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +256,53 @@ mod tests {
                 .take("k0", t0 + Duration::from_secs(60), ttl)
                 .is_none(),
             "the oldest went first"
+        );
+    }
+
+    #[test]
+    fn the_journal_notes_every_change_and_restore_brings_sessions_back() {
+        let cache = SessionCache::default();
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(3600);
+        cache.put("before".into(), entry("s0", t0), 10, ttl);
+        cache.journal();
+        cache.put("k1".into(), entry("s1", t0), 2, ttl);
+        cache.take("before", t0, ttl);
+        cache.put("k2".into(), entry("s2", t0), 2, ttl);
+        cache.put(
+            "k3".into(),
+            entry("s3", t0 + Duration::from_millis(1)),
+            2,
+            ttl,
+        );
+        let journal = cache.drain_journal();
+        let kinds: Vec<String> = journal
+            .iter()
+            .map(|c| match c {
+                SessionChange::Put(s) => format!("put {}", s.key),
+                SessionChange::Remove(k) => format!("remove {k}"),
+            })
+            .collect();
+        assert_eq!(kinds[..4], ["put k1", "remove before", "put k2", "put k3"]);
+        assert_eq!(
+            kinds.len(),
+            5,
+            "the eviction over the cap is noted: {kinds:?}"
+        );
+        assert!(cache.drain_journal().is_empty());
+        let stored: Vec<StoredSession> = journal
+            .into_iter()
+            .filter_map(|c| match c {
+                SessionChange::Put(s) => Some(s),
+                SessionChange::Remove(_) => None,
+            })
+            .collect();
+        let restored = SessionCache::default();
+        restored.restore(stored);
+        let back = restored.take("k3", Instant::now(), ttl).unwrap();
+        assert_eq!(
+            (back.session_id.as_str(), back.account.as_str()),
+            ("s3", "a")
         );
     }
 

@@ -1,18 +1,19 @@
-//! Client authentication for `/v1/*`: `Authorization: Bearer <token>`, compared in constant
-//! time so response timing reveals nothing about the token.
+//! Client authentication for `/v1/*`: `Authorization: Bearer <token>`, looked up by the
+//! SHA-256 of the presented secret (so timing reveals nothing about stored tokens), then
+//! the token's own limits: enabled, expiry, quotas. The token travels on with the request
+//! as an extension, for its model allow-list, rate limit and usage.
 
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
 
 pub async fn require_client_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let presented = request
@@ -26,16 +27,22 @@ pub async fn require_client_token(
         .map(str::trim);
     let Some(presented) = presented.filter(|t| !t.is_empty()) else {
         return ApiError::unauthorized(
-            "You didn't provide an API key. Send the proxy's client token as `Authorization: Bearer <token>`.",
+            "You didn't provide an API key. Send a client token as `Authorization: Bearer <token>`.",
         )
         .into_response();
     };
-    let expected = state.client_token();
-    if bool::from(presented.as_bytes().ct_eq(expected.expose().as_bytes())) {
-        next.run(request).await
-    } else {
-        tracing::info!("rejected a request with a wrong client token");
-        ApiError::unauthorized("Incorrect API key provided. Use the client token the proxy printed or was configured with.")
-            .into_response()
+    match state
+        .engine()
+        .tokens
+        .authorize(presented, ondemand_core::store::now_ms())
+    {
+        Ok(token) => {
+            request.extensions_mut().insert(token);
+            next.run(request).await
+        }
+        Err(refusal) => {
+            tracing::info!(%refusal, "refused a client token");
+            ApiError::from(refusal).into_response()
+        }
     }
 }

@@ -1,25 +1,26 @@
-//! Start-up pieces shared by the headless binary and (later) the desktop shell: the data
-//! directory, the client token, the engine, and the demo upstream.
+//! Start-up shared by the headless binary, the tests and (later) the desktop shell: the data
+//! directory, the credentials, the database and the engine ([`open`]), and the demo upstream.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fake_ondemand::{FakeOnDemand, FakeOptions};
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
+use ondemand_core::control::{Control, ControlError, StartReport};
 use ondemand_core::models::ModelCatalog;
-use ondemand_core::pool::{Account, Pool};
-use ondemand_core::store::StoreError;
+use ondemand_core::pool::Pool;
 use ondemand_core::store::writer::{UsageSink, UsageWriter};
+use ondemand_core::store::{Store, StoreError};
 use ondemand_core::upstream::UpstreamClient;
 use ondemand_core::{Engine, Secret};
+
+use crate::{AppState, Services};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
 const TOKEN_FILE: &str = "client_token";
 const ADMIN_PASSWORD_FILE: &str = "admin_password";
-
-/// Prefix of generated client tokens, so they are recognisable in a config or a leak scan.
-const TOKEN_PREFIX: &str = "sk-odp-";
 
 /// Every demo answer starts with this, so nobody mistakes it for a model's words.
 pub const DEMO_ANSWER_PREFIX: &str =
@@ -41,14 +42,9 @@ pub fn ensure_data_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// A new random client token: 40 alphanumerics (~238 bits).
+/// A new random client token (`sk-odp-` and 40 alphanumerics).
 pub fn generate_token() -> Secret {
-    let body: String = rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
-    Secret::new(format!("{TOKEN_PREFIX}{body}"))
+    ondemand_core::tokens::generate_secret()
 }
 
 /// Where a stored secret (client token, admin password) came from, so start-up can say so
@@ -146,15 +142,81 @@ pub fn usage_writer(data_dir: &Path) -> Result<(UsageWriter, UsageSink), StoreEr
     UsageWriter::start(&data_dir.join(DATABASE_FILE))
 }
 
-/// The engine for a configuration.
-pub fn engine(config: &Config) -> Result<Engine, ondemand_core::upstream::error::UpstreamError> {
-    let accounts = config.accounts.iter().map(Account::from_config).collect();
-    Ok(Engine::new(
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reading or creating the {what} in {dir}: {source}")]
+    Secret {
+        what: &'static str,
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("opening the database in {dir}: {source}")]
+    Database { dir: String, source: StoreError },
+    #[error("loading the stored accounts, tokens and settings: {0}")]
+    Control(#[from] ControlError),
+    #[error("building the upstream client: {0}")]
+    Upstream(#[from] ondemand_core::upstream::error::UpstreamError),
+}
+
+/// A server ready to serve: its state, the usage writer to close after serving, and what
+/// start-up did (for the person at the terminal).
+pub struct Opened {
+    pub state: AppState,
+    pub writer: UsageWriter,
+    pub token_origin: TokenOrigin,
+    pub admin_origin: TokenOrigin,
+    pub report: StartReport,
+}
+
+/// Everything between a configuration and a server: the data directory, the credentials,
+/// the database (config-managed entries synced), the engine with what the database holds.
+/// The headless binary, the tests and the desktop shell all start this way.
+pub fn open(config: &Config, data_dir: &Path) -> Result<Opened, StartError> {
+    let dir = || data_dir.display().to_string();
+    let (client_token, token_origin) = client_token(config.api_access_token.clone(), data_dir)
+        .map_err(|source| StartError::Secret {
+            what: "client token",
+            dir: dir(),
+            source,
+        })?;
+    let (admin_password, admin_origin) = admin_password(config.admin_password.clone(), data_dir)
+        .map_err(|source| StartError::Secret {
+            what: "admin password",
+            dir: dir(),
+            source,
+        })?;
+    let (writer, usage) =
+        usage_writer(data_dir).map_err(|source| StartError::Database { dir: dir(), source })?;
+    let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
+    let engine = Engine::new(
         UpstreamClient::new()?,
-        Pool::new(accounts),
+        Pool::default(),
         ModelCatalog::builtin(),
         config.settings.clone(),
-    ))
+    );
+    let (control, report) = Control::start(
+        store.clone(),
+        config.pinned.clone(),
+        &config.accounts,
+        &client_token,
+        &engine,
+    )?;
+    let state = AppState::new(Services {
+        engine,
+        control,
+        client_token,
+        admin_password,
+        usage,
+        store,
+    });
+    Ok(Opened {
+        state,
+        writer,
+        token_origin,
+        admin_origin,
+        report,
+    })
 }
 
 /// Starts the in-process fake upstream for `--demo` and points `config` at it, with one
@@ -189,7 +251,7 @@ mod tests {
         let a = generate_token();
         let b = generate_token();
         assert_ne!(a, b);
-        assert_eq!(a.expose().len(), TOKEN_PREFIX.len() + 40);
+        assert_eq!(a.expose().len(), "sk-odp-".len() + 40);
     }
 
     #[test]

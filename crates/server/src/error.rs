@@ -9,8 +9,10 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::chat::PlanError;
+use ondemand_core::control::ControlError;
 use ondemand_core::engine::DispatchError;
 use ondemand_core::openai::{ErrorEnvelope, ErrorObject};
+use ondemand_core::tokens::Refusal;
 use ondemand_core::upstream::error::{Blame, UpstreamError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +96,17 @@ impl ApiError {
         e
     }
 
+    /// The client token's model allow-list leaves this model out.
+    pub fn model_not_allowed(model: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("model_not_allowed"),
+            format!("This client token may not use the model `{model}`."),
+        )
+        .with_param("model")
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,6 +132,58 @@ impl ApiError {
             e.error.param = Some(path);
         }
         e
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let message = e.to_string();
+        match e {
+            ControlError::NotFound { .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("not_found"),
+                message,
+            ),
+            ControlError::ReadOnly { .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                Some("managed_by_config"),
+                message,
+            ),
+            ControlError::Conflict { field, .. } => Self::new(
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                Some("conflict"),
+                message,
+            )
+            .with_param(field),
+            ControlError::Invalid { field, .. } => Self::invalid(message).with_param(field),
+            ControlError::Store(error) => {
+                tracing::error!(%error, "a change could not be stored");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    Some("store_error"),
+                    "The database could not store the change; see the log.",
+                )
+            }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            Refusal::Unknown | Refusal::Disabled | Refusal::Expired => Self::unauthorized(&message),
+            Refusal::RequestQuota(_) | Refusal::TokenQuota(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                message,
+            ),
+        }
     }
 }
 

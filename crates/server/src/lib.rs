@@ -13,7 +13,6 @@ mod v1;
 use std::future::Future;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::OriginalUri;
 use axum::http::Method;
@@ -24,6 +23,7 @@ use ondemand_core::store::Store;
 use ondemand_core::store::writer::UsageSink;
 
 use crate::admin::auth::AdminAuth;
+use ondemand_core::control::Control;
 use ondemand_core::{Engine, Secret};
 use tokio::net::TcpListener;
 
@@ -34,10 +34,12 @@ use crate::error::ApiError;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    /// The domain: accounts, settings, model aliases, upstream client.
+    /// The domain: accounts, settings, model aliases, client tokens, upstream client.
     engine: Engine,
-    /// The token clients must present on `/v1/*`; swappable so it can be rotated live.
-    client_token: ArcSwap<Secret>,
+    /// Changes people make through the admin API: stored, then applied to `engine`.
+    control: Control,
+    /// The `default` client token (config or generated), for the desktop shell to hand out.
+    client_token: Secret,
     /// The admin password and browser sessions for `/api/*`.
     admin: AdminAuth,
     /// Where each request's usage goes (the writer thread batches it into SQLite).
@@ -49,6 +51,7 @@ struct Inner {
 /// Everything an [`AppState`] is built from.
 pub struct Services {
     pub engine: Engine,
+    pub control: Control,
     pub client_token: Secret,
     pub admin_password: Secret,
     pub usage: UsageSink,
@@ -59,6 +62,7 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         let Services {
             engine,
+            control,
             client_token,
             admin_password,
             usage,
@@ -66,7 +70,8 @@ impl AppState {
         } = services;
         Self(Arc::new(Inner {
             engine,
-            client_token: ArcSwap::from_pointee(client_token),
+            control,
+            client_token,
             admin: AdminAuth::new(admin_password),
             usage,
             store,
@@ -89,8 +94,13 @@ impl AppState {
         &self.0.engine
     }
 
-    pub fn client_token(&self) -> Arc<Secret> {
-        self.0.client_token.load_full()
+    pub fn control(&self) -> &Control {
+        &self.0.control
+    }
+
+    /// The `default` client token.
+    pub fn client_token(&self) -> &Secret {
+        &self.0.client_token
     }
 }
 
@@ -138,6 +148,32 @@ async fn prune_usage(state: &AppState, stop: impl Future<Output = ()>) {
     }
 }
 
+/// Writes reuse-mode session changes every second and account states every few seconds,
+/// and both once more at `stop`, so a restart finds them.
+async fn persist(state: &AppState, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut tick: u32 = 0;
+    loop {
+        let stopping = tokio::select! {
+            () = &mut stop => true,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => false,
+        };
+        tick = tick.wrapping_add(1);
+        let (control, engine) = (state.control(), state.engine());
+        if let Err(error) = control.persist_sessions(engine).await {
+            tracing::warn!(%error, "writing reuse-mode sessions failed; will retry");
+        }
+        if (stopping || tick % 5 == 0)
+            && let Err(error) = control.persist_account_states(engine).await
+        {
+            tracing::warn!(%error, "writing account states failed; will retry");
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
 /// A bug must still answer in the OpenAI envelope, not drop the connection.
 fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 500");
@@ -159,7 +195,8 @@ async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> im
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and drains requests in flight.
-/// The background tasks (account re-checks, usage retention) run alongside and stop with it.
+/// The background tasks (account re-checks, usage retention, persisting sessions and
+/// account states) run alongside and stop with it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -171,10 +208,11 @@ pub async fn serve(
         shutdown.await;
         stop_server.cancel();
     });
-    let (served, (), ()) = tokio::join!(
+    let (served, (), (), ()) = tokio::join!(
         server.into_future(),
         state.engine().run_rechecks(stop.cancelled()),
         prune_usage(&state, stop.cancelled()),
+        persist(&state, stop.cancelled()),
     );
     served
 }

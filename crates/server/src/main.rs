@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ondemand_core::config::{self, FIELDS, Sources};
-use ondemand_core::store::Store;
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
-use ondemand_proxy::{AppState, Services, serve};
-use std::sync::Arc;
+use ondemand_proxy::serve;
 
 /// The command line. Every configuration key has a flag, made from the one table of keys
 /// (`config::FIELDS`), so flags, env vars and `config.json` keys can never drift apart.
@@ -133,55 +131,60 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     } else {
         None
     };
-    if config.accounts.is_empty() {
-        tracing::warn!(
-            "no on-demand.io accounts configured: chat requests will fail until one is added (or use --demo)"
-        );
-    }
     let data_dir = config
         .data_dir
         .clone()
         .unwrap_or_else(bootstrap::default_data_dir);
-    let (token, origin) = bootstrap::client_token(config.api_access_token.clone(), &data_dir)
-        .with_context(|| {
-            format!(
-                "reading or creating the client token in {}",
-                data_dir.display()
-            )
-        })?;
-    let (admin_password, admin_origin) =
-        bootstrap::admin_password(config.admin_password.clone(), &data_dir).with_context(|| {
-            format!(
-                "reading or creating the admin password in {}",
-                data_dir.display()
-            )
-        })?;
-    let (writer, usage) = bootstrap::usage_writer(&data_dir)
-        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
-    let engine = bootstrap::engine(&config).context("building the upstream client")?;
+    let opened = bootstrap::open(&config, &data_dir)?;
+    report(&opened.report);
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() {
-        tracing::warn!(%local, "listening on a non-loopback address: anyone who can reach it can use the proxy with the client token");
+        tracing::warn!(%local, "listening on a non-loopback address: anyone who can reach it can use the proxy with a client token");
     }
-    announce(local, &token, &origin, demo);
-    announce_admin(&admin_password, &admin_origin);
-    tracing::info!(accounts = config.accounts.len(), "ready");
-    let store = Arc::new(Store::new(&data_dir.join(bootstrap::DATABASE_FILE)));
-    let state = AppState::new(Services {
-        engine,
-        client_token: token,
-        admin_password,
-        usage,
-        store,
-    });
+    let state = opened.state;
+    announce(local, state.client_token(), &opened.token_origin, demo);
+    announce_admin(state.admin().password(), &opened.admin_origin);
+    let accounts = state.engine().pool.len();
+    if accounts == 0 {
+        tracing::warn!(
+            "no on-demand.io accounts yet: chat requests will fail until one is added (dashboard, config, or --demo)"
+        );
+    }
+    tracing::info!(accounts, "ready");
+    let writer = opened.writer;
     serve(listener, state, shutdown_signal()).await?;
     writer.close().await;
     tracing::info!("stopped; usage written");
     Ok(())
+}
+
+/// What start-up changed in the database, for the log.
+fn report(report: &ondemand_core::control::StartReport) {
+    let a = &report.accounts;
+    if !(a.added.is_empty() && a.updated.is_empty() && a.removed.is_empty()) {
+        tracing::info!(added = ?a.added, updated = ?a.updated, removed = ?a.removed, "config accounts synced");
+    }
+    if !a.shadowed.is_empty() {
+        tracing::warn!(names = ?a.shadowed, "config accounts skipped: accounts with these names were created in the dashboard; rename one of them");
+    }
+    if report.default_token_shadowed {
+        tracing::warn!(
+            "the configured client token was not stored: a dashboard token is named \"default\""
+        );
+    }
+    for ignored in &report.ignored_settings {
+        tracing::warn!(setting = %ignored, "a dashboard setting this version refuses was ignored");
+    }
+    if report.sessions_restored > 0 {
+        tracing::info!(
+            sessions = report.sessions_restored,
+            "reuse-mode sessions restored"
+        );
+    }
 }
 
 /// The one message for the person at the terminal: where to point clients, and the token

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +18,7 @@ use ondemand_core::engine::{DispatchError, Hold, OpenedStream, SessionUse};
 use ondemand_core::openai::{ChatCompletionRequest, ErrorObject, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
 use ondemand_core::store::usage::UsageEvent;
+use ondemand_core::tokens::ClientToken;
 use ondemand_core::upstream::EventStream;
 use ondemand_core::upstream::error::UpstreamError;
 use ondemand_core::upstream::sse::UpstreamEvent;
@@ -48,10 +52,15 @@ fn model_entry(id: &str) -> ModelEntry {
     }
 }
 
-pub async fn list_models(State(state): State<AppState>) -> Response {
+/// The aliases this token may use.
+pub async fn list_models(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<ClientToken>>,
+) -> Response {
     let catalog = state.engine().catalog();
     let data = catalog
         .aliases()
+        .filter(|(alias, _)| token.allows(alias))
         .map(|(alias, _)| model_entry(alias))
         .collect();
     Json(ModelList {
@@ -61,7 +70,14 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn get_model(State(state): State<AppState>, Path(model): Path<String>) -> Response {
+pub async fn get_model(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<ClientToken>>,
+    Path(model): Path<String>,
+) -> Response {
+    if !token.allows(&model) {
+        return ApiError::model_not_allowed(&model).into_response();
+    }
     match state.engine().catalog().resolve(&model) {
         Ok(_) => Json(model_entry(&model)).into_response(),
         Err(e) => ApiError::from(chat::PlanError::from(e)).into_response(),
@@ -83,15 +99,21 @@ async fn read_request(limit: usize, request: Request) -> Result<ChatCompletionRe
     serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::bad_body(&e))
 }
 
-pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<ClientToken>>,
+    request: Request,
+) -> Response {
     let settings = state.engine().settings();
-    let mut usage = UsageGuard::new(&state, settings.record_usage);
-    if let Err(wait) = state.engine().rate_limiter.check(
-        CLIENT_KEY,
-        settings.rate_limit,
-        std::time::Instant::now(),
-    ) {
-        return usage.refuse(ApiError::rate_limited(settings.rate_limit, wait));
+    let mut usage = UsageGuard::new(&state, token.clone(), settings.record_usage);
+    let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);
+    if let Err(wait) =
+        state
+            .engine()
+            .rate_limiter
+            .check(&token.name, rpm, std::time::Instant::now())
+    {
+        return usage.refuse(ApiError::rate_limited(rpm, wait));
     }
     let parsed = match read_request(settings.max_body_bytes, request).await {
         Ok(parsed) => parsed,
@@ -99,7 +121,10 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
     };
     usage.event.model = parsed.model.clone();
     usage.event.stream = parsed.stream.unwrap_or(false);
-    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings, CLIENT_KEY) {
+    if !token.allows(&parsed.model) {
+        return usage.refuse(ApiError::model_not_allowed(&parsed.model));
+    }
+    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings, &token.name) {
         Ok(plan) => plan,
         Err(e) => return usage.refuse(ApiError::from(e)),
     };
@@ -128,32 +153,34 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
     }
 }
 
-/// The rate-limit key. There is one client token today; per-token keys come with the
-/// token store.
-const CLIENT_KEY: &str = "client";
-
 /// Records one request's usage when dropped, however the request ended: answered, refused,
 /// failed upstream, broken mid-stream, or abandoned by the client.
 struct UsageGuard {
     /// `None` when `record_usage` is off: nothing about the request is stored.
     sink: Option<ondemand_core::store::writer::UsageSink>,
+    /// The client token, whose quotas count the request.
+    token: Arc<ClientToken>,
+    /// The live feed of the dashboard.
+    state: AppState,
     event: UsageEvent,
     started: Instant,
 }
 
 impl UsageGuard {
-    fn new(state: &AppState, record: bool) -> Self {
+    fn new(state: &AppState, token: Arc<ClientToken>, record: bool) -> Self {
         Self {
             sink: record.then(|| state.usage().clone()),
+            state: state.clone(),
             event: UsageEvent {
                 ts: ondemand_core::store::now_ms(),
-                client_token: CLIENT_KEY.into(),
+                client_token: token.name.clone(),
                 // Overwritten on every path that finishes; a panic leaves this behind.
                 status: 500,
                 error_class: Some("internal_error".into()),
                 ..UsageEvent::default()
             },
             started: Instant::now(),
+            token,
         }
     }
 
@@ -203,6 +230,12 @@ impl Drop for UsageGuard {
             prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
             ms = e.latency_ms, "request"
         );
+        self.token.record_use(
+            e.succeeded(),
+            e.input_tokens + e.output_tokens,
+            e.ts + i64::from(e.latency_ms),
+        );
+        self.state.engine().live.publish(e);
         if let Some(sink) = &self.sink {
             sink.record(std::mem::take(e));
         }

@@ -26,7 +26,7 @@ async fn a_completion_records_its_account_tokens_and_timing() {
     );
     assert_eq!(
         (r.account.as_deref(), r.attempts, r.client_token.as_str()),
-        (Some("k1"), 1, "client")
+        (Some("k1"), 1, "default")
     );
     assert_eq!(
         r.input_tokens,

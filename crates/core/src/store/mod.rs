@@ -135,6 +135,15 @@ impl Store {
         }
     }
 
+    /// A pooled read connection for callers already off the async threads; it goes back
+    /// to the pool when dropped.
+    pub fn reader_blocking(&self) -> Result<Reader<'_>, StoreError> {
+        Ok(Reader {
+            store: self,
+            conn: Some(self.take()?),
+        })
+    }
+
     /// Runs `query` off the async threads.
     pub async fn read<T, F>(self: &std::sync::Arc<Self>, query: F) -> Result<T, StoreError>
     where
@@ -190,6 +199,29 @@ impl Store {
         let value = change(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+}
+
+/// A read connection lent by [`Store::reader_blocking`].
+pub struct Reader<'a> {
+    store: &'a Store,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // Always `Some` until drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.store.give_back(conn);
+        }
     }
 }
 

@@ -49,6 +49,11 @@ impl AdminAuth {
         }
     }
 
+    /// The admin password, for the one place that shows it (first start, desktop shell).
+    pub fn password(&self) -> &Secret {
+        &self.password
+    }
+
     fn password_matches(&self, presented: &str) -> bool {
         bool::from(
             presented

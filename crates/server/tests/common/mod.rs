@@ -10,7 +10,7 @@ use ondemand_core::Secret;
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, Settings};
 use ondemand_core::store::usage::UsageEvent;
 use ondemand_core::store::writer::UsageWriter;
-use ondemand_proxy::{AppState, Services, bootstrap, serve};
+use ondemand_proxy::{AppState, bootstrap, serve};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -98,20 +98,17 @@ impl Harness {
             port: 0,
             data_dir: Some(data.path().to_owned()),
             settings,
+            pinned: Default::default(),
             file: None,
             unknown_keys: vec![],
         };
-        let (writer, usage) = bootstrap::usage_writer(data.path()).unwrap();
-        let store = std::sync::Arc::new(ondemand_core::store::Store::new(
-            &data.path().join(bootstrap::DATABASE_FILE),
-        ));
-        let state = AppState::new(Services {
-            engine: bootstrap::engine(&config).unwrap(),
-            client_token: Secret::new(TOKEN),
-            admin_password: Secret::new(ADMIN),
-            usage,
-            store,
-        });
+        Self::serve(fake, &config, data).await
+    }
+
+    /// Opens the data directory as the binary does and serves it.
+    pub async fn serve(fake: FakeOnDemand, config: &Config, data: tempfile::TempDir) -> Self {
+        let opened = bootstrap::open(config, data.path()).unwrap();
+        let (state, writer) = (opened.state, opened.writer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,306 @@
+//! The control plane: the changes people make to accounts, client tokens, model aliases and
+//! settings. Each change is validated, committed to the store, and then applied to the live
+//! [`Engine`] (pool, token registry, catalog, settings) without a restart.
+//!
+//! - Changes are serialised, so the engine always reflects the last committed change.
+//! - Config-managed entries (`source = config`) are synced at start ([`Control::start`]) and
+//!   read-only here.
+//! - Errors name the field at fault ([`ControlError`]); nothing changes when one is returned.
+
+mod accounts;
+mod settings;
+mod tokens;
+mod transfer;
+
+pub use accounts::AccountInput;
+pub use settings::{AliasView, SettingView};
+pub use tokens::{NewToken, TokenInput};
+pub use transfer::{ExportDocument, ImportMode, ImportReport};
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use crate::config::{AccountConfig, Pinned, Settings};
+use crate::engine::Engine;
+use crate::models::ModelCatalog;
+use crate::secret::Secret;
+use crate::store::accounts::SyncReport;
+use crate::store::{Store, StoreError, accounts as account_rows, aliases, now_ms, sessions};
+use crate::store::{settings as setting_rows, tokens as token_rows};
+use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("No {what} with id {id}.")]
+    NotFound { what: &'static str, id: String },
+    /// The entry comes from `config.json` or the environment.
+    #[error("The {what} {name:?} is managed in the config file or environment; change it there.")]
+    ReadOnly { what: &'static str, name: String },
+    /// A name already taken, and the like.
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ControlError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl ControlError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The request field at fault, if one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Conflict { field, .. } | Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// What start-up found and did, for its log.
+#[derive(Debug, Default)]
+pub struct StartReport {
+    pub accounts: SyncReport,
+    /// An admin-API token holds the name `default`, so the configured token was not synced.
+    pub default_token_shadowed: bool,
+    /// Dashboard settings that no longer validate and were ignored, with why.
+    pub ignored_settings: Vec<String>,
+    pub sessions_restored: usize,
+}
+
+pub struct Control {
+    store: Arc<Store>,
+    /// The settings the configuration gave (defaults, config.json, env, flags): what a
+    /// dashboard setting reverts to when it is reset.
+    base: Settings,
+    /// Which of them config/env/flags gave: those win over the dashboard's.
+    pinned: Pinned,
+    /// The dashboard's settings as stored.
+    stored: Mutex<Map<String, Value>>,
+    /// Held from a change's commit to its application to the engine, so changes apply in
+    /// the order they were committed.
+    order: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
+    }
+}
+
+/// Names people give to accounts and tokens: 1–64 characters, no control characters.
+pub(crate) fn check_name(field: &str, name: &str) -> Result<String, ControlError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ControlError::invalid(
+            field,
+            format!("`{field}` must be 1 to 64 characters without control characters."),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Control {
+    /// Syncs the config-managed entries, loads everything into `engine`, and returns the
+    /// control plane. Runs on the calling thread (start-up, before serving).
+    pub fn start(
+        store: Arc<Store>,
+        pinned: Pinned,
+        configured: &[AccountConfig],
+        default_token: &Secret,
+        engine: &Engine,
+    ) -> Result<(Self, StartReport), ControlError> {
+        let now = now_ms();
+        let session_ttl = engine.settings().session_timeout;
+        let session_cap = engine.settings().session_cache_size;
+        let (mut report, stored, stored_sessions) =
+            store.write_blocking(|tx| -> Result<_, ControlError> {
+                let accounts = account_rows::sync_config(tx, configured, now)?;
+                let synced = token_rows::sync_config(
+                    tx,
+                    DEFAULT_TOKEN_NAME,
+                    &hash_secret(default_token.expose()),
+                    &display_prefix(default_token.expose()),
+                    now,
+                )?;
+                let since = now - session_ttl.as_millis() as i64;
+                let sessions = sessions::load(tx, since, session_cap)?;
+                let report = StartReport {
+                    accounts,
+                    default_token_shadowed: !synced,
+                    ..StartReport::default()
+                };
+                Ok((report, setting_rows::load(tx)?, sessions))
+            })?;
+        let control = Self {
+            store,
+            base: engine.settings().as_ref().clone(),
+            pinned,
+            stored: Mutex::new(Map::new()),
+            order: tokio::sync::Mutex::new(()),
+        };
+        report.ignored_settings = control.apply_stored_settings(stored, engine);
+        report.sessions_restored = stored_sessions.len();
+        engine.sessions.restore(stored_sessions);
+        engine.sessions.journal();
+        control.reload_blocking(engine)?;
+        for row in account_rows::list(&*control.store.reader_blocking()?)? {
+            if row.state == "needs_attention"
+                && let Some(account) = engine
+                    .pool
+                    .accounts()
+                    .iter()
+                    .find(|a| a.name == row.config.name())
+            {
+                account.mark_needs_attention(
+                    row.state_reason
+                        .as_deref()
+                        .unwrap_or("needed attention before the restart"),
+                    &engine.settings().health,
+                );
+            }
+        }
+        Ok((control, report))
+    }
+
+    /// Takes the dashboard's settings over the defaults, dropping (and reporting) any that
+    /// this version refuses, then applies them.
+    fn apply_stored_settings(
+        &self,
+        mut stored: Map<String, Value>,
+        engine: &Engine,
+    ) -> Vec<String> {
+        let mut ignored = Vec::new();
+        loop {
+            match crate::config::settings_with(&self.base, &self.pinned, &stored) {
+                Ok(settings) => {
+                    engine.set_settings(settings);
+                    break;
+                }
+                Err(crate::config::ConfigError::Invalid { field, reason, .. })
+                    if stored.remove(&field).is_some() =>
+                {
+                    ignored.push(format!("{field}: {reason}"));
+                }
+                Err(other) => {
+                    ignored.push(other.to_string());
+                    stored.clear();
+                }
+            }
+        }
+        *self.stored_lock() = stored;
+        ignored
+    }
+
+    fn stored_lock(&self) -> std::sync::MutexGuard<'_, Map<String, Value>> {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads accounts, tokens and aliases from the store into the engine.
+    fn reload_blocking(&self, engine: &Engine) -> Result<(), ControlError> {
+        let conn = self.store.reader_blocking()?;
+        apply_accounts(engine, &account_rows::list(&conn)?);
+        engine.tokens.load(&token_rows::list(&conn)?);
+        apply_aliases(engine, &aliases::list(&conn)?);
+        Ok(())
+    }
+
+    /// Commits `change`, reads the resulting `list` in the same transaction and `apply`s
+    /// it to the engine, all in commit order.
+    async fn change<T, R>(
+        &self,
+        engine: &Engine,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, ControlError> + Send + 'static,
+        list: fn(&rusqlite::Connection) -> rusqlite::Result<Vec<R>>,
+        apply: fn(&Engine, &[R]),
+    ) -> Result<T, ControlError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+    {
+        let _order = self.order.lock().await;
+        let (value, all) = self
+            .store
+            .write(move |tx| {
+                let value = change(tx)?;
+                Ok::<_, ControlError>((value, list(tx)?))
+            })
+            .await?;
+        apply(engine, &all);
+        Ok(value)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Writes the changes reuse mode made to its sessions since the last call.
+    pub async fn persist_sessions(&self, engine: &Engine) -> Result<(), ControlError> {
+        let changes = engine.sessions.drain_journal();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write(move |tx| -> Result<(), ControlError> { Ok(sessions::apply(tx, &changes)?) })
+            .await
+    }
+
+    /// Records each account's state as the pool sees it, for display after a restart.
+    pub async fn persist_account_states(&self, engine: &Engine) -> Result<(), ControlError> {
+        let now = std::time::Instant::now();
+        let states: Vec<(String, &'static str, Option<String>)> = engine
+            .pool
+            .accounts()
+            .iter()
+            .map(|a| {
+                let status = a.status(now);
+                (status.name, status.state, status.reason)
+            })
+            .collect();
+        self.store
+            .write(move |tx| -> Result<(), ControlError> {
+                for (name, state, reason) in &states {
+                    account_rows::record_state(tx, name, state, reason.as_deref())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn apply_accounts(engine: &Engine, rows: &[account_rows::AccountRow]) {
+    let configs: Vec<AccountConfig> = rows.iter().map(|r| r.config.clone()).collect();
+    engine.pool.update(&configs);
+}
+
+fn apply_aliases(engine: &Engine, rows: &[aliases::AliasRow]) {
+    let custom: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.alias.clone(), r.endpoint_id.clone()))
+        .collect();
+    engine.set_catalog(ModelCatalog::with_custom(&custom));
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

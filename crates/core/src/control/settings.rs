@@ -1,0 +1,240 @@
+//! Settings and model aliases.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Control, ControlError, apply_aliases};
+use crate::config::{self, FIELDS, Origin, is_live_setting, is_setting, settings_json};
+use crate::engine::Engine;
+use crate::models::{ModelCatalog, PASSTHROUGH_PREFIXES};
+use crate::store::{aliases, now_ms, settings as rows};
+
+/// One setting as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingView {
+    pub key: &'static str,
+    pub value: Value,
+    /// What a reset brings back (the built-in default, or the start-up configuration's).
+    pub default: Value,
+    /// `default`, `dashboard`, `config_file`, `environment` or `flag`.
+    pub source: &'static str,
+    /// Whether the admin API may change it: not when config pins it, nor for settings that
+    /// apply at the next start only.
+    pub editable: bool,
+    /// Why it cannot be changed here, when it cannot.
+    pub locked_reason: Option<String>,
+    pub env: &'static str,
+    pub help: &'static str,
+}
+
+/// One model alias as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AliasView {
+    pub alias: String,
+    pub endpoint_id: String,
+    /// `builtin` (shipped), or `custom` (added or overridden here).
+    pub source: &'static str,
+    /// A custom alias that replaces a built-in one of the same name.
+    pub overrides_builtin: bool,
+}
+
+impl Control {
+    pub fn settings_view(&self, engine: &Engine) -> Vec<SettingView> {
+        let values = settings_json(&engine.settings());
+        let defaults = settings_json(&self.base);
+        let stored = self.stored_lock().clone();
+        FIELDS
+            .iter()
+            .filter(|f| is_setting(f.key))
+            .map(|f| {
+                let pinned = self.pinned.origin(f.key);
+                let source = match pinned {
+                    Some(Origin::File(_)) => "config_file",
+                    Some(Origin::Env(_)) => "environment",
+                    Some(Origin::Flag(_)) => "flag",
+                    Some(Origin::Stored) | None if stored.contains_key(f.key) => "dashboard",
+                    _ => "default",
+                };
+                let locked_reason = match pinned {
+                    Some(origin) => Some(format!("Set {origin}; change it there.")),
+                    None if !is_live_setting(f.key) => Some(format!(
+                        "Applies at start only; set {} or the config file.",
+                        f.env
+                    )),
+                    None => None,
+                };
+                SettingView {
+                    key: f.key,
+                    value: values.get(f.key).cloned().unwrap_or(Value::Null),
+                    default: defaults.get(f.key).cloned().unwrap_or(Value::Null),
+                    source,
+                    editable: locked_reason.is_none(),
+                    locked_reason,
+                    env: f.env,
+                    help: f.help,
+                }
+            })
+            .collect()
+    }
+
+    /// Applies `changes` (`key → value`, `null` back to the default) as one change: all
+    /// valid, stored and live, or none.
+    pub async fn update_settings(
+        &self,
+        engine: &Engine,
+        changes: Map<String, Value>,
+    ) -> Result<(), ControlError> {
+        if changes.is_empty() {
+            return Err(ControlError::invalid(
+                "settings",
+                "Send at least one setting to change.",
+            ));
+        }
+        for key in changes.keys() {
+            if !is_setting(key) {
+                return Err(ControlError::invalid(
+                    key.clone(),
+                    format!("Unknown setting `{key}`."),
+                ));
+            }
+            if let Some(origin) = self.pinned.origin(key) {
+                return Err(ControlError::conflict(
+                    key.clone(),
+                    format!("`{key}` is set {origin}; change it there."),
+                ));
+            }
+            if !is_live_setting(key) {
+                return Err(ControlError::invalid(
+                    key.clone(),
+                    format!(
+                        "`{key}` applies at start only; set it in the config file or environment."
+                    ),
+                ));
+            }
+        }
+        let _order = self.order.lock().await;
+        let mut next = self.stored_lock().clone();
+        for (key, value) in &changes {
+            if value.is_null() {
+                next.remove(key);
+            } else {
+                next.insert(key.clone(), value.clone());
+            }
+        }
+        let settings =
+            config::settings_with(&self.base, &self.pinned, &next).map_err(|e| match e {
+                config::ConfigError::Invalid { field, reason, .. } => {
+                    ControlError::invalid(field.clone(), format!("`{field}`: {reason}."))
+                }
+                other => ControlError::invalid("settings", other.to_string()),
+            })?;
+        self.store
+            .write(move |tx| -> Result<(), ControlError> {
+                Ok(rows::save(tx, &changes, now_ms())?)
+            })
+            .await?;
+        *self.stored_lock() = next;
+        engine.set_settings(settings);
+        Ok(())
+    }
+
+    pub async fn aliases(&self, engine: &Engine) -> Result<Vec<AliasView>, ControlError> {
+        let custom = self.store.read(aliases::list).await?;
+        Ok(engine
+            .catalog()
+            .aliases()
+            .map(|(alias, endpoint)| {
+                let is_custom = custom.iter().any(|c| c.alias.eq_ignore_ascii_case(alias));
+                AliasView {
+                    alias: alias.to_owned(),
+                    endpoint_id: endpoint.to_owned(),
+                    source: if is_custom { "custom" } else { "builtin" },
+                    overrides_builtin: is_custom && ModelCatalog::is_builtin(alias),
+                }
+            })
+            .collect())
+    }
+
+    /// Adds an alias, or replaces one (a built-in one is overridden, not lost). With
+    /// `create_only`, an existing custom alias of that name is a conflict.
+    pub async fn put_alias(
+        &self,
+        engine: &Engine,
+        alias: &str,
+        endpoint_id: &str,
+        create_only: bool,
+    ) -> Result<(), ControlError> {
+        let alias = check_alias(alias)?;
+        let endpoint_id = check_endpoint(endpoint_id)?;
+        self.change(
+            engine,
+            move |tx| {
+                let exists = aliases::list(tx)?
+                    .iter()
+                    .any(|a| a.alias.eq_ignore_ascii_case(&alias));
+                if create_only && exists {
+                    return Err(ControlError::conflict(
+                        "alias",
+                        format!("The alias {alias:?} already exists."),
+                    ));
+                }
+                aliases::upsert(tx, &alias, &endpoint_id, now_ms())?;
+                Ok(())
+            },
+            aliases::list,
+            apply_aliases,
+        )
+        .await
+    }
+
+    /// Deletes a custom alias; a built-in alias it overrode comes back.
+    pub async fn delete_alias(&self, engine: &Engine, alias: &str) -> Result<(), ControlError> {
+        let alias = alias.to_owned();
+        self.change(engine, move |tx| {
+            if aliases::delete(tx, &alias)? {
+                return Ok(());
+            }
+            if ModelCatalog::is_builtin(&alias) {
+                return Err(ControlError::invalid("alias", format!("{alias:?} is built in and cannot be deleted; override it with another endpoint instead.")));
+            }
+            Err(ControlError::NotFound { what: "alias", id: alias })
+        }, aliases::list, apply_aliases)
+        .await
+    }
+}
+
+pub(super) fn check_alias(alias: &str) -> Result<String, ControlError> {
+    let alias = alias.trim();
+    if alias.is_empty()
+        || alias.len() > 128
+        || alias.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ControlError::invalid(
+            "alias",
+            "`alias` must be 1 to 128 characters without spaces.",
+        ));
+    }
+    if PASSTHROUGH_PREFIXES.iter().any(|p| alias.starts_with(p)) {
+        return Err(ControlError::invalid(
+            "alias",
+            "Names starting with predefined- or byoi- already pass through unchanged; choose another alias.",
+        ));
+    }
+    Ok(alias.to_owned())
+}
+
+pub(super) fn check_endpoint(endpoint_id: &str) -> Result<String, ControlError> {
+    let endpoint_id = endpoint_id.trim();
+    let valid = !endpoint_id.is_empty()
+        && endpoint_id.len() <= 128
+        && endpoint_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if !valid {
+        return Err(ControlError::invalid(
+            "endpoint_id",
+            "`endpoint_id` must be an on-demand.io endpoint id such as predefined-openai-gpt4o.",
+        ));
+    }
+    Ok(endpoint_id.to_owned())
+}
