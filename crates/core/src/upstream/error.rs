@@ -169,6 +169,14 @@ impl UpstreamError {
         matches!(self, Self::Status { status: 404, .. })
     }
 
+    /// The upstream's HTTP status, when it answered with one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// The upstream's `errorCode`, when it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -1,8 +1,12 @@
 //! The admin API under `/api/`: what the web UI reads and changes. JSON in, JSON out, errors
-//! in the same envelope as `/v1/*`. Every route but `/api/login` requires the admin
-//! credential ([`auth`]).
+//! in the same envelope as `/v1/*`. Every route but `/api/login` and `/api/openapi.json`
+//! requires the admin credential ([`auth`]). This file holds the statistics; [`manage`] the
+//! routes that change things; [`events`] the live stream.
 
 pub mod auth;
+mod events;
+mod extract;
+mod manage;
 
 use std::time::Instant;
 
@@ -10,7 +14,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 use ondemand_core::store::usage::{self, Dimension, Outcome, RequestFilter, UsageEvent};
 use serde::{Deserialize, Serialize};
@@ -22,7 +26,43 @@ use crate::error::ApiError;
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/logout", post(auth::logout))
-        .route("/accounts", get(accounts))
+        .route(
+            "/accounts",
+            get(manage::list_accounts).post(manage::create_account),
+        )
+        .route(
+            "/accounts/{id}",
+            get(manage::get_account)
+                .patch(manage::update_account)
+                .delete(manage::delete_account),
+        )
+        .route("/accounts/{id}/test", post(manage::test_account))
+        .route("/accounts/{id}/reset", post(manage::reset_account))
+        .route(
+            "/tokens",
+            get(manage::list_tokens).post(manage::create_token),
+        )
+        .route(
+            "/tokens/{id}",
+            get(manage::get_token)
+                .patch(manage::update_token)
+                .delete(manage::delete_token),
+        )
+        .route(
+            "/aliases",
+            get(manage::list_aliases).post(manage::create_alias),
+        )
+        .route(
+            "/aliases/{alias}",
+            put(manage::put_alias).delete(manage::delete_alias),
+        )
+        .route(
+            "/settings",
+            get(manage::get_settings).patch(manage::update_settings),
+        )
+        .route("/export", get(manage::export))
+        .route("/import", post(manage::import))
+        .route("/events", get(events::events))
         .route("/stats/overview", get(overview))
         .route("/stats/series", get(series))
         .route("/stats/breakdown", get(breakdown))
@@ -30,9 +70,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
     let open = Router::new()
         .route("/login", post(auth::login))
+        .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn(auth::require_local_host));
     protected.merge(open)
 }
+
+/// The OpenAPI document of `/api/*` (open, like any API description; it holds no data).
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// Written by hand and checked by a test against the router's routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 fn bad_query(rejection: QueryRejection) -> Response {
     ApiError::invalid(format!(
@@ -51,50 +104,6 @@ fn store_failed(error: impl std::fmt::Display) -> Response {
         "The database could not answer; see the log.",
     )
     .into_response()
-}
-
-/// An account as the admin API shows it: never its secret, only a hint.
-#[derive(Serialize)]
-struct AccountView {
-    name: String,
-    kind: &'static str,
-    /// `healthy`, `cooling_down`, `needs_attention`, `circuit_open` or `disabled`.
-    state: &'static str,
-    reason: Option<String>,
-    /// Seconds until it may be used or re-checked again.
-    retry_in_s: Option<f64>,
-    in_flight: u32,
-    weight: u32,
-    max_concurrent: Option<u32>,
-    enabled: bool,
-    /// Where it is managed: `config` (config.json / environment, read-only here).
-    source: &'static str,
-}
-
-async fn accounts(State(state): State<AppState>) -> Response {
-    let now = Instant::now();
-    let data: Vec<AccountView> = state
-        .engine()
-        .pool
-        .accounts()
-        .iter()
-        .map(|a| {
-            let status = a.status(now);
-            AccountView {
-                name: status.name,
-                kind: status.kind,
-                state: status.state,
-                reason: status.reason,
-                retry_in_s: status.retry_in.map(|d| d.as_secs_f64()),
-                in_flight: status.in_flight,
-                weight: a.weight,
-                max_concurrent: a.max_concurrent,
-                enabled: a.enabled,
-                source: "config",
-            }
-        })
-        .collect();
-    Json(json!({ "data": data })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -279,7 +288,7 @@ struct RequestView {
 
 /// The wire form of a usage row.
 #[derive(Serialize)]
-struct EventView {
+pub(crate) struct EventView {
     ts: i64,
     client_token: String,
     account: Option<String>,

@@ -28,6 +28,8 @@ pub struct Harness {
     writer: Option<UsageWriter>,
     /// The data directory (database, token); `None` only after [`Harness::stop`].
     data: Option<tempfile::TempDir>,
+    /// What the server was started with, for [`Harness::restart`].
+    pub config: Config,
 }
 
 /// Fast settings for tests: no waits between retries, short timeouts, no rate limit.
@@ -102,36 +104,102 @@ impl Harness {
             file: None,
             unknown_keys: vec![],
         };
-        Self::serve(fake, &config, data).await
+        Self::serve(fake, config, data).await
     }
 
     /// Opens the data directory as the binary does and serves it.
-    pub async fn serve(fake: FakeOnDemand, config: &Config, data: tempfile::TempDir) -> Self {
-        let opened = bootstrap::open(config, data.path()).unwrap();
-        let (state, writer) = (opened.state, opened.writer);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let server_state = state.clone();
-        let task = tokio::spawn(async move {
-            serve(listener, server_state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+    pub async fn serve(fake: FakeOnDemand, config: Config, data: tempfile::TempDir) -> Self {
+        let (state, base, shutdown, task, writer) = start(&config, data.path()).await;
         Self {
             fake,
             base,
             http: reqwest::Client::new(),
             state,
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
             task: Some(task),
             writer: Some(writer),
             data: Some(data),
+            config,
         }
     }
 
+    /// A graceful stop and a new start on the same data directory and config (a new port).
+    pub async fn restart(&mut self) {
+        self.shutdown_server().await;
+        let (state, base, shutdown, task, writer) =
+            start(&self.config, self.data.as_ref().unwrap().path()).await;
+        self.state = state;
+        self.base = base;
+        self.shutdown = Some(shutdown);
+        self.task = Some(task);
+        self.writer = Some(writer);
+    }
+
+    async fn shutdown_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.close().await;
+        }
+    }
+
+    /// An admin API call with the admin password: status and JSON body (`null` if none).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(ADMIN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A chat completion with the given client token.
+    pub async fn chat_as(&self, token: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+type Started = (
+    AppState,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    UsageWriter,
+);
+
+async fn start(config: &Config, data: &std::path::Path) -> Started {
+    let opened = bootstrap::open(config, data).unwrap();
+    let (state, writer) = (opened.state, opened.writer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server_state = state.clone();
+    let task = tokio::spawn(async move {
+        serve(listener, server_state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (state, base, tx, task, writer)
+}
+
+impl Harness {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -252,15 +320,7 @@ impl Harness {
     /// Graceful stop: drains requests, then writes the usage queued. Returns the data
     /// directory, so the test can read what was left on disk.
     pub async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
-        if let Some(writer) = self.writer.take() {
-            writer.close().await;
-        }
+        self.shutdown_server().await;
         self.data.take().unwrap()
     }
 }

@@ -1,0 +1,114 @@
+//! `GET /api/events`: the live dashboard's Server-Sent Events.
+//!
+//! Every interval (1 s by default) a listener gets one `tick` (running totals, per-second
+//! rates, requests in flight, account health) and, when requests finished since the last
+//! one, one `requests` event with the newest of them and a count of those left out. A burst
+//! of thousands of requests therefore costs each listener two small messages a second.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use ondemand_core::live::Totals;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::EventView;
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Requests sent per update at most; the rest are counted as `skipped`.
+const MAX_EVENTS: usize = 50;
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    /// Milliseconds between updates, 100–60000 (default 1000).
+    interval_ms: Option<u64>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let interval_ms = match query {
+        Ok(Query(q)) => q.interval_ms.unwrap_or(1000),
+        Err(e) => return ApiError::invalid(e.body_text()).into_response(),
+    };
+    if !(100..=60_000).contains(&interval_ms) {
+        return ApiError::invalid("`interval_ms` must be from 100 to 60000.")
+            .with_param("interval_ms")
+            .into_response();
+    }
+    Sse::new(updates(state, Duration::from_millis(interval_ms)))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+struct Listener {
+    state: AppState,
+    interval: tokio::time::Interval,
+    seq: u64,
+    last: (Totals, Instant),
+    /// A `requests` event waiting to go out after the tick that read it.
+    pending: Option<Event>,
+}
+
+fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event, Infallible>> {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let update = state.engine().live.since(u64::MAX, 0);
+    let listener = Listener {
+        seq: update.seq,
+        last: (update.totals, Instant::now()),
+        state,
+        interval,
+        pending: None,
+    };
+    futures_util::stream::unfold(listener, |mut l| async move {
+        if let Some(event) = l.pending.take() {
+            return Some((Ok(event), l));
+        }
+        l.interval.tick().await;
+        let engine = l.state.engine();
+        let update = engine.live.since(l.seq, MAX_EVENTS);
+        let now = Instant::now();
+        let elapsed = now.duration_since(l.last.1).as_secs_f64().max(0.001);
+        let (before, t) = (l.last.0, update.totals);
+        let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
+        let started = Instant::now();
+        let accounts = engine.pool.accounts();
+        let healthy = accounts
+            .iter()
+            .filter(|a| a.status(started).state == "healthy")
+            .count();
+        let tick = json!({
+            "ts": ondemand_core::store::now_ms(),
+            "totals": t,
+            "per_second": {
+                "requests": rate(t.requests, before.requests),
+                "errors": rate(t.errors, before.errors),
+                "input_tokens": rate(t.input_tokens, before.input_tokens),
+                "output_tokens": rate(t.output_tokens, before.output_tokens),
+            },
+            "in_flight": accounts.iter().map(|a| a.in_flight()).sum::<u32>(),
+            "accounts": {"total": accounts.len(), "healthy": healthy},
+        });
+        if !update.events.is_empty() {
+            let events: Vec<EventView> = update.events.into_iter().map(EventView::from).collect();
+            l.pending = Event::default()
+                .event("requests")
+                .json_data(json!({"events": events, "skipped": update.skipped}))
+                .ok();
+        }
+        l.seq = update.seq;
+        l.last = (t, now);
+        let event = Event::default()
+            .event("tick")
+            .json_data(tick)
+            .unwrap_or_else(|_| Event::default().comment("tick"));
+        Some((Ok(event), l))
+    })
+}
