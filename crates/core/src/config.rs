@@ -268,7 +268,7 @@ pub const FIELDS: &[Field] = &[
         "api_access_token",
         "API_ACCESS_TOKEN",
         "--api-access-token",
-        "Client token for /v1/* (visible in the process list: prefer the env var)",
+        "The client token named default for /v1/* (visible in the process list: prefer the env var)",
     ),
     value(
         "admin_password",
@@ -292,7 +292,7 @@ pub const FIELDS: &[Field] = &[
         "data_dir",
         "DATA_DIR",
         "--data-dir",
-        "Where the client token (and later the database) live [default: the OS data dir]",
+        "Where the credentials and the database live [default: the OS data dir]",
     ),
     value(
         "session_timeout_minutes",

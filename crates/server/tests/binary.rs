@@ -333,7 +333,12 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let token = "sk-crash-test-token-123456";
-    let envs = [("API_ACCESS_TOKEN", token), ("RATE_LIMIT", "0")];
+    let admin = "crash-test-admin-password";
+    let envs = [
+        ("API_ACCESS_TOKEN", token),
+        ("RATE_LIMIT", "0"),
+        ("ADMIN_PASSWORD", admin),
+    ];
     let mut proxy = start(
         &[
             "--demo",
@@ -371,6 +376,47 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
             })
         })
         .collect();
+    // Meanwhile a person makes changes: each acknowledged one must survive the crash.
+    let api = base.trim_end_matches("/v1").to_owned() + "/api";
+    let changes = {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let (path, body) = match i % 3 {
+                    0 => ("tokens", json!({"name": format!("t{i}")})),
+                    1 => (
+                        "accounts",
+                        json!({"name": format!("a{i}"), "api_key": format!("key-{i}")}),
+                    ),
+                    _ => ("settings", json!({"usage_retention_days": 100 + i})),
+                };
+                let method = if path == "settings" {
+                    reqwest::Method::PATCH
+                } else {
+                    reqwest::Method::POST
+                };
+                let Ok(response) = client
+                    .request(method, format!("{api}/{path}"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if !response.status().is_success() {
+                    break;
+                }
+                acked.push((path, i));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            acked
+        })
+    };
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let killed_at = Instant::now();
     Command::new("kill")
@@ -416,4 +462,19 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
         "no phantom rows: {rows} rows for {} acknowledged",
         acked.len()
     );
+    let changes = changes.await.unwrap();
+    assert!(changes.len() > 10, "the changes ran: {}", changes.len());
+    for (path, i) in &changes {
+        let found: i64 = match *path {
+            "tokens" => conn.query_row("SELECT COUNT(*) FROM client_tokens WHERE name = ?1", [format!("t{i}")], |r| r.get(0)),
+            "accounts" => conn.query_row("SELECT COUNT(*) FROM accounts WHERE name = ?1", [format!("a{i}")], |r| r.get(0)),
+            _ => conn.query_row(
+                "SELECT COUNT(*) FROM settings WHERE key = 'usage_retention_days' AND CAST(value AS INTEGER) >= ?1",
+                [100 + i],
+                |r| r.get(0),
+            ),
+        }
+        .unwrap();
+        assert_eq!(found, 1, "acknowledged change {path} #{i} was lost");
+    }
 }
