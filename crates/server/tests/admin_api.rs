@@ -973,3 +973,81 @@ async fn everything_survives_a_restart() {
     );
     assert_eq!(h.usage().await.len(), 2, "usage rows survive too");
 }
+
+#[tokio::test]
+async fn config_accounts_sync_at_start_by_name_and_keep_their_history() {
+    let mut h = Harness::with_keys(&["k1", "k2"]).await;
+    h.admin(
+        "POST",
+        "/api/accounts",
+        Some(json!({"name": "api-made", "api_key": "api-key-0123456789"})),
+    )
+    .await;
+    assert_eq!(h.chat(user("one")).await.0, 200);
+    let (_, before) = h.admin("GET", "/api/accounts", None).await;
+
+    // The same config again: nothing changes, ids included.
+    h.restart().await;
+    assert_eq!(
+        h.admin("GET", "/api/accounts", None).await.1["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let ids_of = |list: &Value| -> Vec<(String, i64)> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_owned(),
+                    a["id"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids_of(&h.admin("GET", "/api/accounts", None).await.1),
+        ids_of(&before)
+    );
+
+    // k1 gets a new secret under the same name, k2 leaves the config.
+    h.fake.add_key("k1-rotated");
+    h.config.accounts = vec![ondemand_core::config::AccountConfig::ApiKey {
+        name: "k1".into(),
+        api_key: ondemand_core::Secret::new("k1-rotated"),
+        options: Default::default(),
+    }];
+    h.restart().await;
+    let (_, after) = h.admin("GET", "/api/accounts", None).await;
+    let after_ids = ids_of(&after);
+    assert_eq!(
+        after_ids
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["k1", "api-made"]
+    );
+    assert_eq!(
+        after_ids[0],
+        ids_of(&before)[0],
+        "the renamed key kept its row"
+    );
+    let (_, by_account) = h
+        .admin("GET", "/api/stats/breakdown?by=account", None)
+        .await;
+    assert!(
+        by_account.to_string().contains("\"k1\"") || by_account.to_string().contains("\"k2\""),
+        "history by name stays: {by_account}"
+    );
+    h.fake.clear_requests();
+    for _ in 0..2 {
+        assert_eq!(h.chat(user("two")).await.0, 200);
+    }
+    assert!(
+        h.seen("/query").iter().all(|k| k != "k1" && k != "k2"),
+        "the old secret and the removed account get no traffic"
+    );
+}
