@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use ondemand_core::store::usage::{UsageEvent, totals};
+use ondemand_core::store::usage::{FailedAttempt, UsageEvent, totals};
 use ondemand_core::store::writer::UsageWriter;
 
 #[derive(Parser)]
@@ -45,6 +45,17 @@ fn event(i: u64, now: i64) -> UsageEvent {
         output_tokens: 200 + i % 300,
         tokens_estimated: i % 10 == 0,
         session_reused: i % 3 == 0,
+        // One request in 50 failed over once, as with a flaky account.
+        failed_attempts: if i % 50 == 1 {
+            vec![FailedAttempt {
+                account: "acct-0".to_owned(),
+                status: Some(429),
+                code: Some("rate_limit_exceeded".to_owned()),
+                message: "on-demand.io answered HTTP 429".to_owned(),
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -27,6 +27,7 @@ use crate::live::LiveFeed;
 use crate::models::ModelCatalog;
 use crate::pool::{Account, Lease, NoPick, Pool};
 use crate::sessions::{SessionCache, SessionEntry};
+use crate::store::usage::FailedAttempt;
 use crate::tokens::TokenRegistry;
 use crate::upstream::error::{Blame, TimeoutPhase, UpstreamError};
 use crate::upstream::sse::UpstreamEvent;
@@ -81,6 +82,37 @@ pub enum DispatchError {
         retry_after: Option<Duration>,
         last: Option<UpstreamError>,
     },
+}
+
+/// One request's attempts: how many were made, and the trail of those that failed (for
+/// its usage row), kept by the caller so a timeout or failure can still report them.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    count: AtomicU32,
+    failed: std::sync::Mutex<Vec<FailedAttempt>>,
+}
+
+impl Attempts {
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, account: &str, error: &UpstreamError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(FailedAttempt {
+                account: account.to_owned(),
+                status: error.status(),
+                code: error.code().map(str::to_owned),
+                message: error.to_string(),
+            });
+    }
+
+    /// The failed attempts, in order.
+    pub fn take_failed(&self) -> Vec<FailedAttempt> {
+        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// An attempt's hold on its account (and on a slot of the upstream cap), released on drop.
@@ -160,13 +192,17 @@ impl Engine {
         self.catalog.store(Arc::new(catalog));
     }
 
-    /// A non-stream completion, bounded as a whole by `request_timeout`.
-    pub async fn complete(&self, plan: &ChatPlan) -> Result<Completion, DispatchError> {
+    /// A non-stream completion, bounded as a whole by `request_timeout`. `attempts` keeps
+    /// the trail of failed attempts, whatever the outcome.
+    pub async fn complete(
+        &self,
+        plan: &ChatPlan,
+        attempts: &Attempts,
+    ) -> Result<Completion, DispatchError> {
         let settings = self.settings();
         let settings = &*settings;
-        let attempts = AtomicU32::new(0);
         let resume = self.resume(plan, settings);
-        let run = self.with_failover(settings, &attempts, resume, |account, session| async move {
+        let run = self.with_failover(settings, attempts, resume, |account, session| async move {
             self.attempt_sync(&account, plan, settings, session).await
         });
         match tokio::time::timeout(settings.request_timeout, run).await {
@@ -181,19 +217,22 @@ impl Engine {
             }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(DispatchError::Timeout {
-                attempts: attempts.into_inner(),
+                attempts: attempts.count(),
             }),
         }
     }
 
     /// Opens a stream on the first account that produces content.
-    pub async fn open_stream(&self, plan: &ChatPlan) -> Result<OpenedStream, DispatchError> {
+    pub async fn open_stream(
+        &self,
+        plan: &ChatPlan,
+        attempts: &Attempts,
+    ) -> Result<OpenedStream, DispatchError> {
         let settings = self.settings();
         let settings = &*settings;
-        let attempts = AtomicU32::new(0);
         let resume = self.resume(plan, settings);
         let ((first, rest, session), hold, attempts) = self
-            .with_failover(settings, &attempts, resume, |account, session| async move {
+            .with_failover(settings, attempts, resume, |account, session| async move {
                 self.attempt_stream(&account, plan, settings, session).await
             })
             .await?;
@@ -429,7 +468,7 @@ impl Engine {
     async fn with_failover<T, F, Fut>(
         &self,
         settings: &Settings,
-        attempts: &AtomicU32,
+        attempts: &Attempts,
         mut resume: Option<(Lease, String)>,
         mut attempt: F,
     ) -> Result<(T, Hold, u32), DispatchError>
@@ -440,7 +479,7 @@ impl Engine {
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<(UpstreamError, String)> = None;
         let wait_until = Instant::now() + settings.no_account_wait;
-        while attempts.load(Ordering::Relaxed) <= settings.max_retries {
+        while attempts.count() <= settings.max_retries {
             let now = Instant::now();
             let (lease, session) = match resume.take() {
                 Some((lease, session)) => (lease, Some(session)),
@@ -481,7 +520,7 @@ impl Engine {
                     last: last.map(|(e, _)| e),
                 });
             };
-            let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = attempts.count.fetch_add(1, Ordering::Relaxed) + 1;
             match attempt(account.clone(), session).await {
                 Ok(value) => {
                     account.record_success();
@@ -497,6 +536,7 @@ impl Engine {
                 Err(error) => {
                     let blame = error.blame();
                     tracing::warn!(account = %account.name, attempt = n, ?blame, %error, "upstream attempt failed");
+                    attempts.failed(&account.name, &error);
                     if blame == Blame::Request {
                         return Err(DispatchError::Rejected {
                             error,
@@ -520,7 +560,7 @@ impl Engine {
         match last {
             Some((last, account)) => Err(DispatchError::Exhausted {
                 last,
-                attempts: attempts.load(Ordering::Relaxed),
+                attempts: attempts.count(),
                 account,
             }),
             None => Err(DispatchError::NoAccounts),

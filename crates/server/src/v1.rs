@@ -14,7 +14,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::chat::{self, ChatPlan};
-use ondemand_core::engine::{DispatchError, Hold, OpenedStream, SessionUse};
+use ondemand_core::engine::{Attempts, DispatchError, Hold, OpenedStream, SessionUse};
 use ondemand_core::openai::{ChatCompletionRequest, ErrorObject, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
 use ondemand_core::store::usage::UsageEvent;
@@ -132,7 +132,7 @@ pub async fn chat_completions(
     if plan.stream {
         return stream(state, plan, usage, settings.stream_keepalive).await;
     }
-    match state.engine().complete(&plan).await {
+    match state.engine().complete(&plan, &usage.attempts).await {
         Ok(done) => {
             let body = relay::completion(&plan, done.answer);
             let e = &mut usage.event;
@@ -162,6 +162,8 @@ struct UsageGuard {
     token: Arc<ClientToken>,
     /// The live feed of the dashboard.
     state: AppState,
+    /// The upstream attempts, shared with the engine while it dispatches.
+    attempts: Arc<Attempts>,
     event: UsageEvent,
     started: Instant,
 }
@@ -180,6 +182,7 @@ impl UsageGuard {
                 ..UsageEvent::default()
             },
             started: Instant::now(),
+            attempts: Arc::default(),
             token,
         }
     }
@@ -224,6 +227,7 @@ impl Drop for UsageGuard {
     fn drop(&mut self) {
         let e = &mut self.event;
         e.latency_ms = self.started.elapsed().as_millis() as u32;
+        e.failed_attempts = self.attempts.take_failed();
         tracing::info!(
             model = %e.model, stream = e.stream, status = e.status, error = e.error_class.as_deref().unwrap_or(""),
             account = e.account.as_deref().unwrap_or(""), attempts = e.attempts, reused = e.session_reused,
@@ -256,8 +260,9 @@ async fn stream(
     keepalive: Duration,
 ) -> Response {
     let engine = state.clone();
+    let attempts = usage.attempts.clone();
     let mut opening: Opening = Box::pin(async move {
-        let result = engine.engine().open_stream(&plan).await;
+        let result = engine.engine().open_stream(&plan, &attempts).await;
         (plan, result)
     });
     let phase = match tokio::time::timeout(keepalive, &mut opening).await {

@@ -218,3 +218,37 @@ async fn with_record_usage_off_nothing_is_stored() {
     assert_eq!(h.chat(user("private")).await.0, 200);
     assert!(h.usage().await.is_empty());
 }
+
+#[tokio::test]
+async fn failover_leaves_the_trail_of_failed_attempts_in_the_row() {
+    let h = Harness::with_keys(&["bad", "good"]).await;
+    h.fake.set_behaviour(
+        "bad",
+        Behaviour {
+            failure: Some(Failure::new(429, "rate_limit_exceeded")),
+            ..Behaviour::default()
+        },
+    );
+    // Round-robin starts at "bad" for the first request.
+    assert_eq!(h.chat(user("a")).await.0, 200);
+    let rows = h.usage().await;
+    let r = &rows[0];
+    assert_eq!((r.attempts, r.account.as_deref()), (2, Some("good")));
+    assert_eq!(r.failed_attempts.len(), 1);
+    let failed = &r.failed_attempts[0];
+    assert_eq!(
+        (
+            failed.account.as_str(),
+            failed.status,
+            failed.code.as_deref()
+        ),
+        ("bad", Some(429), Some("rate_limit_exceeded"))
+    );
+    let (_, page) = h.admin("GET", "/api/requests", None).await;
+    assert_eq!(page["data"][0]["failed_attempts"][0]["account"], "bad");
+    assert_eq!(h.chat(user("b")).await.0, 200);
+    assert!(
+        h.usage().await[1].failed_attempts.is_empty(),
+        "the resting account is not tried again"
+    );
+}

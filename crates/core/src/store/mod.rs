@@ -29,6 +29,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0002_hourly_totals.sql")),
         M::up(include_str!("sql/0003_managed_entities.sql")),
         M::up(include_str!("sql/0004_daily_rollups.sql")),
+        M::up(include_str!("sql/0005_failed_attempts.sql")),
     ])
 }
 
@@ -268,6 +269,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
     }
 }

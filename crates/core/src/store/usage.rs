@@ -33,6 +33,24 @@ pub struct UsageEvent {
     pub tokens_estimated: bool,
     /// Reuse mode continued an upstream session.
     pub session_reused: bool,
+    /// The attempts that failed before the outcome, in order (failover's trail).
+    pub failed_attempts: Vec<FailedAttempt>,
+}
+
+/// One upstream attempt that failed: on which account, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedAttempt {
+    pub account: String,
+    /// The upstream's HTTP status, when it answered with one.
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+fn attempts_json(failed: &[FailedAttempt]) -> Option<String> {
+    (!failed.is_empty())
+        .then(|| serde_json::to_string(failed).ok())
+        .flatten()
 }
 
 impl UsageEvent {
@@ -77,8 +95,8 @@ fn rollup_upsert(table: &str, keys: &[&str]) -> String {
 pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
-            attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -106,6 +124,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             output,
             e.tokens_estimated,
             e.session_reused,
+            attempts_json(&e.failed_attempts),
         ])?;
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
@@ -244,7 +263,7 @@ pub fn page(
 ) -> rusqlite::Result<Vec<(i64, UsageEvent)>> {
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
-                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused
+                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -298,6 +317,10 @@ pub fn page(
                 output_tokens: r.get::<_, i64>(13)? as u64,
                 tokens_estimated: r.get(14)?,
                 session_reused: r.get(15)?,
+                failed_attempts: r
+                    .get::<_, Option<String>>(16)?
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
             },
         ))
     })?;

@@ -304,6 +304,8 @@ pub(crate) struct EventView {
     output_tokens: u64,
     tokens_estimated: bool,
     session_reused: bool,
+    /// The attempts that failed before the outcome: account, status, code, message.
+    failed_attempts: Vec<ondemand_core::store::usage::FailedAttempt>,
 }
 
 impl From<UsageEvent> for EventView {
@@ -324,6 +326,7 @@ impl From<UsageEvent> for EventView {
             output_tokens: e.output_tokens,
             tokens_estimated: e.tokens_estimated,
             session_reused: e.session_reused,
+            failed_attempts: e.failed_attempts,
         }
     }
 }
