@@ -168,6 +168,36 @@ impl AccountConfig {
             Self::ApiKey { name, .. } | Self::Password { name, .. } => name,
         }
     }
+
+    /// `api_key` or `email_password`, as stored and shown.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ApiKey { .. } => "api_key",
+            Self::Password { .. } => "email_password",
+        }
+    }
+
+    /// The sign-in email of an email/password account.
+    pub fn email(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { .. } => None,
+            Self::Password { email, .. } => Some(email),
+        }
+    }
+
+    /// The API key, or the password.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Self::ApiKey { api_key, .. } => api_key,
+            Self::Password { password, .. } => password,
+        }
+    }
+
+    pub fn options(&self) -> &AccountOptions {
+        match self {
+            Self::ApiKey { options, .. } | Self::Password { options, .. } => options,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

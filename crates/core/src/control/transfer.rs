@@ -120,30 +120,15 @@ pub struct NamedSecret {
 }
 
 fn export_account(config: &AccountConfig, secrets: bool) -> ExportedAccount {
-    let (kind, api_key, email, password, options) = match config {
-        AccountConfig::ApiKey {
-            api_key, options, ..
-        } => ("api_key", Some(api_key), None, None, options),
-        AccountConfig::Password {
-            email,
-            password,
-            options,
-            ..
-        } => (
-            "email_password",
-            None,
-            Some(email.clone()),
-            Some(password),
-            options,
-        ),
-    };
-    let reveal = |s: Option<&Secret>| s.filter(|_| secrets).map(|s| s.expose().to_owned());
+    let secret = secrets.then(|| config.secret().expose().to_owned());
+    let is_key = matches!(config, AccountConfig::ApiKey { .. });
+    let options = config.options();
     ExportedAccount {
         name: config.name().to_owned(),
-        kind: kind.to_owned(),
-        api_key: reveal(api_key),
-        email,
-        password: reveal(password),
+        kind: config.kind().to_owned(),
+        api_key: secret.clone().filter(|_| is_key),
+        email: config.email().map(str::to_owned),
+        password: secret.filter(|_| !is_key),
         weight: options.weight,
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,

@@ -105,25 +105,14 @@ pub fn find_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Ac
     .optional()
 }
 
-/// The columns an [`AccountConfig`] sets, in `kind, email, secret, weight, max_concurrent,
-/// enabled` order.
+/// The columns an [`AccountConfig`] sets, in `kind, email, secret, options` order.
 fn fields(config: &AccountConfig) -> (&'static str, Option<&str>, &str, &AccountOptions) {
-    match config {
-        AccountConfig::ApiKey {
-            api_key, options, ..
-        } => ("api_key", None, api_key.expose(), options),
-        AccountConfig::Password {
-            email,
-            password,
-            options,
-            ..
-        } => (
-            "email_password",
-            Some(email.as_str()),
-            password.expose(),
-            options,
-        ),
-    }
+    (
+        config.kind(),
+        config.email(),
+        config.secret().expose(),
+        config.options(),
+    )
 }
 
 pub fn insert(

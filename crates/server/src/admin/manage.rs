@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ondemand_core::config::AccountConfig;
 use ondemand_core::control::{AccountInput, ExportDocument, ImportMode, TokenInput};
 use ondemand_core::pool::Account;
 use ondemand_core::store::accounts::{AccountRow, Source};
@@ -49,24 +48,15 @@ pub struct AccountView {
 }
 
 fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> AccountView {
-    let (kind, email, secret, options) = match &row.config {
-        AccountConfig::ApiKey {
-            api_key, options, ..
-        } => ("api_key", None, api_key, options),
-        AccountConfig::Password {
-            email,
-            password,
-            options,
-            ..
-        } => ("email_password", Some(email.clone()), password, options),
-    };
+    let config = &row.config;
+    let options = config.options();
     let status = live.map(|a| a.status(now));
     AccountView {
         id: row.id,
         name: row.config.name().to_owned(),
-        kind,
-        email,
-        secret_hint: secret.hint(),
+        kind: config.kind(),
+        email: config.email().map(str::to_owned),
+        secret_hint: config.secret().hint(),
         weight: options.weight,
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,
