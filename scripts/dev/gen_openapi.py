@@ -53,6 +53,8 @@ schemas={
    "editable":boolean,"locked_reason":nstr,"env":string,"help":string}),
  "Overview": obj({"from":integer,"to":integer,"requests":integer,"successes":integer,"success_rate":{"type":["number","null"]},
    "input_tokens":integer,"output_tokens":integer,"estimated_tokens":integer,"latency_ms_avg":{"type":["number","null"]},
+   "latency_ms_p50":{"type":["number","null"],"description":"Estimated from hourly histograms, within about 10 %"},"latency_ms_p95":{"type":["number","null"]},
+   "ttft_ms_p50":{"type":["number","null"],"description":"Time to first content (streams)"},"ttft_ms_p95":{"type":["number","null"]},
    "accounts":obj({"total":integer,"healthy":integer})}, extra=True),
  "Bucket": obj({"start":integer,"requests":integer,"successes":integer,"input_tokens":integer,"output_tokens":integer},extra=True),
  "Share": obj({"key":string,"requests":integer,"successes":integer,"input_tokens":integer,"output_tokens":integer},extra=True),

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod aliases;
+pub mod latency;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
@@ -30,6 +31,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0003_managed_entities.sql")),
         M::up(include_str!("sql/0004_daily_rollups.sql")),
         M::up(include_str!("sql/0005_failed_attempts.sql")),
+        M::up(include_str!("sql/0006_latency_histograms.sql")),
     ])
 }
 
@@ -269,6 +271,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
     }
 }

@@ -193,6 +193,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
         .map(|(name, (requests, tokens, last))| (name, requests, tokens, last))
         .collect();
     super::tokens::add_use(tx, &uses)?;
+    super::latency::add(tx, events)?;
     Ok(())
 }
 
@@ -328,7 +329,7 @@ pub fn page(
 }
 
 /// Figures over a range, from the hourly rollups (the range is widened to whole hours).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Overview {
     pub requests: u64,
     pub successes: u64,
@@ -337,10 +338,20 @@ pub struct Overview {
     /// Of the tokens above, how many are the proxy's estimate.
     pub estimated_tokens: u64,
     pub latency_ms_avg: u64,
+    /// Estimated from the hourly histograms (within about 10 %); `None` without requests.
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+    /// Time to first content, streams only.
+    pub ttft_ms_p50: Option<f64>,
+    pub ttft_ms_p95: Option<f64>,
 }
 
 pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Overview> {
+    use super::latency::{Kind, quantiles};
     let from = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let latency = quantiles(conn, Kind::Latency, from_ms, to_ms, &[0.5, 0.95])?;
+    let ttft = quantiles(conn, Kind::FirstToken, from_ms, to_ms, &[0.5, 0.95])?;
+    let at = |q: &Option<Vec<f64>>, i: usize| q.as_ref().map(|v| v[i]);
     conn.query_row(
         "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(successes), 0), COALESCE(SUM(input_tokens), 0),
                 COALESCE(SUM(output_tokens), 0), COALESCE(SUM(estimated_tokens), 0), COALESCE(SUM(latency_ms_sum), 0)
@@ -355,6 +366,10 @@ pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result
                 output_tokens: r.get::<_, i64>(3)? as u64,
                 estimated_tokens: r.get::<_, i64>(4)? as u64,
                 latency_ms_avg: (r.get::<_, i64>(5)? as u64).checked_div(requests).unwrap_or(0),
+                latency_ms_p50: at(&latency, 0),
+                latency_ms_p95: at(&latency, 1),
+                ttft_ms_p50: at(&ttft, 0),
+                ttft_ms_p95: at(&ttft, 1),
             })
         },
     )

@@ -152,6 +152,10 @@ async fn overview(
         "output_tokens": figures.output_tokens,
         "estimated_tokens": figures.estimated_tokens,
         "latency_ms_avg": figures.latency_ms_avg,
+        "latency_ms_p50": figures.latency_ms_p50,
+        "latency_ms_p95": figures.latency_ms_p95,
+        "ttft_ms_p50": figures.ttft_ms_p50,
+        "ttft_ms_p95": figures.ttft_ms_p95,
         "accounts": {"total": accounts.len(), "healthy": healthy},
     }))
     .into_response()
