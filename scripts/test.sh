@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of OnDemand Proxy: format, lints, unit and black-box tests, and the official
-# OpenAI Python and Node SDKs against the real binary. On Debian/Ubuntu it installs missing
-# system packages (as root, or with sudo); anything it cannot install, it names.
+# Runs every test of OnDemand Proxy: the web UI's lint, type check, unit tests and build;
+# Rust format, lints, unit and black-box tests; the official OpenAI Python and Node SDKs
+# against the real binary; and the UI end to end in headless Chromium. On Debian/Ubuntu it
+# installs missing system packages (as root, or with sudo); anything it cannot install, it
+# names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,8 @@ have cc || packages+=(build-essential)
 have python3 || packages+=(python3)
 if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if ! have node || ! have npm; then packages+=(nodejs npm); fi
+chromium=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$chromium" ] || packages+=(chromium)
 if ((${#packages[@]})); then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif have sudo; then sudo="sudo"; else
     echo "Missing system packages: ${packages[*]}. Install them (apt-get install ${packages[*]}) and run this again." >&2
@@ -32,6 +36,12 @@ if [ "$node_major" -lt 20 ]; then
   echo "Node.js $node_major is too old for the SDK tests; install Node.js 20 or newer." >&2
   exit 1
 fi
+
+step "web UI: install, lint, type check, unit tests, build"
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent ui:lint
+npm run --silent ui:test
+npm run --silent ui:build
 
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
@@ -48,7 +58,6 @@ target_dir=${CARGO_TARGET_DIR:-target}
 venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
-npm ci --no-audit --no-fund --loglevel=error
 
 work=$(mktemp -d)
 token="sk-sdk-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -71,5 +80,10 @@ step "OpenAI Python SDK (pytest)"
 
 step "OpenAI Node SDK (node --test)"
 node --test tests/sdk/node_sdk.test.mjs
+
+step "web UI end to end (the binary in demo mode, headless Chromium, the Node SDK)"
+ODP_BIN="$target_dir/debug/ondemand-proxy" CHROMIUM="$chromium" SCREENSHOTS="$target_dir/ui-screenshots" \
+  npm run --silent ui:e2e
+echo "screenshots of every page in both languages: $target_dir/ui-screenshots"
 
 step "all tests passed"

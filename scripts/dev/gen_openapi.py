@@ -73,6 +73,7 @@ schemas={
 def listof(n): return obj({"data":arr(ref(n))},extra=True)
 paths={
  "/api/login":{"post":op("Sign in with the admin password; sets the session cookie",{"204":{"description":"Signed in (cookie `odp_admin`)"},**errors(400,401,403,429)},req=body(obj({"password":string},["password"])),tags=["auth"],security=False)},
+ "/api/session":{"get":op("Whether the caller is signed in, and the proxy's version",{"200":jsonresp(obj({"authenticated":boolean,"version":string})),**errors(401)},tags=["auth"])},
  "/api/logout":{"post":op("End the browser session",{"204":{"description":"Signed out"},**errors(401)},tags=["auth"])},
  "/api/openapi.json":{"get":op("This document",{"200":jsonresp({"type":"object"})},tags=["meta"],security=False)},
  "/api/accounts":{"get":op("List accounts (secrets masked)",{"200":jsonresp(listof("Account")),**errors(401)},tags=["accounts"]),

@@ -187,14 +187,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
-    let (writer, sink) = UsageWriter::start(&path)?;
+    let (writer, sink) = UsageWriter::start(&path, Default::default())?;
     let now = ondemand_core::store::now_ms();
     let started = Instant::now();
     let mut sent = 0;
     while sent < args.rows {
         // Hand over in chunks and let the writer drain, as bursts of requests would.
         for _ in 0..10_000.min(args.rows - sent) {
-            sink.record(event(sent, now));
+            if sink.record(event(sent, now)).is_err() {
+                anyhow::bail!("the writer's queue overflowed at row {sent}");
+            }
             sent += 1;
         }
         sink.flush().await;

@@ -52,7 +52,7 @@ pub struct Engine {
     /// The client tokens allowed on `/v1/*`, with their limits.
     pub tokens: TokenRegistry,
     /// Finished requests and running totals, for the live dashboard.
-    pub live: LiveFeed,
+    pub live: Arc<LiveFeed>,
 }
 
 /// Why no answer could be had.
@@ -172,7 +172,7 @@ impl Engine {
             rate_limiter: RateLimiter::default(),
             sessions: SessionCache::default(),
             tokens: TokenRegistry::default(),
-            live: LiveFeed::default(),
+            live: Arc::default(),
         }
     }
 

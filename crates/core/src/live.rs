@@ -1,7 +1,8 @@
 //! The live feed behind the dashboard's event stream: running totals and the most recent
 //! finished requests, numbered so each listener can ask "what is new since N".
 //!
-//! Publishing is a short lock and a push onto a bounded ring; listeners read at their own
+//! Publishing (by the usage writer, once a batch is committed) is a short lock and a push
+//! onto a bounded ring; listeners read at their own
 //! pace (once a second), so a burst of thousands of requests costs each listener one
 //! update, with the latest requests and a count of the ones left out.
 
@@ -27,6 +28,21 @@ pub struct Totals {
 #[derive(Debug, Default)]
 pub struct LiveFeed {
     inner: Mutex<Inner>,
+}
+
+impl Inner {
+    fn push(&mut self, event: &UsageEvent) {
+        self.seq += 1;
+        let t = &mut self.totals;
+        t.requests += 1;
+        t.errors += u64::from(!event.succeeded());
+        t.input_tokens += event.input_tokens;
+        t.output_tokens += event.output_tokens;
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(event.clone());
+    }
 }
 
 #[derive(Debug, Default)]
@@ -55,17 +71,15 @@ impl LiveFeed {
     }
 
     pub fn publish(&self, event: &UsageEvent) {
+        self.publish_all(std::slice::from_ref(event));
+    }
+
+    /// Publishes a batch under one lock.
+    pub fn publish_all(&self, events: &[UsageEvent]) {
         let mut inner = self.lock();
-        inner.seq += 1;
-        let t = &mut inner.totals;
-        t.requests += 1;
-        t.errors += u64::from(!event.succeeded());
-        t.input_tokens += event.input_tokens;
-        t.output_tokens += event.output_tokens;
-        if inner.recent.len() == RECENT {
-            inner.recent.pop_front();
+        for event in events {
+            inner.push(event);
         }
-        inner.recent.push_back(event.clone());
     }
 
     /// The requests published after `since`, the newest `max` of them.

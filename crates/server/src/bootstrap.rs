@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fake_ondemand::{FakeOnDemand, FakeOptions};
 use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
 use ondemand_core::control::{Control, ControlError, StartReport};
+use ondemand_core::live::LiveFeed;
 use ondemand_core::models::ModelCatalog;
 use ondemand_core::pool::Pool;
 use ondemand_core::store::writer::{UsageSink, UsageWriter};
@@ -133,13 +134,17 @@ fn stored_secret(
 /// The database file in a data directory.
 pub const DATABASE_FILE: &str = "ondemand-proxy.db";
 
-/// Starts the usage writer on the data directory's database (created, 0600, migrated).
-pub fn usage_writer(data_dir: &Path) -> Result<(UsageWriter, UsageSink), StoreError> {
+/// Starts the usage writer on the data directory's database (created, 0600, migrated);
+/// committed rows go to `feed` (the live dashboard).
+pub fn usage_writer(
+    data_dir: &Path,
+    feed: Arc<LiveFeed>,
+) -> Result<(UsageWriter, UsageSink), StoreError> {
     ensure_data_dir(data_dir).map_err(|source| StoreError::Create {
         path: data_dir.display().to_string(),
         source,
     })?;
-    UsageWriter::start(&data_dir.join(DATABASE_FILE))
+    UsageWriter::start(&data_dir.join(DATABASE_FILE), feed)
 }
 
 /// Why the server could not start.
@@ -186,15 +191,15 @@ pub fn open(config: &Config, data_dir: &Path) -> Result<Opened, StartError> {
             dir: dir(),
             source,
         })?;
-    let (writer, usage) =
-        usage_writer(data_dir).map_err(|source| StartError::Database { dir: dir(), source })?;
-    let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
     let engine = Engine::new(
         UpstreamClient::new()?,
         Pool::default(),
         ModelCatalog::builtin(),
         config.settings.clone(),
     );
+    let (writer, usage) = usage_writer(data_dir, engine.live.clone())
+        .map_err(|source| StartError::Database { dir: dir(), source })?;
+    let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
     let (control, report) = Control::start(
         store.clone(),
         config.pinned.clone(),

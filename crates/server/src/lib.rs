@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
+pub mod ui;
 mod v1;
 
 use std::future::Future;
@@ -122,7 +123,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .nest("/api", admin::router(state.clone()))
-        .route("/", get(v1::index))
+        .route("/", get(ui::index))
+        .route("/index.html", get(ui::index))
+        .route("/assets/{*path}", get(ui::asset))
+        .route("/favicon.svg", get(ui::favicon))
         .route("/health", get(v1::health))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)

@@ -30,15 +30,6 @@ use crate::error::ApiError;
 /// Models are listed with a fixed creation time: the upstream publishes none.
 const MODEL_CREATED: u64 = 1_735_689_600;
 
-pub async fn index() -> Response {
-    Json(json!({
-        "service": "OnDemand Proxy",
-        "openai_base_url": "/v1",
-        "docs": "Point an OpenAI client at this server's /v1 with the proxy's client token."
-    }))
-    .into_response()
-}
-
 pub async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
@@ -239,9 +230,15 @@ impl Drop for UsageGuard {
             e.input_tokens + e.output_tokens,
             e.ts + i64::from(e.latency_ms),
         );
-        self.state.engine().live.publish(e);
-        if let Some(sink) = &self.sink {
-            sink.record(std::mem::take(e));
+        // The writer shows a row live once it is committed; what is not stored shows now.
+        let live = &self.state.engine().live;
+        match &self.sink {
+            Some(sink) => {
+                if let Err(event) = sink.record(std::mem::take(e)) {
+                    live.publish(&event);
+                }
+            }
+            None => live.publish(e),
         }
     }
 }

@@ -5,6 +5,9 @@
 //! at most the last fraction of a second of usage can be lost to a crash (`kill -9`), and
 //! thousands of events per second cost only a handful of transactions. [`UsageWriter::close`]
 //! writes everything queued and stops the thread (graceful shutdown).
+//!
+//! Each batch is published to the live feed once it is committed, so a dashboard that
+//! refreshes on a live event always finds the rows it was told about.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::usage::{UsageEvent, insert_batch};
 use super::{StoreError, open};
+use crate::live::LiveFeed;
 
 const BATCH: usize = 1000;
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
@@ -53,14 +57,23 @@ impl std::fmt::Debug for Message {
 }
 
 impl UsageSink {
-    pub fn record(&self, event: UsageEvent) {
-        if self.tx.try_send(Message::Event(Box::new(event))).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                tracing::warn!(
-                    dropped = n,
-                    "usage queue full or closed: usage events dropped"
-                );
+    /// Queues an event; when the queue is full (or closed) it is counted as dropped and
+    /// given back, so the caller can still show it live.
+    pub fn record(&self, event: UsageEvent) -> Result<(), Box<UsageEvent>> {
+        match self.tx.try_send(Message::Event(Box::new(event))) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = n,
+                        "usage queue full or closed: usage events dropped"
+                    );
+                }
+                match error.into_inner() {
+                    Message::Event(event) => Err(event),
+                    _ => Ok(()),
+                }
             }
         }
     }
@@ -90,8 +103,9 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    /// Opens the database at `path` for writing and starts the thread.
-    pub fn start(path: &Path) -> Result<(Self, UsageSink), StoreError> {
+    /// Opens the database at `path` for writing and starts the thread; committed batches
+    /// are published to `feed`.
+    pub fn start(path: &Path, feed: Arc<LiveFeed>) -> Result<(Self, UsageSink), StoreError> {
         let conn = open(path)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let sink = UsageSink {
@@ -100,7 +114,7 @@ impl UsageWriter {
         };
         let thread = std::thread::Builder::new()
             .name("usage-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &feed))
             .map_err(|source| StoreError::Create {
                 path: "usage-writer thread".into(),
                 source,
@@ -128,7 +142,7 @@ impl UsageWriter {
 /// Rows deleted per slice when pruning, so writes never wait long behind a delete.
 const PRUNE_SLICE: u32 = 5_000;
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, feed: &LiveFeed) {
     let mut batch: Vec<UsageEvent> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<std::sync::mpsc::SyncSender<()>> = Vec::new();
     let mut prune_before: Option<i64> = None;
@@ -178,7 +192,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
                     }
                 }
             }
-            write(&mut conn, &mut batch);
+            write(&mut conn, &mut batch, feed);
             for done in waiting.drain(..) {
                 let _ = done.send(());
             }
@@ -202,10 +216,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
             }
         }
     }
-    write(&mut conn, &mut batch);
+    write(&mut conn, &mut batch, feed);
 }
 
-fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>) {
+fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>, feed: &LiveFeed) {
     if batch.is_empty() {
         return;
     }
@@ -216,6 +230,8 @@ fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>) {
     if let Err(error) = result {
         tracing::error!(%error, rows = batch.len(), "writing usage failed; these rows are lost");
     }
+    // Shown live even if the write failed: the requests did happen.
+    feed.publish_all(batch);
     batch.clear();
 }
 
@@ -239,9 +255,9 @@ mod tests {
     async fn batches_flushes_and_closes_without_losing_a_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("usage.db");
-        let (writer, sink) = UsageWriter::start(&path).unwrap();
+        let (writer, sink) = UsageWriter::start(&path, Arc::default()).unwrap();
         for i in 0..2_500 {
-            sink.record(event(i));
+            sink.record(event(i)).unwrap();
         }
         sink.flush().await;
         let reader = open(&path).unwrap();
@@ -251,7 +267,7 @@ mod tests {
             "flush waits for the commit"
         );
         for i in 0..10 {
-            sink.record(event(i));
+            sink.record(event(i)).unwrap();
         }
         writer.close().await;
         assert_eq!(
@@ -259,7 +275,7 @@ mod tests {
             2_510,
             "close writes what was queued"
         );
-        sink.record(event(0));
+        assert!(sink.record(event(0)).is_err());
         assert_eq!(
             sink.dropped(),
             1,
@@ -271,14 +287,15 @@ mod tests {
     async fn pruning_deletes_old_rows_in_slices_and_keeps_new_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("usage.db");
-        let (writer, sink) = UsageWriter::start(&path).unwrap();
+        let (writer, sink) = UsageWriter::start(&path, Arc::default()).unwrap();
         for i in 0..12_000u64 {
-            sink.record(event(i));
+            sink.record(event(i)).unwrap();
         }
         sink.record(UsageEvent {
             ts: 1_900_000_000_000,
             ..event(0)
-        });
+        })
+        .unwrap();
         sink.flush().await;
         sink.prune(1_800_000_000_000 + 20_000);
         // Three slices (5,000 + 5,000 + 2,000), done while the queue is idle.

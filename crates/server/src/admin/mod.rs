@@ -26,6 +26,7 @@ use crate::error::ApiError;
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/logout", post(auth::logout))
+        .route("/session", get(session))
         .route(
             "/accounts",
             get(manage::list_accounts).post(manage::create_account),
@@ -73,6 +74,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .route_layer(middleware::from_fn(auth::require_local_host));
     protected.merge(open)
+}
+
+/// Whether the caller is signed in (this answers only when it is), and what it talks to.
+async fn session() -> Response {
+    Json(json!({ "authenticated": true, "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
 /// The OpenAPI document of `/api/*` (open, like any API description; it holds no data).

@@ -1,0 +1,232 @@
+// End to end: the real headless binary in demo mode, driven in Debian's Chromium through
+// playwright-core, with the official OpenAI SDK sending the traffic.
+//
+// ODP_BIN names the binary (default: target/debug/ondemand-proxy); CHROMIUM the browser
+// (default /usr/bin/chromium). Screenshots of every page in both languages go to
+// SCREENSHOTS (default ui/e2e/screenshots).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = process.env.ODP_BIN ?? join(root, 'target/debug/ondemand-proxy');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOTS ?? join(root, 'ui/e2e/screenshots');
+const ADMIN = `e2e-admin-${Math.random().toString(36).slice(2)}-password`;
+const PAGES = ['dashboard', 'requests', 'accounts', 'tokens', 'models', 'settings', 'connect'];
+
+let proxy;
+let base;
+let browser;
+let page;
+let dataDir;
+let secret;
+
+function startProxy() {
+  dataDir = mkdtempSync(join(tmpdir(), 'odp-e2e-'));
+  proxy = spawn(BIN, ['serve', '--demo', '--port', '0', '--data-dir', dataDir], {
+    // STREAM_KEEPALIVE is pinned by the environment, so the dashboard must show it locked.
+    env: { ...process.env, ADMIN_PASSWORD: ADMIN, STREAM_KEEPALIVE: '5', RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolveUrl, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`the proxy did not start: ${out}`)), 20_000);
+    proxy.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    });
+    proxy.on('exit', (code) => reject(new Error(`the proxy exited with ${code}: ${out}`)));
+  });
+}
+
+before(async () => {
+  base = await startProxy();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 }, locale: 'en-US' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  page = await context.newPage();
+  page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  proxy?.kill('SIGTERM');
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+const byTest = (id) => page.getByTestId(id);
+/** An element each page shows once it has loaded. */
+const LANDMARK = {
+  dashboard: 'kpi-requests', requests: 'filter-outcome', accounts: 'add-account', tokens: 'add-token',
+  models: 'add-alias', settings: 'settings-save', connect: 'base-url',
+};
+const nav = async (name) => {
+  await byTest(`nav-${name}`).click();
+  await byTest(LANDMARK[name]).waitFor();
+};
+/** The inline error Mantine shows under the input with this test id (waits for it). */
+async function inlineError(testId) {
+  const id = await byTest(testId).getAttribute('id');
+  const error = page.locator(`[id="${id}-error"]`);
+  await error.waitFor({ timeout: 10_000 });
+  return error.innerText();
+}
+const sdk = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: secret, maxRetries: 0 });
+
+test('sign in: a wrong password is refused inline, the right one opens the dashboard', async () => {
+  await page.goto(base);
+  await byTest('login-password').fill('not-the-password');
+  await byTest('login-submit').click();
+  await page.getByText('That password is not right.').waitFor();
+  await byTest('login-password').fill(ADMIN);
+  await byTest('login-submit').click();
+  await byTest('kpi-requests').waitFor();
+  assert.equal(await byTest('kpi-requests-value').innerText(), '0');
+});
+
+test('add an account, with inline errors for bad input', async () => {
+  await nav('accounts');
+  await byTest('add-account').click();
+  await byTest('account-key').fill('has a space');
+  await byTest('account-save').click();
+  assert.match(await inlineError('account-key'), /api_key/);
+  await byTest('account-key').fill('demo-key-added-in-e2e-0123');
+  await byTest('account-weight').fill('0');
+  await byTest('account-save').click();
+  assert.match(await inlineError('account-weight'), /weight/);
+  await byTest('account-weight').fill('2');
+  await byTest('account-name').fill('e2e-account');
+  await byTest('account-save').click();
+  await byTest('account-e2e-account').waitFor();
+  assert.match(await byTest('account-e2e-account').innerText(), /Healthy/);
+});
+
+test('create a client token, see it once, and copy it', async () => {
+  await nav('tokens');
+  await byTest('add-token').click();
+  await byTest('token-save').click();
+  assert.match(await inlineError('token-name'), /name/);
+  await byTest('token-name').fill('e2e');
+  await byTest('token-rpm').fill('0');
+  await byTest('token-save').click();
+  assert.match(await inlineError('token-rpm'), /rpm/);
+  await byTest('token-rpm').fill('');
+  await byTest('token-save').click();
+  secret = (await byTest('token-secret').innerText()).trim();
+  assert.match(secret, /^sk-odp-[A-Za-z0-9]{40}$/);
+  await byTest('copy-secret').click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await byTest('secret-done').click();
+  await byTest('token-e2e').waitFor();
+  assert.ok(!(await byTest('tokens-table').innerText()).includes(secret), 'the list shows the prefix only');
+});
+
+test('requests through the OpenAI SDK show up live: counters, charts and the request log', async () => {
+  await nav('dashboard');
+  const client = sdk();
+  for (let i = 0; i < 5; i++) {
+    const r = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `live ${i}` }] });
+    assert.ok(r.choices[0].message.content.includes(`live ${i}`));
+  }
+  const stream = await client.chat.completions.create({ model: 'claude-3.7-sonnet', messages: [{ role: 'user', content: 'streamed' }], stream: true });
+  for await (const chunk of stream) void chunk;
+  // No reload: the event stream refreshes the figures.
+  await page.waitForFunction(() => document.querySelector('[data-testid=kpi-requests-value]')?.textContent === '6', null, { timeout: 10_000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=recent-table] tr').length >= 6, null, { timeout: 10_000 });
+  assert.ok(await page.locator('[data-testid=chart-hourly] canvas').count(), 'the hourly chart draws');
+  assert.ok(await page.locator('[data-testid=chart-models] canvas').count(), 'the model share draws');
+  await nav('requests');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=request-row]').length === 6);
+  assert.match(await byTest('request-log').innerText(), /e2e/);
+  await byTest('request-row').first().click();
+  await byTest('request-detail').waitFor();
+  assert.match(await byTest('request-detail').innerText(), /claude-3\.7-sonnet/);
+  await page.keyboard.press('Escape');
+});
+
+test('a setting changes live, a bad value gets an inline error, a pinned one is locked', async () => {
+  await nav('settings');
+  assert.ok(await byTest('setting-stream_keepalive').isDisabled(), 'set by the environment, so locked');
+  const input = byTest('setting-rate_limit');
+  await input.fill('-1');
+  await byTest('settings-save').click();
+  assert.match(await inlineError('setting-rate_limit'), /rate_limit/);
+  await input.fill('2');
+  await byTest('settings-save').click();
+  await page.getByText('Settings saved and applied').waitFor();
+  const client = sdk();
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    try {
+      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `limit ${i}` }] });
+      statuses.push(200);
+    } catch (e) {
+      statuses.push(e.status);
+    }
+  }
+  assert.deepEqual(statuses, [200, 200, 429], 'the new rate limit applies without a restart');
+  await input.fill('0');
+  await byTest('settings-save').click();
+  await page.getByText('Settings saved and applied').first().waitFor();
+});
+
+test('model aliases: a bad alias is refused inline, a good one is added', async () => {
+  await nav('models');
+  await byTest('add-alias').click();
+  await byTest('alias-name').fill('two words');
+  await byTest('alias-endpoint').fill('predefined-openai-gpt4o');
+  await byTest('alias-save').click();
+  assert.match(await inlineError('alias-name'), /alias/);
+  await byTest('alias-name').fill('e2e-model');
+  await byTest('alias-save').click();
+  await page.getByRole('cell', { name: 'e2e-model', exact: true }).waitFor();
+});
+
+test('connect: a test request with a token shows the answer', async () => {
+  await nav('connect');
+  assert.equal(await byTest('base-url').innerText(), `${base}/v1`);
+  await byTest('connect-token').fill(secret);
+  await byTest('connect-send').click();
+  await byTest('connect-answer').waitFor();
+  assert.match(await byTest('connect-answer').innerText(), /Simulated answer/);
+});
+
+test('switch language, and screenshots of every page in both languages', async () => {
+  for (const lang of ['en', 'zh-CN']) {
+    await byTest('language-menu').click();
+    await byTest(`language-${lang}`).click();
+    for (const name of PAGES) {
+      await nav(name);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: join(SHOTS, `${lang}-${name}.png`) });
+    }
+  }
+  assert.equal(await byTest('nav-dashboard').innerText(), '仪表盘');
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  await byTest('language-menu').click();
+  await byTest('language-en').click();
+  assert.equal(await byTest('nav-dashboard').innerText(), 'Dashboard');
+});
+
+test('sign out: the admin API answers nothing until the next sign-in', async () => {
+  await byTest('logout').click();
+  await byTest('login-password').waitFor();
+  await page.screenshot({ path: join(SHOTS, 'en-login.png') });
+  const status = await page.evaluate(async () => (await fetch('/api/accounts')).status);
+  assert.equal(status, 401);
+});

@@ -1,0 +1,227 @@
+import { Suspense, lazy, useState } from 'react';
+import {
+  ActionIcon, AppShell, Burger, Group, Loader, MantineProvider, Menu, NavLink, Text, Tooltip, createTheme,
+  useMantineColorScheme,
+} from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { Notifications } from '@mantine/notifications';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
+import {
+  IconChartBar, IconKey, IconLanguage, IconList, IconLogout, IconMoon, IconPlugConnected, IconServer, IconSettings,
+  IconSun, IconSunMoon, IconUsers,
+} from '@tabler/icons-react';
+import { useTranslation } from 'react-i18next';
+import { HashRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
+import { ApiError, api, shellManaged } from './api/client';
+import { useLive } from './api/live';
+import { LANGUAGES } from './i18n';
+import { LiveContext } from './components/LiveContext';
+import { Login } from './pages/Login';
+
+// Pages load on first visit: the charts (most of the bundle) only with the dashboard.
+const Dashboard = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.Dashboard })));
+const Requests = lazy(() => import('./pages/Requests').then((m) => ({ default: m.Requests })));
+const Accounts = lazy(() => import('./pages/Accounts').then((m) => ({ default: m.Accounts })));
+const Tokens = lazy(() => import('./pages/Tokens').then((m) => ({ default: m.Tokens })));
+const Models = lazy(() => import('./pages/Models').then((m) => ({ default: m.Models })));
+const Settings = lazy(() => import('./pages/Settings').then((m) => ({ default: m.Settings })));
+const Connect = lazy(() => import('./pages/Connect').then((m) => ({ default: m.Connect })));
+
+const theme = createTheme({
+  primaryColor: 'blue',
+  defaultRadius: 'md',
+  fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif',
+});
+
+const PAGES = [
+  { path: '/dashboard', key: 'nav.dashboard', icon: IconChartBar, element: <Dashboard /> },
+  { path: '/requests', key: 'nav.requests', icon: IconList, element: <Requests /> },
+  { path: '/accounts', key: 'nav.accounts', icon: IconUsers, element: <Accounts /> },
+  { path: '/tokens', key: 'nav.tokens', icon: IconKey, element: <Tokens /> },
+  { path: '/models', key: 'nav.models', icon: IconServer, element: <Models /> },
+  { path: '/settings', key: 'nav.settings', icon: IconSettings, element: <Settings /> },
+  { path: '/connect', key: 'nav.connect', icon: IconPlugConnected, element: <Connect /> },
+] as const;
+
+export function App() {
+  const [signedOut, setSignedOut] = useState(false);
+  const [client] = useState(() => {
+    const onError = (error: unknown) => {
+      if (error instanceof ApiError && error.unauthorized && !shellManaged()) setSignedOut(true);
+    };
+    return new QueryClient({
+      queryCache: new QueryCache({ onError }),
+      mutationCache: new MutationCache({ onError }),
+      defaultOptions: {
+        queries: {
+          retry: (count, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && count < 2,
+          refetchOnWindowFocus: false,
+          staleTime: 5_000,
+        },
+      },
+    });
+  });
+  return (
+    <MantineProvider theme={theme} defaultColorScheme="auto">
+      <Notifications position="bottom-right" />
+      <QueryClientProvider client={client}>
+        <HashRouter>
+          <Gate signedOut={signedOut} onSignedIn={() => setSignedOut(false)} />
+        </HashRouter>
+      </QueryClientProvider>
+    </MantineProvider>
+  );
+}
+
+/** Shows the login page until the admin API answers. */
+function Gate({ signedOut, onSignedIn }: { signedOut: boolean; onSignedIn: () => void }) {
+  const client = useQueryClient();
+  const session = useQuery({ queryKey: ['session'], queryFn: () => api<{ version: string }>('/api/session'), retry: false });
+  if (session.isPending) {
+    return (
+      <Group justify="center" mt="xl">
+        <Loader />
+      </Group>
+    );
+  }
+  const unauthorized = session.error instanceof ApiError && session.error.unauthorized;
+  if ((unauthorized || signedOut) && !shellManaged()) {
+    return (
+      <Login
+        onSignedIn={async () => {
+          onSignedIn();
+          await client.resetQueries();
+        }}
+      />
+    );
+  }
+  return <Shell version={session.data?.version} />;
+}
+
+function Shell({ version }: { version?: string }) {
+  const { t } = useTranslation();
+  const [opened, { toggle, close }] = useDisclosure();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const live = useLive(true);
+  return (
+    <LiveContext.Provider value={live}>
+      <AppShell
+        header={{ height: 52 }}
+        navbar={{ width: 190, breakpoint: 'sm', collapsed: { mobile: !opened } }}
+        padding="md"
+      >
+        <AppShell.Header>
+          <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+            <Group gap="xs" wrap="nowrap">
+              <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label={t('nav.menu')} />
+              <img src="favicon.svg" width={24} height={24} alt="" />
+              <Text fw={700}>OnDemand Proxy</Text>
+              {version && (
+                <Text size="xs" c="dimmed">
+                  v{version}
+                </Text>
+              )}
+            </Group>
+            <Group gap={4} wrap="nowrap">
+              <Tooltip label={live.connected ? t('live.connected') : t('live.disconnected')}>
+                <Text size="xs" c={live.connected ? 'teal' : 'dimmed'} data-testid="live-status">
+                  ● {live.connected ? t('live.on') : t('live.off')}
+                </Text>
+              </Tooltip>
+              <LanguageMenu />
+              <ThemeToggle />
+              {!shellManaged() && <LogoutButton />}
+            </Group>
+          </Group>
+        </AppShell.Header>
+        <AppShell.Navbar p="xs">
+          {PAGES.map((page) => (
+            <NavLink
+              key={page.path}
+              label={t(page.key)}
+              leftSection={<page.icon size={18} stroke={1.6} />}
+              active={location.pathname.startsWith(page.path)}
+              onClick={() => {
+                navigate(page.path);
+                close();
+              }}
+              data-testid={`nav-${page.path.slice(1)}`}
+            />
+          ))}
+        </AppShell.Navbar>
+        <AppShell.Main>
+          <Suspense fallback={<Loader m="md" />}>
+            <Routes>
+              {PAGES.map((page) => (
+                <Route key={page.path} path={page.path} element={page.element} />
+              ))}
+              <Route path="*" element={<Navigate to="/dashboard" replace />} />
+            </Routes>
+          </Suspense>
+        </AppShell.Main>
+      </AppShell>
+    </LiveContext.Provider>
+  );
+}
+
+function LanguageMenu() {
+  const { t, i18n } = useTranslation();
+  return (
+    <Menu position="bottom-end">
+      <Menu.Target>
+        <Tooltip label={t('header.language')}>
+          <ActionIcon variant="subtle" aria-label={t('header.language')} data-testid="language-menu">
+            <IconLanguage size={18} />
+          </ActionIcon>
+        </Tooltip>
+      </Menu.Target>
+      <Menu.Dropdown>
+        {LANGUAGES.map((l) => (
+          <Menu.Item
+            key={l.code}
+            onClick={() => void i18n.changeLanguage(l.code)}
+            fw={i18n.resolvedLanguage === l.code ? 700 : undefined}
+            data-testid={`language-${l.code}`}
+          >
+            {l.label}
+          </Menu.Item>
+        ))}
+      </Menu.Dropdown>
+    </Menu>
+  );
+}
+
+function ThemeToggle() {
+  const { t } = useTranslation();
+  const { colorScheme, setColorScheme } = useMantineColorScheme();
+  const next = colorScheme === 'auto' ? 'light' : colorScheme === 'light' ? 'dark' : 'auto';
+  const Icon = colorScheme === 'auto' ? IconSunMoon : colorScheme === 'light' ? IconSun : IconMoon;
+  return (
+    <Tooltip label={t(`header.theme.${colorScheme}`)}>
+      <ActionIcon variant="subtle" onClick={() => setColorScheme(next)} aria-label={t(`header.theme.${colorScheme}`)}>
+        <Icon size={18} />
+      </ActionIcon>
+    </Tooltip>
+  );
+}
+
+function LogoutButton() {
+  const { t } = useTranslation();
+  const client = useQueryClient();
+  return (
+    <Tooltip label={t('header.logout')}>
+      <ActionIcon
+        variant="subtle"
+        aria-label={t('header.logout')}
+        data-testid="logout"
+        onClick={async () => {
+          await api('/api/logout', { method: 'POST' }).catch(() => undefined);
+          await client.resetQueries();
+        }}
+      >
+        <IconLogout size={18} />
+      </ActionIcon>
+    </Tooltip>
+  );
+}

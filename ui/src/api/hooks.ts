@@ -1,0 +1,126 @@
+// Data fetching and caching for every page: one query key per API resource, mutations
+// that refresh what they change.
+
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient, keepPreviousData } from '@tanstack/react-query';
+import { api } from './client';
+import type {
+  Account, AccountTest, Alias, Bucket, ImportReport, NewToken, Overview, RequestPage, Setting, Share, Token,
+} from './types';
+
+export const keys = {
+  accounts: ['accounts'] as const,
+  tokens: ['tokens'] as const,
+  aliases: ['aliases'] as const,
+  settings: ['settings'] as const,
+  stats: ['stats'] as const,
+  requests: ['requests'] as const,
+};
+
+const list = <T,>(path: string) => () => api<{ data: T[] }>(path).then((r) => r.data);
+
+export const useAccounts = () => useQuery({ queryKey: keys.accounts, queryFn: list<Account>('/api/accounts') });
+export const useTokens = () => useQuery({ queryKey: keys.tokens, queryFn: list<Token>('/api/tokens') });
+export const useAliases = () => useQuery({ queryKey: keys.aliases, queryFn: list<Alias>('/api/aliases') });
+export const useSettings = () => useQuery({ queryKey: keys.settings, queryFn: list<Setting>('/api/settings') });
+
+export function useOverview(from: number, to?: number) {
+  return useQuery({
+    queryKey: [...keys.stats, 'overview', from, to],
+    queryFn: () => api<Overview>('/api/stats/overview', { query: { from, to } }),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useSeries(bucket: 'hour' | 'day', from: number | undefined, tzOffset: number, to?: number) {
+  return useQuery({
+    queryKey: [...keys.stats, 'series', bucket, from, to, tzOffset],
+    queryFn: () =>
+      api<{ data: Bucket[] }>('/api/stats/series', { query: { bucket, from, to, tz_offset: tzOffset } }).then((r) => r.data),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useBreakdown(by: 'model' | 'account' | 'token', from: number, to?: number) {
+  return useQuery({
+    queryKey: [...keys.stats, 'breakdown', by, from, to],
+    queryFn: () => api<{ data: Share[] }>('/api/stats/breakdown', { query: { by, from, to } }).then((r) => r.data),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export interface RequestFilters {
+  outcome?: 'ok' | 'error' | '';
+  model?: string;
+  token?: string;
+  account?: string;
+  from?: number;
+}
+
+export function useRequestLog(filters: RequestFilters) {
+  return useInfiniteQuery({
+    queryKey: [...keys.requests, filters],
+    initialPageParam: null as number | null,
+    queryFn: ({ pageParam, signal }) =>
+      api<RequestPage>('/api/requests', {
+        query: { ...filters, before: pageParam, limit: 100 },
+        signal,
+      }),
+    getNextPageParam: (last) => last.next_before,
+  });
+}
+
+/** A mutation that refreshes `invalidate` when it succeeds. */
+function useChange<TInput, TOutput>(fn: (input: TInput) => Promise<TOutput>, invalidate: readonly (readonly string[])[]) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: fn,
+    onSuccess: () => Promise.all(invalidate.map((key) => client.invalidateQueries({ queryKey: key }))),
+  });
+}
+
+export type AccountInput = Partial<{
+  name: string;
+  kind: 'api_key' | 'email_password';
+  api_key: string;
+  email: string;
+  password: string;
+  weight: number;
+  max_concurrent: number;
+  enabled: boolean;
+}>;
+
+export const useCreateAccount = () =>
+  useChange((input: AccountInput) => api<Account>('/api/accounts', { method: 'POST', body: input }), [keys.accounts, keys.stats]);
+export const useUpdateAccount = () =>
+  useChange(({ id, ...input }: AccountInput & { id: number }) => api<Account>(`/api/accounts/${id}`, { method: 'PATCH', body: input }), [keys.accounts]);
+export const useDeleteAccount = () =>
+  useChange((id: number) => api<void>(`/api/accounts/${id}`, { method: 'DELETE' }), [keys.accounts]);
+export const useResetAccount = () =>
+  useChange((id: number) => api<Account>(`/api/accounts/${id}/reset`, { method: 'POST' }), [keys.accounts]);
+export const useTestAccount = () =>
+  useChange((id: number) => api<AccountTest>(`/api/accounts/${id}/test`, { method: 'POST' }), [keys.accounts]);
+
+export type TokenInput = Partial<Omit<Token, 'id' | 'prefix' | 'source' | 'used_requests' | 'used_tokens' | 'last_used_at' | 'created_at' | 'updated_at'>>;
+
+export const useCreateToken = () =>
+  useChange((input: TokenInput) => api<NewToken>('/api/tokens', { method: 'POST', body: input }), [keys.tokens]);
+export const useUpdateToken = () =>
+  useChange(({ id, ...input }: TokenInput & { id: number }) => api<Token>(`/api/tokens/${id}`, { method: 'PATCH', body: input }), [keys.tokens]);
+export const useDeleteToken = () =>
+  useChange((id: number) => api<void>(`/api/tokens/${id}`, { method: 'DELETE' }), [keys.tokens]);
+
+export const useCreateAlias = () =>
+  useChange((input: { alias: string; endpoint_id: string }) => api('/api/aliases', { method: 'POST', body: input }), [keys.aliases]);
+export const usePutAlias = () =>
+  useChange(({ alias, endpoint_id }: { alias: string; endpoint_id: string }) =>
+    api(`/api/aliases/${encodeURIComponent(alias)}`, { method: 'PUT', body: { endpoint_id } }), [keys.aliases]);
+export const useDeleteAlias = () =>
+  useChange((alias: string) => api<void>(`/api/aliases/${encodeURIComponent(alias)}`, { method: 'DELETE' }), [keys.aliases]);
+
+export const useUpdateSettings = () =>
+  useChange((changes: Record<string, unknown>) =>
+    api<{ data: Setting[] }>('/api/settings', { method: 'PATCH', body: changes }), [keys.settings]);
+
+export const useImport = () =>
+  useChange(({ doc, mode }: { doc: unknown; mode: 'skip' | 'replace' }) =>
+    api<ImportReport>('/api/import', { method: 'POST', body: doc, query: { mode } }), [keys.accounts, keys.tokens, keys.aliases]);

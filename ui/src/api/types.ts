@@ -1,0 +1,158 @@
+// The admin API's shapes (see /api/openapi.json).
+
+export type Source = 'api' | 'config';
+export type AccountState = 'healthy' | 'cooling_down' | 'needs_attention' | 'circuit_open' | 'disabled';
+
+export interface Account {
+  id: number;
+  name: string;
+  kind: 'api_key' | 'email_password';
+  email: string | null;
+  secret_hint: string;
+  weight: number;
+  max_concurrent: number | null;
+  enabled: boolean;
+  source: Source;
+  state: AccountState;
+  reason: string | null;
+  retry_in_s: number | null;
+  in_flight: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AccountTest {
+  ok: boolean;
+  latency_ms: number;
+  answer?: string;
+  error?: { message: string; status: number | null; code: string | null };
+}
+
+export interface TokenLimits {
+  expires_at: number | null;
+  quota_requests: number | null;
+  quota_tokens: number | null;
+  models: string[] | null;
+  rpm: number | null;
+}
+
+export interface Token extends TokenLimits {
+  id: number;
+  name: string;
+  prefix: string;
+  enabled: boolean;
+  source: Source;
+  used_requests: number;
+  used_tokens: number;
+  last_used_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NewToken extends Token {
+  secret: string;
+}
+
+export interface Alias {
+  alias: string;
+  endpoint_id: string;
+  source: 'builtin' | 'custom';
+  overrides_builtin: boolean;
+}
+
+export interface Setting {
+  key: string;
+  value: unknown;
+  default: unknown;
+  source: 'default' | 'dashboard' | 'config_file' | 'environment' | 'flag';
+  editable: boolean;
+  locked_reason: string | null;
+  env: string;
+  help: string;
+}
+
+export interface Overview {
+  from: number;
+  to: number;
+  requests: number;
+  successes: number;
+  success_rate: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  estimated_tokens: number;
+  latency_ms_avg: number;
+  latency_ms_p50: number | null;
+  latency_ms_p95: number | null;
+  ttft_ms_p50: number | null;
+  ttft_ms_p95: number | null;
+  accounts: { total: number; healthy: number };
+}
+
+export interface Bucket {
+  start: number;
+  requests: number;
+  successes: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface Share {
+  key: string;
+  requests: number;
+  successes: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface FailedAttempt {
+  account: string;
+  status: number | null;
+  code: string | null;
+  message: string;
+}
+
+export interface RequestRow {
+  id?: number;
+  ts: number;
+  client_token: string;
+  account: string | null;
+  model: string;
+  endpoint_id: string | null;
+  stream: boolean;
+  status: number;
+  error_class: string | null;
+  attempts: number;
+  latency_ms: number;
+  ttft_ms: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  tokens_estimated: boolean;
+  session_reused: boolean;
+  failed_attempts: FailedAttempt[];
+}
+
+export interface RequestPage {
+  data: RequestRow[];
+  next_before: number | null;
+}
+
+export interface Tick {
+  ts: number;
+  totals: { requests: number; errors: number; input_tokens: number; output_tokens: number };
+  per_second: { requests: number; errors: number; input_tokens: number; output_tokens: number };
+  in_flight: number;
+  accounts: { total: number; healthy: number };
+}
+
+export interface ImportOutcome {
+  added: string[];
+  replaced: string[];
+  skipped: { name: string; reason: string }[];
+}
+
+export interface ImportReport {
+  accounts: ImportOutcome;
+  tokens: ImportOutcome;
+  aliases: ImportOutcome;
+  new_token_secrets: { name: string; secret: string }[];
+}

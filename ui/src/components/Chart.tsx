@@ -1,0 +1,34 @@
+// ECharts, tree-shaken to the charts the dashboard draws, in a small React wrapper that
+// follows the colour scheme and the container's size.
+
+import { useEffect, useRef } from 'react';
+import { useComputedColorScheme } from '@mantine/core';
+import * as echarts from 'echarts/core';
+import { BarChart, LineChart, PieChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { CanvasRenderer } from 'echarts/renderers';
+import type { EChartsCoreOption } from 'echarts/core';
+
+echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+
+export function Chart({ option, height = 240, testId }: { option: EChartsCoreOption; height?: number; testId?: string }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const chart = useRef<echarts.ECharts | null>(null);
+  const scheme = useComputedColorScheme('light');
+  useEffect(() => {
+    if (!ref.current) return;
+    const instance = echarts.init(ref.current, scheme === 'dark' ? 'dark' : undefined, { renderer: 'canvas' });
+    chart.current = instance;
+    const observer = new ResizeObserver(() => instance.resize());
+    observer.observe(ref.current);
+    return () => {
+      observer.disconnect();
+      instance.dispose();
+      chart.current = null;
+    };
+  }, [scheme]);
+  useEffect(() => {
+    chart.current?.setOption({ backgroundColor: 'transparent', ...option }, { notMerge: true, lazyUpdate: true });
+  }, [option, scheme]);
+  return <div ref={ref} style={{ width: '100%', height }} data-testid={testId} role="img" />;
+}

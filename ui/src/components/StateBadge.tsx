@@ -1,0 +1,35 @@
+import { useEffect, useState } from 'react';
+import { Badge, Tooltip } from '@mantine/core';
+import { useTranslation } from 'react-i18next';
+import type { Account } from '../api/types';
+import { formatDuration } from '../lib/format';
+
+const COLORS = { healthy: 'teal', cooling_down: 'yellow', needs_attention: 'red', circuit_open: 'orange', disabled: 'gray' } as const;
+
+/** The account's state, with a live countdown while it waits and the reason on hover. */
+export function StateBadge({ account }: { account: Account }) {
+  const { t, i18n } = useTranslation();
+  const [now, setNow] = useState(() => Date.now());
+  const [seenAt] = useState(() => Date.now());
+  const waiting = account.retry_in_s !== null;
+  useEffect(() => {
+    if (!waiting) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [waiting]);
+  const left = waiting ? Math.max(0, (account.retry_in_s ?? 0) * 1000 - (now - seenAt)) : null;
+  const label = t(`accounts.state.${account.state}`);
+  const text = left !== null && account.state !== 'needs_attention' ? `${label} · ${formatDuration(left, i18n.resolvedLanguage ?? 'en')}` : label;
+  const badge = (
+    <Badge color={COLORS[account.state]} variant="light" tt="none" style={{ flexShrink: 0, overflow: 'visible' }} data-testid="account-state">
+      {text}
+    </Badge>
+  );
+  return account.reason ? (
+    <Tooltip label={account.reason} multiline maw={360}>
+      {badge}
+    </Tooltip>
+  ) : (
+    badge
+  );
+}

@@ -1,0 +1,85 @@
+// Small pieces every page uses: headers, readable errors, empty states, confirmations.
+
+import type { ReactNode } from 'react';
+import { Alert, Badge, Button, Card, Group, Modal, Stack, Text, Title } from '@mantine/core';
+import { IconAlertCircle, IconInbox } from '@tabler/icons-react';
+import { useTranslation } from 'react-i18next';
+import { readableError } from '../lib/errors';
+
+export function PageHeader({ title, description, actions }: { title: string; description?: string; actions?: ReactNode }) {
+  return (
+    <Group justify="space-between" align="flex-start" mb="md" wrap="wrap">
+      <div>
+        <Title order={2} size="h3">
+          {title}
+        </Title>
+        {description && (
+          <Text c="dimmed" size="sm" maw={640}>
+            {description}
+          </Text>
+        )}
+      </div>
+      {actions && <Group gap="xs">{actions}</Group>}
+    </Group>
+  );
+}
+
+export function ErrorAlert({ error }: { error: unknown }) {
+  const { t } = useTranslation();
+  if (!error) return null;
+  return (
+    <Alert color="red" icon={<IconAlertCircle size={18} />} mb="md" role="alert" data-testid="error-alert">
+      {readableError(error, t)}
+    </Alert>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <Card withBorder padding="xl" data-testid="empty-state">
+      <Stack align="center" gap="xs">
+        <IconInbox size={32} stroke={1.4} />
+        <Text fw={600}>{title}</Text>
+        {children}
+      </Stack>
+    </Card>
+  );
+}
+
+export function SourceBadge({ source }: { source: 'api' | 'config' }) {
+  const { t } = useTranslation();
+  return source === 'config' ? (
+    <Badge variant="outline" color="gray" size="xs" tt="none" style={{ flexShrink: 0, overflow: 'visible' }} title={t('common.configManagedHint')}>
+      {t('common.configManaged')}
+    </Badge>
+  ) : null;
+}
+
+export function Confirm({
+  opened, title, message, confirmLabel, onConfirm, onCancel, loading,
+}: {
+  opened: boolean;
+  title: string;
+  message: ReactNode;
+  confirmLabel: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+  loading?: boolean;
+}) {
+  const { t } = useTranslation();
+  return (
+    <Modal opened={opened} onClose={onCancel} title={title} centered>
+      <Stack>
+        <Text size="sm">{message}</Text>
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onCancel}>
+            {t('common.cancel')}
+          </Button>
+          <Button color="red" onClick={onConfirm} loading={loading} data-testid="confirm">
+            {confirmLabel}
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}

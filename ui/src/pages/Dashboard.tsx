@@ -1,0 +1,239 @@
+import { useState } from 'react';
+import { Badge, Card, Group, SegmentedControl, SimpleGrid, Table, Text, Title } from '@mantine/core';
+import { useTranslation } from 'react-i18next';
+import type { EChartsCoreOption } from 'echarts/core';
+import { useAccounts, useBreakdown, useOverview, useSeries } from '../api/hooks';
+import type { Bucket, Share } from '../api/types';
+import { Chart } from '../components/Chart';
+import { Empty, ErrorAlert, PageHeader } from '../components/common';
+import { useLiveState } from '../components/LiveContext';
+import { formatBucket, formatCompact, formatDuration, formatNumber, formatPercent, formatTime } from '../lib/format';
+import { type RangeKey, rangeBounds, tzOffsetMinutes } from '../lib/range';
+import { toSeries, topShares } from '../lib/series';
+
+function Kpi({ label, value, detail, testId }: { label: string; value: string; detail?: string; testId?: string }) {
+  return (
+    <Card withBorder padding="sm" data-testid={testId}>
+      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+        {label}
+      </Text>
+      <Text size="xl" fw={700} data-testid={testId ? `${testId}-value` : undefined}>
+        {value}
+      </Text>
+      {detail && (
+        <Text size="xs" c="dimmed">
+          {detail}
+        </Text>
+      )}
+    </Card>
+  );
+}
+
+export function Dashboard() {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  // `from` is fixed when the range is chosen, so the queries keep their keys; `to` is
+  // always "now" (left to the server).
+  const [{ range, from }, setRangeState] = useState(() => ({ range: 'today' as RangeKey, from: rangeBounds('today', Date.now()).from }));
+  const setRange = (key: RangeKey) => setRangeState({ range: key, from: rangeBounds(key, Date.now()).from });
+  const [{ tz, monthStart }] = useState(() => ({ tz: tzOffsetMinutes(Date.now()), monthStart: rangeBounds('30d', Date.now()).from }));
+  const overview = useOverview(from);
+  const hourly = useSeries('hour', undefined, tz);
+  const daily = useSeries('day', monthStart, tz);
+  const byModel = useBreakdown('model', from);
+  const byAccount = useBreakdown('account', from);
+  const byToken = useBreakdown('token', from);
+  const accounts = useAccounts();
+  const o = overview.data;
+
+  return (
+    <>
+      <PageHeader
+        title={t('dashboard.title')}
+        actions={
+          <SegmentedControl
+            value={range}
+            onChange={(v) => setRange(v as RangeKey)}
+            data={[
+              { value: 'today', label: t('dashboard.range.today') },
+              { value: '7d', label: t('dashboard.range.7d') },
+              { value: '30d', label: t('dashboard.range.30d') },
+            ]}
+            aria-label={t('dashboard.range.label')}
+            data-testid="range"
+          />
+        }
+      />
+      <ErrorAlert error={overview.error} />
+      {accounts.data?.length === 0 && (
+        <Empty title={t('dashboard.noAccounts')}>
+          <Text size="sm" c="dimmed" ta="center">
+            {t('dashboard.noAccountsHint')}
+          </Text>
+        </Empty>
+      )}
+      <SimpleGrid cols={{ base: 2, md: 4 }} spacing="sm" mb="md" mt="sm">
+        <Kpi
+          testId="kpi-requests"
+          label={t('dashboard.kpi.requests')}
+          value={formatNumber(o?.requests, lang)}
+          detail={t('dashboard.kpi.successRate', { rate: formatPercent(o?.success_rate, lang) })}
+        />
+        <Kpi
+          testId="kpi-tokens"
+          label={t('dashboard.kpi.tokens')}
+          value={`${formatCompact(o?.input_tokens, lang)} / ${formatCompact(o?.output_tokens, lang)}`}
+          detail={t('dashboard.kpi.tokensDetail', { estimated: formatCompact(o?.estimated_tokens, lang) })}
+        />
+        <Kpi
+          testId="kpi-accounts"
+          label={t('dashboard.kpi.accounts')}
+          value={o ? `${o.accounts.healthy} / ${o.accounts.total}` : '—'}
+          detail={t('dashboard.kpi.accountsDetail')}
+        />
+        <Kpi
+          testId="kpi-latency"
+          label={t('dashboard.kpi.latency')}
+          value={`${formatDuration(o?.requests ? o.latency_ms_avg : null, lang)} · ${formatDuration(o?.latency_ms_p95, lang)}`}
+          detail={t('dashboard.kpi.latencyDetail', {
+            p50: formatDuration(o?.ttft_ms_p50, lang),
+            p95: formatDuration(o?.ttft_ms_p95, lang),
+          })}
+        />
+      </SimpleGrid>
+      <LiveStrip />
+      <SimpleGrid cols={{ base: 1, lg: 2 }} spacing="sm" mb="sm">
+        <Card withBorder padding="sm">
+          <Title order={3} size="h5" mb={4}>
+            {t('dashboard.hourly')}
+          </Title>
+          <Chart testId="chart-hourly" option={seriesOption(hourly.data, 'hour', lang, t)} />
+        </Card>
+        <Card withBorder padding="sm">
+          <Title order={3} size="h5" mb={4}>
+            {t('dashboard.daily')}
+          </Title>
+          <Chart testId="chart-daily" option={seriesOption(daily.data, 'day', lang, t)} />
+        </Card>
+      </SimpleGrid>
+      <SimpleGrid cols={{ base: 1, sm: 3 }} spacing="sm" mb="sm">
+        <ShareCard title={t('dashboard.byModel')} shares={byModel.data} other={t('dashboard.other')} testId="chart-models" />
+        <ShareCard title={t('dashboard.byAccount')} shares={byAccount.data} other={t('dashboard.other')} testId="chart-accounts" />
+        <ShareCard title={t('dashboard.byToken')} shares={byToken.data} other={t('dashboard.other')} testId="chart-tokens" />
+      </SimpleGrid>
+      <RecentLive />
+    </>
+  );
+}
+
+type Translate = (key: string) => string;
+
+function seriesOption(buckets: Bucket[] | undefined, bucket: 'hour' | 'day', lang: string, t: Translate): EChartsCoreOption {
+  const s = toSeries(buckets ?? []);
+  return {
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0, textStyle: { fontSize: 11 } },
+    grid: { left: 8, right: 8, top: 30, bottom: 4, containLabel: true },
+    xAxis: { type: 'category', data: s.starts.map((ms) => formatBucket(ms, bucket, lang)) },
+    yAxis: [
+      { type: 'value', name: '', minInterval: 1 },
+      { type: 'value', name: '', splitLine: { show: false }, axisLabel: { formatter: (v: number) => formatCompact(v, lang) } },
+    ],
+    series: [
+      { name: t('dashboard.series.requests'), type: 'bar', data: s.requests, stack: 'r' },
+      { name: t('dashboard.series.errors'), type: 'bar', data: s.errors, itemStyle: { color: '#fa5252' } },
+      {
+        name: t('dashboard.series.tokens'),
+        type: 'line',
+        yAxisIndex: 1,
+        showSymbol: false,
+        data: s.inputTokens.map((v, i) => v + s.outputTokens[i]),
+      },
+    ],
+  };
+}
+
+function ShareCard({ title, shares, other, testId }: { title: string; shares: Share[] | undefined; other: string; testId: string }) {
+  const { t } = useTranslation();
+  const data = topShares(shares ?? [], 6, other);
+  return (
+    <Card withBorder padding="sm">
+      <Title order={3} size="h5" mb={4}>
+        {title}
+      </Title>
+      {data.length === 0 ? (
+        <Text size="sm" c="dimmed" py="xl" ta="center">
+          {t('dashboard.noData')}
+        </Text>
+      ) : (
+        <Chart
+          testId={testId}
+          height={200}
+          option={{
+            tooltip: { trigger: 'item' },
+            series: [{ type: 'pie', radius: ['45%', '75%'], data, label: { fontSize: 11 }, avoidLabelOverlap: true }],
+          }}
+        />
+      )}
+    </Card>
+  );
+}
+
+function LiveStrip() {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const { tick } = useLiveState();
+  const p = tick?.per_second;
+  return (
+    <Group gap="lg" mb="sm" data-testid="live-strip">
+      <Badge variant="dot" color={tick ? 'teal' : 'gray'}>
+        {t('dashboard.live')}
+      </Badge>
+      <Text size="sm">{t('dashboard.liveRate', { rate: formatNumber(p ? Math.round(p.requests * 10) / 10 : null, lang) })}</Text>
+      <Text size="sm">{t('dashboard.liveTokens', { rate: formatCompact(p ? p.input_tokens + p.output_tokens : null, lang) })}</Text>
+      <Text size="sm">{t('dashboard.inFlight', { n: tick?.in_flight ?? 0 })}</Text>
+      <Text size="sm" c="dimmed" data-testid="live-total">
+        {t('dashboard.sinceStart', { n: formatNumber(tick?.totals.requests ?? null, lang) })}
+      </Text>
+    </Group>
+  );
+}
+
+function RecentLive() {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const { recent } = useLiveState();
+  return (
+    <Card withBorder padding="sm">
+      <Title order={3} size="h5" mb={4}>
+        {t('dashboard.recent')}
+      </Title>
+      {recent.length === 0 ? (
+        <Text size="sm" c="dimmed">
+          {t('dashboard.recentEmpty')}
+        </Text>
+      ) : (
+        <Table.ScrollContainer minWidth={500}>
+          <Table striped highlightOnHover fz="sm" data-testid="recent-table">
+            <Table.Tbody>
+              {recent.slice(0, 8).map((r, i) => (
+                <Table.Tr key={`${r.ts}-${i}`}>
+                  <Table.Td>{formatTime(r.ts, lang)}</Table.Td>
+                  <Table.Td>{r.model}</Table.Td>
+                  <Table.Td>{r.client_token}</Table.Td>
+                  <Table.Td>
+                    <Badge color={r.status < 400 && !r.error_class ? 'teal' : 'red'} variant="light">
+                      {r.status}
+                    </Badge>
+                  </Table.Td>
+                  <Table.Td>{formatDuration(r.latency_ms, lang)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+    </Card>
+  );
+}
+

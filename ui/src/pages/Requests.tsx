@@ -1,0 +1,217 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { Badge, Card, Drawer, Group, Loader, Select, SegmentedControl, Stack, Table, Text } from '@mantine/core';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useTranslation } from 'react-i18next';
+import { type RequestFilters, useAccounts, useRequestLog, useTokens } from '../api/hooks';
+import type { RequestRow } from '../api/types';
+import { Empty, ErrorAlert, PageHeader } from '../components/common';
+import { formatDateTime, formatDuration, formatNumber } from '../lib/format';
+
+const ROW_HEIGHT = 38;
+const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, all: 0 } as const;
+type Window = keyof typeof WINDOWS;
+
+function ok(r: RequestRow) {
+  return r.status >= 200 && r.status < 300 && !r.error_class;
+}
+
+export function Requests() {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const [outcome, setOutcome] = useState<'' | 'ok' | 'error'>('');
+  const [model, setModel] = useState<string | null>(null);
+  const [token, setToken] = useState<string | null>(null);
+  const [account, setAccount] = useState<string | null>(null);
+  const [{ window, from }, setWindowState] = useState<{ window: Window; from?: number }>({ window: 'all' });
+  const setWindow = (w: Window) => setWindowState({ window: w, from: WINDOWS[w] ? Date.now() - WINDOWS[w] : undefined });
+  const [selected, setSelected] = useState<RequestRow | null>(null);
+  const filters: RequestFilters = { outcome, model: model ?? undefined, token: token ?? undefined, account: account ?? undefined, from };
+  const log = useRequestLog(filters);
+  const tokens = useTokens();
+  const accounts = useAccounts();
+  const rows = useMemo(() => log.data?.pages.flatMap((p) => p.data) ?? [], [log.data]);
+  const models = useMemo(() => [...new Set(rows.map((r) => r.model))].sort(), [rows]);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  // eslint-disable-next-line react-hooks/incompatible-library
+  const virtual = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const items = virtual.getVirtualItems();
+  const last = items[items.length - 1];
+  useEffect(() => {
+    if (last && last.index >= rows.length - 20 && log.hasNextPage && !log.isFetchingNextPage) void log.fetchNextPage();
+  }, [last, rows.length, log]);
+
+  return (
+    <>
+      <PageHeader title={t('requests.title')} description={t('requests.description')} />
+      <Group gap="xs" mb="sm" wrap="wrap">
+        <SegmentedControl
+          size="xs"
+          value={outcome}
+          onChange={(v) => setOutcome(v as typeof outcome)}
+          data={[
+            { value: '', label: t('requests.all') },
+            { value: 'ok', label: t('requests.ok') },
+            { value: 'error', label: t('requests.errors') },
+          ]}
+          aria-label={t('requests.outcome')}
+          data-testid="filter-outcome"
+        />
+        <Select size="xs" w={150} placeholder={t('requests.model')} aria-label={t('requests.model')} data={models} value={model} onChange={setModel} clearable searchable />
+        <Select size="xs" w={140} placeholder={t('requests.token')} aria-label={t('requests.token')} data={(tokens.data ?? []).map((x) => x.name)} value={token} onChange={setToken} clearable />
+        <Select size="xs" w={150} placeholder={t('requests.account')} aria-label={t('requests.account')} data={(accounts.data ?? []).map((x) => x.name)} value={account} onChange={setAccount} clearable />
+        <Select
+          size="xs"
+          w={130}
+          aria-label={t('requests.window')}
+          value={window}
+          onChange={(v) => setWindow((v as Window) ?? 'all')}
+          data={(Object.keys(WINDOWS) as Window[]).map((w) => ({ value: w, label: t(`requests.windows.${w}`) }))}
+          allowDeselect={false}
+        />
+      </Group>
+      <ErrorAlert error={log.error} />
+      {log.isPending ? (
+        <Loader />
+      ) : rows.length === 0 ? (
+        <Empty title={t('requests.empty')}>
+          <Text size="sm" c="dimmed">
+            {t('requests.emptyHint')}
+          </Text>
+        </Empty>
+      ) : (
+        <Card withBorder padding={0}>
+          <Group px="sm" py={6} gap={0} wrap="nowrap" style={{ borderBottom: '1px solid var(--mantine-color-default-border)' }}>
+            <HeaderCell w={170}>{t('requests.time')}</HeaderCell>
+            <HeaderCell w={70}>{t('requests.status')}</HeaderCell>
+            <HeaderCell grow>{t('requests.model')}</HeaderCell>
+            <HeaderCell w={110}>{t('requests.token')}</HeaderCell>
+            <HeaderCell w={120}>{t('requests.account')}</HeaderCell>
+            <HeaderCell w={90}>{t('requests.latency')}</HeaderCell>
+            <HeaderCell w={110}>{t('requests.tokens')}</HeaderCell>
+          </Group>
+          <div ref={scroller} style={{ height: 'calc(100vh - 240px)', minHeight: 260, overflow: 'auto' }} data-testid="request-log">
+            <div style={{ height: virtual.getTotalSize(), position: 'relative' }}>
+              {items.map((item) => {
+                const r = rows[item.index];
+                return (
+                  <Group
+                    key={item.key}
+                    px="sm"
+                    gap={0}
+                    wrap="nowrap"
+                    role="button"
+                    tabIndex={0}
+                    onClick={() => setSelected(r)}
+                    onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && setSelected(r)}
+                    data-testid="request-row"
+                    style={{
+                      position: 'absolute', top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)`,
+                      cursor: 'pointer', borderBottom: '1px solid var(--mantine-color-default-border)', fontSize: 13,
+                    }}
+                  >
+                    <Cell w={170}>{formatDateTime(r.ts, lang)}</Cell>
+                    <Cell w={70}>
+                      <Badge size="sm" variant="light" color={ok(r) ? 'teal' : 'red'}>
+                        {r.status}
+                      </Badge>
+                    </Cell>
+                    <Cell grow>
+                      {r.model}
+                      {r.stream && (
+                        <Badge size="xs" variant="outline" ml={6}>
+                          {t('requests.stream')}
+                        </Badge>
+                      )}
+                    </Cell>
+                    <Cell w={110}>{r.client_token}</Cell>
+                    <Cell w={120}>{r.account ?? '—'}</Cell>
+                    <Cell w={90}>{formatDuration(r.latency_ms, lang)}</Cell>
+                    <Cell w={110}>
+                      {formatNumber(r.input_tokens + r.output_tokens, lang)}
+                      {r.tokens_estimated ? ' ~' : ''}
+                    </Cell>
+                  </Group>
+                );
+              })}
+            </div>
+          </div>
+          {log.isFetchingNextPage && <Loader size="xs" m="xs" />}
+        </Card>
+      )}
+      <Drawer opened={selected !== null} onClose={() => setSelected(null)} title={t('requests.detail')} position="right" size="md">
+        {selected && <Detail r={selected} />}
+      </Drawer>
+    </>
+  );
+}
+
+function HeaderCell({ children, w, grow }: { children: React.ReactNode; w?: number; grow?: boolean }) {
+  return (
+    <Text size="xs" fw={600} c="dimmed" w={w} style={grow ? { flex: 1, minWidth: 0 } : { flexShrink: 0 }}>
+      {children}
+    </Text>
+  );
+}
+
+function Cell({ children, w, grow }: { children: React.ReactNode; w?: number; grow?: boolean }) {
+  return (
+    <div style={grow ? { flex: 1, minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' } : { width: w, flexShrink: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>
+      {children}
+    </div>
+  );
+}
+
+function Detail({ r }: { r: RequestRow }) {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const rows: [string, React.ReactNode][] = [
+    [t('requests.time'), formatDateTime(r.ts, lang)],
+    [t('requests.status'), `${r.status}${r.error_class ? ` · ${r.error_class}` : ''}`],
+    [t('requests.model'), r.model],
+    [t('requests.endpoint'), r.endpoint_id ?? '—'],
+    [t('requests.token'), r.client_token],
+    [t('requests.account'), r.account ?? '—'],
+    [t('requests.kind'), r.stream ? t('requests.stream') : t('requests.sync')],
+    [t('requests.latency'), formatDuration(r.latency_ms, lang)],
+    [t('requests.ttft'), formatDuration(r.ttft_ms, lang)],
+    [t('requests.attempts'), formatNumber(r.attempts, lang)],
+    [t('requests.inputTokens'), formatNumber(r.input_tokens, lang)],
+    [t('requests.outputTokens'), formatNumber(r.output_tokens, lang)],
+    [t('requests.counted'), r.tokens_estimated ? t('requests.estimated') : t('requests.exact')],
+    [t('requests.session'), r.session_reused ? t('requests.reused') : t('requests.fresh')],
+  ];
+  return (
+    <Stack data-testid="request-detail">
+      <Table fz="sm">
+        <Table.Tbody>
+          {rows.map(([k, v]) => (
+            <Table.Tr key={k}>
+              <Table.Th w={150}>{k}</Table.Th>
+              <Table.Td>{v}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      <Text fw={600} size="sm">
+        {t('requests.failedAttempts')}
+      </Text>
+      {r.failed_attempts.length === 0 ? (
+        <Text size="sm" c="dimmed">
+          {t('requests.noFailedAttempts')}
+        </Text>
+      ) : (
+        r.failed_attempts.map((a, i) => (
+          <Card key={i} withBorder padding="xs">
+            <Text size="sm" fw={600}>
+              {i + 1}. {a.account} {a.status ? `· HTTP ${a.status}` : ''} {a.code ? `· ${a.code}` : ''}
+            </Text>
+            <Text size="xs" c="dimmed">
+              {a.message}
+            </Text>
+          </Card>
+        ))
+      )}
+    </Stack>
+  );
+}

@@ -1,0 +1,153 @@
+import { useMemo, useState } from 'react';
+import { Alert, Badge, Button, Card, Group, NumberInput, Select, Stack, Switch, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { notifications } from '@mantine/notifications';
+import { IconLock } from '@tabler/icons-react';
+import { useTranslation } from 'react-i18next';
+import { useSettings, useUpdateSettings } from '../api/hooks';
+import type { Setting } from '../api/types';
+import { ErrorAlert, PageHeader } from '../components/common';
+import { fieldError, formLevelError } from '../lib/errors';
+import { SETTING_GROUPS, type SettingKind, changedSettings } from '../lib/settings';
+
+export function Settings() {
+  const { t } = useTranslation();
+  const settings = useSettings();
+  const save = useUpdateSettings();
+  const [draft, setDraft] = useState<Record<string, unknown>>({});
+  const byKey = useMemo(() => new Map((settings.data ?? []).map((s) => [s.key, s])), [settings.data]);
+  const values = useMemo(() => Object.fromEntries((settings.data ?? []).map((s) => [s.key, s.value])), [settings.data]);
+  const changes = changedSettings(values, draft);
+  const dirty = Object.keys(changes).length > 0;
+  const error = save.error;
+
+  const submit = async (body: Record<string, unknown>) => {
+    try {
+      await save.mutateAsync(body);
+      setDraft({});
+      notifications.show({ color: 'teal', message: t('settings.saved') });
+    } catch {
+      // Shown inline.
+    }
+  };
+
+  return (
+    <>
+      <PageHeader
+        title={t('settings.title')}
+        description={t('settings.description')}
+        actions={
+          <>
+            <Button variant="default" disabled={!dirty} onClick={() => { setDraft({}); save.reset(); }}>
+              {t('settings.discard')}
+            </Button>
+            <Button disabled={!dirty} loading={save.isPending} onClick={() => submit(changes)} data-testid="settings-save">
+              {t('settings.save')}
+            </Button>
+          </>
+        }
+      />
+      <ErrorAlert error={settings.error} />
+      {formLevelError(error, [...byKey.keys()], t) && <Alert color="red" mb="md">{formLevelError(error, [...byKey.keys()], t)}</Alert>}
+      <Stack gap="md">
+        {SETTING_GROUPS.map((group) => (
+          <Card withBorder key={group.key} padding="md">
+            <Title order={3} size="h5" mb="xs">
+              {t(`settings.groups.${group.key}`)}
+            </Title>
+            {group.key === 'conversations' && (
+              <Alert color="blue" p="xs" mb="sm">
+                <Text size="sm">{t('settings.modes.stateless')}</Text>
+                <Text size="sm">{t('settings.modes.reuse')}</Text>
+              </Alert>
+            )}
+            <Stack gap="sm">
+              {group.settings.map(([key, kind]) => {
+                const s = byKey.get(key);
+                if (!s) return null;
+                return (
+                  <Field
+                    key={key}
+                    setting={s}
+                    kind={kind}
+                    value={key in draft ? draft[key] : s.value}
+                    error={fieldError(error, key, t)}
+                    onChange={(v) => setDraft((d) => ({ ...d, [key]: v }))}
+                    onReset={() => submit({ [key]: null })}
+                  />
+                );
+              })}
+            </Stack>
+          </Card>
+        ))}
+      </Stack>
+    </>
+  );
+}
+
+function Field({
+  setting, kind, value, error, onChange, onReset,
+}: {
+  setting: Setting;
+  kind: SettingKind;
+  value: unknown;
+  error?: string;
+  onChange: (v: unknown) => void;
+  onReset: () => void;
+}) {
+  const { t } = useTranslation();
+  const label = (
+    <Group gap={6} wrap="nowrap" component="span">
+      <span>{t(`settings.keys.${setting.key}.label`)}</span>
+      {setting.source !== 'default' && (
+        <Badge size="xs" variant="light" color={setting.editable ? 'blue' : 'gray'}>
+          {t(`settings.sources.${setting.source}`)}
+        </Badge>
+      )}
+      {!setting.editable && (
+        <Tooltip label={setting.locked_reason ?? ''} multiline maw={320}>
+          <IconLock size={14} aria-label={t('settings.locked')} />
+        </Tooltip>
+      )}
+    </Group>
+  );
+  const description = `${t(`settings.keys.${setting.key}.help`)} ${t('settings.defaultIs', { value: String(setting.default) })}`;
+  const common = { label, description, error, disabled: !setting.editable, 'data-testid': `setting-${setting.key}` };
+  let input;
+  if (kind === 'boolean') {
+    input = <Switch {...common} checked={Boolean(value)} onChange={(e) => onChange(e.currentTarget.checked)} />;
+  } else if (typeof kind === 'object') {
+    input = (
+      <Select
+        {...common}
+        data={kind.choices.map((c) => ({ value: c, label: t(`settings.choices.${c}`) }))}
+        value={String(value)}
+        onChange={(v) => onChange(v)}
+        allowDeselect={false}
+        maw={360}
+      />
+    );
+  } else if (kind === 'text') {
+    input = <TextInput {...common} value={String(value ?? '')} onChange={(e) => onChange(e.currentTarget.value)} />;
+  } else {
+    input = (
+      <NumberInput
+        {...common}
+        value={value as number}
+        onChange={(v) => onChange(v === '' ? '' : typeof v === 'number' ? v : Number(v))}
+        decimalScale={kind === 'seconds' ? 3 : 0}
+        suffix={kind === 'seconds' ? ` ${t('settings.secondsSuffix')}` : undefined}
+        maw={360}
+      />
+    );
+  }
+  return (
+    <Group align="flex-end" gap="xs" wrap="nowrap">
+      <div style={{ flex: 1 }}>{input}</div>
+      {setting.editable && setting.source === 'dashboard' && (
+        <Button variant="subtle" size="xs" onClick={onReset}>
+          {t('settings.reset')}
+        </Button>
+      )}
+    </Group>
+  );
+}

@@ -1,0 +1,265 @@
+import { useState } from 'react';
+import {
+  ActionIcon, Alert, Button, Card, Code, CopyButton, Group, Menu, Modal, MultiSelect, NumberInput, Stack, Switch, Table,
+  Text, TextInput, Tooltip,
+} from '@mantine/core';
+import { notifications } from '@mantine/notifications';
+import { IconCheck, IconCopy, IconDots, IconPlus } from '@tabler/icons-react';
+import { useTranslation } from 'react-i18next';
+import { type TokenInput, useAliases, useBreakdown, useCreateToken, useDeleteToken, useTokens, useUpdateToken } from '../api/hooks';
+import type { NewToken, Token } from '../api/types';
+import { Confirm, Empty, ErrorAlert, PageHeader, SourceBadge } from '../components/common';
+import { fieldError, formLevelError, readableError } from '../lib/errors';
+import { formatCompact, formatDateTime, formatNumber } from '../lib/format';
+import { startOfDay } from '../lib/range';
+import { byKey } from '../lib/series';
+
+export function Tokens() {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const tokens = useTokens();
+  const [today] = useState(() => startOfDay(Date.now()));
+  const usage = byKey(useBreakdown('token', today).data);
+  const [editing, setEditing] = useState<Token | 'new' | null>(null);
+  const [revoking, setRevoking] = useState<Token | null>(null);
+  const [created, setCreated] = useState<NewToken | null>(null);
+  const update = useUpdateToken();
+  const remove = useDeleteToken();
+  const act = (p: Promise<unknown>) => p.catch((e) => notifications.show({ color: 'red', message: readableError(e, t) }));
+
+  const limits = (x: Token) => {
+    const parts: string[] = [];
+    if (x.expires_at) parts.push(t('tokens.expires', { at: formatDateTime(x.expires_at, lang) }));
+    if (x.quota_requests) parts.push(t('tokens.quotaRequests', { n: formatNumber(x.quota_requests, lang) }));
+    if (x.quota_tokens) parts.push(t('tokens.quotaTokens', { n: formatCompact(x.quota_tokens, lang) }));
+    if (x.rpm) parts.push(t('tokens.rpmValue', { n: x.rpm }));
+    if (x.models) parts.push(t('tokens.modelsValue', { n: x.models.length }));
+    return parts.length ? parts.join(' · ') : t('tokens.noLimits');
+  };
+
+  return (
+    <>
+      <PageHeader
+        title={t('tokens.title')}
+        description={t('tokens.description')}
+        actions={
+          <Button leftSection={<IconPlus size={16} />} onClick={() => setEditing('new')} data-testid="add-token">
+            {t('tokens.create')}
+          </Button>
+        }
+      />
+      <ErrorAlert error={tokens.error} />
+      {tokens.data?.length === 0 && <Empty title={t('tokens.empty')} />}
+      {tokens.data && tokens.data.length > 0 && (
+        <Card withBorder padding={0}>
+          <Table.ScrollContainer minWidth={760}>
+            <Table highlightOnHover verticalSpacing="xs" fz="sm" data-testid="tokens-table">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>{t('tokens.name')}</Table.Th>
+                  <Table.Th>{t('tokens.limits')}</Table.Th>
+                  <Table.Th>{t('tokens.used')}</Table.Th>
+                  <Table.Th>{t('tokens.today')}</Table.Th>
+                  <Table.Th>{t('tokens.lastUsed')}</Table.Th>
+                  <Table.Th>{t('tokens.enabled')}</Table.Th>
+                  <Table.Th />
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {tokens.data.map((x) => {
+                  const readOnly = x.source === 'config';
+                  const day = usage.get(x.name);
+                  return (
+                    <Table.Tr key={x.id} data-testid={`token-${x.name}`}>
+                      <Table.Td>
+                        <Group gap={6} wrap="nowrap">
+                          <Text size="sm" fw={600}>{x.name}</Text>
+                          <SourceBadge source={x.source} />
+                        </Group>
+                        <Code>{x.prefix}</Code>
+                      </Table.Td>
+                      <Table.Td maw={260}>
+                        <Text size="xs">{limits(x)}</Text>
+                      </Table.Td>
+                      <Table.Td>
+                        {t('tokens.usedValue', { requests: formatNumber(x.used_requests, lang), tokens: formatCompact(x.used_tokens, lang) })}
+                      </Table.Td>
+                      <Table.Td>
+                        {t('tokens.usedValue', { requests: formatNumber(day?.requests ?? 0, lang), tokens: formatCompact((day?.input_tokens ?? 0) + (day?.output_tokens ?? 0), lang) })}
+                      </Table.Td>
+                      <Table.Td>{formatDateTime(x.last_used_at, lang)}</Table.Td>
+                      <Table.Td>
+                        <Switch
+                          checked={x.enabled}
+                          disabled={readOnly}
+                          aria-label={t('tokens.enabled')}
+                          onChange={(e) => act(update.mutateAsync({ id: x.id, enabled: e.currentTarget.checked }))}
+                        />
+                      </Table.Td>
+                      <Table.Td>
+                        <Menu position="bottom-end">
+                          <Menu.Target>
+                            <ActionIcon variant="subtle" aria-label={t('common.actions')} disabled={readOnly}>
+                              <IconDots size={16} />
+                            </ActionIcon>
+                          </Menu.Target>
+                          <Menu.Dropdown>
+                            <Menu.Item onClick={() => setEditing(x)}>{t('tokens.editLimits')}</Menu.Item>
+                            <Menu.Item color="red" onClick={() => setRevoking(x)}>{t('tokens.revoke')}</Menu.Item>
+                          </Menu.Dropdown>
+                        </Menu>
+                      </Table.Td>
+                    </Table.Tr>
+                  );
+                })}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        </Card>
+      )}
+      {tokens.data?.some((x) => x.source === 'config') && (
+        <Text size="xs" c="dimmed" mt="xs">
+          {t('tokens.defaultHint')}
+        </Text>
+      )}
+      {editing && (
+        <TokenForm
+          token={editing === 'new' ? null : editing}
+          onClose={() => setEditing(null)}
+          onCreated={(n) => {
+            setEditing(null);
+            setCreated(n);
+          }}
+        />
+      )}
+      {created && <SecretOnce token={created} onClose={() => setCreated(null)} />}
+      <Confirm
+        opened={revoking !== null}
+        title={t('tokens.revokeTitle')}
+        message={t('tokens.revokeMessage', { name: revoking?.name })}
+        confirmLabel={t('tokens.revoke')}
+        loading={remove.isPending}
+        onCancel={() => setRevoking(null)}
+        onConfirm={() => revoking && act(remove.mutateAsync(revoking.id)).then(() => setRevoking(null))}
+      />
+    </>
+  );
+}
+
+/** `datetime-local` text ↔ Unix ms, in the reader's time zone. */
+function toLocalInput(ms: number | null): string {
+  if (!ms) return '';
+  const d = new Date(ms);
+  d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+  return d.toISOString().slice(0, 16);
+}
+
+const numberOrNull = (v: number | string) => (v === '' || v === null ? null : Number(v));
+const FIELDS = ['name', 'expires_at', 'quota_requests', 'quota_tokens', 'models', 'rpm'];
+
+function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose: () => void; onCreated: (t: NewToken) => void }) {
+  const { t } = useTranslation();
+  const aliases = useAliases();
+  const create = useCreateToken();
+  const update = useUpdateToken();
+  const [name, setName] = useState(token?.name ?? '');
+  const [expires, setExpires] = useState(toLocalInput(token?.expires_at ?? null));
+  const [quotaRequests, setQuotaRequests] = useState<number | string>(token?.quota_requests ?? '');
+  const [quotaTokens, setQuotaTokens] = useState<number | string>(token?.quota_tokens ?? '');
+  const [rpm, setRpm] = useState<number | string>(token?.rpm ?? '');
+  const [models, setModels] = useState<string[]>(token?.models ?? []);
+  const mutation = token ? update : create;
+  const error = mutation.error;
+
+  const submit = async () => {
+    const input: TokenInput = {
+      expires_at: expires ? new Date(expires).getTime() : null,
+      quota_requests: numberOrNull(quotaRequests),
+      quota_tokens: numberOrNull(quotaTokens),
+      rpm: numberOrNull(rpm),
+      models: models.length ? models : null,
+    };
+    try {
+      if (token) {
+        await update.mutateAsync({ id: token.id, ...input });
+        notifications.show({ color: 'teal', message: t('tokens.saved') });
+        onClose();
+      } else {
+        onCreated(await create.mutateAsync({ name, ...input }));
+      }
+    } catch {
+      // Shown inline below.
+    }
+  };
+
+  return (
+    <Modal opened onClose={onClose} title={token ? t('tokens.editTitle', { name: token.name }) : t('tokens.createTitle')} centered>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+        data-testid="token-form"
+      >
+        <Stack>
+          <TextInput label={t('tokens.name')} value={name} disabled={Boolean(token)} onChange={(e) => setName(e.currentTarget.value)} error={fieldError(error, 'name', t)} data-testid="token-name" />
+          <TextInput type="datetime-local" label={t('tokens.expiresAt')} description={t('tokens.emptyUnlimited')} value={expires} onChange={(e) => setExpires(e.currentTarget.value)} error={fieldError(error, 'expires_at', t)} />
+          <Group grow>
+            <NumberInput label={t('tokens.quotaRequestsLabel')} description={t('tokens.emptyUnlimited')} value={quotaRequests} onChange={setQuotaRequests} error={fieldError(error, 'quota_requests', t)} data-testid="token-quota" />
+            <NumberInput label={t('tokens.quotaTokensLabel')} description={t('tokens.emptyUnlimited')} value={quotaTokens} onChange={setQuotaTokens} error={fieldError(error, 'quota_tokens', t)} />
+          </Group>
+          <NumberInput label={t('tokens.rpm')} description={t('tokens.rpmHint')} value={rpm} onChange={setRpm} error={fieldError(error, 'rpm', t)} data-testid="token-rpm" />
+          <MultiSelect
+            label={t('tokens.models')}
+            description={t('tokens.modelsHint')}
+            data={(aliases.data ?? []).map((a) => a.alias)}
+            value={models}
+            onChange={setModels}
+            searchable
+            clearable
+            error={fieldError(error, 'models', t)}
+          />
+          {formLevelError(error, FIELDS, t) && <Alert color="red">{formLevelError(error, FIELDS, t)}</Alert>}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              {t('common.cancel')}
+            </Button>
+            <Button type="submit" loading={mutation.isPending} data-testid="token-save">
+              {token ? t('common.save') : t('tokens.create')}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+function SecretOnce({ token, onClose }: { token: NewToken; onClose: () => void }) {
+  const { t } = useTranslation();
+  return (
+    <Modal opened onClose={onClose} title={t('tokens.createdTitle', { name: token.name })} centered closeOnClickOutside={false}>
+      <Stack>
+        <Alert color="yellow">{t('tokens.secretWarning')}</Alert>
+        <Group wrap="nowrap" gap="xs">
+          <Code block style={{ flex: 1, wordBreak: 'break-all' }} data-testid="token-secret">
+            {token.secret}
+          </Code>
+          <CopyButton value={token.secret}>
+            {({ copied, copy }) => (
+              <Tooltip label={copied ? t('common.copied') : t('common.copy')}>
+                <ActionIcon variant="light" size="lg" onClick={copy} aria-label={t('common.copy')} data-testid="copy-secret">
+                  {copied ? <IconCheck size={18} /> : <IconCopy size={18} />}
+                </ActionIcon>
+              </Tooltip>
+            )}
+          </CopyButton>
+        </Group>
+        <Group justify="flex-end">
+          <Button onClick={onClose} data-testid="secret-done">
+            {t('tokens.secretDone')}
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}

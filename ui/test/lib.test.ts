@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError, errorFrom } from '../src/api/client';
+import { fieldError, formLevelError, readableError } from '../src/lib/errors';
+import { formatCompact, formatDuration, formatNumber, formatPercent } from '../src/lib/format';
+import { rangeBounds, startOfDay, tzOffsetMinutes } from '../src/lib/range';
+import { toSeries, topShares } from '../src/lib/series';
+import { changedSettings } from '../src/lib/settings';
+import { openaiBaseUrl, snippets } from '../src/lib/snippets';
+import type { TFunction } from 'i18next';
+
+const t = ((key: string, options?: Record<string, unknown>) => (options ? `${key}:${JSON.stringify(options)}` : key)) as unknown as TFunction;
+
+describe('format', () => {
+  it('formats per locale', () => {
+    expect(formatNumber(1234567, 'en')).toBe('1,234,567');
+    expect(formatCompact(1_250_000, 'en')).toBe('1.3M');
+    expect(formatCompact(1_250_000, 'zh-CN')).toBe('125万');
+    expect(formatPercent(0.987, 'en')).toBe('98.7%');
+    expect(formatNumber(null, 'en')).toBe('—');
+  });
+  it('formats durations for people', () => {
+    expect(formatDuration(820, 'en')).toBe('820 ms');
+    expect(formatDuration(1400, 'en')).toBe('1.4 sec');
+    expect(formatDuration(125_000, 'en')).toBe('2 min 5 sec');
+    expect(formatDuration(null, 'en')).toBe('—');
+  });
+});
+
+describe('ranges', () => {
+  it('starts today at local midnight and counts whole local days back', () => {
+    const now = new Date(2026, 10, 26, 15, 30).getTime();
+    expect(rangeBounds('today', now)).toEqual({ from: new Date(2026, 10, 26).getTime(), to: now });
+    expect(rangeBounds('7d', now).from).toBe(new Date(2026, 10, 20).getTime());
+    expect(rangeBounds('30d', now).from).toBe(new Date(2026, 9, 28).getTime());
+    expect(startOfDay(now)).toBe(new Date(2026, 10, 26).getTime());
+    expect(tzOffsetMinutes(now)).toBe(-new Date(now).getTimezoneOffset());
+  });
+});
+
+describe('series', () => {
+  it('derives errors and keeps bucket order', () => {
+    const s = toSeries([
+      { start: 1, requests: 5, successes: 4, input_tokens: 10, output_tokens: 2 },
+      { start: 2, requests: 0, successes: 0, input_tokens: 0, output_tokens: 0 },
+    ]);
+    expect(s.errors).toEqual([1, 0]);
+    expect(s.starts).toEqual([1, 2]);
+  });
+  it('folds the tail of a breakdown into "other"', () => {
+    const shares = ['a', 'b', 'c', 'd'].map((key, i) => ({ key, requests: 10 - i, successes: 0, input_tokens: 0, output_tokens: 0 }));
+    expect(topShares(shares, 3, 'Other')).toEqual([
+      { name: 'a', value: 10 },
+      { name: 'b', value: 9 },
+      { name: 'Other', value: 15 },
+    ]);
+    expect(topShares(shares.slice(0, 3), 3, 'Other').map((s) => s.name)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('errors', () => {
+  it('reads the envelope and names the field', () => {
+    const e = errorFrom(400, { error: { message: '`weight` must be from 1 to 1000.', type: 'invalid_request_error', param: 'weight', code: null } });
+    expect(e).toBeInstanceOf(ApiError);
+    expect(fieldError(e, 'weight', t)).toBe('`weight` must be from 1 to 1000.');
+    expect(fieldError(e, 'name', t)).toBeUndefined();
+    expect(formLevelError(e, ['weight'], t)).toBeUndefined();
+    expect(formLevelError(e, ['name'], t)).toBe('`weight` must be from 1 to 1000.');
+    const indexed = errorFrom(400, { error: { message: 'Unknown model', param: 'models[1]' } });
+    expect(fieldError(indexed, 'models', t)).toBe('Unknown model');
+  });
+  it('never shows raw JSON or nothing', () => {
+    expect(readableError(errorFrom(502, '<html>bad gateway</html>'), t)).toBe('errors.server:{"message":"HTTP 502"}');
+    expect(readableError(new ApiError(0, 'network'), t)).toBe('errors.network');
+    expect(readableError(errorFrom(401, null), t)).toBe('errors.unauthorized');
+    expect(readableError(errorFrom(403, { error: { message: 'x', code: 'managed_by_config' } }), t)).toBe('errors.managedByConfig');
+    expect(readableError('weird', t)).toBe('errors.unknown');
+  });
+});
+
+describe('settings', () => {
+  it('sends only what changed', () => {
+    expect(changedSettings({ rate_limit: 60, session_mode: 'stateless' }, { rate_limit: 60, session_mode: 'reuse' })).toEqual({ session_mode: 'reuse' });
+    expect(changedSettings({ rate_limit: 60 }, { rate_limit: '' })).toEqual({});
+  });
+});
+
+describe('snippets', () => {
+  it('fill the base URL, token and model', () => {
+    const base = openaiBaseUrl('http://127.0.0.1:8787/');
+    expect(base).toBe('http://127.0.0.1:8787/v1');
+    const s = snippets({ baseUrl: base, token: 'sk-odp-x', model: 'gpt-4o' });
+    expect(s.python).toContain('base_url="http://127.0.0.1:8787/v1", api_key="sk-odp-x"');
+    expect(s.node).toContain('baseURL: "http://127.0.0.1:8787/v1"');
+    expect(s.curl).toContain('http://127.0.0.1:8787/v1/chat/completions');
+  });
+});
