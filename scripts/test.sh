@@ -22,6 +22,8 @@ if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then p
 if ! have node || ! have npm; then packages+=(nodejs npm); fi
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || packages+=(chromium)
+# A CJK font, so the 简体中文 screenshots show characters rather than boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
 if ((${#packages[@]})); then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif have sudo; then sudo="sudo"; else
     echo "Missing system packages: ${packages[*]}. Install them (apt-get install ${packages[*]}) and run this again." >&2

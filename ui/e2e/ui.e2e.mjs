@@ -207,12 +207,16 @@ test('connect: a test request with a token shows the answer', async () => {
 });
 
 test('switch language, and screenshots of every page in both languages', async () => {
+  // A fresh page: no notifications left over from the tests above.
+  await page.reload();
+  await byTest('kpi-requests').waitFor();
   for (const lang of ['en', 'zh-CN']) {
     await byTest('language-menu').click();
     await byTest(`language-${lang}`).click();
     for (const name of PAGES) {
       await nav(name);
-      await page.waitForTimeout(300);
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.waitForTimeout(400);
       await page.screenshot({ path: join(SHOTS, `${lang}-${name}.png`) });
     }
   }

@@ -10,10 +10,18 @@ async fn the_ui_is_served_with_strict_headers_and_the_api_stays_closed() {
     let h = Harness::with_keys(&["k1"]).await;
     let page = h.http.get(h.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let built = ondemand_proxy::ui::built();
     if built {
-        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
         assert_eq!(page.headers()["x-frame-options"], "DENY");
     }
@@ -58,5 +66,8 @@ async fn the_ui_is_served_with_strict_headers_and_the_api_stays_closed() {
     let closed = h.http.get(h.url("/api/session")).send().await.unwrap();
     assert_eq!(closed.status(), 401, "nothing from /api/ before sign-in");
     let (status, session) = h.admin("GET", "/api/session", None).await;
-    assert_eq!((status, session["authenticated"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        (status, session["authenticated"].as_bool()),
+        (200, Some(true))
+    );
 }
