@@ -84,7 +84,8 @@ step "OpenAI Node SDK (node --test)"
 node --test tests/sdk/node_sdk.test.mjs
 
 step "web UI end to end (the binary in demo mode, headless Chromium, the Node SDK)"
-ODP_BIN="$target_dir/debug/ondemand-proxy" CHROMIUM="$chromium" SCREENSHOTS="$target_dir/ui-screenshots" \
+abs_target=$(cd "$target_dir" && pwd)
+ODP_BIN="$abs_target/debug/ondemand-proxy" CHROMIUM="$chromium" SCREENSHOTS="$abs_target/ui-screenshots" \
   npm run --silent ui:e2e
 echo "screenshots of every page in both languages: $target_dir/ui-screenshots"
 

@@ -116,6 +116,15 @@ test('add an account, with inline errors for bad input', async () => {
   assert.match(await byTest('account-e2e-account').innerText(), /Healthy/);
 });
 
+test('import refuses a file that is not an export, readably', async () => {
+  await byTest('transfer').click();
+  await page.locator('input[type=file]').setInputFiles({ name: 'notes.json', mimeType: 'application/json', buffer: Buffer.from('not json at all') });
+  assert.equal(await byTest('error-alert').innerText(), 'That file is not JSON.');
+  await page.locator('input[type=file]').setInputFiles({ name: 'other.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "other", "version": 1, "includes_secrets": false}') });
+  await page.waitForFunction(() => document.querySelector('[data-testid=error-alert]')?.textContent?.includes('expected format'));
+  await page.keyboard.press('Escape');
+});
+
 test('create a client token, see it once, and copy it', async () => {
   await nav('tokens');
   await byTest('add-token').click();
@@ -197,8 +206,10 @@ test('model aliases: a bad alias is refused inline, a good one is added', async 
   await page.getByRole('cell', { name: 'e2e-model', exact: true }).waitFor();
 });
 
-test('connect: a test request with a token shows the answer', async () => {
+test('connect: a token without a name is refused inline; a test request shows the answer', async () => {
   await nav('connect');
+  await byTest('connect-create-token').click();
+  assert.match(await inlineError('connect-token-name'), /name/);
   assert.equal(await byTest('base-url').innerText(), `${base}/v1`);
   await byTest('connect-token').fill(secret);
   await byTest('connect-send').click();
@@ -208,6 +219,7 @@ test('connect: a test request with a token shows the answer', async () => {
 
 test('switch language, and screenshots of every page in both languages', async () => {
   // A fresh page: no notifications left over from the tests above.
+  await page.goto(`${base}/#/dashboard`);
   await page.reload();
   await byTest('kpi-requests').waitFor();
   for (const lang of ['en', 'zh-CN']) {

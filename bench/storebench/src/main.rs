@@ -20,6 +20,10 @@ struct Args {
     /// admin API's queries on it (p50/p95 of 50 runs each).
     #[arg(long)]
     query_rows: Option<u64>,
+    /// Instead: fill the database file at this path (created and migrated if needed) with
+    /// `--rows` rows spread over the last 90 days, and stop (for the UI benchmark).
+    #[arg(long)]
+    fill: Option<std::path::PathBuf>,
 }
 
 fn event(i: u64, now: i64) -> UsageEvent {
@@ -184,6 +188,15 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(rows) = args.query_rows {
         return queries(rows);
+    }
+    if let Some(path) = args.fill {
+        let started = Instant::now();
+        fill(&path, args.rows)?;
+        println!(
+            "{}",
+            serde_json::json!({"label": "fill", "rows": args.rows, "seconds": started.elapsed().as_secs_f64()})
+        );
+        return Ok(());
     }
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");

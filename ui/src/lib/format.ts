@@ -33,6 +33,11 @@ export function formatDateTime(ms: number | null | undefined, locale: string): s
   return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(ms));
 }
 
+/** A compact date and time for dense tables: "11/26, 09:21:52". */
+export function formatShortDateTime(ms: number, locale: string): string {
+  return new Intl.DateTimeFormat(locale, { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(new Date(ms));
+}
+
 export function formatTime(ms: number, locale: string): string {
   return new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(new Date(ms));
 }

@@ -54,7 +54,7 @@ export function Accounts() {
         description={t('accounts.description')}
         actions={
           <>
-            <Button variant="default" leftSection={<IconDownload size={16} />} onClick={() => setTransfer(true)}>
+            <Button variant="default" leftSection={<IconDownload size={16} />} onClick={() => setTransfer(true)} data-testid="transfer">
               {t('accounts.importExport')}
             </Button>
             <Button leftSection={<IconPlus size={16} />} onClick={() => setEditing('new')} data-testid="add-account">
@@ -106,8 +106,13 @@ export function Accounts() {
                         </Text>
                       </Table.Td>
                       <Table.Td style={{ whiteSpace: 'nowrap' }}>{t(`accounts.kinds.${a.kind}`)}</Table.Td>
-                      <Table.Td style={{ whiteSpace: 'nowrap' }}>
+                      <Table.Td>
                         <StateBadge account={a} />
+                        {a.reason && a.state !== 'healthy' && (
+                          <Text size="xs" c="dimmed" maw={220} lineClamp={2} title={a.reason} data-testid="account-reason">
+                            {a.reason}
+                          </Text>
+                        )}
                       </Table.Td>
                       <Table.Td>{a.weight}</Table.Td>
                       <Table.Td>{a.in_flight}</Table.Td>

@@ -5,9 +5,12 @@ import { useTranslation } from 'react-i18next';
 import { type RequestFilters, useAccounts, useRequestLog, useTokens } from '../api/hooks';
 import type { RequestRow } from '../api/types';
 import { Empty, ErrorAlert, PageHeader } from '../components/common';
-import { formatDateTime, formatDuration, formatNumber } from '../lib/format';
+import { formatDateTime, formatDuration, formatNumber, formatShortDateTime } from '../lib/format';
 
 const ROW_HEIGHT = 38;
+/** Column widths in px; the model column takes the rest, at least 140. */
+const COLUMNS = { time: 140, status: 58, token: 100, account: 120, latency: 78, tokens: 72 };
+const MIN_WIDTH = Object.values(COLUMNS).reduce((a, b) => a + b, 0) + 140 + 24;
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, all: 0 } as const;
 type Window = keyof typeof WINDOWS;
 
@@ -81,17 +84,24 @@ export function Requests() {
         </Empty>
       ) : (
         <Card withBorder padding={0}>
-          <Group px="sm" py={6} gap={0} wrap="nowrap" style={{ borderBottom: '1px solid var(--mantine-color-default-border)' }}>
-            <HeaderCell w={170}>{t('requests.time')}</HeaderCell>
-            <HeaderCell w={70}>{t('requests.status')}</HeaderCell>
-            <HeaderCell grow>{t('requests.model')}</HeaderCell>
-            <HeaderCell w={110}>{t('requests.token')}</HeaderCell>
-            <HeaderCell w={120}>{t('requests.account')}</HeaderCell>
-            <HeaderCell w={90}>{t('requests.latency')}</HeaderCell>
-            <HeaderCell w={110}>{t('requests.tokens')}</HeaderCell>
-          </Group>
           <div ref={scroller} style={{ height: 'calc(100vh - 240px)', minHeight: 260, overflow: 'auto' }} data-testid="request-log">
-            <div style={{ height: virtual.getTotalSize(), position: 'relative' }}>
+            <Group
+              px="sm"
+              py={6}
+              gap={0}
+              wrap="nowrap"
+              miw={MIN_WIDTH}
+              style={{ borderBottom: '1px solid var(--mantine-color-default-border)', position: 'sticky', top: 0, zIndex: 1, background: 'var(--mantine-color-body)' }}
+            >
+              <HeaderCell w={COLUMNS.time}>{t('requests.time')}</HeaderCell>
+              <HeaderCell w={COLUMNS.status}>{t('requests.status')}</HeaderCell>
+              <HeaderCell grow>{t('requests.model')}</HeaderCell>
+              <HeaderCell w={COLUMNS.token}>{t('requests.token')}</HeaderCell>
+              <HeaderCell w={COLUMNS.account}>{t('requests.account')}</HeaderCell>
+              <HeaderCell w={COLUMNS.latency}>{t('requests.latency')}</HeaderCell>
+              <HeaderCell w={COLUMNS.tokens}>{t('requests.tokens')}</HeaderCell>
+            </Group>
+            <div style={{ height: virtual.getTotalSize(), position: 'relative', minWidth: MIN_WIDTH }}>
               {items.map((item) => {
                 const r = rows[item.index];
                 return (
@@ -110,24 +120,24 @@ export function Requests() {
                       cursor: 'pointer', borderBottom: '1px solid var(--mantine-color-default-border)', fontSize: 13,
                     }}
                   >
-                    <Cell w={170}>{formatDateTime(r.ts, lang)}</Cell>
-                    <Cell w={70}>
+                    <Cell w={COLUMNS.time}>{formatShortDateTime(r.ts, lang)}</Cell>
+                    <Cell w={COLUMNS.status}>
                       <Badge size="sm" variant="light" color={ok(r) ? 'teal' : 'red'}>
                         {r.status}
                       </Badge>
                     </Cell>
                     <Cell grow>
-                      {r.model}
+                      {r.model || '—'}
                       {r.stream && (
                         <Badge size="xs" variant="outline" ml={6}>
                           {t('requests.stream')}
                         </Badge>
                       )}
                     </Cell>
-                    <Cell w={110}>{r.client_token}</Cell>
-                    <Cell w={120}>{r.account ?? '—'}</Cell>
-                    <Cell w={90}>{formatDuration(r.latency_ms, lang)}</Cell>
-                    <Cell w={110}>
+                    <Cell w={COLUMNS.token}>{r.client_token}</Cell>
+                    <Cell w={COLUMNS.account}>{r.account ?? '—'}</Cell>
+                    <Cell w={COLUMNS.latency}>{formatDuration(r.latency_ms, lang)}</Cell>
+                    <Cell w={COLUMNS.tokens}>
                       {formatNumber(r.input_tokens + r.output_tokens, lang)}
                       {r.tokens_estimated ? ' ~' : ''}
                     </Cell>

@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { Alert, Badge, Button, Card, Group, NumberInput, Select, Stack, Switch, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { Affix, Alert, Badge, Button, Card, Group, NumberInput, Paper, Select, Stack, Switch, Text, TextInput, Title, Tooltip } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconLock } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
@@ -80,6 +80,21 @@ export function Settings() {
           </Card>
         ))}
       </Stack>
+      {dirty && (
+        <Affix position={{ bottom: 20, right: 20 }}>
+          <Paper shadow="md" p="sm" withBorder>
+            <Group gap="xs">
+              <Text size="sm">{t('settings.unsaved', { n: Object.keys(changes).length })}</Text>
+              <Button variant="default" size="xs" onClick={() => { setDraft({}); save.reset(); }}>
+                {t('settings.discard')}
+              </Button>
+              <Button size="xs" loading={save.isPending} onClick={() => submit(changes)}>
+                {t('settings.save')}
+              </Button>
+            </Group>
+          </Paper>
+        </Affix>
+      )}
     </>
   );
 }
@@ -110,7 +125,9 @@ function Field({
       )}
     </Group>
   );
-  const description = `${t(`settings.keys.${setting.key}.help`)} ${t('settings.defaultIs', { value: String(setting.default) })}`;
+  const shownDefault =
+    typeof kind === 'object' ? t(`settings.choices.${String(setting.default)}`) : typeof setting.default === 'boolean' ? t(setting.default ? 'settings.on' : 'settings.off') : String(setting.default);
+  const description = `${t(`settings.keys.${setting.key}.help`)} ${t('settings.defaultIs', { value: shownDefault })}`;
   const common = { label, description, error, disabled: !setting.editable, 'data-testid': `setting-${setting.key}` };
   let input;
   if (kind === 'boolean') {
