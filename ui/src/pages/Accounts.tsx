@@ -106,7 +106,7 @@ export function Accounts() {
                         </Text>
                       </Table.Td>
                       <Table.Td style={{ whiteSpace: 'nowrap' }}>{t(`accounts.kinds.${a.kind}`)}</Table.Td>
-                      <Table.Td>
+                      <Table.Td style={{ minWidth: 140 }}>
                         <StateBadge account={a} />
                         {a.reason && a.state !== 'healthy' && (
                           <Text size="xs" c="dimmed" maw={220} lineClamp={2} title={a.reason} data-testid="account-reason">
