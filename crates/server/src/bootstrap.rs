@@ -178,6 +178,15 @@ pub struct Opened {
 /// the database (config-managed entries synced), the engine with what the database holds.
 /// The headless binary, the tests and the desktop shell all start this way.
 pub fn open(config: &Config, data_dir: &Path) -> Result<Opened, StartError> {
+    open_with(config, data_dir, Vec::new())
+}
+
+/// [`open`], allowing browsers at `allowed_origins` to call the API (the desktop webview).
+pub fn open_with(
+    config: &Config,
+    data_dir: &Path,
+    allowed_origins: Vec<String>,
+) -> Result<Opened, StartError> {
     let dir = || data_dir.display().to_string();
     let (client_token, token_origin) = client_token(config.api_access_token.clone(), data_dir)
         .map_err(|source| StartError::Secret {
@@ -210,6 +219,7 @@ pub fn open(config: &Config, data_dir: &Path) -> Result<Opened, StartError> {
     let state = AppState::new(Services {
         engine,
         control,
+        allowed_origins,
         client_token,
         admin_password,
         usage,

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
+pub mod launch;
 pub mod ui;
 mod v1;
 
@@ -41,6 +42,9 @@ struct Inner {
     control: Control,
     /// The `default` client token (config or generated), for the desktop shell to hand out.
     client_token: Secret,
+    /// Web origins allowed to call the API from a browser (CORS): none by default; the
+    /// desktop shell names its own webview's origin.
+    allowed_origins: Vec<String>,
     /// The admin password and browser sessions for `/api/*`.
     admin: AdminAuth,
     /// Where each request's usage goes (the writer thread batches it into SQLite).
@@ -53,6 +57,7 @@ struct Inner {
 pub struct Services {
     pub engine: Engine,
     pub control: Control,
+    pub allowed_origins: Vec<String>,
     pub client_token: Secret,
     pub admin_password: Secret,
     pub usage: UsageSink,
@@ -64,6 +69,7 @@ impl AppState {
         let Services {
             engine,
             control,
+            allowed_origins,
             client_token,
             admin_password,
             usage,
@@ -73,6 +79,7 @@ impl AppState {
             engine,
             control,
             client_token,
+            allowed_origins,
             admin: AdminAuth::new(admin_password),
             usage,
             store,
@@ -120,6 +127,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_client_token,
         ));
+    let cors = cors(&state.0.allowed_origins);
     Router::new()
         .nest("/v1", v1)
         .nest("/api", admin::router(state.clone()))
@@ -133,7 +141,30 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             internal_error,
         ))
+        .layer(cors)
         .with_state(state)
+}
+
+/// CORS for exactly the named origins (none: no CORS headers at all, so no other web
+/// origin can read an answer). Credentials travel as a bearer header, never cookies.
+fn cors(
+    origins: &[String],
+) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{HeaderValue, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    tower::util::Either::Left(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods(tower_http::cors::Any)
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Asks the usage writer to drop raw rows past `usage_retention_days`, at start and every

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ondemand_core::config::{self, FIELDS, Sources};
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
-use ondemand_proxy::serve;
+use ondemand_proxy::launch;
 
 /// The command line. Every configuration key has a flag, made from the one table of keys
 /// (`config::FIELDS`), so flags, env vars and `config.json` keys can never drift apart.
@@ -102,6 +102,7 @@ fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
 }
 
 async fn run(args: &ArgMatches) -> anyhow::Result<()> {
+    let signal = shutdown_signal();
     let env = |name: &str| std::env::var(name).ok();
     let demo = args.get_flag("demo");
     let mut config = config::load(Sources {
@@ -137,27 +138,28 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         .unwrap_or_else(bootstrap::default_data_dir);
     let opened = bootstrap::open(&config, &data_dir)?;
     report(&opened.report);
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = launch::bind(SocketAddr::new(config.host, config.port)).await?;
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() {
         tracing::warn!(%local, "listening on a non-loopback address: anyone who can reach it can use the proxy with a client token");
     }
-    let state = opened.state;
-    announce(local, state.client_token(), &opened.token_origin, demo);
-    announce_admin(state.admin().password(), &opened.admin_origin);
-    let accounts = state.engine().pool.len();
+    announce(
+        local,
+        opened.state.client_token(),
+        &opened.token_origin,
+        demo,
+    );
+    announce_admin(opened.state.admin().password(), &opened.admin_origin);
+    let accounts = opened.state.engine().pool.len();
     if accounts == 0 {
         tracing::warn!(
             "no on-demand.io accounts yet: chat requests will fail until one is added (dashboard, config, or --demo)"
         );
     }
     tracing::info!(accounts, "ready");
-    let writer = opened.writer;
-    serve(listener, state, shutdown_signal()).await?;
-    writer.close().await;
+    launch::Running::start(opened, listener)?
+        .until(signal)
+        .await?;
     tracing::info!("stopped; usage written");
     Ok(())
 }
@@ -235,24 +237,38 @@ fn announce_admin(password: &ondemand_core::Secret, origin: &TokenOrigin) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// it is first awaited, so a signal that arrives while the server starts is not lost (and
+/// does not kill the process before usage is written).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

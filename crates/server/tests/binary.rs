@@ -246,6 +246,25 @@ fn bad_configuration_fails_at_start_naming_the_field() {
     }
 }
 
+#[test]
+fn a_taken_port_stops_start_up_naming_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = binary()
+        .args(["serve", "--port", &port, "--data-dir"])
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} on 127.0.0.1 is already in use")),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn config_json_in_the_working_directory_is_read() {
     let dir = tempfile::tempdir().unwrap();

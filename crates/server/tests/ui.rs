@@ -71,3 +71,70 @@ async fn the_ui_is_served_with_strict_headers_and_the_api_stays_closed() {
         (200, Some(true))
     );
 }
+
+#[tokio::test]
+async fn only_a_named_origin_gets_cors_and_a_running_server_stops_gracefully() {
+    use ondemand_core::Secret;
+    use ondemand_core::config::Config;
+    use ondemand_proxy::{bootstrap, launch};
+    let fake = fake_ondemand::FakeOnDemand::start(Default::default())
+        .await
+        .unwrap();
+    fake.add_key("k1");
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        api_access_token: Some(Secret::new(TOKEN)),
+        admin_password: Some(Secret::new(ADMIN)),
+        accounts: vec![key_account("k1")],
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        data_dir: Some(data.path().to_owned()),
+        settings: test_settings(&fake),
+        pinned: Default::default(),
+        file: None,
+        unknown_keys: vec![],
+    };
+    let opened =
+        bootstrap::open_with(&config, data.path(), vec!["tauri://localhost".into()]).unwrap();
+    let listener = launch::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = launch::Running::start(opened, listener).unwrap();
+    let base = running.base_url();
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{base}/api/accounts"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("tauri://localhost").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "tauri://localhost"
+    );
+    let foreign = preflight("http://evil.example").await.unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let chat = http
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(TOKEN)
+        .json(&user("before shutdown"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 200);
+    running.shutdown().await.unwrap();
+    let conn = ondemand_core::store::open(&data.path().join(bootstrap::DATABASE_FILE)).unwrap();
+    let rows = ondemand_core::store::usage::totals(&conn, 0, i64::MAX)
+        .unwrap()
+        .0;
+    assert_eq!(rows, 1, "shutdown wrote the usage row");
+    assert!(
+        reqwest::get(format!("{base}/health")).await.is_err(),
+        "it no longer listens"
+    );
+}

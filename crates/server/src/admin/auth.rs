@@ -6,8 +6,9 @@
 //! - DNS rebinding: a browser tricked into sending our cookie under an attacker's domain
 //!   still sends that domain as `Host`, so `/api` answers only Hosts that are `localhost`
 //!   or an IP literal.
-//! - CORS stays closed: no `Access-Control-*` headers are ever sent, so other origins
-//!   cannot read admin answers.
+//! - CORS stays closed: no `Access-Control-*` headers are sent, so other origins cannot read
+//!   admin answers; only the desktop shell names its own webview's origin
+//!   ([`crate::bootstrap::open_with`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
