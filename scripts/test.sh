@@ -22,6 +22,12 @@ if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then p
 if ! have node || ! have npm; then packages+=(nodejs npm); fi
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || packages+=(chromium)
+# The desktop shell (src-tauri) builds against WebKitGTK and friends.
+have pkg-config || packages+=(pkg-config)
+for lib in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev ayatana-appindicator3-0.1:libayatana-appindicator3-dev \
+  librsvg-2.0:librsvg2-dev libsoup-3.0:libsoup-3.0-dev; do
+  have pkg-config && pkg-config --exists "${lib%%:*}" || packages+=("${lib#*:}")
+done
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
 if ((${#packages[@]})); then

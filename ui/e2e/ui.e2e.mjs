@@ -264,6 +264,24 @@ test('a window the desktop shell signs in needs no login and offers no sign-out'
   await context.close();
 });
 
+test('the desktop window names a taken port and offers a free one in one click', async () => {
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  await context.addInitScript(() => {
+    window.__ODP__ = { baseUrl: '', shell: true, shellError: { state: 'failed', port: 8787, reason: 'in_use', message: 'port 8787 on 127.0.0.1 is already in use', suggestion: 8788 } };
+    window.__invoked = [];
+    window.__TAURI__ = { core: { invoke: async (command, args) => { window.__invoked.push([command, args]); return { state: 'running' }; } } };
+  });
+  const shell = await context.newPage();
+  await shell.goto(base);
+  await shell.getByTestId('shell-problem').waitFor();
+  assert.match(await shell.getByTestId('shell-problem').innerText(), /Port 8787 is already in use/);
+  await shell.screenshot({ path: join(SHOTS, 'en-port-problem.png') });
+  await shell.getByTestId('use-suggested-port').click();
+  await shell.waitForFunction(() => window.__invoked.length === 1);
+  assert.deepEqual(await shell.evaluate(() => window.__invoked[0]), ['use_port', { port: 8788 }]);
+  await context.close();
+});
+
 test('sign out: the admin API answers nothing until the next sign-in', async () => {
   await byTest('logout').click();
   await byTest('login-password').waitFor();

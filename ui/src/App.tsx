@@ -12,11 +12,12 @@ import {
 } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { HashRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
-import { ApiError, api, shellManaged } from './api/client';
+import { ApiError, api, connection, shellManaged } from './api/client';
 import { useLive } from './api/live';
 import { LANGUAGES } from './i18n';
 import { LiveContext } from './components/LiveContext';
 import { Login } from './pages/Login';
+import { ShellProblem } from './pages/ShellProblem';
 
 // Pages load on first visit: the charts (most of the bundle) only with the dashboard.
 const Dashboard = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.Dashboard })));
@@ -66,7 +67,11 @@ export function App() {
       <Notifications position="bottom-right" />
       <QueryClientProvider client={client}>
         <HashRouter>
-          <Gate signedOut={signedOut} onSignedIn={() => setSignedOut(false)} />
+          {connection().shellError ? (
+            <ShellProblem error={connection().shellError!} />
+          ) : (
+            <Gate signedOut={signedOut} onSignedIn={() => setSignedOut(false)} />
+          )}
         </HashRouter>
       </QueryClientProvider>
     </MantineProvider>

@@ -9,11 +9,25 @@ export interface Connection {
   baseUrl: string;
   /** The admin password, when the desktop shell provides it (no sign-in then). */
   adminPassword?: string;
+  /** Set in the desktop window. */
+  shell?: boolean;
+  /** The desktop shell could not start the server: why, and the port it offers instead. */
+  shellError?: ShellError;
+}
+
+export interface ShellError {
+  state: 'failed' | 'stopped';
+  port?: number;
+  reason?: 'in_use' | 'not_allowed' | 'other';
+  message?: string;
+  suggestion?: number | null;
 }
 
 declare global {
   interface Window {
     __ODP__?: Connection;
+    /** Tauri's IPC, in the desktop window only (`withGlobalTauri`). */
+    __TAURI__?: { core: { invoke: <T>(command: string, args?: Record<string, unknown>) => Promise<T> } };
   }
 }
 
