@@ -83,3 +83,44 @@ export function Confirm({
     </Modal>
   );
 }
+
+/** A dialog holding one form: its fields, an error that belongs to none of them, and the
+ * cancel / submit buttons. Enter submits. */
+export function FormModal({
+  title, onClose, onSubmit, children, formError, submitLabel, loading, testId,
+}: {
+  title: string;
+  onClose: () => void;
+  onSubmit: () => void;
+  children: ReactNode;
+  formError?: string;
+  submitLabel: string;
+  loading: boolean;
+  testId: string;
+}) {
+  const { t } = useTranslation();
+  return (
+    <Modal opened onClose={onClose} title={title} centered>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          onSubmit();
+        }}
+        data-testid={testId}
+      >
+        <Stack>
+          {children}
+          {formError && <Alert color="red">{formError}</Alert>}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              {t('common.cancel')}
+            </Button>
+            <Button type="submit" loading={loading} data-testid={`${testId.replace(/-form$/, '')}-save`}>
+              {submitLabel}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}

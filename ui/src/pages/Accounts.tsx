@@ -12,7 +12,7 @@ import {
   useTestAccount, useUpdateAccount,
 } from '../api/hooks';
 import type { Account, ImportReport } from '../api/types';
-import { Confirm, Empty, ErrorAlert, PageHeader, SourceBadge } from '../components/common';
+import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
 import { StateBadge } from '../components/StateBadge';
 import { fieldError, formLevelError, readableError } from '../lib/errors';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
@@ -214,78 +214,67 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
   };
 
   return (
-    <Modal opened onClose={onClose} title={account ? t('accounts.editTitle', { name: account.name }) : t('accounts.addTitle')} centered>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-        data-testid="account-form"
-      >
-        <Stack>
-          {!account && (
-            <SegmentedControl
-              value={kind}
-              onChange={(v) => setKind(v as typeof kind)}
-              data={[
-                { value: 'api_key', label: t('accounts.kinds.api_key') },
-                { value: 'email_password', label: t('accounts.kinds.email_password') },
-              ]}
-            />
-          )}
-          {kind === 'email_password' && (
-            <Alert color="yellow" p="xs">
-              {t('accounts.experimental')}
-            </Alert>
-          )}
-          <TextInput
-            label={t('accounts.name')}
-            description={account ? t('accounts.nameFixed') : t('accounts.nameHint')}
-            value={name}
-            disabled={Boolean(account)}
-            onChange={(e) => setName(e.currentTarget.value)}
-            error={fieldError(error, 'name', t)}
-            data-testid="account-name"
+    <FormModal
+      title={account ? t('accounts.editTitle', { name: account.name }) : t('accounts.addTitle')}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      formError={formLevelError(error, FIELDS, t)}
+      submitLabel={account ? t('common.save') : t('accounts.add')}
+      loading={mutation.isPending}
+      testId="account-form"
+    >
+      {!account && (
+        <SegmentedControl
+          value={kind}
+          onChange={(v) => setKind(v as typeof kind)}
+          data={[
+            { value: 'api_key', label: t('accounts.kinds.api_key') },
+            { value: 'email_password', label: t('accounts.kinds.email_password') },
+          ]}
+        />
+      )}
+      {kind === 'email_password' && (
+        <Alert color="yellow" p="xs">
+          {t('accounts.experimental')}
+        </Alert>
+      )}
+      <TextInput
+        label={t('accounts.name')}
+        description={account ? t('accounts.nameFixed') : t('accounts.nameHint')}
+        value={name}
+        disabled={Boolean(account)}
+        onChange={(e) => setName(e.currentTarget.value)}
+        error={fieldError(error, 'name', t)}
+        data-testid="account-name"
+      />
+      {kind === 'api_key' ? (
+        <PasswordInput
+          label={t('accounts.apiKey')}
+          description={account ? t('accounts.keepSecret') : undefined}
+          value={apiKey}
+          onChange={(e) => setApiKey(e.currentTarget.value)}
+          error={fieldError(error, 'api_key', t)}
+          required={!account}
+          data-testid="account-key"
+        />
+      ) : (
+        <>
+          <TextInput label={t('accounts.email')} value={email} onChange={(e) => setEmail(e.currentTarget.value)} error={fieldError(error, 'email', t)} required={!account} />
+          <PasswordInput
+            label={t('accounts.password')}
+            description={account ? t('accounts.keepSecret') : undefined}
+            value={password}
+            onChange={(e) => setPassword(e.currentTarget.value)}
+            error={fieldError(error, 'password', t)}
+            required={!account}
           />
-          {kind === 'api_key' ? (
-            <PasswordInput
-              label={t('accounts.apiKey')}
-              description={account ? t('accounts.keepSecret') : undefined}
-              value={apiKey}
-              onChange={(e) => setApiKey(e.currentTarget.value)}
-              error={fieldError(error, 'api_key', t)}
-              required={!account}
-              data-testid="account-key"
-            />
-          ) : (
-            <>
-              <TextInput label={t('accounts.email')} value={email} onChange={(e) => setEmail(e.currentTarget.value)} error={fieldError(error, 'email', t)} required={!account} />
-              <PasswordInput
-                label={t('accounts.password')}
-                description={account ? t('accounts.keepSecret') : undefined}
-                value={password}
-                onChange={(e) => setPassword(e.currentTarget.value)}
-                error={fieldError(error, 'password', t)}
-                required={!account}
-              />
-            </>
-          )}
-          <Group grow>
-            <NumberInput label={t('accounts.weight')} description={t('accounts.weightHint')} value={weight} onChange={setWeight} error={fieldError(error, 'weight', t)} data-testid="account-weight" />
-            <NumberInput label={t('accounts.maxConcurrent')} description={t('accounts.maxConcurrentHint')} value={maxConcurrent} onChange={setMaxConcurrent} min={0} error={fieldError(error, 'max_concurrent', t)} />
-          </Group>
-          {formLevelError(error, FIELDS, t) && <Alert color="red">{formLevelError(error, FIELDS, t)}</Alert>}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              {t('common.cancel')}
-            </Button>
-            <Button type="submit" loading={mutation.isPending} data-testid="account-save">
-              {account ? t('common.save') : t('accounts.add')}
-            </Button>
-          </Group>
-        </Stack>
-      </form>
-    </Modal>
+        </>
+      )}
+      <Group grow>
+        <NumberInput label={t('accounts.weight')} description={t('accounts.weightHint')} value={weight} onChange={setWeight} error={fieldError(error, 'weight', t)} data-testid="account-weight" />
+        <NumberInput label={t('accounts.maxConcurrent')} description={t('accounts.maxConcurrentHint')} value={maxConcurrent} onChange={setMaxConcurrent} min={0} error={fieldError(error, 'max_concurrent', t)} />
+      </Group>
+    </FormModal>
   );
 }
 

@@ -1,11 +1,11 @@
 import { useState } from 'react';
-import { ActionIcon, Alert, Badge, Button, Card, Group, Menu, Modal, Stack, Table, Text, TextInput } from '@mantine/core';
+import { ActionIcon, Alert, Badge, Button, Card, Menu, Table, Text, TextInput } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconDots, IconPlus } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { useAliases, useCreateAlias, useDeleteAlias, usePutAlias } from '../api/hooks';
 import type { Alias } from '../api/types';
-import { Confirm, ErrorAlert, PageHeader } from '../components/common';
+import { Confirm, ErrorAlert, FormModal, PageHeader } from '../components/common';
 import { fieldError, formLevelError, readableError } from '../lib/errors';
 
 export function Models() {
@@ -112,35 +112,24 @@ function AliasForm({ alias, onClose }: { alias: Alias | null; onClose: () => voi
     }
   };
   return (
-    <Modal opened onClose={onClose} title={alias ? t('models.editTitle', { alias: alias.alias }) : t('models.addTitle')} centered>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-        data-testid="alias-form"
-      >
-        <Stack>
-          <TextInput label={t('models.alias')} value={name} disabled={Boolean(alias)} onChange={(e) => setName(e.currentTarget.value)} error={fieldError(error, 'alias', t)} data-testid="alias-name" />
-          <TextInput
-            label={t('models.endpoint')}
-            description={t('models.endpointHint')}
-            value={endpoint}
-            onChange={(e) => setEndpoint(e.currentTarget.value)}
-            error={fieldError(error, 'endpoint_id', t)}
-            data-testid="alias-endpoint"
-          />
-          {formLevelError(error, ['alias', 'endpoint_id'], t) && <Alert color="red">{formLevelError(error, ['alias', 'endpoint_id'], t)}</Alert>}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              {t('common.cancel')}
-            </Button>
-            <Button type="submit" loading={mutation.isPending} data-testid="alias-save">
-              {t('common.save')}
-            </Button>
-          </Group>
-        </Stack>
-      </form>
-    </Modal>
+    <FormModal
+      title={alias ? t('models.editTitle', { alias: alias.alias }) : t('models.addTitle')}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      formError={formLevelError(error, ['alias', 'endpoint_id'], t)}
+      submitLabel={t('common.save')}
+      loading={mutation.isPending}
+      testId="alias-form"
+    >
+      <TextInput label={t('models.alias')} value={name} disabled={Boolean(alias)} onChange={(e) => setName(e.currentTarget.value)} error={fieldError(error, 'alias', t)} data-testid="alias-name" />
+      <TextInput
+        label={t('models.endpoint')}
+        description={t('models.endpointHint')}
+        value={endpoint}
+        onChange={(e) => setEndpoint(e.currentTarget.value)}
+        error={fieldError(error, 'endpoint_id', t)}
+        data-testid="alias-endpoint"
+      />
+    </FormModal>
   );
 }

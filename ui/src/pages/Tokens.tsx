@@ -8,7 +8,7 @@ import { IconCheck, IconCopy, IconDots, IconPlus } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { type TokenInput, useAliases, useBreakdown, useCreateToken, useDeleteToken, useTokens, useUpdateToken } from '../api/hooks';
 import type { NewToken, Token } from '../api/types';
-import { Confirm, Empty, ErrorAlert, PageHeader, SourceBadge } from '../components/common';
+import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
 import { fieldError, formLevelError, readableError } from '../lib/errors';
 import { formatCompact, formatDateTime, formatNumber } from '../lib/format';
 import { startOfDay } from '../lib/range';
@@ -193,44 +193,33 @@ function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose
   };
 
   return (
-    <Modal opened onClose={onClose} title={token ? t('tokens.editTitle', { name: token.name }) : t('tokens.createTitle')} centered>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-        data-testid="token-form"
-      >
-        <Stack>
-          <TextInput label={t('tokens.name')} value={name} disabled={Boolean(token)} onChange={(e) => setName(e.currentTarget.value)} error={fieldError(error, 'name', t)} data-testid="token-name" />
-          <TextInput type="datetime-local" label={t('tokens.expiresAt')} description={t('tokens.emptyUnlimited')} value={expires} onChange={(e) => setExpires(e.currentTarget.value)} error={fieldError(error, 'expires_at', t)} />
-          <Group grow>
-            <NumberInput label={t('tokens.quotaRequestsLabel')} description={t('tokens.emptyUnlimited')} value={quotaRequests} onChange={setQuotaRequests} error={fieldError(error, 'quota_requests', t)} data-testid="token-quota" />
-            <NumberInput label={t('tokens.quotaTokensLabel')} description={t('tokens.emptyUnlimited')} value={quotaTokens} onChange={setQuotaTokens} error={fieldError(error, 'quota_tokens', t)} />
-          </Group>
-          <NumberInput label={t('tokens.rpm')} description={t('tokens.rpmHint')} value={rpm} onChange={setRpm} error={fieldError(error, 'rpm', t)} data-testid="token-rpm" />
-          <MultiSelect
-            label={t('tokens.models')}
-            description={t('tokens.modelsHint')}
-            data={(aliases.data ?? []).map((a) => a.alias)}
-            value={models}
-            onChange={setModels}
-            searchable
-            clearable
-            error={fieldError(error, 'models', t)}
-          />
-          {formLevelError(error, FIELDS, t) && <Alert color="red">{formLevelError(error, FIELDS, t)}</Alert>}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              {t('common.cancel')}
-            </Button>
-            <Button type="submit" loading={mutation.isPending} data-testid="token-save">
-              {token ? t('common.save') : t('tokens.create')}
-            </Button>
-          </Group>
-        </Stack>
-      </form>
-    </Modal>
+    <FormModal
+      title={token ? t('tokens.editTitle', { name: token.name }) : t('tokens.createTitle')}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      formError={formLevelError(error, FIELDS, t)}
+      submitLabel={token ? t('common.save') : t('tokens.create')}
+      loading={mutation.isPending}
+      testId="token-form"
+    >
+      <TextInput label={t('tokens.name')} value={name} disabled={Boolean(token)} onChange={(e) => setName(e.currentTarget.value)} error={fieldError(error, 'name', t)} data-testid="token-name" />
+      <TextInput type="datetime-local" label={t('tokens.expiresAt')} description={t('tokens.emptyUnlimited')} value={expires} onChange={(e) => setExpires(e.currentTarget.value)} error={fieldError(error, 'expires_at', t)} />
+      <Group grow>
+        <NumberInput label={t('tokens.quotaRequestsLabel')} description={t('tokens.emptyUnlimited')} value={quotaRequests} onChange={setQuotaRequests} error={fieldError(error, 'quota_requests', t)} data-testid="token-quota" />
+        <NumberInput label={t('tokens.quotaTokensLabel')} description={t('tokens.emptyUnlimited')} value={quotaTokens} onChange={setQuotaTokens} error={fieldError(error, 'quota_tokens', t)} />
+      </Group>
+      <NumberInput label={t('tokens.rpm')} description={t('tokens.rpmHint')} value={rpm} onChange={setRpm} error={fieldError(error, 'rpm', t)} data-testid="token-rpm" />
+      <MultiSelect
+        label={t('tokens.models')}
+        description={t('tokens.modelsHint')}
+        data={(aliases.data ?? []).map((a) => a.alias)}
+        value={models}
+        onChange={setModels}
+        searchable
+        clearable
+        error={fieldError(error, 'models', t)}
+      />
+    </FormModal>
   );
 }
 

@@ -206,16 +206,7 @@ impl Harness {
 
     /// POST /v1/chat/completions with the client token; returns status and JSON body.
     pub async fn chat(&self, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url("/v1/chat/completions"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        self.chat_as(TOKEN, body).await
     }
 
     /// A streaming chat: status, the parsed `data:` events (`"[DONE]"` as a string), and
