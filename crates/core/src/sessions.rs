@@ -184,12 +184,7 @@ impl HistoryHash {
 
     /// The key for the history pushed so far.
     pub fn key(&self) -> String {
-        self.0
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::tokens::to_hex(&self.0.clone().finalize())
     }
 
     /// The key the next request will present: this history plus the assistant's `answer`.

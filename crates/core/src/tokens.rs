@@ -40,10 +40,18 @@ pub fn generate_secret() -> crate::Secret {
 
 /// Hex SHA-256 of a token's secret, as stored.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lower-case hex, in one allocation (digests are hexed on every request).
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// What people see of a secret: its first few characters (for generated tokens, the
@@ -306,5 +314,10 @@ mod tests {
         );
         assert_eq!(display_prefix("short-secret"), "…");
         assert_ne!(hash_secret("a"), hash_secret("b"));
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "SHA-256, lower-case hex"
+        );
     }
 }

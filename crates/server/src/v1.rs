@@ -151,8 +151,8 @@ struct UsageGuard {
     sink: Option<ondemand_core::store::writer::UsageSink>,
     /// The client token, whose quotas count the request.
     token: Arc<ClientToken>,
-    /// The live feed of the dashboard.
-    state: AppState,
+    /// The dashboard's live feed, for what the usage writer will not publish.
+    live: Arc<ondemand_core::live::LiveFeed>,
     /// The upstream attempts, shared with the engine while it dispatches.
     attempts: Arc<Attempts>,
     event: UsageEvent,
@@ -163,7 +163,7 @@ impl UsageGuard {
     fn new(state: &AppState, token: Arc<ClientToken>, record: bool) -> Self {
         Self {
             sink: record.then(|| state.usage().clone()),
-            state: state.clone(),
+            live: state.engine().live.clone(),
             event: UsageEvent {
                 ts: ondemand_core::store::now_ms(),
                 client_token: token.name.clone(),
@@ -231,14 +231,13 @@ impl Drop for UsageGuard {
             e.ts + i64::from(e.latency_ms),
         );
         // The writer shows a row live once it is committed; what is not stored shows now.
-        let live = &self.state.engine().live;
         match &self.sink {
             Some(sink) => {
                 if let Err(event) = sink.record(std::mem::take(e)) {
-                    live.publish(&event);
+                    self.live.publish(&event);
                 }
             }
-            None => live.publish(e),
+            None => self.live.publish(e),
         }
     }
 }

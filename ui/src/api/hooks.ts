@@ -18,7 +18,17 @@ export const keys = {
 
 const list = <T,>(path: string) => () => api<{ data: T[] }>(path).then((r) => r.data);
 
-export const useAccounts = () => useQuery({ queryKey: keys.accounts, queryFn: list<Account>('/api/accounts') });
+/** Accounts, with `retry_in_s` turned into a deadline when they arrive, so a countdown
+ * stays right however long ago they were fetched. */
+export const useAccounts = () =>
+  useQuery({
+    queryKey: keys.accounts,
+    queryFn: () =>
+      list<Account>('/api/accounts')().then((accounts) => {
+        const now = Date.now();
+        return accounts.map((a) => ({ ...a, retry_until: a.retry_in_s === null ? null : now + a.retry_in_s * 1000 }));
+      }),
+  });
 export const useTokens = () => useQuery({ queryKey: keys.tokens, queryFn: list<Token>('/api/tokens') });
 export const useAliases = () => useQuery({ queryKey: keys.aliases, queryFn: list<Alias>('/api/aliases') });
 export const useSettings = () => useQuery({ queryKey: keys.settings, queryFn: list<Setting>('/api/settings') });

@@ -16,6 +16,8 @@ export interface Account {
   state: AccountState;
   reason: string | null;
   retry_in_s: number | null;
+  /** Unix ms when `retry_in_s` runs out (set by the UI when the list arrives). */
+  retry_until?: number | null;
   in_flight: number;
   created_at: number;
   updated_at: number;

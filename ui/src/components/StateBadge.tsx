@@ -10,14 +10,14 @@ const COLORS = { healthy: 'teal', cooling_down: 'yellow', needs_attention: 'red'
 export function StateBadge({ account }: { account: Account }) {
   const { t, i18n } = useTranslation();
   const [now, setNow] = useState(() => Date.now());
-  const [seenAt] = useState(() => Date.now());
-  const waiting = account.retry_in_s !== null;
+  const until = account.retry_until ?? null;
+  const waiting = until !== null;
   useEffect(() => {
     if (!waiting) return;
     const timer = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(timer);
   }, [waiting]);
-  const left = waiting ? Math.max(0, (account.retry_in_s ?? 0) * 1000 - (now - seenAt)) : null;
+  const left = until === null ? null : Math.max(0, until - now);
   const label = t(`accounts.state.${account.state}`);
   const text = left !== null && account.state !== 'needs_attention' ? `${label} · ${formatDuration(left, i18n.resolvedLanguage ?? 'en')}` : label;
   const badge = (

@@ -20,6 +20,10 @@ export function Settings() {
   const dirty = Object.keys(changes).length > 0;
   const error = save.error;
 
+  const discard = () => {
+    setDraft({});
+    save.reset();
+  };
   const submit = async (body: Record<string, unknown>) => {
     try {
       await save.mutateAsync(body);
@@ -37,7 +41,7 @@ export function Settings() {
         description={t('settings.description')}
         actions={
           <>
-            <Button variant="default" disabled={!dirty} onClick={() => { setDraft({}); save.reset(); }}>
+            <Button variant="default" disabled={!dirty} onClick={discard}>
               {t('settings.discard')}
             </Button>
             <Button disabled={!dirty} loading={save.isPending} onClick={() => submit(changes)} data-testid="settings-save">
@@ -85,7 +89,7 @@ export function Settings() {
           <Paper shadow="md" p="sm" withBorder>
             <Group gap="xs">
               <Text size="sm">{t('settings.unsaved', { n: Object.keys(changes).length })}</Text>
-              <Button variant="default" size="xs" onClick={() => { setDraft({}); save.reset(); }}>
+              <Button variant="default" size="xs" onClick={discard}>
                 {t('settings.discard')}
               </Button>
               <Button size="xs" loading={save.isPending} onClick={() => submit(changes)}>

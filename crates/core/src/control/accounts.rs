@@ -245,6 +245,13 @@ impl Control {
         Ok(self.store.read(rows::list).await?)
     }
 
+    pub async fn account(&self, id: i64) -> Result<AccountRow, ControlError> {
+        self.store
+            .read(move |conn| rows::get(conn, id))
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+
     pub async fn create_account(
         &self,
         engine: &Engine,
@@ -310,11 +317,7 @@ impl Control {
         engine: &Engine,
         id: i64,
     ) -> Result<std::sync::Arc<crate::pool::Account>, ControlError> {
-        let row = self
-            .store
-            .read(move |conn| rows::get(conn, id))
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let row = self.account(id).await?;
         engine
             .pool
             .accounts()

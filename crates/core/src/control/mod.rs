@@ -17,6 +17,7 @@ pub use settings::{AliasView, SettingView};
 pub use tokens::{NewToken, TokenInput};
 pub use transfer::{ExportDocument, ImportMode, ImportReport};
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -29,6 +30,9 @@ use crate::store::accounts::SyncReport;
 use crate::store::{Store, StoreError, accounts as account_rows, aliases, now_ms, sessions};
 use crate::store::{settings as setting_rows, tokens as token_rows};
 use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
+
+/// An account's state name and reason, as stored.
+type AccountState = (String, Option<String>);
 
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,8 @@ pub struct Control {
     pinned: Pinned,
     /// The dashboard's settings as stored.
     stored: Mutex<Map<String, Value>>,
+    /// Each account's state as last stored, so only changes are written.
+    states: Mutex<HashMap<String, AccountState>>,
     /// Held from a change's commit to its application to the engine, so changes apply in
     /// the order they were committed.
     order: tokio::sync::Mutex<()>,
@@ -157,14 +163,20 @@ impl Control {
             base: engine.settings().as_ref().clone(),
             pinned,
             stored: Mutex::new(Map::new()),
+            states: Mutex::new(HashMap::new()),
             order: tokio::sync::Mutex::new(()),
         };
         report.ignored_settings = control.apply_stored_settings(stored, engine);
         report.sessions_restored = stored_sessions.len();
         engine.sessions.restore(stored_sessions);
         engine.sessions.journal();
-        control.reload_blocking(engine)?;
-        for row in account_rows::list(&*control.store.reader_blocking()?)? {
+        let conn = control.store.reader_blocking()?;
+        let accounts = account_rows::list(&conn)?;
+        apply_accounts(engine, &accounts);
+        engine.tokens.load(&token_rows::list(&conn)?);
+        apply_aliases(engine, &aliases::list(&conn)?);
+        drop(conn);
+        for row in &accounts {
             if row.state == "needs_attention"
                 && let Some(account) = engine
                     .pool
@@ -180,6 +192,10 @@ impl Control {
                 );
             }
         }
+        *control.states_lock() = accounts
+            .into_iter()
+            .map(|row| (row.config.name().to_owned(), (row.state, row.state_reason)))
+            .collect();
         Ok((control, report))
     }
 
@@ -214,15 +230,6 @@ impl Control {
 
     fn stored_lock(&self) -> std::sync::MutexGuard<'_, Map<String, Value>> {
         self.stored.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Loads accounts, tokens and aliases from the store into the engine.
-    fn reload_blocking(&self, engine: &Engine) -> Result<(), ControlError> {
-        let conn = self.store.reader_blocking()?;
-        apply_accounts(engine, &account_rows::list(&conn)?);
-        engine.tokens.load(&token_rows::list(&conn)?);
-        apply_aliases(engine, &aliases::list(&conn)?);
-        Ok(())
     }
 
     /// Commits `change`, reads the resulting `list` in the same transaction and `apply`s
@@ -265,26 +272,41 @@ impl Control {
             .await
     }
 
-    /// Records each account's state as the pool sees it, for display after a restart.
+    fn states_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AccountState>> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the accounts whose state changed since the last call, as the pool sees it,
+    /// for display and re-checks after a restart. Nothing changed: nothing is written.
     pub async fn persist_account_states(&self, engine: &Engine) -> Result<(), ControlError> {
         let now = std::time::Instant::now();
-        let states: Vec<(String, &'static str, Option<String>)> = engine
-            .pool
-            .accounts()
-            .iter()
-            .map(|a| {
-                let status = a.status(now);
-                (status.name, status.state, status.reason)
-            })
-            .collect();
+        let changed: Vec<(String, AccountState)> = {
+            let known = self.states_lock();
+            engine
+                .pool
+                .accounts()
+                .iter()
+                .map(|a| {
+                    let status = a.status(now);
+                    (status.name, (status.state.to_owned(), status.reason))
+                })
+                .filter(|(name, state)| known.get(name) != Some(state))
+                .collect()
+        };
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let written = changed.clone();
         self.store
             .write(move |tx| -> Result<(), ControlError> {
-                for (name, state, reason) in &states {
+                for (name, (state, reason)) in &written {
                     account_rows::record_state(tx, name, state, reason.as_deref())?;
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        self.states_lock().extend(changed);
+        Ok(())
     }
 }
 

@@ -224,3 +224,26 @@ async fn export_then_import_elsewhere_moves_everything_and_says_what_it_skipped(
         "nothing changed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_that_needs_attention_is_stored_and_still_needs_it_after_a_restart() {
+    let f = fixture();
+    let engine = engine();
+    let (control, _) = start(&f, &[key("flaky")], &engine);
+    control.persist_account_states(&engine).await.unwrap();
+    let account = engine.pool.accounts()[0].clone();
+    account.mark_needs_attention("401 key revoked", &engine.settings().health);
+    control.persist_account_states(&engine).await.unwrap();
+    let row = &control.accounts().await.unwrap()[0];
+    assert_eq!(
+        (row.state.as_str(), row.state_reason.as_deref()),
+        ("needs_attention", Some("401 key revoked"))
+    );
+    let engine2 = self::engine();
+    let _ = start(&f, &[key("flaky")], &engine2);
+    let status = engine2.pool.accounts()[0].status(std::time::Instant::now());
+    assert_eq!(
+        (status.state, status.reason.as_deref()),
+        ("needs_attention", Some("401 key revoked"))
+    );
+}

@@ -127,6 +127,13 @@ impl Control {
         Ok(self.store.read(rows::list).await?)
     }
 
+    pub async fn token(&self, id: i64) -> Result<TokenRow, ControlError> {
+        self.store
+            .read(move |conn| rows::get(conn, id))
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+
     pub async fn create_token(
         &self,
         engine: &Engine,

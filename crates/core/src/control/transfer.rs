@@ -160,17 +160,15 @@ fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>, ControlEr
     let mut planned = Vec::new();
     for (i, a) in doc.accounts.iter().enumerate() {
         let has_secret = a.api_key.is_some() || a.password.is_some();
+        // An account exported without its secret is still checked (name, kind, weight…)
+        // with a stand-in secret, then skipped: it could not work.
+        let stand_in = |kind: &str| (!has_secret && a.kind == kind).then(|| "stand-in".to_owned());
         let input = AccountInput {
             name: Some(a.name.clone()),
             kind: Some(a.kind.clone()),
-            api_key: a
-                .api_key
-                .clone()
-                .or_else(|| (!has_secret && a.kind == "api_key").then(|| "placeholder".into())),
+            api_key: a.api_key.clone().or_else(|| stand_in("api_key")),
             email: a.email.clone(),
-            password: a.password.clone().or_else(|| {
-                (!has_secret && a.kind == "email_password").then(|| "placeholder".into())
-            }),
+            password: a.password.clone().or_else(|| stand_in("email_password")),
             weight: Some(a.weight),
             max_concurrent: Some(a.max_concurrent.unwrap_or(0)),
             enabled: Some(a.enabled),

@@ -78,11 +78,10 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         let elapsed = now.duration_since(l.last.1).as_secs_f64().max(0.001);
         let (before, t) = (l.last.0, update.totals);
         let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
-        let started = Instant::now();
         let accounts = engine.pool.accounts();
         let healthy = accounts
             .iter()
-            .filter(|a| a.status(started).state == "healthy")
+            .filter(|a| a.status(now).state == "healthy")
             .count();
         let tick = json!({
             "ts": ondemand_core::store::now_ms(),

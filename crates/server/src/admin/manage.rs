@@ -86,20 +86,8 @@ pub async fn list_accounts(State(state): State<AppState>) -> Answer {
 }
 
 pub async fn get_account(State(state): State<AppState>, Id(id): Id) -> Answer {
-    let rows = state.control().accounts().await?;
-    let row = rows
-        .iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| not_found("account", id))?;
-    Ok(Json(view_of(&state, row)).into_response())
-}
-
-fn not_found(what: &'static str, id: i64) -> ApiError {
-    ondemand_core::control::ControlError::NotFound {
-        what,
-        id: id.to_string(),
-    }
-    .into()
+    let row = state.control().account(id).await?;
+    Ok(Json(view_of(&state, &row)).into_response())
 }
 
 pub async fn create_account(
@@ -206,13 +194,7 @@ pub async fn list_tokens(State(state): State<AppState>) -> Answer {
 }
 
 pub async fn get_token(State(state): State<AppState>, Id(id): Id) -> Answer {
-    let row = state
-        .control()
-        .tokens()
-        .await?
-        .into_iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| not_found("client token", id))?;
+    let row = state.control().token(id).await?;
     Ok(Json(token_view(&state, row)).into_response())
 }
 
