@@ -94,6 +94,8 @@ paths={
    "delete":op("Delete a custom alias (a built-in one it overrode returns)",{"204":{"description":"Deleted"},**errors(400,401,404)},[{"name":"alias","in":"path","required":True,"schema":string}],tags=["models"])},
  "/api/settings":{"get":op("Every setting: value, default, source, whether editable",{"200":jsonresp(listof("Setting")),**errors(401)},tags=["settings"]),
    "patch":op("Change settings live: {key: value}, null resets; all or nothing",{"200":jsonresp(listof("Setting")),**errors(400,401,409)},req=body({"type":"object"}),tags=["settings"])},
+ "/api/proxy":{"get":op("Whether /v1 is paused",{"200":jsonresp(obj({"paused":boolean},["paused"])),**errors(401)},tags=["settings"]),
+   "put":op("Pause or resume /v1 (paused: 503 proxy_paused; this API keeps working)",{"200":jsonresp(obj({"paused":boolean},["paused"])),**errors(400,401,413)},req=body(obj({"paused":boolean},["paused"])),tags=["settings"])},
  "/api/export":{"get":op("Accounts, tokens and aliases as one document",{"200":jsonresp(ref("ExportDocument")),**errors(400,401)},[q("secrets",boolean,"Include account secrets and token hashes")],tags=["transfer"])},
  "/api/import":{"post":op("Import a document: checked whole, applied in one transaction",{"200":jsonresp(ref("ImportReport")),**errors(400,401,413)},[q("mode",{"enum":["skip","replace"]},"What to do with names that exist (default skip)")],body(ref("ExportDocument")),tags=["transfer"])},
  "/api/events":{"get":op("Live events (SSE): `tick` every interval, `requests` when requests finished",{"200":{"description":"text/event-stream","content":{"text/event-stream":{"schema":string}}},**errors(400,401)},[q("interval_ms",integer,"100–60000, default 1000")],tags=["stats"])},

@@ -36,6 +36,7 @@ pub async fn require_client_token(
         .tokens
         .authorize(presented, ondemand_core::store::now_ms())
     {
+        Ok(_) if state.paused() => ApiError::paused().into_response(),
         Ok(token) => {
             request.extensions_mut().insert(token);
             next.run(request).await

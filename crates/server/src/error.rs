@@ -96,6 +96,16 @@ impl ApiError {
         e
     }
 
+    /// Someone paused the proxy (desktop tray or dashboard); nothing goes upstream.
+    pub fn paused() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            Some("proxy_paused"),
+            "The proxy is paused. Resume it from the OnDemand Proxy tray menu or dashboard.",
+        )
+    }
+
     /// The client token's model allow-list leaves this model out.
     pub fn model_not_allowed(model: &str) -> Self {
         Self::new(

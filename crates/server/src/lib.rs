@@ -14,6 +14,7 @@ mod v1;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::OriginalUri;
@@ -51,6 +52,8 @@ struct Inner {
     usage: UsageSink,
     /// Reads from the database, off the async threads.
     store: Arc<Store>,
+    /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
+    paused: AtomicBool,
 }
 
 /// Everything an [`AppState`] is built from.
@@ -83,7 +86,42 @@ impl AppState {
             admin: AdminAuth::new(admin_password),
             usage,
             store,
+            paused: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether `/v1/*` is paused (the desktop tray's and the dashboard's pause).
+    pub fn paused(&self) -> bool {
+        self.0.paused.load(Ordering::Acquire)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        if self.0.paused.swap(paused, Ordering::AcqRel) != paused {
+            tracing::info!(
+                paused,
+                "the proxy was {}",
+                if paused { "paused" } else { "resumed" }
+            );
+        }
+    }
+
+    /// How the proxy is doing, in a few figures: for the desktop tray.
+    pub fn health(&self) -> Health {
+        let now = std::time::Instant::now();
+        let accounts = self.engine().pool.accounts();
+        let mut health = Health {
+            paused: self.paused(),
+            accounts: accounts.len(),
+            ..Health::default()
+        };
+        for account in accounts.iter() {
+            match account.status(now).state {
+                "healthy" | "cooling_down" => health.usable += 1,
+                "needs_attention" | "circuit_open" => health.needs_attention += 1,
+                _ => {}
+            }
+        }
+        health
     }
 
     pub fn admin(&self) -> &AdminAuth {
@@ -109,6 +147,24 @@ impl AppState {
     /// The `default` client token.
     pub fn client_token(&self) -> &Secret {
         &self.0.client_token
+    }
+}
+
+/// A summary of the proxy's state ([`AppState::health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Health {
+    pub paused: bool,
+    pub accounts: usize,
+    /// Healthy, or resting for a moment (cooling down).
+    pub usable: usize,
+    /// Needing attention or with an open circuit.
+    pub needs_attention: usize,
+}
+
+impl Health {
+    /// No account can serve a request: none at all, all disabled, or all needing attention.
+    pub fn is_problem(&self) -> bool {
+        self.usable == 0
     }
 }
 

@@ -581,6 +581,42 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
 }
 
 #[tokio::test]
+async fn pausing_refuses_v1_with_503_and_keeps_the_admin_api() {
+    let h = Harness::with_keys(&["k1"]).await;
+    assert_eq!(
+        h.admin("GET", "/api/proxy", None).await,
+        (200, json!({"paused": false}))
+    );
+    for bad in [
+        json!({}),
+        json!({"paused": "yes"}),
+        json!({"paused": true, "x": 1}),
+    ] {
+        refused(&h.admin("PUT", "/api/proxy", Some(bad)).await, 400, None);
+    }
+    assert_eq!(h.admin("GET", "/api/proxy", None).await.1["paused"], false);
+
+    let paused = h
+        .admin("PUT", "/api/proxy", Some(json!({"paused": true})))
+        .await;
+    assert_eq!(paused, (200, json!({"paused": true})));
+    let (status, body) = h.chat(user("hi")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "proxy_paused");
+    assert!(h.seen("/query").is_empty(), "nothing went upstream");
+    let (status, _) = h.chat_as("sk-not-a-token", user("hi")).await;
+    assert_eq!(status, 401, "a bad token is still refused as such");
+    assert_eq!(h.admin("GET", "/api/settings", None).await.0, 200);
+    let health = h.state.health();
+    assert!(health.paused && health.accounts == 1 && health.usable == 1 && !health.is_problem());
+
+    h.admin("PUT", "/api/proxy", Some(json!({"paused": false})))
+        .await;
+    let (status, body) = h.chat(user("hi")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn settings_validate_name_the_field_and_apply_live() {
     let h = Harness::with_keys(&["k1"]).await;
     let (status, all) = h.admin("GET", "/api/settings", None).await;

@@ -94,6 +94,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
             },
             "in_flight": accounts.iter().map(|a| a.in_flight()).sum::<u32>(),
             "accounts": {"total": accounts.len(), "healthy": healthy},
+            "paused": l.state.paused(),
         });
         if !update.events.is_empty() {
             let events: Vec<EventView> = update.events.into_iter().map(EventView::from).collect();

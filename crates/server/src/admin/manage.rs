@@ -302,6 +302,26 @@ pub async fn update_settings(
     get_settings(State(state)).await
 }
 
+/// Whether `/v1/*` is paused.
+pub async fn get_proxy(State(state): State<AppState>) -> Answer {
+    Ok(Json(json!({ "paused": state.paused() })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyInput {
+    paused: bool,
+}
+
+/// Pauses or resumes `/v1/*` (the dashboard and this API keep working).
+pub async fn put_proxy(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<ProxyInput>,
+) -> Answer {
+    state.set_paused(input.paused);
+    get_proxy(State(state)).await
+}
+
 #[derive(Deserialize)]
 pub struct ExportQuery {
     /// Include account secrets and token hashes.

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/settings",
             get(manage::get_settings).patch(manage::update_settings),
         )
+        .route("/proxy", get(manage::get_proxy).put(manage::put_proxy))
         .route("/export", get(manage::export))
         .route("/import", post(manage::import))
         .route("/events", get(events::events))
