@@ -5,26 +5,40 @@
 
 mod prefs;
 mod server;
+mod tray;
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
-use tauri_plugin_clipboard_manager::ClipboardExt;
-use tauri_plugin_opener::OpenerExt;
+use tauri_plugin_autostart::AutoLaunchManager;
 
 use crate::server::{Server, Status};
 
 const MAIN_WINDOW: &str = "main";
+/// Passed by the login item, so a start at login goes straight to the tray.
+const MINIMISED_ARG: &str = "--minimised";
 
-/// A command's error, as the window reads it.
+/// A command's error, as the window reads it: a code, the field at fault, a message, and
+/// for a port that cannot be had, the next free one.
 #[derive(Debug, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
     code: &'static str,
+    field: Option<&'static str>,
     message: String,
+    suggestion: Option<u16>,
+}
+
+impl From<prefs::Invalid> for CommandError {
+    fn from(invalid: prefs::Invalid) -> Self {
+        Self {
+            code: invalid.code,
+            field: Some(invalid.field),
+            message: invalid.message,
+            suggestion: None,
+        }
+    }
 }
 
 /// How the in-process server is doing.
@@ -41,28 +55,122 @@ async fn use_port<R: Runtime>(
     server: tauri::State<'_, Arc<Server>>,
     port: u16,
 ) -> Result<Status, CommandError> {
-    if port < 1024 {
-        return Err(CommandError {
-            code: "invalid_port",
-            message: format!("Port {port} is reserved; choose 1024 or above."),
-        });
-    }
-    let status = server.start(loopback(), port).await;
-    if matches!(status, Status::Running { .. }) {
-        prefs::save_port(&app, port);
-        reopen_window(&app, &status);
-    }
-    Ok(status)
+    let changes = prefs::Changes {
+        port: Some(port),
+        ..Default::default()
+    };
+    apply(&app, &server, &changes).await?;
+    Ok(server.status())
 }
 
-fn loopback() -> std::net::IpAddr {
-    std::net::IpAddr::from([127, 0, 0, 1])
+/// The desktop preferences, as the window's settings page shows them.
+#[derive(Debug, Serialize)]
+struct PrefsView {
+    #[serde(flatten)]
+    prefs: prefs::Prefs,
+    /// `None` where the login item cannot be read (no autostart support).
+    launch_at_login: Option<bool>,
+    data_dir: Option<String>,
+}
+
+fn prefs_view<R: Runtime>(app: &AppHandle<R>, prefs: prefs::Prefs) -> PrefsView {
+    PrefsView {
+        prefs,
+        launch_at_login: app
+            .try_state::<AutoLaunchManager>()
+            .and_then(|a| a.is_enabled().ok()),
+        data_dir: app
+            .path()
+            .app_data_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
+    }
+}
+
+#[tauri::command]
+fn get_preferences<R: Runtime>(app: AppHandle<R>) -> PrefsView {
+    prefs_view(&app, prefs::load(&app))
+}
+
+/// Changes preferences: validated whole first (a bad value changes nothing); a new port
+/// or address is taken before the old one is let go, and the window reopens on it.
+#[tauri::command]
+async fn set_preferences<R: Runtime>(
+    app: AppHandle<R>,
+    server: tauri::State<'_, Arc<Server>>,
+    changes: prefs::Changes,
+) -> Result<PrefsView, CommandError> {
+    let prefs = apply(&app, &server, &changes).await?;
+    Ok(prefs_view(&app, prefs))
+}
+
+async fn apply<R: Runtime>(
+    app: &AppHandle<R>,
+    server: &Server,
+    changes: &prefs::Changes,
+) -> Result<prefs::Prefs, CommandError> {
+    let current = prefs::load(app);
+    let next = current.with(changes)?;
+    let address = (next.host, next.port);
+    let moved = server
+        .local_addr()
+        .is_none_or(|a| (a.ip(), a.port()) != address);
+    if moved && (changes.port.is_some() || changes.host.is_some()) {
+        if let Status::Failed {
+            message,
+            suggestion,
+            ..
+        } = server.start(next.host, next.port).await
+        {
+            return Err(CommandError {
+                code: "port_unavailable",
+                field: Some(if changes.port.is_some() {
+                    "port"
+                } else {
+                    "host"
+                }),
+                message,
+                suggestion,
+            });
+        }
+        tracing::info!(host = %next.host, port = next.port, "the proxy moved");
+    }
+    prefs::save(app, &next);
+    if next.language != current.language {
+        tray::poke(app);
+    }
+    if let Some(on) = changes.launch_at_login {
+        launch_at_login(app, on)?;
+    }
+    if moved && (changes.port.is_some() || changes.host.is_some()) {
+        reopen_window(app, &server.status(), &next);
+    }
+    Ok(next)
+}
+
+fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), CommandError> {
+    let failed = |message: String| CommandError {
+        code: "autostart_failed",
+        field: Some("launch_at_login"),
+        message,
+        suggestion: None,
+    };
+    let manager = app
+        .try_state::<AutoLaunchManager>()
+        .ok_or_else(|| failed("Launch at login is not available here.".into()))?;
+    let result = if on {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    result.map_err(|e| failed(format!("The login item could not be changed: {e}")))
 }
 
 /// What the UI reads at start (`window.__ODP__`): where the server is and the admin
-/// password, or why there is no server. JSON-encoded, so nothing in it can break the script.
-fn bootstrap_script(status: &Status) -> String {
-    let value = match status {
+/// password, or why there is no server; and the language and theme. JSON-encoded, so
+/// nothing in it can break the script.
+fn bootstrap_script(status: &Status, prefs: &prefs::Prefs) -> String {
+    let mut value = match status {
         Status::Running {
             base_url,
             admin_password,
@@ -71,12 +179,15 @@ fn bootstrap_script(status: &Status) -> String {
         }
         other => serde_json::json!({ "baseUrl": "", "shell": true, "shellError": other }),
     };
+    value["language"] = serde_json::json!(prefs.language);
+    value["theme"] = serde_json::json!(prefs.theme);
     format!("window.__ODP__ = {value};")
 }
 
 fn open_window<R: Runtime>(
     app: &AppHandle<R>,
     status: &Status,
+    prefs: &prefs::Prefs,
     visible: bool,
 ) -> tauri::Result<()> {
     WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
@@ -84,23 +195,23 @@ fn open_window<R: Runtime>(
         .inner_size(900.0, 600.0)
         .min_inner_size(720.0, 480.0)
         .visible(visible)
-        .initialization_script(bootstrap_script(status))
+        .initialization_script(bootstrap_script(status, prefs))
         .build()?;
     Ok(())
 }
 
-fn reopen_window<R: Runtime>(app: &AppHandle<R>, status: &Status) {
+fn reopen_window<R: Runtime>(app: &AppHandle<R>, status: &Status, prefs: &prefs::Prefs) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW)
         && let Err(error) = window.destroy()
     {
         tracing::warn!(%error, "closing the window failed");
     }
-    if let Err(error) = open_window(app, status, true) {
+    if let Err(error) = open_window(app, status, prefs, true) {
         tracing::error!(%error, "opening the window failed");
     }
 }
 
-fn show_window<R: Runtime>(app: &AppHandle<R>) {
+pub(crate) fn show_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.unminimize();
         let _ = window.show();
@@ -109,64 +220,40 @@ fn show_window<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Stops the server gracefully (requests drain, usage is written), then exits.
-fn quit<R: Runtime>(app: &AppHandle<R>) {
+pub(crate) fn quit<R: Runtime>(app: &AppHandle<R>) {
     let server = app.state::<Arc<Server>>().inner().clone();
     tauri::async_runtime::block_on(server.stop());
     app.exit(0);
 }
 
-fn tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let open = MenuItem::with_id(app, "open", "Open window", true, None::<&str>)?;
-    let copy_url = MenuItem::with_id(app, "copy_url", "Copy base URL", true, None::<&str>)?;
-    let copy_token = MenuItem::with_id(app, "copy_token", "Copy client token", true, None::<&str>)?;
-    let data = MenuItem::with_id(app, "data", "Open data folder", true, None::<&str>)?;
-    let quit_item = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let separator = PredefinedMenuItem::separator(app)?;
-    let menu = Menu::with_items(
-        app,
-        &[&open, &copy_url, &copy_token, &data, &separator, &quit_item],
-    )?;
-    let server = app.state::<Arc<Server>>().inner().clone();
-    let tooltip = match server.status() {
-        Status::Running { base_url, .. } => format!("OnDemand Proxy: {base_url}/v1"),
-        _ => "OnDemand Proxy: not running".to_owned(),
-    };
-    let mut builder = TrayIconBuilder::with_id("main")
-        .menu(&menu)
-        .tooltip(tooltip);
-    if let Some(icon) = app.default_window_icon() {
-        builder = builder.icon(icon.clone());
-    }
-    builder
-        .on_menu_event(move |app, event| match event.id.as_ref() {
-            "open" => show_window(app),
-            "copy_url" => {
-                if let Status::Running { base_url, .. } = server.status() {
-                    let _ = app.clipboard().write_text(format!("{base_url}/v1"));
-                }
-            }
-            "copy_token" => {
-                if let Some(token) = server.client_token() {
-                    let _ = app.clipboard().write_text(token);
-                }
-            }
-            "data" => {
-                if let Ok(dir) = app.path().app_data_dir() {
-                    let _ = app.opener().open_path(dir.to_string_lossy(), None::<&str>);
-                }
-            }
-            "quit" => quit(app),
-            _ => {}
-        })
-        .build(app)?;
-    Ok(())
+/// SIGTERM or SIGINT (a logout, `kill`, Ctrl-C) quit as gracefully as the tray's Quit.
+#[cfg(unix)]
+fn quit_on_signals<R: Runtime>(app: &AppHandle<R>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("no signal handlers; quit from the tray");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("asked to stop: finishing requests in flight and writing usage");
+        app.state::<Arc<Server>>().inner().clone().stop().await;
+        app.exit(0);
+    });
 }
 
 /// The configuration: defaults and the environment, as the headless server reads them, with
 /// the port from the desktop preferences and the data in the app's data directory.
 fn config<R: Runtime>(
     app: &AppHandle<R>,
-    port: u16,
+    prefs: &prefs::Prefs,
 ) -> Result<(ondemand_core::config::Config, std::path::PathBuf), String> {
     let env = |name: &str| std::env::var(name).ok();
     let mut config = ondemand_core::config::load(ondemand_core::config::Sources {
@@ -176,8 +263,8 @@ fn config<R: Runtime>(
         flags: vec![],
     })
     .map_err(|e| e.to_string())?;
-    config.port = port;
-    config.host = loopback();
+    config.port = prefs.port;
+    config.host = prefs.host;
     let data_dir = app.path().app_data_dir().map_err(|e| e.to_string())?;
     Ok((config, data_dir))
 }
@@ -187,7 +274,12 @@ fn config<R: Runtime>(
 pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_store::Builder::new().build())
-        .invoke_handler(tauri::generate_handler![shell_status, use_port])
+        .invoke_handler(tauri::generate_handler![
+            shell_status,
+            use_port,
+            get_preferences,
+            set_preferences
+        ])
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event
                 && prefs::load(window.app_handle()).close_to_tray
@@ -205,26 +297,47 @@ pub fn run() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let app = configure(tauri::Builder::default())
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+    let minimised = std::env::args().any(|a| a == MINIMISED_ARG);
+    // The single-instance plugin goes first, so a second launch stops before anything else.
+    let builder =
+        tauri::Builder::default().plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_window(app)
-        }))
-        .plugin(tauri_plugin_window_state::Builder::new().build())
-        .plugin(tauri_plugin_autostart::Builder::new().build())
+        }));
+    let app = configure(builder)
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::all()
+                        - tauri_plugin_window_state::StateFlags::VISIBLE,
+                )
+                .build(),
+        )
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(MINIMISED_ARG)
+                .build(),
+        )
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_opener::init())
-        .setup(|app| {
+        .setup(move |app| {
             let handle = app.handle().clone();
             app.manage(prefs::PrefsFile(
                 app.path().app_config_dir()?.join(prefs::FILE),
             ));
             let prefs = prefs::load(&handle);
-            let (config, data_dir) = config(&handle, prefs.port)?;
+            let (config, data_dir) = config(&handle, &prefs)?;
             let server = Arc::new(Server::new(config, data_dir));
-            let status = tauri::async_runtime::block_on(server.start(loopback(), prefs.port));
+            let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
-            open_window(&handle, &status, !prefs.start_minimised)?;
-            tray(&handle)?;
+            open_window(
+                &handle,
+                &status,
+                &prefs,
+                !(minimised || prefs.start_minimised),
+            )?;
+            tray::install(&handle)?;
+            #[cfg(unix)]
+            quit_on_signals(&handle);
             Ok(())
         })
         .build(tauri::generate_context!());

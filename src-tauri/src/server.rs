@@ -5,10 +5,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ondemand_core::config::Config;
-use ondemand_proxy::bootstrap;
 use ondemand_proxy::launch::{self, BindError, Running};
+use ondemand_proxy::{AppState, bootstrap};
 use serde::Serialize;
 
 /// The web origins of this app's webview, allowed to call the API (CORS).
@@ -39,6 +40,8 @@ pub struct Server {
     data_dir: PathBuf,
     running: Mutex<Option<Running>>,
     status: Mutex<Status>,
+    /// Kept across restarts on another address.
+    paused: AtomicBool,
 }
 
 impl Server {
@@ -48,6 +51,7 @@ impl Server {
             data_dir,
             running: Mutex::new(None),
             status: Mutex::new(Status::Stopped),
+            paused: AtomicBool::new(false),
         }
     }
 
@@ -62,23 +66,59 @@ impl Server {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
-    /// The `default` client token, for "copy a client token".
-    pub fn client_token(&self) -> Option<String> {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running
-            .as_ref()
-            .map(|r| r.state.client_token().expose().to_owned())
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts on `host:port` (stopping a running server first). A port that cannot be had
-    /// leaves a `Failed` status naming it, with the next free port to offer.
+    /// The running server's state (for the tray's figures).
+    pub fn state(&self) -> Option<AppState> {
+        self.running().as_ref().map(|r| r.state.clone())
+    }
+
+    /// Where it listens, when it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.running().as_ref().map(|r| r.local)
+    }
+
+    /// The `default` client token, for "copy a client token".
+    pub fn client_token(&self) -> Option<String> {
+        self.state().map(|s| s.client_token().expose().to_owned())
+    }
+
+    /// Paused, from the tray or the window's dashboard.
+    pub fn paused(&self) -> bool {
+        self.state()
+            .map_or_else(|| self.paused.load(Ordering::Acquire), |s| s.paused())
+    }
+
+    /// Pauses or resumes `/v1/*` (the window's dashboard and admin API go on).
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        if let Some(state) = self.state() {
+            state.set_paused(paused);
+        }
+    }
+
+    /// Listens on `host:port` instead of the current address. The new address is bound
+    /// before the running server stops, so a port that cannot be had leaves the old server
+    /// running (the answer is `Failed`, naming the port, with the next free port to offer).
+    /// Only a move to the same port on another address stops the old one first, and it
+    /// comes back if the new one fails.
     pub async fn start(&self, host: IpAddr, port: u16) -> Status {
-        self.stop().await;
         let addr = SocketAddr::new(host, port);
-        let status = match launch::bind(addr).await {
+        let previous = self.local_addr();
+        let listener = match launch::bind(addr).await {
+            Err(BindError::InUse { .. }) if previous.is_some_and(|p| p.port() == port) => {
+                self.stop().await;
+                launch::bind(addr).await
+            }
+            other => other,
+        };
+        let listener = match listener {
+            Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "the proxy could not listen");
-                Status::Failed {
+                let failed = Status::Failed {
                     port,
                     reason: match error {
                         BindError::InUse { .. } => "in_use",
@@ -87,31 +127,49 @@ impl Server {
                     },
                     message: error.to_string(),
                     suggestion: launch::next_free_port(host, port.max(1023)).await,
-                }
-            }
-            Ok(listener) => {
-                let origins = WEBVIEW_ORIGINS.iter().map(|o| (*o).to_owned()).collect();
-                match bootstrap::open_with(&self.config, &self.data_dir, origins)
-                    .map_err(|e| e.to_string())
-                    .and_then(|opened| Running::start(opened, listener).map_err(|e| e.to_string()))
-                {
-                    Ok(running) => {
-                        let status = Status::Running {
-                            base_url: running.base_url(),
-                            admin_password: running.state.admin().password().expose().to_owned(),
-                        };
-                        tracing::info!(url = %running.base_url(), "proxy started");
-                        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(running);
-                        status
-                    }
-                    Err(message) => Status::Failed {
-                        port,
-                        reason: "other",
-                        message,
-                        suggestion: None,
+                };
+                match previous {
+                    Some(_) if self.local_addr().is_some() => {}
+                    Some(previous) => match launch::bind(previous).await {
+                        Ok(listener) => {
+                            self.serve_on(listener);
+                        }
+                        Err(_) => self.set_status(failed.clone()),
                     },
+                    None => self.set_status(failed.clone()),
                 }
+                return failed;
             }
+        };
+        self.stop().await;
+        self.serve_on(listener)
+    }
+
+    fn serve_on(&self, listener: tokio::net::TcpListener) -> Status {
+        let port = listener.local_addr().map_or(0, |a| a.port());
+        let origins = WEBVIEW_ORIGINS.iter().map(|o| (*o).to_owned()).collect();
+        let status = match bootstrap::open_with(&self.config, &self.data_dir, origins)
+            .map_err(|e| e.to_string())
+            .and_then(|opened| Running::start(opened, listener).map_err(|e| e.to_string()))
+        {
+            Ok(running) => {
+                running
+                    .state
+                    .set_paused(self.paused.load(Ordering::Acquire));
+                let status = Status::Running {
+                    base_url: running.base_url(),
+                    admin_password: running.state.admin().password().expose().to_owned(),
+                };
+                tracing::info!(url = %running.base_url(), "proxy started");
+                *self.running() = Some(running);
+                status
+            }
+            Err(message) => Status::Failed {
+                port,
+                reason: "other",
+                message,
+                suggestion: None,
+            },
         };
         self.set_status(status.clone());
         status
@@ -119,12 +177,9 @@ impl Server {
 
     /// Drains requests in flight and writes the queued usage.
     pub async fn stop(&self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let running = self.running().take();
         if let Some(running) = running {
+            self.paused.store(running.state.paused(), Ordering::Release);
             if let Err(error) = running.shutdown().await {
                 tracing::warn!(%error, "the proxy did not stop cleanly");
             }

@@ -30,9 +30,8 @@ fn invoke(
     get_ipc_response(webview, request(cmd, body)).map(|r| r.deserialize::<Value>().unwrap())
 }
 
-#[test]
-fn commands_report_the_server_and_move_it_to_a_free_port() {
-    let dir = tempfile::tempdir().unwrap();
+/// The shell on the mock runtime, with a server (not started) over a temporary directory.
+fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Server>, std::path::PathBuf) {
     let env = |_: &str| None;
     let mut config = ondemand_core::config::load(ondemand_core::config::Sources {
         file: None,
@@ -42,16 +41,37 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
     })
     .unwrap();
     config.admin_password = Some(ondemand_core::Secret::new("mock-runtime-admin-password"));
-    let server = Arc::new(Server::new(config, dir.path().to_owned()));
+    let server = Arc::new(Server::new(config, dir.to_owned()));
     let app = configure(mock_builder())
         .build(mock_context(noop_assets()))
         .unwrap();
     app.manage(server.clone());
-    let prefs_file = dir.path().join("preferences.json");
+    let prefs_file = dir.join("preferences.json");
     app.manage(prefs::PrefsFile(prefs_file.clone()));
-    let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default())
+    WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default())
         .build()
         .unwrap();
+    (app, server, prefs_file)
+}
+
+fn window(app: &tauri::App<MockRuntime>) -> tauri::WebviewWindow<MockRuntime> {
+    app.get_webview_window(MAIN_WINDOW).unwrap()
+}
+
+fn free_port() -> u16 {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    free.local_addr().unwrap().port()
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn commands_report_the_server_and_move_it_to_a_free_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, server, prefs_file) = shell(dir.path());
+    let webview = window(&app);
 
     assert_eq!(
         invoke(&webview, "shell_status", json!({})).unwrap()["state"],
@@ -60,9 +80,7 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
     let refused = invoke(&webview, "use_port", json!({"port": 80})).unwrap_err();
     assert_eq!(refused["code"], "invalid_port");
 
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = free.local_addr().unwrap().port();
-    drop(free);
+    let port = free_port();
     let started = invoke(&webview, "use_port", json!({"port": port})).unwrap();
     assert_eq!(started["state"], "running", "{started}");
     assert_eq!(started["base_url"], format!("http://127.0.0.1:{port}"));
@@ -84,7 +102,7 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
 
     tauri::async_runtime::block_on(server.stop());
     assert_eq!(
-        invoke(&webview, "shell_status", json!({})).unwrap()["state"],
+        invoke(&window(&app), "shell_status", json!({})).unwrap()["state"],
         "stopped"
     );
     assert!(
@@ -99,7 +117,7 @@ fn the_window_script_carries_the_address_and_password_as_json() {
         base_url: "http://127.0.0.1:8787".into(),
         admin_password: "pw\"</script>".into(),
     };
-    let script = bootstrap_script(&running);
+    let script = bootstrap_script(&running, &prefs::Prefs::default());
     assert!(script.starts_with("window.__ODP__ = {"));
     let json: Value = serde_json::from_str(
         script
@@ -115,11 +133,195 @@ fn the_window_script_carries_the_address_and_password_as_json() {
         suggestion: Some(8788),
     };
     let json: Value = serde_json::from_str(
-        bootstrap_script(&failed)
+        bootstrap_script(&failed, &prefs::Prefs::default())
             .trim_start_matches("window.__ODP__ = ")
             .trim_end_matches(';'),
     )
     .unwrap();
     assert_eq!(json["shellError"]["suggestion"], 8788);
     assert!(json.get("adminPassword").is_none());
+}
+
+#[test]
+fn preferences_are_validated_whole_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _server, prefs_file) = shell(dir.path());
+    let prefs = invoke(&window(&app), "get_preferences", json!({})).unwrap();
+    assert_eq!(prefs["port"], 8787);
+    assert_eq!(prefs["host"], "127.0.0.1");
+    assert_eq!(prefs["close_to_tray"], true);
+    assert_eq!(prefs["start_minimised"], false);
+    assert_eq!(prefs["language"], Value::Null);
+    assert_eq!(prefs["theme"], "auto");
+    assert_eq!(
+        prefs["launch_at_login"],
+        Value::Null,
+        "no autostart on the mock runtime"
+    );
+
+    for (changes, code, field) in [
+        (
+            json!({"language": "fr", "theme": "dark"}),
+            "invalid_language",
+            "language",
+        ),
+        (json!({"port": 80}), "invalid_port", "port"),
+        (json!({"host": "example.com"}), "invalid_host", "host"),
+        (
+            json!({"host": "192.168.1.10", "confirm_exposed": true}),
+            "invalid_host",
+            "host",
+        ),
+        (json!({"host": "0.0.0.0"}), "confirmation_required", "host"),
+        (
+            json!({"launch_at_login": true}),
+            "autostart_failed",
+            "launch_at_login",
+        ),
+    ] {
+        let refused = invoke(
+            &window(&app),
+            "set_preferences",
+            json!({"changes": changes}),
+        )
+        .unwrap_err();
+        assert_eq!(refused["code"], code, "{changes}: {refused}");
+        assert_eq!(refused["field"], field, "{changes}: {refused}");
+        assert!(refused["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert!(
+        invoke(
+            &window(&app),
+            "set_preferences",
+            json!({"changes": {"colour": "red"}})
+        )
+        .is_err(),
+        "unknown preferences are refused"
+    );
+    assert_eq!(
+        prefs::load(app.handle()),
+        prefs::Prefs::default(),
+        "nothing changed"
+    );
+
+    let changed = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"language": "zh-CN", "theme": "dark", "close_to_tray": false, "start_minimised": true}}),
+    )
+    .unwrap();
+    assert_eq!(changed["language"], "zh-CN");
+    assert_eq!(changed["theme"], "dark");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&prefs_file).unwrap()).unwrap();
+    assert_eq!(saved["language"], "zh-CN");
+    assert_eq!(saved["close_to_tray"], false);
+    let loaded = prefs::load(app.handle());
+    assert_eq!(loaded.language(), "zh-CN");
+    assert!(loaded.start_minimised && !loaded.close_to_tray);
+    assert_eq!(loaded.theme, prefs::Theme::Dark);
+
+    let back = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"language": null}}),
+    )
+    .unwrap();
+    assert_eq!(
+        back["language"],
+        Value::Null,
+        "null follows the system again"
+    );
+    assert_eq!(back["theme"], "dark", "what was not named stays");
+}
+
+#[test]
+fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, server, _) = shell(dir.path());
+    let port = free_port();
+    invoke(&window(&app), "use_port", json!({"port": port})).unwrap();
+    assert!(listening(port));
+    server.set_paused(true);
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let refused = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"port": taken_port}}),
+    )
+    .unwrap_err();
+    assert_eq!(refused["code"], "port_unavailable", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains(&taken_port.to_string())
+    );
+    assert!(
+        refused["suggestion"]
+            .as_u64()
+            .is_some_and(|p| p > u64::from(taken_port))
+    );
+    assert!(listening(port), "the old server still runs");
+    assert_eq!(server.local_addr().unwrap().port(), port);
+    assert_eq!(
+        prefs::load(app.handle()).port,
+        port,
+        "the refused port was not saved"
+    );
+
+    let exposed = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"host": "0.0.0.0", "confirm_exposed": true}}),
+    )
+    .unwrap();
+    assert_eq!(exposed["host"], "0.0.0.0");
+    let addr = server.local_addr().unwrap();
+    assert!(addr.ip().is_unspecified() && addr.port() == port, "{addr}");
+    assert!(server.paused(), "a move keeps the pause");
+
+    invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"host": "127.0.0.1"}}),
+    )
+    .unwrap();
+    assert!(
+        server.local_addr().unwrap().ip().is_loopback(),
+        "loopback needs no confirmation"
+    );
+    tauri::async_runtime::block_on(server.stop());
+}
+
+#[test]
+fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, server, _) = shell(dir.path());
+    let stopped = tauri::async_runtime::block_on(tray::view(&server, "en"));
+    assert_eq!(stopped.state, tray::State::Problem);
+    invoke(&window(&app), "use_port", json!({"port": free_port()})).unwrap();
+
+    let view = tauri::async_runtime::block_on(tray::view(&server, "en"));
+    assert_eq!(view.state, tray::State::Problem, "no account can serve yet");
+    assert!(view.tooltip().contains("No account"), "{}", view.tooltip());
+    assert!(view.headline().contains("/v1"), "{}", view.headline());
+    assert!(
+        view.headline().ends_with("0 requests today"),
+        "{}",
+        view.headline()
+    );
+
+    server.set_paused(true);
+    let zh = tauri::async_runtime::block_on(tray::view(&server, "zh-CN"));
+    assert!(zh.tooltip().contains("没有可用的账号"), "{}", zh.tooltip());
+
+    let icon = tauri::image::Image::new_owned(vec![10; 64 * 64 * 4], 64, 64);
+    let badged = tray::badged(&icon, tray::State::Paused);
+    let px = |x: u32, y: u32| badged.rgba()[((y * 64 + x) * 4) as usize..][..4].to_vec();
+    assert_eq!(px(50, 50), vec![0xf0, 0x8c, 0x00, 0xff], "the badge");
+    assert_eq!(px(2, 2), vec![10, 10, 10, 10], "the icon elsewhere");
+    tauri::async_runtime::block_on(server.stop());
 }

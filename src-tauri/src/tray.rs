@@ -1,0 +1,348 @@
+//! The tray icon: a badge for the state (running, paused, a problem), the address and
+//! today's request count (as the tooltip, and as the menu's first line, since Linux tray
+//! hosts show no tooltips), and the menu. It refreshes every two seconds, touching the tray
+//! only when something changed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::prefs;
+use crate::server::{Server, Status};
+
+const ID: &str = "main";
+const EVERY: Duration = Duration::from_secs(2);
+
+/// What the tray shows; it is redrawn when this changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub state: State,
+    pub language: String,
+    /// `http://127.0.0.1:8787/v1` while running.
+    pub url: Option<String>,
+    pub today: u64,
+    /// Why there is a problem.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Paused,
+    Problem,
+}
+
+impl State {
+    /// The badge's colour.
+    fn colour(self) -> [u8; 3] {
+        match self {
+            State::Running => [0x2f, 0x9e, 0x44],
+            State::Paused => [0xf0, 0x8c, 0x00],
+            State::Problem => [0xe0, 0x31, 0x31],
+        }
+    }
+}
+
+/// The tray's words, in the app's two languages.
+struct Words {
+    open: &'static str,
+    copy_url: &'static str,
+    copy_token: &'static str,
+    pause: &'static str,
+    resume: &'static str,
+    data: &'static str,
+    quit: &'static str,
+    running: &'static str,
+    paused: &'static str,
+    problem: &'static str,
+    today: &'static str,
+    no_account: &'static str,
+    attention: &'static str,
+}
+
+const EN: Words = Words {
+    open: "Open window",
+    copy_url: "Copy base URL",
+    copy_token: "Copy client token",
+    pause: "Pause proxy",
+    resume: "Resume proxy",
+    data: "Open data folder",
+    quit: "Quit OnDemand Proxy",
+    running: "Running",
+    paused: "Paused",
+    problem: "Needs attention",
+    today: "{n} requests today",
+    no_account: "No account can serve requests: add one or check them in the window",
+    attention: "accounts need attention",
+};
+
+const ZH: Words = Words {
+    open: "打开窗口",
+    copy_url: "复制 Base URL",
+    copy_token: "复制客户端令牌",
+    pause: "暂停代理",
+    resume: "恢复代理",
+    data: "打开数据文件夹",
+    quit: "退出 OnDemand Proxy",
+    running: "运行中",
+    paused: "已暂停",
+    problem: "需要处理",
+    today: "今日 {n} 次请求",
+    no_account: "没有可用的账号：请在窗口中添加或检查账号",
+    attention: "个账号需要处理",
+};
+
+fn words(language: &str) -> &'static Words {
+    if language == "zh-CN" { &ZH } else { &EN }
+}
+
+impl View {
+    /// The first line: the state, the address and today's count.
+    pub fn headline(&self) -> String {
+        let w = words(&self.language);
+        let state = match self.state {
+            State::Running => w.running,
+            State::Paused => w.paused,
+            State::Problem => w.problem,
+        };
+        match &self.url {
+            Some(url) => format!(
+                "{state} · {url} · {}",
+                w.today.replace("{n}", &self.today.to_string())
+            ),
+            None => state.to_owned(),
+        }
+    }
+
+    pub fn tooltip(&self) -> String {
+        match &self.detail {
+            Some(detail) => format!("OnDemand Proxy: {}\n{detail}", self.headline()),
+            None => format!("OnDemand Proxy: {}", self.headline()),
+        }
+    }
+}
+
+/// Reads the state of `server` into what the tray shows.
+pub async fn view(server: &Server, language: &str) -> View {
+    let state = server.state();
+    let (url, today, health) = match (server.status(), state) {
+        (Status::Running { base_url, .. }, Some(state)) => {
+            let today = requests_today(&state).await;
+            (Some(format!("{base_url}/v1")), today, Some(state.health()))
+        }
+        _ => (None, 0, None),
+    };
+    let w = words(language);
+    let (state, detail) = match (server.status(), health) {
+        (Status::Failed { message, .. }, _) => (State::Problem, Some(message)),
+        (_, None) => (State::Problem, None),
+        (_, Some(h)) if h.is_problem() => {
+            let detail = if h.needs_attention > 0 {
+                format!("{}/{} {}", h.needs_attention, h.accounts, w.attention)
+            } else {
+                w.no_account.to_owned()
+            };
+            (State::Problem, Some(detail))
+        }
+        (_, Some(h)) if h.paused => (State::Paused, None),
+        _ => (State::Running, None),
+    };
+    View {
+        state,
+        language: language.to_owned(),
+        url,
+        today,
+        detail,
+    }
+}
+
+/// Requests since local midnight, from the hourly rollups (cheap at any volume).
+async fn requests_today(state: &ondemand_proxy::AppState) -> u64 {
+    let now = chrono::Local::now();
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
+        .map_or(now.timestamp_millis(), |t| t.timestamp_millis());
+    let to = now.timestamp_millis() + 1;
+    state
+        .store()
+        .read(move |conn| ondemand_core::store::usage::overview(conn, midnight, to))
+        .await
+        .map(|o| o.requests)
+        .unwrap_or(0)
+}
+
+/// The app icon with a round badge in the state's colour in its lower right corner.
+pub fn badged(icon: &Image<'_>, state: State) -> Image<'static> {
+    let (w, h) = (icon.width(), icon.height());
+    let mut rgba = icon.rgba().to_vec();
+    let size = w.min(h) as f32;
+    let radius = size * 0.22;
+    let ring = size * 0.05;
+    let (cx, cy) = (w as f32 - radius - ring, h as f32 - radius - ring);
+    let [r, g, b] = state.colour();
+    for y in 0..h {
+        for x in 0..w {
+            let d = ((x as f32 + 0.5 - cx).powi(2) + (y as f32 + 0.5 - cy).powi(2)).sqrt();
+            let colour = if d <= radius {
+                [r, g, b]
+            } else if d <= radius + ring {
+                [0xff, 0xff, 0xff]
+            } else {
+                continue;
+            };
+            let i = ((y * w + x) * 4) as usize;
+            if let Some(px) = rgba.get_mut(i..i + 4) {
+                px.copy_from_slice(&[colour[0], colour[1], colour[2], 0xff]);
+            }
+        }
+    }
+    Image::new_owned(rgba, w, h)
+}
+
+/// The app's own icon, owned (the badge is drawn on a copy).
+fn app_icon<R: Runtime>(app: &AppHandle<R>) -> Option<Image<'static>> {
+    app.default_window_icon()
+        .map(|i| Image::new_owned(i.rgba().to_vec(), i.width(), i.height()))
+}
+
+fn menu<R: Runtime>(app: &AppHandle<R>, view: &View, paused: bool) -> tauri::Result<Menu<R>> {
+    let w = words(&view.language);
+    let headline = MenuItem::with_id(app, "status", view.headline(), false, None::<&str>)?;
+    let detail = view
+        .detail
+        .as_ref()
+        .map(|d| MenuItem::with_id(app, "detail", d, false, None::<&str>))
+        .transpose()?;
+    let running = view.url.is_some();
+    let open = MenuItem::with_id(app, "open", w.open, true, None::<&str>)?;
+    let copy_url = MenuItem::with_id(app, "copy_url", w.copy_url, running, None::<&str>)?;
+    let copy_token = MenuItem::with_id(app, "copy_token", w.copy_token, running, None::<&str>)?;
+    let pause = MenuItem::with_id(
+        app,
+        "pause",
+        if paused { w.resume } else { w.pause },
+        running,
+        None::<&str>,
+    )?;
+    let data = MenuItem::with_id(app, "data", w.data, true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", w.quit, true, None::<&str>)?;
+    let (s1, s2) = (
+        PredefinedMenuItem::separator(app)?,
+        PredefinedMenuItem::separator(app)?,
+    );
+    let menu = Menu::with_items(app, &[&headline])?;
+    if let Some(detail) = &detail {
+        menu.append(detail)?;
+    }
+    menu.append_items(&[
+        &s1,
+        &open,
+        &copy_url,
+        &copy_token,
+        &pause,
+        &data,
+        &s2,
+        &quit,
+    ])?;
+    Ok(menu)
+}
+
+/// Builds the tray and keeps it current until the app exits.
+pub fn install<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let server = app.state::<Arc<Server>>().inner().clone();
+    let language = prefs::load(app).language().to_owned();
+    let first = tauri::async_runtime::block_on(view(&server, &language));
+    let icon = app_icon(app);
+    let mut builder = TrayIconBuilder::with_id(ID)
+        .menu(&menu(app, &first, server.paused())?)
+        .tooltip(first.tooltip());
+    if let Some(icon) = &icon {
+        builder = builder.icon(badged(icon, first.state));
+    }
+    let tray = builder
+        .on_menu_event(move |app, event| on_menu(app, &server, event.id.as_ref()))
+        .build(app)?;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut shown = first;
+        loop {
+            tokio::time::sleep(EVERY).await;
+            shown = refresh(&app, &tray, icon.as_ref(), Some(shown)).await;
+        }
+    });
+    Ok(())
+}
+
+/// Redraws the tray now if its view changed (after a menu action, say).
+pub async fn refresh<R: Runtime>(
+    app: &AppHandle<R>,
+    tray: &TrayIcon<R>,
+    icon: Option<&Image<'static>>,
+    shown: Option<View>,
+) -> View {
+    let server = app.state::<Arc<Server>>().inner().clone();
+    let language = prefs::load(app).language().to_owned();
+    let next = view(&server, &language).await;
+    if shown.as_ref() == Some(&next) {
+        return next;
+    }
+    let changed_state = shown.as_ref().is_none_or(|s| s.state != next.state);
+    if changed_state && let Some(icon) = icon {
+        let _ = tray.set_icon(Some(badged(icon, next.state)));
+    }
+    let _ = tray.set_tooltip(Some(next.tooltip()));
+    match menu(app, &next, server.paused()) {
+        Ok(menu) => {
+            let _ = tray.set_menu(Some(menu));
+        }
+        Err(error) => tracing::warn!(%error, "rebuilding the tray menu failed"),
+    }
+    next
+}
+
+/// Redraws the tray at once (after the language or the pause changed).
+pub fn poke<R: Runtime>(app: &AppHandle<R>) {
+    let Some(tray) = app.tray_by_id(ID) else {
+        return;
+    };
+    let app = app.clone();
+    let icon = app_icon(&app);
+    tauri::async_runtime::spawn(async move {
+        refresh(&app, &tray, icon.as_ref(), None).await;
+    });
+}
+
+fn on_menu<R: Runtime>(app: &AppHandle<R>, server: &Server, id: &str) {
+    match id {
+        "open" => crate::show_window(app),
+        "copy_url" => {
+            if let Status::Running { base_url, .. } = server.status() {
+                let _ = app.clipboard().write_text(format!("{base_url}/v1"));
+            }
+        }
+        "copy_token" => {
+            if let Some(token) = server.client_token() {
+                let _ = app.clipboard().write_text(token);
+            }
+        }
+        "pause" => {
+            server.set_paused(!server.paused());
+            poke(app);
+        }
+        "data" => {
+            if let Ok(dir) = app.path().app_data_dir() {
+                let _ = app.opener().open_path(dir.to_string_lossy(), None::<&str>);
+            }
+        }
+        "quit" => crate::quit(app),
+        _ => {}
+    }
+}
