@@ -169,6 +169,21 @@ test('requests through the OpenAI SDK show up live: counters, charts and the req
   await page.keyboard.press('Escape');
 });
 
+test('pause: clients get 503 proxy_paused while the dashboard goes on; resume serves again', async () => {
+  await nav('dashboard');
+  await byTest('pause').click();
+  await byTest('paused-badge').waitFor();
+  await assert.rejects(
+    sdk().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'while paused' }] }),
+    (e) => e.status === 503 && e.code === 'proxy_paused',
+  );
+  await page.screenshot({ path: join(SHOTS, 'en-paused.png') });
+  await byTest('resume').click();
+  await byTest('pause').waitFor();
+  const r = await sdk().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'resumed' }] });
+  assert.ok(r.choices[0].message.content.includes('resumed'));
+});
+
 test('a setting changes live, a bad value gets an inline error, a pinned one is locked', async () => {
   await nav('settings');
   assert.ok(await byTest('setting-stream_keepalive').isDisabled(), 'set by the environment, so locked');
@@ -279,6 +294,46 @@ test('the desktop window names a taken port and offers a free one in one click',
   await shell.getByTestId('use-suggested-port').click();
   await shell.waitForFunction(() => window.__invoked.length === 1);
   assert.deepEqual(await shell.evaluate(() => window.__invoked[0]), ['use_port', { port: 8788 }]);
+  await context.close();
+});
+
+test('desktop preferences: listening beyond this computer needs a confirmation; the language is remembered', async () => {
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  await context.addInitScript(([baseUrl, adminPassword]) => {
+    window.__ODP__ = { baseUrl, adminPassword, shell: true, language: 'en', theme: 'auto' };
+    const prefs = { port: 8787, host: '127.0.0.1', close_to_tray: true, start_minimised: false, language: 'en', theme: 'auto', launch_at_login: false, data_dir: '/home/me/.local/share/io.github.ondemand-proxy' };
+    window.__invoked = [];
+    window.__TAURI__ = { core: { invoke: async (command, args) => {
+      window.__invoked.push([command, args]);
+      if (command === 'set_preferences') {
+        if (args.changes.port === 80) throw { code: 'invalid_port', field: 'port', message: 'Port 80 is reserved; choose 1024 or above.' };
+        Object.assign(prefs, args.changes);
+      }
+      return { ...prefs };
+    } } };
+  }, [base, ADMIN]);
+  const shell = await context.newPage();
+  await shell.goto(`${base}/#/settings`);
+  await shell.getByTestId('desktop-settings').waitFor();
+  await shell.getByTestId('desktop-port').fill('80');
+  await shell.getByTestId('desktop-port-apply').click();
+  await shell.getByText('Port 80 is reserved').waitFor();
+  await shell.getByText('Every network interface (0.0.0.0)').click();
+  await shell.getByText('Let other machines reach the proxy?').waitFor();
+  await shell.waitForTimeout(400); // the dialog's fade-in
+  await shell.screenshot({ path: join(SHOTS, 'en-desktop-expose.png') });
+  await shell.getByTestId('confirm').click();
+  await shell.waitForFunction(() => window.__invoked.some(([c, a]) => c === 'set_preferences' && a.changes.host === '0.0.0.0'));
+  assert.deepEqual(
+    await shell.evaluate(() => window.__invoked.find(([c, a]) => c === 'set_preferences' && a.changes.host)[1]),
+    { changes: { host: '0.0.0.0', confirm_exposed: true } },
+  );
+  await shell.getByTestId('language-menu').click();
+  await shell.getByTestId('language-zh-CN').click();
+  await shell.waitForFunction(() => window.__invoked.some(([c, a]) => c === 'set_preferences' && a.changes.language === 'zh-CN'));
+  await shell.getByText('桌面应用').waitFor();
+  await shell.waitForTimeout(400); // the menu's fade-out
+  await shell.screenshot({ path: join(SHOTS, 'zh-CN-desktop-settings.png') });
   await context.close();
 });
 

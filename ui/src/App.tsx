@@ -1,19 +1,21 @@
-import { Suspense, lazy, useState } from 'react';
+import { Suspense, lazy, useEffect, useState } from 'react';
 import {
-  ActionIcon, AppShell, Burger, Group, Loader, MantineProvider, Menu, NavLink, Text, Tooltip, createTheme,
+  ActionIcon, AppShell, Badge, Burger, Button, Group, Loader, MantineProvider, Menu, NavLink, Text, Tooltip, createTheme,
   useMantineColorScheme,
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { Notifications } from '@mantine/notifications';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
 import {
-  IconChartBar, IconKey, IconLanguage, IconList, IconLogout, IconMoon, IconPlugConnected, IconServer, IconSettings,
-  IconSun, IconSunMoon, IconUsers,
+  IconChartBar, IconKey, IconLanguage, IconList, IconLogout, IconMoon, IconPlayerPause, IconPlayerPlay, IconPlugConnected,
+  IconServer, IconSettings, IconSun, IconSunMoon, IconUsers,
 } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { HashRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
 import { ApiError, api, connection, shellManaged } from './api/client';
+import { useProxy, useSetPaused } from './api/hooks';
 import { useLive } from './api/live';
+import { rememberInShell } from './api/shell';
 import { LANGUAGES } from './i18n';
 import { LiveContext } from './components/LiveContext';
 import { Login } from './pages/Login';
@@ -129,6 +131,7 @@ function Shell({ version }: { version?: string }) {
               )}
             </Group>
             <Group gap={4} wrap="nowrap">
+              <PauseControl live={live.tick?.paused} />
               <Tooltip label={live.connected ? t('live.connected') : t('live.disconnected')}>
                 <Text size="xs" c={live.connected ? 'teal' : 'dimmed'} data-testid="live-status">
                   ● {live.connected ? t('live.on') : t('live.off')}
@@ -185,7 +188,10 @@ function LanguageMenu() {
         {LANGUAGES.map((l) => (
           <Menu.Item
             key={l.code}
-            onClick={() => void i18n.changeLanguage(l.code)}
+            onClick={() => {
+              void i18n.changeLanguage(l.code);
+              rememberInShell({ language: l.code });
+            }}
             fw={i18n.resolvedLanguage === l.code ? 700 : undefined}
             data-testid={`language-${l.code}`}
           >
@@ -204,8 +210,61 @@ function ThemeToggle() {
   const Icon = colorScheme === 'auto' ? IconSunMoon : colorScheme === 'light' ? IconSun : IconMoon;
   return (
     <Tooltip label={t(`header.theme.${colorScheme}`)}>
-      <ActionIcon variant="subtle" onClick={() => setColorScheme(next)} aria-label={t(`header.theme.${colorScheme}`)}>
+      <ActionIcon
+        variant="subtle"
+        onClick={() => {
+          setColorScheme(next);
+          rememberInShell({ theme: next });
+        }}
+        aria-label={t(`header.theme.${colorScheme}`)}
+      >
         <Icon size={18} />
+      </ActionIcon>
+    </Tooltip>
+  );
+}
+
+/** Pause or resume `/v1/*`: paused, clients get 503 while the dashboard goes on. The tray's
+ * pause shows here within a tick. */
+function PauseControl({ live }: { live: boolean | undefined }) {
+  const { t } = useTranslation();
+  const client = useQueryClient();
+  const proxy = useProxy();
+  const setPaused = useSetPaused();
+  useEffect(() => {
+    if (live !== undefined) client.setQueryData(['proxy'], { paused: live });
+  }, [live, client]);
+  if (proxy.data?.paused) {
+    return (
+      <Group gap={4} wrap="nowrap">
+        <Tooltip label={t('header.pausedHint')}>
+          <Badge color="orange" variant="light" data-testid="paused-badge">
+            {t('header.paused')}
+          </Badge>
+        </Tooltip>
+        <Button
+          size="compact-xs"
+          variant="light"
+          leftSection={<IconPlayerPlay size={14} />}
+          loading={setPaused.isPending}
+          onClick={() => setPaused.mutate(false)}
+          data-testid="resume"
+        >
+          {t('header.resume')}
+        </Button>
+      </Group>
+    );
+  }
+  return (
+    <Tooltip label={t('header.pause')}>
+      <ActionIcon
+        variant="subtle"
+        aria-label={t('header.pause')}
+        loading={setPaused.isPending}
+        onClick={() => setPaused.mutate(true)}
+        data-testid="pause"
+      >
+        <IconPlayerPause size={18} />
       </ActionIcon>
     </Tooltip>
   );

@@ -13,6 +13,9 @@ export interface Connection {
   shell?: boolean;
   /** The desktop shell could not start the server: why, and the port it offers instead. */
   shellError?: ShellError;
+  /** The desktop app's remembered language (`null`: the system's) and theme. */
+  language?: string | null;
+  theme?: 'auto' | 'light' | 'dark';
 }
 
 export interface ShellError {

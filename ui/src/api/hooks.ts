@@ -134,3 +134,14 @@ export const useUpdateSettings = () =>
 export const useImport = () =>
   useChange(({ doc, mode }: { doc: unknown; mode: 'skip' | 'replace' }) =>
     api<ImportReport>('/api/import', { method: 'POST', body: doc, query: { mode } }), [keys.accounts, keys.tokens, keys.aliases]);
+
+/** Whether `/v1/*` is paused; the live tick keeps it current. */
+export const useProxy = () => useQuery({ queryKey: ['proxy'], queryFn: () => api<{ paused: boolean }>('/api/proxy') });
+
+export function useSetPaused() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (paused: boolean) => api<{ paused: boolean }>('/api/proxy', { method: 'PUT', body: { paused } }),
+    onSuccess: (data) => client.setQueryData(['proxy'], data),
+  });
+}

@@ -144,6 +144,8 @@ export interface Tick {
   per_second: { requests: number; errors: number; input_tokens: number; output_tokens: number };
   in_flight: number;
   accounts: { total: number; healthy: number };
+  /** `/v1/*` is paused (503 to clients). */
+  paused?: boolean;
 }
 
 export interface ImportOutcome {

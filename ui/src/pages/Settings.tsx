@@ -4,9 +4,11 @@ import { notifications } from '@mantine/notifications';
 import { IconLock } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { useSettings, useUpdateSettings } from '../api/hooks';
+import { inShell } from '../api/shell';
 import type { Setting } from '../api/types';
 import { ErrorAlert, PageHeader } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
+import { DesktopSettings } from './DesktopSettings';
 import { SETTING_GROUPS, type SettingKind, changedSettings } from '../lib/settings';
 
 export function Settings() {
@@ -53,6 +55,7 @@ export function Settings() {
       <ErrorAlert error={settings.error} />
       {formLevelError(error, [...byKey.keys()], t) && <Alert color="red" mb="md">{formLevelError(error, [...byKey.keys()], t)}</Alert>}
       <Stack gap="md">
+        {inShell() && <DesktopSettings />}
         {SETTING_GROUPS.map((group) => (
           <Card withBorder key={group.key} padding="md">
             <Title order={3} size="h5" mb="xs">

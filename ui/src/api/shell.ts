@@ -1,0 +1,71 @@
+// The desktop shell's own commands (Tauri IPC), for what only the app has: its port and
+// address, the login item, window behaviour, and the language and theme it shares with the
+// tray. In a browser none of this exists and `inShell()` is false.
+
+import { connection } from './client';
+
+export type Theme = 'auto' | 'light' | 'dark';
+
+export interface DesktopPrefs {
+  port: number;
+  /** `127.0.0.1` (this computer only) or `0.0.0.0` (every network interface). */
+  host: string;
+  close_to_tray: boolean;
+  start_minimised: boolean;
+  /** `null` follows the system. */
+  language: string | null;
+  theme: Theme;
+  /** `null` where the login item cannot be read. */
+  launch_at_login: boolean | null;
+  data_dir: string | null;
+}
+
+export type PrefsChanges = Partial<Omit<DesktopPrefs, 'data_dir'>> & { confirm_exposed?: boolean };
+
+/** A refused command: a code, the field at fault, a message; for a taken port, a free one. */
+export interface ShellCommandError {
+  code: string;
+  field?: string | null;
+  message: string;
+  suggestion?: number | null;
+}
+
+export function inShell(): boolean {
+  return Boolean(window.__TAURI__ && connection().shell);
+}
+
+function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  const tauri = window.__TAURI__;
+  if (!tauri) return Promise.reject({ code: 'no_shell', message: 'Only in the desktop app.' } satisfies ShellCommandError);
+  return tauri.core.invoke<T>(command, args);
+}
+
+export const getPreferences = () => invoke<DesktopPrefs>('get_preferences');
+
+export const setPreferences = (changes: PrefsChanges) => invoke<DesktopPrefs>('set_preferences', { changes });
+
+/** Remembers a language or theme the person picked in the desktop preferences too, so the
+ * tray speaks it and the next start uses it. Outside the app, nothing to do. */
+export function rememberInShell(changes: Pick<PrefsChanges, 'language' | 'theme'>): void {
+  if (inShell()) void setPreferences(changes).catch(() => undefined);
+}
+
+/** A command's rejection as a `ShellCommandError`, whatever was thrown. */
+export function shellError(error: unknown): ShellCommandError {
+  if (error && typeof error === 'object' && typeof (error as ShellCommandError).message === 'string') {
+    return error as ShellCommandError;
+  }
+  return { code: 'unknown', message: String(error) };
+}
+
+/** Before the UI starts: the language and theme the app remembers win over the webview's
+ * own storage (the keys i18next and Mantine read). */
+export function seedFromShell(): void {
+  const { language, theme } = connection();
+  try {
+    if (language) localStorage.setItem('odp.language', language);
+    if (theme) localStorage.setItem('mantine-color-scheme-value', theme);
+  } catch {
+    // Storage may be unavailable; the defaults then apply.
+  }
+}
