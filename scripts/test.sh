@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of OnDemand Proxy: the web UI's lint, type check, unit tests and build;
 # Rust format, lints, unit and black-box tests; the official OpenAI Python and Node SDKs
-# against the real binary; and the UI end to end in headless Chromium. On Debian/Ubuntu it
+# against the real binary; the UI end to end in headless Chromium; and the desktop app in a
+# real window under Xvfb, driven through WebDriver. On Debian/Ubuntu it
 # installs missing system packages (as root, or with sudo); anything it cannot install, it
 # names.
 set -euo pipefail
@@ -28,6 +29,10 @@ for lib in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev ayatana-ap
   librsvg-2.0:librsvg2-dev libsoup-3.0:libsoup-3.0-dev; do
   have pkg-config && pkg-config --exists "${lib%%:*}" || packages+=("${lib#*:}")
 done
+# The desktop app's end-to-end test: a virtual display, WebKitGTK's WebDriver, a session bus.
+have Xvfb || packages+=(xvfb)
+have WebKitWebDriver || packages+=(webkit2gtk-driver)
+have dbus-run-session || packages+=(dbus)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
 if ((${#packages[@]})); then
@@ -54,14 +59,18 @@ npm run --silent ui:build
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
 
+# The desktop app carries the built UI (tauri's custom-protocol); every step builds it so,
+# so the workspace compiles once.
+desktop=(--features ondemand-proxy-desktop/custom-protocol)
+
 step "lints (cargo clippy -D warnings)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${desktop[@]}" -- -D warnings
 
 step "unit and black-box tests (cargo test)"
-cargo test --workspace --locked
+cargo test --workspace --locked "${desktop[@]}"
 
 step "official OpenAI SDKs against the binary"
-cargo build --locked -p ondemand-proxy --bin ondemand-proxy
+cargo build --locked "${desktop[@]}" -p ondemand-proxy -p fake-ondemand -p ondemand-proxy-desktop
 target_dir=${CARGO_TARGET_DIR:-target}
 venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -94,5 +103,13 @@ abs_target=$(cd "$target_dir" && pwd)
 ODP_BIN="$abs_target/debug/ondemand-proxy" CHROMIUM="$chromium" SCREENSHOTS="$abs_target/ui-screenshots" \
   npm run --silent ui:e2e
 echo "screenshots of every page in both languages: $target_dir/ui-screenshots"
+
+step "desktop app end to end (the real window under Xvfb, through tauri-driver and WebKitWebDriver)"
+tools="$abs_target/tools"
+[ -x "$tools/bin/tauri-driver" ] || cargo install --locked --quiet tauri-driver --version 2.1.0 --root "$tools"
+ODP_DESKTOP_BIN="$abs_target/debug/ondemand-proxy-desktop" ODP_BIN="$abs_target/debug/ondemand-proxy" \
+  FAKE_BIN="$abs_target/debug/fake-ondemand" TAURI_DRIVER="$tools/bin/tauri-driver" \
+  SCREENSHOTS="$abs_target/desktop-screenshots" npm run --silent desktop:e2e
+echo "screenshots of the real window: $target_dir/desktop-screenshots"
 
 step "all tests passed"

@@ -54,6 +54,9 @@ struct Inner {
     store: Arc<Store>,
     /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
     paused: AtomicBool,
+    /// Cancelled when shutdown begins: endless answers (the live event stream) end then,
+    /// so a graceful shutdown does not wait on an open dashboard.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 /// Everything an [`AppState`] is built from.
@@ -87,7 +90,13 @@ impl AppState {
             usage,
             store,
             paused: AtomicBool::new(false),
+            closing: tokio_util::sync::CancellationToken::new(),
         }))
+    }
+
+    /// Resolves when the server begins to shut down.
+    pub fn closing(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.0.closing.clone().cancelled_owned()
     }
 
     /// Whether `/v1/*` is paused (the desktop tray's and the dashboard's pause).
@@ -295,8 +304,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
     let stop_server = stop.clone();
+    let closing = state.0.closing.clone();
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
         shutdown.await;
+        closing.cancel();
         stop_server.cancel();
     });
     let (served, (), (), ()) = tokio::join!(

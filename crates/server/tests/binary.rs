@@ -210,6 +210,44 @@ async fn demo_mode_answers_and_says_it_is_simulated() {
     assert!(exit.success(), "{stderr}");
 }
 
+#[tokio::test]
+async fn an_open_dashboard_does_not_hold_up_a_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "an-admin-password-for-shutdown";
+    let mut proxy = start(
+        &[
+            "--demo",
+            "--port",
+            "0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("ADMIN_PASSWORD", admin)],
+        dir.path(),
+    );
+    let base = proxy.base_url().trim_end_matches("/v1").to_owned();
+    let mut events = reqwest::Client::new()
+        .get(format!("{base}/api/events?interval_ms=100"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(
+        events.chunk().await.unwrap().is_some(),
+        "the stream is live"
+    );
+    let started = Instant::now();
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    while let Ok(Some(_)) = events.chunk().await {}
+}
+
 #[test]
 fn bad_configuration_fails_at_start_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use ondemand_core::live::Totals;
 use serde::Deserialize;
 use serde_json::json;
@@ -42,7 +42,10 @@ pub async fn events(
             .with_param("interval_ms")
             .into_response();
     }
-    Sse::new(updates(state, Duration::from_millis(interval_ms)))
+    let closing = state.closing();
+    // The stream ends when the server shuts down, or a graceful shutdown would wait for
+    // every open dashboard to be closed.
+    Sse::new(updates(state, Duration::from_millis(interval_ms)).take_until(closing))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -1,0 +1,281 @@
+// End to end: the real desktop app (Tauri, WebKitGTK) in a real window under Xvfb, driven
+// through WebDriver (tauri-driver in front of WebKitWebDriver), with the fake upstream behind
+// it and the official OpenAI SDK sending traffic. Everything the app writes goes to a
+// temporary home (XDG_* directories); the proxy listens on a free loopback port.
+//
+// Set by scripts/test.sh: ODP_DESKTOP_BIN (the app, built with `custom-protocol` so that it
+// carries the UI), ODP_BIN (the headless binary, to reopen the app's database), FAKE_BIN,
+// TAURI_DRIVER, and SCREENSHOTS (where the window's screenshots go).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { Builder, By, Capabilities, until } from 'selenium-webdriver';
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (scripts/test.sh sets it)`);
+  return value;
+};
+const APP = need('ODP_DESKTOP_BIN');
+const HEADLESS = need('ODP_BIN');
+const FAKE = need('FAKE_BIN');
+const TAURI_DRIVER = need('TAURI_DRIVER');
+const SHOTS = need('SCREENSHOTS');
+const IDENTIFIER = 'io.github.ondemand-proxy';
+const TOKEN = `sk-desktop-e2e-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+
+const children = [];
+let work;
+let env;
+let port;
+let driver;
+let requestsSent = 0;
+/** The admin password the app handed its window. */
+let adminPassword;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: p } = server.address();
+      server.close(() => resolve(p));
+    });
+  });
+}
+
+/** Starts a child and resolves with the first match of `pattern` in its output. */
+function start(command, args, options, pattern, fd = 1) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${command} did not start: ${out}`)), 30_000);
+    child.stdio[fd].on('data', (chunk) => {
+      out += chunk;
+      const match = out.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, match });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${command} exited with ${code}: ${out}`)));
+  });
+}
+
+async function waitFor(what, check, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Processes whose executable is `path`. */
+function processesOf(path) {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/exe`) === path;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** `pid` and every process under it. */
+function tree(pid) {
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  const parent = new Map();
+  for (const p of all) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone already
+    }
+  }
+  const found = [pid];
+  for (let i = 0; i < found.length; i++) {
+    for (const [child, ppid] of parent) if (ppid === found[i]) found.push(child);
+  }
+  return found;
+}
+
+const alive = (pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+
+async function shot(name) {
+  writeFileSync(join(SHOTS, `${name}.png`), await driver.takeScreenshot(), 'base64');
+}
+
+const byTest = (id) => By.css(`[data-testid="${id}"]`);
+const text = async (id) => (await driver.findElement(byTest(id))).getText();
+const click = async (id) => (await driver.wait(until.elementLocated(byTest(id)), 15_000)).click();
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'odp-desktop-e2e-'));
+  mkdirSync(SHOTS, { recursive: true });
+  const xdg = (name) => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const [home, data, config, cache] = [xdg('home'), xdg('data'), xdg('config'), xdg('cache')];
+
+  // A display of our own: Xvfb picks a free number and writes it to fd 3.
+  const xvfb = await start('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'],
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] }, /(\d+)\n/, 3);
+  const display = `:${xvfb.match[1]}`;
+
+  // Frames 50 ms apart, so a streamed answer is still in flight when the app is asked to quit.
+  const fake = await start(FAKE, ['--key', 'desktop-key', '--frame-delay-ms', '50'], {}, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  port = await freePort();
+  mkdirSync(join(config, IDENTIFIER), { recursive: true });
+  writeFileSync(join(config, IDENTIFIER, 'preferences.json'), JSON.stringify({ port }));
+
+  env = {
+    ...process.env,
+    DISPLAY: display,
+    // The login item goes to $HOME/.config/autostart (auto-launch ignores XDG_CONFIG_HOME).
+    HOME: home,
+    XDG_DATA_HOME: data,
+    XDG_CONFIG_HOME: config,
+    XDG_CACHE_HOME: cache,
+    API_ACCESS_TOKEN: TOKEN,
+    ONDEMAND_ACCOUNTS: JSON.stringify([{ api_key: 'desktop-key', name: 'desktop' }]),
+    ONDEMAND_BASE_URL: fake.match[1],
+    ONDEMAND_AUTH_BASE_URL: fake.match[1],
+    RUST_LOG: 'info',
+    // Software rendering: Xvfb has no GPU.
+    WEBKIT_DISABLE_COMPOSITING_MODE: '1',
+    LIBGL_ALWAYS_SOFTWARE: '1',
+  };
+  const [driverPort, nativePort] = [await freePort(), await freePort()];
+  // A session bus of our own: the single-instance lock and the tray talk D-Bus.
+  const tauriDriver = spawn('dbus-run-session', ['--', TAURI_DRIVER, '--port', String(driverPort), '--native-port', String(nativePort)], {
+    env, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(tauriDriver);
+  await waitFor('tauri-driver', () => fetch(`http://127.0.0.1:${driverPort}/status`).then((r) => r.ok, () => false));
+  const capabilities = new Capabilities();
+  capabilities.set('tauri:options', { application: APP });
+  capabilities.setBrowserName('wry');
+  driver = await new Builder().withCapabilities(capabilities).usingServer(`http://127.0.0.1:${driverPort}/`).build();
+});
+
+after(async () => {
+  await driver?.quit().catch(() => undefined);
+  for (const child of children.reverse()) for (const pid of tree(child.pid).reverse()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  }
+  for (const pid of processesOf(APP)) process.kill(pid, 'SIGKILL');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the window opens on the dashboard, signed in by the app', async () => {
+  await driver.wait(until.elementLocated(byTest('kpi-requests')), 30_000);
+  assert.equal(await driver.getTitle(), 'OnDemand Proxy');
+  assert.equal((await driver.findElements(byTest('login-password'))).length, 0, 'no login in the app');
+  assert.equal((await driver.findElements(byTest('logout'))).length, 0, 'no sign-out in the app');
+  await driver.wait(async () => (await text('live-status')).includes('Live'), 15_000, 'the live stream connects');
+  adminPassword = await driver.executeScript('return window.__ODP__.adminPassword');
+  assert.ok(adminPassword?.length >= 20, 'the app hands the window a generated admin password');
+  await shot('desktop-dashboard-empty');
+});
+
+test('a request sent through the proxy shows up in the window', async () => {
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: TOKEN, maxRetries: 0 });
+  for (const content of ['hello from the desktop test', 'and a second one']) {
+    const answer = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] });
+    assert.ok(answer.choices[0].message.content.includes(content));
+    requestsSent += 1;
+  }
+  await driver.wait(async () => (await text('kpi-requests-value')) === String(requestsSent), 15_000, 'the counter updates live');
+  await driver.wait(async () => (await driver.findElements(By.css('[data-testid=recent-table] tbody tr'))).length >= requestsSent, 15_000);
+  await shot('desktop-dashboard');
+  await click('nav-requests');
+  await driver.wait(async () => (await driver.findElements(byTest('request-row'))).length === requestsSent, 15_000);
+  assert.match(await driver.executeScript("return document.querySelector('[data-testid=request-row]').textContent"), /gpt-4o/);
+  await shot('desktop-requests');
+});
+
+test('a second launch hands over to the first and exits', async () => {
+  const [first] = processesOf(APP);
+  const bus = readFileSync(`/proc/${first}/environ`, 'utf8').split('\0').find((v) => v.startsWith('DBUS_SESSION_BUS_ADDRESS='));
+  assert.ok(bus, 'the app runs on a session bus');
+  const second = spawn(APP, [], { env: { ...env, DBUS_SESSION_BUS_ADDRESS: bus.split('=').slice(1).join('=') }, stdio: 'ignore' });
+  const code = await new Promise((resolve) => second.on('exit', resolve));
+  assert.equal(code, 0);
+  assert.deepEqual(processesOf(APP), [first], 'the first one still runs, alone');
+  assert.ok((await fetch(`http://127.0.0.1:${port}/health`)).ok, 'and still serves');
+});
+
+test('launch at login writes and removes the login item, which starts the app minimised', async () => {
+  await click('nav-settings');
+  await driver.wait(until.elementLocated(byTest('desktop-settings')), 15_000);
+  const item = join(env.HOME, '.config', 'autostart', 'OnDemand Proxy.desktop');
+  assert.ok(!existsSync(item));
+  const toggle = () => driver.executeScript("document.querySelector('[data-testid=desktop-launch-at-login]').click()");
+  await toggle();
+  await waitFor('the login item', () => existsSync(item));
+  await driver.wait(() => driver.executeScript("return document.querySelector('[data-testid=desktop-launch-at-login]').checked"), 10_000);
+  const entry = readFileSync(item, 'utf8');
+  assert.match(entry, new RegExp(`Exec=.*${APP.split('/').pop()}.*--minimised`));
+  await shot('desktop-settings');
+  await toggle();
+  await waitFor('the login item to go', () => !existsSync(item));
+});
+
+test('quitting drains, leaves no process behind, and the database moves to the headless server', async () => {
+  const [app] = processesOf(APP);
+  assert.ok(app, 'the app runs');
+  const family = tree(app);
+  // A streamed answer in flight when the quit comes must still finish, and be recorded.
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: TOKEN, maxRetries: 0 });
+  const stream = await client.chat.completions.create({
+    model: 'gpt-4o', messages: [{ role: 'user', content: 'the last one, streamed slowly' }], stream: true,
+  });
+  requestsSent += 1;
+  process.kill(app, 'SIGTERM');
+  let streamed = '';
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? '';
+  assert.ok(streamed.includes('the last one'), streamed);
+  await waitFor('the app to exit', () => family.every((pid) => !alive(pid)), 20_000);
+  assert.deepEqual(processesOf(APP), [], 'no app process is left');
+
+  const dataDir = join(env.XDG_DATA_HOME, IDENTIFIER);
+  const logs = readdirSync(join(dataDir, 'logs')).map((f) => readFileSync(join(dataDir, 'logs', f), 'utf8')).join('');
+  assert.match(logs, /proxy started/, 'the log is in the app-data directory');
+  assert.match(logs, /asked to stop/);
+  assert.match(logs, /a second launch: showing this window/, 'the second launch reached the first');
+  for (const secret of [TOKEN, adminPassword, 'desktop-key']) assert.ok(!logs.includes(secret), 'no secret in the log');
+  const db = join(dataDir, 'ondemand-proxy.db');
+  assert.ok(existsSync(db), `the database is in the app-data directory (${dataDir})`);
+  const check = execFileSync('python3', ['-c', `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("PRAGMA integrity_check").fetchone()[0], c.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0])
+`, db], { encoding: 'utf8' }).trim();
+  assert.equal(check, `ok ${requestsSent}`, 'consistent, with every request recorded');
+
+  const admin = `desktop-e2e-admin-${Math.random().toString(36).slice(2)}`;
+  const { child, match } = await start(HEADLESS, ['serve', '--port', '0', '--data-dir', dataDir],
+    { env: { ...process.env, ADMIN_PASSWORD: admin, RUST_LOG: 'warn' } }, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const overview = await fetch(`${match[1]}/api/stats/overview?from=0`, { headers: { Authorization: `Bearer ${admin}` } })
+    .then((r) => r.json());
+  assert.equal(overview.requests, requestsSent, 'the headless server reads the desktop database');
+  child.kill('SIGTERM');
+});
