@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# Builds the web UI and OnDemand Proxy, then starts it. Until the desktop shell lands, this
-# runs the headless server, which serves the UI at its address; arguments are passed to
-# `ondemand-proxy serve` (e.g. --demo, --port 0).
+# Builds the web UI and the OnDemand Proxy desktop app, then starts it: a window with the
+# dashboard, a tray icon, and the proxy on http://127.0.0.1:8787/v1. On Debian/Ubuntu it
+# installs what the build needs (as root, or with sudo) or names it.
+#
+#   scripts/run.sh                     the desktop app
+#   scripts/run.sh --headless [ARGS]   the same proxy without a window (`ondemand-proxy serve
+#                                      ARGS`, e.g. --demo, --port 0): open its address in a
+#                                      browser for the dashboard
 set -euo pipefail
 cd "$(dirname "$0")/.."
-have() { command -v "$1" >/dev/null 2>&1; }
-if ! have cargo; then
-  echo "Missing: the Rust toolchain (cargo, rustc >= 1.85). Install it with rustup (https://rustup.rs), then run this again." >&2
-  exit 1
+source scripts/deps.sh
+
+headless=false
+if [ "${1:-}" = "--headless" ]; then
+  headless=true
+  shift
 fi
-packages=()
-have cc || packages+=(build-essential)
-if ! have node || ! have npm; then packages+=(nodejs npm); fi
-if ((${#packages[@]})); then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif have sudo; then sudo="sudo"; else
-    echo "Missing system packages: ${packages[*]}. Install them (apt-get install ${packages[*]}) and run this again." >&2
-    exit 1
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
-fi
+require_rust
+want_build_packages
+install_packages
+require_node
+
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent ui:build
-cargo build --release --locked -p ondemand-proxy --bin ondemand-proxy
-exec "${CARGO_TARGET_DIR:-target}/release/ondemand-proxy" serve "$@"
+target=${CARGO_TARGET_DIR:-target}
+if $headless; then
+  cargo build --release --locked -p ondemand-proxy --bin ondemand-proxy
+  exec "$target/release/ondemand-proxy" serve "$@"
+fi
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "No display: the desktop app needs a graphical session (DISPLAY or WAYLAND_DISPLAY is unset)." >&2
+  echo "Run the proxy without a window instead: scripts/run.sh --headless" >&2
+  exit 1
+fi
+cargo build --release --locked -p ondemand-proxy-desktop --features custom-protocol
+exec "$target/release/ondemand-proxy-desktop" "$@"

@@ -9,46 +9,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
+source scripts/deps.sh
 
 step "checking tools"
-if ! have cargo; then
-  echo "Missing: the Rust toolchain (cargo, rustc >= 1.85). Install it with rustup (https://rustup.rs), then run this again." >&2
-  exit 1
-fi
-packages=()
-have cc || packages+=(build-essential)
+require_rust
+want_build_packages
 have python3 || packages+=(python3)
 if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
-if ! have node || ! have npm; then packages+=(nodejs npm); fi
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || packages+=(chromium)
-# The desktop shell (src-tauri) builds against WebKitGTK and friends.
-have pkg-config || packages+=(pkg-config)
-for lib in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev ayatana-appindicator3-0.1:libayatana-appindicator3-dev \
-  librsvg-2.0:librsvg2-dev libsoup-3.0:libsoup-3.0-dev; do
-  have pkg-config && pkg-config --exists "${lib%%:*}" || packages+=("${lib#*:}")
-done
 # The desktop app's end-to-end test: a virtual display, WebKitGTK's WebDriver, a session bus.
 have Xvfb || packages+=(xvfb)
 have WebKitWebDriver || packages+=(webkit2gtk-driver)
 have dbus-run-session || packages+=(dbus)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
-if ((${#packages[@]})); then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif have sudo; then sudo="sudo"; else
-    echo "Missing system packages: ${packages[*]}. Install them (apt-get install ${packages[*]}) and run this again." >&2
-    exit 1
-  fi
-  echo "installing: ${packages[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
-fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  echo "Node.js $node_major is too old for the SDK tests; install Node.js 20 or newer." >&2
-  exit 1
-fi
+install_packages
+require_node
 
 step "web UI: install, lint, type check, unit tests, build"
 npm ci --no-audit --no-fund --loglevel=error
