@@ -67,6 +67,11 @@ fn start(args: &[&str], envs: &[(&str, &str)], cwd: &std::path::Path) -> Running
     }
 }
 
+/// The binary in demo mode on a free port, with its data in `data`.
+fn start_demo(data: &str, envs: &[(&str, &str)], cwd: &std::path::Path) -> Running {
+    start(&["--demo", "--port", "0", "--data-dir", data], envs, cwd)
+}
+
 impl Running {
     /// The first stdout line containing `needle`, reading more as needed (panics after 20 s).
     fn wait_for(&mut self, needle: &str) -> String {
@@ -178,14 +183,8 @@ async fn token_is_generated_printed_once_and_reused() {
 async fn demo_mode_answers_and_says_it_is_simulated() {
     let dir = tempfile::tempdir().unwrap();
     let token = "sk-demo-test-token-abcdef";
-    let mut proxy = start(
-        &[
-            "--demo",
-            "--port",
-            "0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+    let mut proxy = start_demo(
+        dir.path().to_str().unwrap(),
         &[("API_ACCESS_TOKEN", token)],
         dir.path(),
     );
@@ -214,14 +213,8 @@ async fn demo_mode_answers_and_says_it_is_simulated() {
 async fn an_open_dashboard_does_not_hold_up_a_graceful_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "an-admin-password-for-shutdown";
-    let mut proxy = start(
-        &[
-            "--demo",
-            "--port",
-            "0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+    let mut proxy = start_demo(
+        dir.path().to_str().unwrap(),
         &[("ADMIN_PASSWORD", admin)],
         dir.path(),
     );
@@ -346,17 +339,8 @@ async fn usage_is_written_on_shutdown_and_survives_a_restart() {
         let data = data.clone();
         let dir = dir.path().to_owned();
         async move {
-            let mut proxy = start(
-                &[
-                    "--demo",
-                    "--port",
-                    "0",
-                    "--data-dir",
-                    data.to_str().unwrap(),
-                ],
-                &[("API_ACCESS_TOKEN", token)],
-                &dir,
-            );
+            let mut proxy =
+                start_demo(data.to_str().unwrap(), &[("API_ACCESS_TOKEN", token)], &dir);
             let base = proxy.base_url();
             for _ in 0..n {
                 let response = reqwest::Client::new()
@@ -396,17 +380,7 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
         ("RATE_LIMIT", "0"),
         ("ADMIN_PASSWORD", admin),
     ];
-    let mut proxy = start(
-        &[
-            "--demo",
-            "--port",
-            "0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        &envs,
-        dir.path(),
-    );
+    let mut proxy = start_demo(data.to_str().unwrap(), &envs, dir.path());
     let base = proxy.base_url();
     let started = Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
