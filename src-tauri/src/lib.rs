@@ -112,10 +112,11 @@ async fn apply<R: Runtime>(
     let current = prefs::load(app);
     let next = current.with(changes)?;
     let address = (next.host, next.port);
-    let moved = server
-        .local_addr()
-        .is_none_or(|a| (a.ip(), a.port()) != address);
-    if moved && (changes.port.is_some() || changes.host.is_some()) {
+    let moved = (changes.port.is_some() || changes.host.is_some())
+        && server
+            .local_addr()
+            .is_none_or(|a| (a.ip(), a.port()) != address);
+    if moved {
         if let Status::Failed {
             message,
             suggestion,
@@ -142,7 +143,7 @@ async fn apply<R: Runtime>(
     if let Some(on) = changes.launch_at_login {
         launch_at_login(app, on)?;
     }
-    if moved && (changes.port.is_some() || changes.host.is_some()) {
+    if moved {
         reopen_window(app, &server.status(), &next);
     }
     Ok(next)

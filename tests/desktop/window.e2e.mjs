@@ -256,6 +256,8 @@ test('quitting drains, leaves no process behind, and the database moves to the h
   await waitFor('the app to exit', () => family.every((pid) => !alive(pid)), 20_000);
   assert.deepEqual(processesOf(APP), [], 'no app process is left');
 
+  const windowState = JSON.parse(readFileSync(join(env.XDG_CONFIG_HOME, IDENTIFIER, '.window-state.json'), 'utf8'));
+  assert.ok(windowState.main?.width > 0, 'the window size and position are kept for the next start');
   const dataDir = join(env.XDG_DATA_HOME, IDENTIFIER);
   const logs = readdirSync(join(dataDir, 'logs')).map((f) => readFileSync(join(dataDir, 'logs', f), 'utf8')).join('');
   assert.match(logs, /proxy started/, 'the log is in the app-data directory');

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The desktop app's figures, with the headless server as the baseline in the same run:
+# binary and .deb sizes, cold start to proxy-ready (from spawn until /health answers; the
+# first launch, which creates the database, apart), and idle memory (RSS and PSS of the app
+# process alone, its webview processes apart) 10 s after start with the dashboard open.
+# Both are built stripped, as the .deb ships. The app runs under Xvfb.
+# Usage: bench/desktop.sh [launches]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-10}
+
+npm ci --no-audit --no-fund --loglevel=error
+# One environment for both builds: the strip setting is part of cargo's fingerprint.
+export CARGO_PROFILE_RELEASE_STRIP=symbols
+npm run --silent desktop:deb >/dev/null
+cargo build --release --locked -q -p ondemand-proxy
+bin="${CARGO_TARGET_DIR:-target}/release"
+app="$(cd "$bin" && pwd)/ondemand-proxy-desktop"
+deb=$(ls "$bin"/bundle/deb/*.deb)
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$work/display" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 1 50); do [ -s "$work/display" ] && break; sleep 0.1; done
+export DISPLAY=":$(cat "$work/display")" WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=warn
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+home="$work/home"
+mkdir -p "$home/config/io.github.ondemand-proxy" "$home/data" "$home/headless"
+echo "{\"port\": $port}" >"$home/config/io.github.ondemand-proxy/preferences.json"
+desktop_env=(env HOME="$home" XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_CACHE_HOME="$home/cache")
+headless_cmd=("$bin/ondemand-proxy" serve --port "$port" --data-dir "$home/headless")
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Starts "$@" in the background: $started is its pid, $elapsed the ms until /health answers.
+launch() {
+  local t0
+  t0=$(now_ms)
+  "$@" >/dev/null 2>&1 &
+  started=$!
+  until curl -sf -o /dev/null "http://127.0.0.1:$port/health"; do
+    kill -0 "$started" 2>/dev/null || { echo "it exited at start" >&2; exit 1; }
+    sleep 0.002
+  done
+  elapsed=$(($(now_ms) - t0))
+}
+stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/smaps_rollup" 2>/dev/null | grep . || echo 0; }
+children_of() { local p; for p in $(pgrep -P "$1"); do echo "$p"; children_of "$p"; done; }
+
+printf '%-12s %12s %14s %16s %10s %10s %16s\n' "" "binary" "first launch" "cold start p50" "RSS" "PSS" "webview PSS"
+for which in headless desktop; do
+  if [ "$which" = desktop ]; then cmd=("${desktop_env[@]}" "$app"); size=$(stat -c %s "$app"); else cmd=("${headless_cmd[@]}"); size=$(stat -c %s "$bin/ondemand-proxy"); fi
+  launch "${cmd[@]}"; first=$elapsed; stop "$started"
+  times=()
+  for _ in $(seq 1 "$runs"); do launch "${cmd[@]}"; times+=("$elapsed"); stop "$started"; done
+  launch "${cmd[@]}"
+  sleep 10
+  # `env` execs the app: the pid is the app's own.
+  rss=$(kib Rss "$started"); pss=$(kib Pss "$started")
+  web=0
+  for c in $(children_of "$started"); do web=$((web + $(kib Pss "$c"))); done
+  stop "$started"
+  printf '%-12s %9.1f MiB %11s ms %13s ms %6d MiB %6d MiB %12d MiB\n' "$which" "$(awk -v s="$size" 'BEGIN {print s / 1048576}')" "$first" \
+    "$(printf '%s\n' "${times[@]}" | median)" $((rss / 1024)) $((pss / 1024)) $((web / 1024))
+done
+echo ".deb: $(basename "$deb"), $(du -k "$deb" | awk '{printf "%.1f MiB", $1/1024}')"
