@@ -307,6 +307,7 @@ fn init_logging(dir: Option<std::path::PathBuf>) -> LogGuards {
         .finish(std::io::stderr());
     let mut guards = vec![stderr_guard];
     let file = dir.and_then(|dir| {
+        std::fs::create_dir_all(&dir).ok()?;
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("ondemand-proxy")
