@@ -18,6 +18,7 @@ import { fieldError, formLevelError, readableError } from '../lib/errors';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
+import { inShell } from '../api/shell';
 
 export function Accounts() {
   const { t, i18n } = useTranslation();
@@ -67,7 +68,7 @@ export function Accounts() {
       {accounts.data?.length === 0 && (
         <Empty title={t('accounts.empty')}>
           <Text size="sm" c="dimmed" ta="center" maw={420}>
-            {t('accounts.emptyHint')}
+            {t(inShell() ? 'accounts.emptyHintApp' : 'accounts.emptyHint')}
           </Text>
           <Button onClick={() => setEditing('new')}>{t('accounts.add')}</Button>
         </Empty>

@@ -10,6 +10,7 @@ import { useLiveState } from '../components/LiveContext';
 import { formatBucket, formatCompact, formatDuration, formatNumber, formatPercent, formatTime } from '../lib/format';
 import { type RangeKey, rangeBounds, tzOffsetMinutes } from '../lib/range';
 import { toSeries, topShares } from '../lib/series';
+import { inShell } from '../api/shell';
 
 function Kpi({ label, value, detail, testId }: { label: string; value: string; detail?: string; testId?: string }) {
   return (
@@ -68,7 +69,7 @@ export function Dashboard() {
       {accounts.data?.length === 0 && (
         <Empty title={t('dashboard.noAccounts')}>
           <Text size="sm" c="dimmed" ta="center">
-            {t('dashboard.noAccountsHint')}
+            {t(inShell() ? 'dashboard.noAccountsHintApp' : 'dashboard.noAccountsHint')}
           </Text>
         </Empty>
       )}
