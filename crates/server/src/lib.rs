@@ -114,7 +114,8 @@ impl AppState {
         }
     }
 
-    /// How the proxy is doing, in a few figures: for the desktop tray.
+    /// How the proxy is doing, in a few figures: for the dashboard's overview and live
+    /// tick, and the desktop tray.
     pub fn health(&self) -> Health {
         let now = std::time::Instant::now();
         let accounts = self.engine().pool.accounts();
@@ -124,8 +125,13 @@ impl AppState {
             ..Health::default()
         };
         for account in accounts.iter() {
+            health.in_flight += account.in_flight();
             match account.status(now).state {
-                "healthy" | "cooling_down" => health.usable += 1,
+                "healthy" => {
+                    health.healthy += 1;
+                    health.usable += 1;
+                }
+                "cooling_down" => health.usable += 1,
                 "needs_attention" | "circuit_open" => health.needs_attention += 1,
                 _ => {}
             }
@@ -164,10 +170,13 @@ impl AppState {
 pub struct Health {
     pub paused: bool,
     pub accounts: usize,
+    pub healthy: usize,
     /// Healthy, or resting for a moment (cooling down).
     pub usable: usize,
     /// Needing attention or with an open circuit.
     pub needs_attention: usize,
+    /// Requests upstream right now.
+    pub in_flight: u32,
 }
 
 impl Health {

@@ -81,11 +81,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         let elapsed = now.duration_since(l.last.1).as_secs_f64().max(0.001);
         let (before, t) = (l.last.0, update.totals);
         let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
-        let accounts = engine.pool.accounts();
-        let healthy = accounts
-            .iter()
-            .filter(|a| a.status(now).state == "healthy")
-            .count();
+        let health = l.state.health();
         let tick = json!({
             "ts": ondemand_core::store::now_ms(),
             "totals": t,
@@ -95,9 +91,9 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
                 "input_tokens": rate(t.input_tokens, before.input_tokens),
                 "output_tokens": rate(t.output_tokens, before.output_tokens),
             },
-            "in_flight": accounts.iter().map(|a| a.in_flight()).sum::<u32>(),
-            "accounts": {"total": accounts.len(), "healthy": healthy},
-            "paused": l.state.paused(),
+            "in_flight": health.in_flight,
+            "accounts": {"total": health.accounts, "healthy": health.healthy},
+            "paused": health.paused,
         });
         if !update.events.is_empty() {
             let events: Vec<EventView> = update.events.into_iter().map(EventView::from).collect();

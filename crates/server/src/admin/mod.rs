@@ -8,8 +8,6 @@ mod events;
 mod extract;
 mod manage;
 
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -144,12 +142,7 @@ async fn overview(
         Ok(figures) => figures,
         Err(e) => return store_failed(e),
     };
-    let now = Instant::now();
-    let accounts = state.engine().pool.accounts();
-    let healthy = accounts
-        .iter()
-        .filter(|a| a.status(now).state == "healthy")
-        .count();
+    let health = state.health();
     Json(json!({
         "from": from, "to": to,
         "requests": figures.requests,
@@ -163,7 +156,7 @@ async fn overview(
         "latency_ms_p95": figures.latency_ms_p95,
         "ttft_ms_p50": figures.ttft_ms_p50,
         "ttft_ms_p95": figures.ttft_ms_p95,
-        "accounts": {"total": accounts.len(), "healthy": healthy},
+        "accounts": {"total": health.accounts, "healthy": health.healthy},
     }))
     .into_response()
 }
