@@ -300,11 +300,12 @@ fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
 fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     let dir = tempfile::tempdir().unwrap();
     let (app, server, _) = shell(dir.path());
-    let stopped = tauri::async_runtime::block_on(tray::view(&server, "en"));
+    let stopped =
+        tauri::async_runtime::block_on(tray::view(&server, "en", &mut Default::default()));
     assert_eq!(stopped.state, tray::State::Problem);
     invoke(&window(&app), "use_port", json!({"port": free_port()})).unwrap();
 
-    let view = tauri::async_runtime::block_on(tray::view(&server, "en"));
+    let view = tauri::async_runtime::block_on(tray::view(&server, "en", &mut Default::default()));
     assert_eq!(view.state, tray::State::Problem, "no account can serve yet");
     assert!(view.tooltip().contains("No account"), "{}", view.tooltip());
     assert!(view.headline().contains("/v1"), "{}", view.headline());
@@ -314,8 +315,31 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
         view.headline()
     );
 
+    let mut today = tray::Today::default();
+    let count = |today: &mut tray::Today| {
+        tauri::async_runtime::block_on(tray::view(&server, "en", today)).today
+    };
+    assert_eq!(count(&mut today), 0);
+    let state = server.state().unwrap();
+    state
+        .usage()
+        .record(ondemand_core::store::usage::UsageEvent {
+            ts: ondemand_core::store::now_ms(),
+            ..Default::default()
+        })
+        .unwrap();
+    let live = state.engine().live.clone();
+    while live.seq() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(count(&mut today), 1, "a finished request is counted");
+
     server.set_paused(true);
-    let zh = tauri::async_runtime::block_on(tray::view(&server, "zh-CN"));
+    let zh = tauri::async_runtime::block_on(tray::view(&server, "zh-CN", &mut Default::default()));
+    assert!(
+        zh.paused,
+        "paused shows in the menu even while there is a problem"
+    );
     assert!(zh.tooltip().contains("没有可用的账号"), "{}", zh.tooltip());
 
     let icon = tauri::image::Image::new_owned(vec![10; 64 * 64 * 4], 64, 64);

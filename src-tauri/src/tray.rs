@@ -29,6 +29,8 @@ pub struct View {
     pub today: u64,
     /// Why there is a problem.
     pub detail: Option<String>,
+    /// Paused (the menu then offers Resume, whatever the state shows).
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,18 +130,29 @@ impl View {
     }
 }
 
+/// Today's request count as last read, with what it was read for: it is read again only
+/// when the day, the server or its number of finished requests changed.
+#[derive(Debug, Default)]
+pub struct Today(Option<((chrono::NaiveDate, std::net::SocketAddr, u64), u64)>);
+
 /// Reads the state of `server` into what the tray shows.
-pub async fn view(server: &Server, language: &str) -> View {
-    let state = server.state();
-    let (url, today, health) = match (server.status(), state) {
-        (Status::Running { base_url, .. }, Some(state)) => {
-            let today = requests_today(&state).await;
-            (Some(format!("{base_url}/v1")), today, Some(state.health()))
+pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
+    let status = server.status();
+    let running = match (&status, server.state(), server.local_addr()) {
+        (Status::Running { base_url, .. }, Some(state), Some(addr)) => {
+            Some((base_url, state, addr))
         }
-        _ => (None, 0, None),
+        _ => None,
+    };
+    let (url, count, health) = match running {
+        Some((base_url, state, addr)) => {
+            let count = requests_today(&state, addr, today).await;
+            (Some(format!("{base_url}/v1")), count, Some(state.health()))
+        }
+        None => (None, 0, None),
     };
     let w = words(language);
-    let (state, detail) = match (server.status(), health) {
+    let (state, detail) = match (status, health) {
         (Status::Failed { message, .. }, _) => (State::Problem, Some(message)),
         (_, None) => (State::Problem, None),
         (_, Some(h)) if h.is_problem() => {
@@ -157,26 +170,46 @@ pub async fn view(server: &Server, language: &str) -> View {
         state,
         language: language.to_owned(),
         url,
-        today,
+        today: count,
         detail,
+        paused: health.is_some_and(|h| h.paused),
     }
 }
 
-/// Requests since local midnight, from the hourly rollups (cheap at any volume).
-async fn requests_today(state: &ondemand_proxy::AppState) -> u64 {
+/// Requests since local midnight, from the hourly rollups (cheap at any volume), read
+/// again only when requests finished since the last read or the day turned.
+async fn requests_today(
+    state: &ondemand_proxy::AppState,
+    addr: std::net::SocketAddr,
+    today: &mut Today,
+) -> u64 {
     let now = chrono::Local::now();
-    let midnight = now
-        .date_naive()
+    let key = (now.date_naive(), addr, state.engine().live.seq());
+    if let Some((read_for, count)) = today.0
+        && read_for == key
+    {
+        return count;
+    }
+    let midnight = key
+        .0
         .and_hms_opt(0, 0, 0)
         .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
         .map_or(now.timestamp_millis(), |t| t.timestamp_millis());
     let to = now.timestamp_millis() + 1;
-    state
+    match state
         .store()
         .read(move |conn| ondemand_core::store::usage::overview(conn, midnight, to))
         .await
-        .map(|o| o.requests)
-        .unwrap_or(0)
+    {
+        Ok(overview) => {
+            today.0 = Some((key, overview.requests));
+            overview.requests
+        }
+        Err(error) => {
+            tracing::warn!(%error, "reading today's request count failed");
+            today.0.map_or(0, |(_, count)| count)
+        }
+    }
 }
 
 /// The app icon with a round badge in the state's colour in its lower right corner.
@@ -213,7 +246,7 @@ fn app_icon<R: Runtime>(app: &AppHandle<R>) -> Option<Image<'static>> {
         .map(|i| Image::new_owned(i.rgba().to_vec(), i.width(), i.height()))
 }
 
-fn menu<R: Runtime>(app: &AppHandle<R>, view: &View, paused: bool) -> tauri::Result<Menu<R>> {
+fn menu<R: Runtime>(app: &AppHandle<R>, view: &View) -> tauri::Result<Menu<R>> {
     let w = words(&view.language);
     let headline = MenuItem::with_id(app, "status", view.headline(), false, None::<&str>)?;
     let detail = view
@@ -228,7 +261,7 @@ fn menu<R: Runtime>(app: &AppHandle<R>, view: &View, paused: bool) -> tauri::Res
     let pause = MenuItem::with_id(
         app,
         "pause",
-        if paused { w.resume } else { w.pause },
+        if view.paused { w.resume } else { w.pause },
         running,
         None::<&str>,
     )?;
@@ -255,69 +288,74 @@ fn menu<R: Runtime>(app: &AppHandle<R>, view: &View, paused: bool) -> tauri::Res
     Ok(menu)
 }
 
-/// Builds the tray and keeps it current until the app exits.
+/// Wakes the tray's refresh loop early (after the language or the pause changed).
+struct Poke(Arc<tokio::sync::Notify>);
+
+/// Builds the tray and keeps it current until the app exits: every two seconds, or at once
+/// when poked, it reads the view and touches the tray only where the view changed.
 pub fn install<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let server = app.state::<Arc<Server>>().inner().clone();
-    let language = prefs::load(app).language().to_owned();
-    let first = tauri::async_runtime::block_on(view(&server, &language));
+    let mut today = Today::default();
+    let first =
+        tauri::async_runtime::block_on(view(&server, prefs::load(app).language(), &mut today));
     let icon = app_icon(app);
     let mut builder = TrayIconBuilder::with_id(ID)
-        .menu(&menu(app, &first, server.paused())?)
+        .menu(&menu(app, &first)?)
         .tooltip(first.tooltip());
     if let Some(icon) = &icon {
         builder = builder.icon(badged(icon, first.state));
     }
+    let menu_server = server.clone();
     let tray = builder
-        .on_menu_event(move |app, event| on_menu(app, &server, event.id.as_ref()))
+        .on_menu_event(move |app, event| on_menu(app, &menu_server, event.id.as_ref()))
         .build(app)?;
+    let poked = Arc::new(tokio::sync::Notify::new());
+    app.manage(Poke(poked.clone()));
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let mut shown = first;
         loop {
-            tokio::time::sleep(EVERY).await;
-            shown = refresh(&app, &tray, icon.as_ref(), Some(shown)).await;
+            tokio::select! {
+                () = tokio::time::sleep(EVERY) => {}
+                () = poked.notified() => {}
+            }
+            let next = view(&server, prefs::load(&app).language(), &mut today).await;
+            redraw(&app, &tray, icon.as_ref(), &shown, &next);
+            shown = next;
         }
     });
     Ok(())
 }
 
-/// Redraws the tray now if its view changed (after a menu action, say).
-pub async fn refresh<R: Runtime>(
+fn redraw<R: Runtime>(
     app: &AppHandle<R>,
     tray: &TrayIcon<R>,
     icon: Option<&Image<'static>>,
-    shown: Option<View>,
-) -> View {
-    let server = app.state::<Arc<Server>>().inner().clone();
-    let language = prefs::load(app).language().to_owned();
-    let next = view(&server, &language).await;
-    if shown.as_ref() == Some(&next) {
-        return next;
+    shown: &View,
+    next: &View,
+) {
+    if shown == next {
+        return;
     }
-    let changed_state = shown.as_ref().is_none_or(|s| s.state != next.state);
-    if changed_state && let Some(icon) = icon {
+    if shown.state != next.state
+        && let Some(icon) = icon
+    {
         let _ = tray.set_icon(Some(badged(icon, next.state)));
     }
     let _ = tray.set_tooltip(Some(next.tooltip()));
-    match menu(app, &next, server.paused()) {
+    match menu(app, next) {
         Ok(menu) => {
             let _ = tray.set_menu(Some(menu));
         }
         Err(error) => tracing::warn!(%error, "rebuilding the tray menu failed"),
     }
-    next
 }
 
 /// Redraws the tray at once (after the language or the pause changed).
 pub fn poke<R: Runtime>(app: &AppHandle<R>) {
-    let Some(tray) = app.tray_by_id(ID) else {
-        return;
-    };
-    let app = app.clone();
-    let icon = app_icon(&app);
-    tauri::async_runtime::spawn(async move {
-        refresh(&app, &tray, icon.as_ref(), None).await;
-    });
+    if let Some(poke) = app.try_state::<Poke>() {
+        poke.0.notify_one();
+    }
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, server: &Server, id: &str) {
