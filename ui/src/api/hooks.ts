@@ -2,6 +2,9 @@
 // that refresh what they change.
 
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient, keepPreviousData } from '@tanstack/react-query';
+import { useState } from 'react';
+import { startOfDay } from '../lib/range';
+import { byKey } from '../lib/series';
 import { api } from './client';
 import type {
   Account, AccountTest, Alias, Bucket, ImportReport, NewToken, Overview, RequestPage, Setting, Share, Token,
@@ -48,6 +51,12 @@ export function useSeries(bucket: 'hour' | 'day', from: number | undefined, tzOf
       api<{ data: Bucket[] }>('/api/stats/series', { query: { bucket, from, to, tz_offset: tzOffset } }).then((r) => r.data),
     placeholderData: keepPreviousData,
   });
+}
+
+/** Today's usage by account or token name (today as when the page opened). */
+export function useUsageToday(by: 'account' | 'token') {
+  const [today] = useState(() => startOfDay(Date.now()));
+  return byKey(useBreakdown(by, today).data);
 }
 
 export function useBreakdown(by: 'model' | 'account' | 'token', from: number, to?: number) {

@@ -4,7 +4,7 @@
 import type { TFunction } from 'i18next';
 import { ApiError } from '../api/client';
 
-type Translate = TFunction;
+export type Translate = TFunction;
 
 export function readableError(error: unknown, t: Translate): string {
   if (error instanceof ApiError) {

@@ -8,24 +8,22 @@ import { IconDots, IconDownload, IconPlus, IconUpload } from '@tabler/icons-reac
 import { useTranslation } from 'react-i18next';
 import { url, headers } from '../api/client';
 import {
-  type AccountInput, useAccounts, useBreakdown, useCreateAccount, useDeleteAccount, useImport, useResetAccount,
-  useTestAccount, useUpdateAccount,
+  type AccountInput, useAccounts, useCreateAccount, useDeleteAccount, useImport, useResetAccount,
+  useTestAccount, useUpdateAccount, useUsageToday,
 } from '../api/hooks';
 import type { Account, ImportReport } from '../api/types';
 import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
 import { StateBadge } from '../components/StateBadge';
-import { fieldError, formLevelError, readableError } from '../lib/errors';
+import { fieldError, formLevelError } from '../lib/errors';
+import { notifyError, settle } from '../lib/notify';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
-import { startOfDay } from '../lib/range';
-import { byKey } from '../lib/series';
 import { inShell } from '../api/shell';
 
 export function Accounts() {
   const { t, i18n } = useTranslation();
   const lang = i18n.resolvedLanguage ?? 'en';
   const accounts = useAccounts();
-  const [today] = useState(() => startOfDay(Date.now()));
-  const usage = byKey(useBreakdown('account', today).data);
+  const usage = useUsageToday('account');
   const [editing, setEditing] = useState<Account | 'new' | null>(null);
   const [deleting, setDeleting] = useState<Account | null>(null);
   const [transfer, setTransfer] = useState(false);
@@ -43,10 +41,10 @@ export function Accounts() {
           : { color: 'red', title: t('accounts.testFailed', { name: a.name }), message: r.error?.message ?? '', autoClose: false },
       );
     } catch (e) {
-      notifications.show({ color: 'red', message: readableError(e, t) });
+      notifyError(e, t);
     }
   };
-  const act = (p: Promise<unknown>) => p.catch((e) => notifications.show({ color: 'red', message: readableError(e, t) }));
+  const act = (p: Promise<unknown>) => settle(p, t);
 
   return (
     <>

@@ -6,7 +6,8 @@ import { useTranslation } from 'react-i18next';
 import { useAliases, useCreateAlias, useDeleteAlias, usePutAlias } from '../api/hooks';
 import type { Alias } from '../api/types';
 import { Confirm, ErrorAlert, FormModal, PageHeader } from '../components/common';
-import { fieldError, formLevelError, readableError } from '../lib/errors';
+import { fieldError, formLevelError } from '../lib/errors';
+import { settle } from '../lib/notify';
 
 export function Models() {
   const { t } = useTranslation();
@@ -83,10 +84,7 @@ export function Models() {
         onCancel={() => setDeleting(null)}
         onConfirm={() =>
           deleting &&
-          remove
-            .mutateAsync(deleting.alias)
-            .then(() => setDeleting(null))
-            .catch((e) => notifications.show({ color: 'red', message: readableError(e, t) }))
+          settle(remove.mutateAsync(deleting.alias), t).then(() => setDeleting(null))
         }
       />
     </>

@@ -6,26 +6,24 @@ import {
 import { notifications } from '@mantine/notifications';
 import { IconCheck, IconCopy, IconDots, IconPlus } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
-import { type TokenInput, useAliases, useBreakdown, useCreateToken, useDeleteToken, useTokens, useUpdateToken } from '../api/hooks';
+import { type TokenInput, useAliases, useCreateToken, useDeleteToken, useTokens, useUpdateToken, useUsageToday } from '../api/hooks';
 import type { NewToken, Token } from '../api/types';
 import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
-import { fieldError, formLevelError, readableError } from '../lib/errors';
+import { fieldError, formLevelError } from '../lib/errors';
+import { settle } from '../lib/notify';
 import { formatCompact, formatDateTime, formatNumber } from '../lib/format';
-import { startOfDay } from '../lib/range';
-import { byKey } from '../lib/series';
 
 export function Tokens() {
   const { t, i18n } = useTranslation();
   const lang = i18n.resolvedLanguage ?? 'en';
   const tokens = useTokens();
-  const [today] = useState(() => startOfDay(Date.now()));
-  const usage = byKey(useBreakdown('token', today).data);
+  const usage = useUsageToday('token');
   const [editing, setEditing] = useState<Token | 'new' | null>(null);
   const [revoking, setRevoking] = useState<Token | null>(null);
   const [created, setCreated] = useState<NewToken | null>(null);
   const update = useUpdateToken();
   const remove = useDeleteToken();
-  const act = (p: Promise<unknown>) => p.catch((e) => notifications.show({ color: 'red', message: readableError(e, t) }));
+  const act = (p: Promise<unknown>) => settle(p, t);
 
   const limits = (x: Token) => {
     const parts: string[] = [];
