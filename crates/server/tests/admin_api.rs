@@ -21,6 +21,17 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A request the admin API must refuse: method, path, body, status, and the field named.
+type Refusal<'a> = (&'a str, &'a str, Option<Value>, u16, Option<&'a str>);
+
+/// Sends each `(method, path, body)` as the admin and asserts its refusal: the status, and
+/// the field named when given.
+async fn refuses(h: &Harness, cases: &[Refusal<'_>]) {
+    for (method, path, body, status, param) in cases {
+        refused(&h.admin(method, path, body.clone()).await, *status, *param);
+    }
+}
+
 /// Asserts a 4xx with the envelope, naming `param` when given.
 fn refused(answer: &(u16, Value), status: u16, param: Option<&str>) {
     assert_eq!(answer.0, status, "{}", answer.1);
@@ -65,79 +76,64 @@ async fn accounts_crud_with_masked_secrets_and_clear_refusals() {
     let before = list.clone();
 
     // Bad input: each refused with the field named, and nothing changes.
-    refused(
-        &h.admin(
-            "POST",
-            "/api/accounts",
-            Some(json!({"name": "mine", "api_key": "x"})),
-        )
-        .await,
-        409,
-        Some("name"),
-    );
-    refused(
-        &h.admin("POST", "/api/accounts", Some(json!({"api_key": 42})))
-            .await,
-        400,
-        Some("api_key"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/accounts",
-            Some(json!({"api_key": "k", "weight": 0})),
-        )
-        .await,
-        400,
-        Some("weight"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/accounts",
-            Some(json!({"api_key": "k", "colour": "red"})),
-        )
-        .await,
-        400,
-        None,
-    );
-    refused(
-        &h.admin("POST", "/api/accounts", Some(json!({"email": "x@y.z"})))
-            .await,
-        400,
-        Some("password"),
-    );
-    refused(
-        &h.admin("POST", "/api/accounts", Some(json!([1, 2]))).await,
-        400,
-        None,
-    );
-    refused(
-        &h.admin(
-            "PATCH",
-            &format!("/api/accounts/{id}"),
-            Some(json!({"name": "renamed"})),
-        )
-        .await,
-        400,
-        Some("name"),
-    );
-    refused(
-        &h.admin("PATCH", "/api/accounts/9999", Some(json!({"weight": 3})))
-            .await,
-        404,
-        None,
-    );
-    refused(
-        &h.admin("GET", "/api/accounts/not-a-number", None).await,
-        404,
-        None,
-    );
-    refused(
-        &h.admin("DELETE", "/api/accounts/9999", None).await,
-        404,
-        None,
-    );
+    refuses(
+        &h,
+        &[
+            (
+                "POST",
+                "/api/accounts",
+                Some(json!({"name": "mine", "api_key": "x"})),
+                409,
+                Some("name"),
+            ),
+            (
+                "POST",
+                "/api/accounts",
+                Some(json!({"api_key": 42})),
+                400,
+                Some("api_key"),
+            ),
+            (
+                "POST",
+                "/api/accounts",
+                Some(json!({"api_key": "k", "weight": 0})),
+                400,
+                Some("weight"),
+            ),
+            (
+                "POST",
+                "/api/accounts",
+                Some(json!({"api_key": "k", "colour": "red"})),
+                400,
+                None,
+            ),
+            (
+                "POST",
+                "/api/accounts",
+                Some(json!({"email": "x@y.z"})),
+                400,
+                Some("password"),
+            ),
+            ("POST", "/api/accounts", Some(json!([1, 2])), 400, None),
+            (
+                "PATCH",
+                &format!("/api/accounts/{id}"),
+                Some(json!({"name": "renamed"})),
+                400,
+                Some("name"),
+            ),
+            (
+                "PATCH",
+                "/api/accounts/9999",
+                Some(json!({"weight": 3})),
+                404,
+                None,
+            ),
+            ("GET", "/api/accounts/not-a-number", None, 404, None),
+            ("DELETE", "/api/accounts/9999", None, 404, None),
+        ],
+    )
+    .await;
     let cfg_id = list["data"][0]["id"].as_i64().unwrap();
     let read_only = h
         .admin(
@@ -410,53 +406,48 @@ async fn client_tokens_are_shown_once_and_their_limits_hold_on_v1() {
     assert_eq!(h.chat_as(&secret, user("g")).await.0, 401);
 
     // Bad input.
-    refused(
-        &h.admin("POST", "/api/tokens", Some(json!({}))).await,
-        400,
-        Some("name"),
-    );
-    refused(
-        &h.admin("POST", "/api/tokens", Some(json!({"name": "default"})))
-            .await,
-        409,
-        Some("name"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/tokens",
-            Some(json!({"name": "x", "rpm": "fast"})),
-        )
-        .await,
-        400,
-        Some("rpm"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/tokens",
-            Some(json!({"name": "x", "models": ["gpt-9000"]})),
-        )
-        .await,
-        400,
-        Some("models[0]"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/tokens",
-            Some(json!({"name": "x", "quota_tokens": 0})),
-        )
-        .await,
-        400,
-        Some("quota_tokens"),
-    );
-    refused(
-        &h.admin("PATCH", "/api/tokens/777", Some(json!({"rpm": 1})))
-            .await,
-        404,
-        None,
-    );
+    refuses(
+        &h,
+        &[
+            ("POST", "/api/tokens", Some(json!({})), 400, Some("name")),
+            (
+                "POST",
+                "/api/tokens",
+                Some(json!({"name": "default"})),
+                409,
+                Some("name"),
+            ),
+            (
+                "POST",
+                "/api/tokens",
+                Some(json!({"name": "x", "rpm": "fast"})),
+                400,
+                Some("rpm"),
+            ),
+            (
+                "POST",
+                "/api/tokens",
+                Some(json!({"name": "x", "models": ["gpt-9000"]})),
+                400,
+                Some("models[0]"),
+            ),
+            (
+                "POST",
+                "/api/tokens",
+                Some(json!({"name": "x", "quota_tokens": 0})),
+                400,
+                Some("quota_tokens"),
+            ),
+            (
+                "PATCH",
+                "/api/tokens/777",
+                Some(json!({"rpm": 1})),
+                404,
+                None,
+            ),
+        ],
+    )
+    .await;
     let default_id = list["data"][0]["id"].as_i64().unwrap();
     refused(
         &h.admin("DELETE", &format!("/api/tokens/{default_id}"), None)
@@ -522,62 +513,49 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
         "the built-in returns"
     );
 
-    refused(
-        &h.admin(
-            "POST",
-            "/api/aliases",
-            Some(json!({"alias": "HOUSE", "endpoint_id": "predefined-x"})),
-        )
-        .await,
-        409,
-        Some("alias"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/aliases",
-            Some(json!({"alias": "two words", "endpoint_id": "predefined-x"})),
-        )
-        .await,
-        400,
-        Some("alias"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/aliases",
-            Some(json!({"alias": "predefined-x", "endpoint_id": "predefined-x"})),
-        )
-        .await,
-        400,
-        Some("alias"),
-    );
-    refused(
-        &h.admin(
-            "POST",
-            "/api/aliases",
-            Some(json!({"alias": "ok", "endpoint_id": "has space"})),
-        )
-        .await,
-        400,
-        Some("endpoint_id"),
-    );
-    refused(
-        &h.admin("POST", "/api/aliases", Some(json!({"alias": "ok"})))
-            .await,
-        400,
-        None,
-    );
-    refused(
-        &h.admin("DELETE", "/api/aliases/gpt-4.1", None).await,
-        400,
-        Some("alias"),
-    );
-    refused(
-        &h.admin("DELETE", "/api/aliases/nothing-here", None).await,
-        404,
-        None,
-    );
+    refuses(
+        &h,
+        &[
+            (
+                "POST",
+                "/api/aliases",
+                Some(json!({"alias": "HOUSE", "endpoint_id": "predefined-x"})),
+                409,
+                Some("alias"),
+            ),
+            (
+                "POST",
+                "/api/aliases",
+                Some(json!({"alias": "two words", "endpoint_id": "predefined-x"})),
+                400,
+                Some("alias"),
+            ),
+            (
+                "POST",
+                "/api/aliases",
+                Some(json!({"alias": "predefined-x", "endpoint_id": "predefined-x"})),
+                400,
+                Some("alias"),
+            ),
+            (
+                "POST",
+                "/api/aliases",
+                Some(json!({"alias": "ok", "endpoint_id": "has space"})),
+                400,
+                Some("endpoint_id"),
+            ),
+            (
+                "POST",
+                "/api/aliases",
+                Some(json!({"alias": "ok"})),
+                400,
+                None,
+            ),
+            ("DELETE", "/api/aliases/gpt-4.1", None, 400, Some("alias")),
+            ("DELETE", "/api/aliases/nothing-here", None, 404, None),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -681,16 +659,14 @@ async fn settings_validate_name_the_field_and_apply_live() {
             Some(field),
         );
     }
-    refused(
-        &h.admin("PATCH", "/api/settings", Some(json!({}))).await,
-        400,
-        None,
-    );
-    refused(
-        &h.admin("PATCH", "/api/settings", Some(json!([]))).await,
-        400,
-        None,
-    );
+    refuses(
+        &h,
+        &[
+            ("PATCH", "/api/settings", Some(json!({})), 400, None),
+            ("PATCH", "/api/settings", Some(json!([])), 400, None),
+        ],
+    )
+    .await;
     assert_eq!(
         h.state.engine().settings().max_retries,
         3,
