@@ -220,10 +220,9 @@ pub(crate) fn show_window<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Stops the server gracefully (requests drain, usage is written), then exits.
+/// Exits; on the way out (`RunEvent::Exit` in [`run`]) the server stops gracefully:
+/// requests in flight drain and usage is written.
 pub(crate) fn quit<R: Runtime>(app: &AppHandle<R>) {
-    let server = app.state::<Arc<Server>>().inner().clone();
-    tauri::async_runtime::block_on(server.stop());
     app.exit(0);
 }
 
@@ -245,8 +244,7 @@ fn quit_on_signals<R: Runtime>(app: &AppHandle<R>) {
             _ = int.recv() => {}
         }
         tracing::info!("asked to stop: finishing requests in flight and writing usage");
-        app.state::<Arc<Server>>().inner().clone().stop().await;
-        app.exit(0);
+        quit(&app);
     });
 }
 
