@@ -2,7 +2,7 @@
 // address, the login item, window behaviour, and the language and theme it shares with the
 // tray. In a browser none of this exists and `inShell()` is false.
 
-import { connection } from './client';
+import { type ShellError, connection } from './client';
 
 export type Theme = 'auto' | 'light' | 'dark';
 
@@ -41,6 +41,9 @@ function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> 
 }
 
 export const getPreferences = () => invoke<DesktopPrefs>('get_preferences');
+
+/** Starts the server on `port` (from the port-problem screen); the window reopens on it. */
+export const switchToPort = (port: number) => invoke<ShellError | { state: 'running' }>('use_port', { port });
 
 export const setPreferences = (changes: PrefsChanges) => invoke<DesktopPrefs>('set_preferences', { changes });
 

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Alert, Button, Card, Center, Group, NumberInput, Stack, Text, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import type { ShellError } from '../api/client';
+import { shellError, switchToPort } from '../api/shell';
 
 /** The desktop window when the in-process server could not start: which port, why, and a
  * one-click way onto a free one. */
@@ -14,10 +15,10 @@ export function ShellProblem({ error }: { error: ShellError }) {
     setBusy(true);
     setFailure(null);
     try {
-      const status = await window.__TAURI__?.core.invoke<ShellError | { state: 'running' }>('use_port', { port: p });
-      if (status && status.state !== 'running') setFailure((status as ShellError).message ?? t('shell.stillFailing'));
+      const status = await switchToPort(p);
+      if (status.state !== 'running') setFailure(status.message ?? t('shell.stillFailing'));
     } catch (e) {
-      setFailure((e as { message?: string }).message ?? String(e));
+      setFailure(shellError(e).message);
     } finally {
       setBusy(false);
     }
