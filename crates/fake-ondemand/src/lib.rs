@@ -15,6 +15,7 @@
 //! - Control over HTTP under `/_fake/` so out-of-process users (benchmarks) can steer it.
 
 mod auth;
+mod catalogue;
 mod routes;
 mod stream;
 mod wire;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use catalogue::{Envelope, FakeEndpoint, record_2026_09_18};
 pub use wire::{answer_for, py_json_string, tokens_for};
 
 /// Global behaviour of the fake.
@@ -47,8 +49,28 @@ pub struct FakeOptions {
     pub client_sync_as_sse: bool,
     /// Refresh always fails, forcing a fresh sign-in.
     pub fail_refresh: bool,
-    /// Known endpoint ids; `None` accepts every well-formed `predefined-*`/`byoi-*` id.
-    pub known_endpoints: Option<Vec<String>>,
+    /// The endpoint catalogue served and enforced (§14.1); the 2026-09-18 record by default.
+    pub endpoints: Vec<FakeEndpoint>,
+    /// Accept any well-formed `predefined-*`/`byoi-*` id that the catalogue lacks (as the
+    /// fake did before the catalogue; benchmarks use it). Inactive ones are refused anyway.
+    pub accept_unlisted: bool,
+    /// The status a query to an inactive or unknown endpoint gets: the real one is not
+    /// known (§13.5, §14.1), so tests play each (400 `invalid_request`, 404 `not_found`, …).
+    pub inactive_endpoint_status: u16,
+    /// How the catalogue answer is wrapped.
+    pub catalogue_envelope: Envelope,
+    /// The catalogue route is missing: it answers the gateway's 404.
+    pub no_catalogue_route: bool,
+    /// Wait this long before answering the catalogue (to play a time-out).
+    pub catalogue_delay_ms: u64,
+    /// The catalogue route answers 500 (a failed refresh).
+    pub catalogue_fails: bool,
+    /// Every request gets Cloudflare's HTML 403 (error 1010): the machine or user agent is
+    /// banned (§1, §14.2).
+    pub firewall: bool,
+    /// Wait this long before answering a session delete (proves deletes are off the
+    /// request path).
+    pub delete_delay_ms: u64,
     /// Keep a record of every request (turn off for long benchmarks).
     pub record: bool,
 }
@@ -62,7 +84,15 @@ impl Default for FakeOptions {
             max_query_chars: 200_000,
             client_sync_as_sse: false,
             fail_refresh: false,
-            known_endpoints: None,
+            endpoints: record_2026_09_18(),
+            accept_unlisted: false,
+            inactive_endpoint_status: 400,
+            catalogue_envelope: Envelope::Data,
+            no_catalogue_route: false,
+            catalogue_delay_ms: 0,
+            catalogue_fails: false,
+            firewall: false,
+            delete_delay_ms: 0,
             record: true,
         }
     }
@@ -148,6 +178,18 @@ pub struct Behaviour {
     pub thinking: bool,
     /// Send frames of an unknown `eventType`, which clients must ignore.
     pub unknown_events: bool,
+    /// Every query is refused with `403 content_policy_violation` (§14.2).
+    pub content_policy: bool,
+    /// Queries to premium endpoints are refused with this status and plan wording (§14.2).
+    pub refuse_premium: Option<u16>,
+    /// Endpoint ids this credential's catalogue leaves out (and its queries to them fail).
+    pub hidden_endpoints: Vec<String>,
+    /// Streams carry no `statusLog` frames (some 2026 accounts, §14.3).
+    pub no_status_log: bool,
+    /// The `fulfillment_completed` status log carries no `answer` (§14.3).
+    pub completed_without_answer: bool,
+    /// Streams end after the metrics without `[DONE]`.
+    pub no_done: bool,
 }
 
 /// One request as the fake received it.
@@ -375,6 +417,11 @@ impl FakeOnDemand {
     /// Streams whose frames are still being written.
     pub fn open_streams(&self) -> usize {
         self.shared.open_streams.load(Ordering::SeqCst)
+    }
+
+    /// Whether the session still exists (it was not deleted).
+    pub fn has_session(&self, session_id: &str) -> bool {
+        self.shared.lock().sessions.contains_key(session_id)
     }
 
     /// Number of queries each session has answered.

@@ -23,7 +23,14 @@ pub(crate) type Fake = Arc<Shared>;
 pub(crate) fn router(shared: Fake) -> Router {
     Router::new()
         .route("/chat/v1/sessions", post(create_session))
-        .route("/chat/v1/sessions/{id}", get(get_session))
+        .route(
+            "/chat/v1/sessions/{id}",
+            get(get_session).delete(delete_session),
+        )
+        .route(
+            "/chat/v1/client/sessions/{id}",
+            axum::routing::delete(delete_client_session),
+        )
         .route("/chat/v1/sessions/{id}/query", post(query))
         .route("/chat/v1/client/sessions", post(create_client_session))
         .route("/chat/v1/client/sessions/{id}/query", post(client_query))
@@ -38,7 +45,43 @@ pub(crate) fn router(shared: Fake) -> Router {
         .route("/_fake/behaviour/{credential}", put(control_behaviour))
         .route("/_fake/options", put(control_options))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            firewall,
+        ))
         .with_state(shared)
+}
+
+/// Cloudflare's block page for a banned machine or user agent (error 1010, §1, §14.2).
+const FIREWALL_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Access denied | api.on-demand.io used Cloudflare to restrict access</title></head>\n<body><h1>Error 1010</h1><p>Access denied</p><span class=\"cf-error-code\">1010</span><p>The owner of this website (api.on-demand.io) has banned your access based on your browser's signature (browser_signature_banned).</p><p>Error code: 1010</p></body></html>\n";
+
+async fn firewall(
+    State(shared): State<Fake>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let blocked = shared.lock().options.firewall && !request.uri().path().starts_with("/_fake/");
+    if !blocked {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    record(
+        &shared,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &body,
+        None,
+    );
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        FIREWALL_PAGE,
+    )
+        .into_response()
 }
 
 pub(crate) fn upstream_error(status: u16, code: &str, message: &str) -> Response {
@@ -84,7 +127,19 @@ async fn not_found(
     body: Bytes,
 ) -> Response {
     record(&shared, &method, &uri, &headers, &body, None);
-    upstream_error(404, "not_found", "Route not found")
+    gateway_404(&shared)
+}
+
+/// The gateway in front of the API answers unknown routes itself (Kong, §1).
+fn gateway_404(shared: &Shared) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({
+            "message": "no Route matched with those values",
+            "request_id": shared.object_id(),
+        })),
+    )
+        .into_response()
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -284,6 +339,50 @@ async fn get_session(
     }
 }
 
+async fn delete_session(
+    State(shared): State<Fake>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let key = match admit(&shared, api_key, &method, &uri, &headers, &[]) {
+        Ok(key) => key,
+        Err(reject) => return reject.into_response(),
+    };
+    session_delete(&shared, &key, &id).await
+}
+
+async fn delete_client_session(
+    State(shared): State<Fake>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &[]) {
+        Ok(who) => who,
+        Err(reject) => return reject.into_response(),
+    };
+    session_delete(&shared, &email, &id).await
+}
+
+/// `DELETE /chat/v1/sessions/{id}` (§14.3): 200 and the session is gone.
+async fn session_delete(shared: &Shared, owner: &str, id: &str) -> Response {
+    let delay = shared.lock().options.delete_delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let mut state = shared.lock();
+    match state.sessions.get(id) {
+        Some(s) if s.owner == owner => {
+            state.sessions.remove(id);
+            axum::Json(json!({"message": "Chat session deleted successfully"})).into_response()
+        }
+        _ => upstream_error(404, "not_found", "Session not found"),
+    }
+}
+
 async fn query(
     State(shared): State<Fake>,
     Path(id): Path<String>,
@@ -314,7 +413,13 @@ async fn client_query(
     run_query(shared, email, id, &body, true).await
 }
 
-fn endpoint_ok(options: &FakeOptions, endpoint: &str) -> bool {
+/// The catalogue entry a query may use: active, and not hidden from this credential.
+/// `Ok(None)` is an unlisted well-formed id the options accept.
+fn usable_endpoint<'a>(
+    options: &'a FakeOptions,
+    behaviour: &Behaviour,
+    endpoint: &str,
+) -> Result<Option<&'a crate::FakeEndpoint>, ()> {
     let well_formed = ["predefined-", "byoi-"].iter().any(|p| {
         endpoint.strip_prefix(p).is_some_and(|rest| {
             !rest.is_empty()
@@ -323,11 +428,15 @@ fn endpoint_ok(options: &FakeOptions, endpoint: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         })
     });
-    well_formed
-        && options
-            .known_endpoints
-            .as_ref()
-            .is_none_or(|known| known.iter().any(|k| k == endpoint))
+    if !well_formed || behaviour.hidden_endpoints.iter().any(|h| h == endpoint) {
+        return Err(());
+    }
+    match options.endpoints.iter().find(|e| e.id == endpoint) {
+        Some(e) if e.active => Ok(Some(e)),
+        Some(_) => Err(()),
+        None if options.accept_unlisted => Ok(None),
+        None => Err(()),
+    }
 }
 
 async fn run_query(
@@ -376,11 +485,41 @@ async fn run_query(
             "Input params are missing or invalid",
         );
     }
-    if !endpoint_ok(&options, endpoint) {
+    let listed = match usable_endpoint(&options, &behaviour, endpoint) {
+        Ok(listed) => listed,
+        Err(()) => {
+            let status = options.inactive_endpoint_status;
+            let code = match status {
+                404 => "not_found",
+                403 => "unauthorized",
+                500..=599 => "model_error",
+                _ => "invalid_request",
+            };
+            return upstream_error(
+                status,
+                code,
+                &format!("Invalid endpointId: {endpoint} is not active"),
+            );
+        }
+    };
+    if behaviour.content_policy {
         return upstream_error(
-            400,
-            "invalid_request",
-            &format!("Invalid endpointId: {endpoint}"),
+            403,
+            "content_policy_violation",
+            "The request was rejected because it was flagged by the content policy",
+        );
+    }
+    if let (Some(status), Some(e)) = (behaviour.refuse_premium, listed)
+        && e.premium
+    {
+        return upstream_error(
+            status,
+            if status == 400 {
+                "invalid_request"
+            } else {
+                "unauthorized"
+            },
+            "Please subscribe to a premium plan to use this model",
         );
     }
     let effort = body.get("reasoningEffort");
@@ -450,30 +589,38 @@ async fn run_query(
     }
 }
 
-async fn endpoints(State(shared): State<Fake>) -> Response {
-    let known = shared
-        .lock()
-        .options
-        .known_endpoints
-        .clone()
-        .unwrap_or_else(|| {
-            [
-                "predefined-openai-gpt4o",
-                "predefined-claude-3.7-sonnet",
-                "predefined-deepseek-r1",
-            ]
-            .map(String::from)
-            .to_vec()
-        });
-    let data: Vec<Value> = known
-        .iter()
-        .map(|id| {
-            json!({"endpoint_id": id, "endpoint_name": id, "model_id": id, "status": "active",
-                   "streaming_supported": true,
-                   "reasoning_efforts": if id.contains("r1") { json!(["low", "medium", "max"]) } else { Value::Null }})
-        })
+/// `GET /config/v1/public/endpoints` (§14.1): the catalogue this key sees.
+async fn endpoints(
+    State(shared): State<Fake>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let key = match admit(&shared, api_key, &method, &uri, &headers, &[]) {
+        Ok(key) => key,
+        Err(reject) => return reject.into_response(),
+    };
+    let options = shared.lock().options.clone();
+    if options.no_catalogue_route {
+        return gateway_404(&shared);
+    }
+    if options.catalogue_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(options.catalogue_delay_ms)).await;
+    }
+    if options.catalogue_fails {
+        return upstream_error(500, "server_error", "Internal server error");
+    }
+    let hidden = shared.behaviour(&key).hidden_endpoints;
+    let visible: Vec<crate::FakeEndpoint> = options
+        .endpoints
+        .into_iter()
+        .filter(|e| !hidden.contains(&e.id))
         .collect();
-    axum::Json(json!({"message": "Endpoints fetched successfully", "data": data})).into_response()
+    axum::Json(crate::catalogue::answer(
+        &visible,
+        options.catalogue_envelope,
+    ))
+    .into_response()
 }
 
 async fn control_requests(State(shared): State<Fake>) -> Response {

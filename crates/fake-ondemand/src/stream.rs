@@ -39,10 +39,11 @@ fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
         message_id,
         time: &time,
     };
-    let mut out = vec![
-        f.status(1, "fulfilling", "Fulfilling the prompt...", None),
-        f.heartbeat(),
-    ];
+    let mut out = Vec::new();
+    if !b.no_status_log {
+        out.push(f.status(1, "fulfilling", "Fulfilling the prompt...", None));
+    }
+    out.push(f.heartbeat());
     if b.unknown_events {
         out.push(f.unknown(2));
     }
@@ -78,17 +79,21 @@ fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
     if b.unknown_events {
         out.push(f.unknown(index + 1));
     }
-    out.push(f.status(
-        index + 1,
-        "fulfillment_completed",
-        "Fulfillment completed",
-        Some(answer),
-    ));
+    if !b.no_status_log {
+        out.push(f.status(
+            index + 1,
+            "fulfillment_completed",
+            "Fulfillment completed",
+            (!b.completed_without_answer).then_some(answer),
+        ));
+    }
     if !b.no_metrics {
         out.push(f.metrics(index + 2, tokens_for(query), tokens_for(answer)));
     }
     out.push(f.heartbeat());
-    out.push(f.done());
+    if !b.no_done {
+        out.push(f.done());
+    }
     out
 }
 

@@ -40,7 +40,7 @@ async fn session(fake: &FakeOnDemand, http: &reqwest::Client) -> String {
 }
 
 fn query(mode: &str, text: &str) -> Value {
-    json!({"query": text, "endpointId": "predefined-openai-gpt4o", "pluginIds": [], "responseMode": mode})
+    json!({"query": text, "endpointId": "predefined-gpt-5.6-luna", "pluginIds": [], "responseMode": mode})
 }
 
 #[tokio::test]
@@ -98,9 +98,9 @@ async fn query_validation() {
     let id = session(&fake, &http).await;
     let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
     for bad in [
-        json!({"endpointId": "predefined-openai-gpt4o", "responseMode": "sync"}),
+        json!({"endpointId": "predefined-gpt-5.6-luna", "responseMode": "sync"}),
         json!({"query": "x", "responseMode": "sync"}),
-        json!({"query": "x", "endpointId": "predefined-openai-gpt4o", "responseMode": "fast"}),
+        json!({"query": "x", "endpointId": "predefined-gpt-5.6-luna", "responseMode": "fast"}),
         json!({"query": "x", "endpointId": "gpt-4o", "responseMode": "sync"}),
     ] {
         let (status, body) = post(&http, url.clone(), "key", bad.clone()).await;
@@ -378,7 +378,7 @@ async fn sign_in_refresh_and_client_routes() {
 }
 
 #[tokio::test]
-async fn unknown_routes_answer_like_the_upstream() {
+async fn unknown_routes_answer_like_the_gateway() {
     let (fake, http) = fake().await;
     let response = http
         .get(format!("{}/chat/v2/whatever", fake.url()))
@@ -386,23 +386,225 @@ async fn unknown_routes_answer_like_the_upstream() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"message": "Route not found", "errorCode": "not_found"})
-    );
-    let endpoints: Value = http
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "no Route matched with those values");
+    assert!(body["request_id"].is_string());
+}
+
+async fn catalogue(fake: &FakeOnDemand, http: &reqwest::Client, key: &str) -> (u16, String) {
+    let response = http
         .get(format!("{}/config/v1/public/endpoints", fake.url()))
+        .header("apikey", key)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert!(
-        endpoints["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["endpoint_id"] == "predefined-openai-gpt4o")
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_catalogue_is_the_2026_09_18_record_in_each_envelope() {
+    let (fake, http) = fake().await;
+    assert_eq!(catalogue(&fake, &http, "nope").await.0, 401);
+    let (status, body) = catalogue(&fake, &http, "key").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["message"], "Success");
+    let list = v["data"].as_array().unwrap();
+    let active = list.iter().filter(|e| e["status"] == "active").count();
+    assert_eq!(active, 22);
+    let luna = list
+        .iter()
+        .find(|e| e["endpoint_id"] == "predefined-gpt-5.6-luna")
+        .unwrap();
+    assert_eq!(luna["reasoning_efforts"], json!(["low", "medium", "max"]));
+    assert_eq!(luna["is_premium"], false);
+    let gpt4o = list
+        .iter()
+        .find(|e| e["endpoint_id"] == "predefined-openai-gpt4o")
+        .unwrap();
+    assert_eq!(gpt4o["status"], "inactive");
+    for (envelope, pointer) in [
+        (fake_ondemand::Envelope::Bare, ""),
+        (fake_ondemand::Envelope::Nested, "/data/endpoints"),
+    ] {
+        fake.set_options(FakeOptions {
+            catalogue_envelope: envelope,
+            ..FakeOptions::default()
+        });
+        let v: Value = serde_json::from_str(&catalogue(&fake, &http, "key").await.1).unwrap();
+        assert_eq!(
+            v.pointer(pointer).unwrap().as_array().unwrap().len(),
+            list.len()
+        );
+    }
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            hidden_endpoints: vec!["predefined-gpt-5.6-luna".into()],
+            ..Behaviour::default()
+        },
     );
+    let v: Value = serde_json::from_str(&catalogue(&fake, &http, "key").await.1).unwrap();
+    assert!(
+        !v.to_string().contains("gpt-5.6-luna"),
+        "hidden from this key"
+    );
+    fake.set_options(FakeOptions {
+        no_catalogue_route: true,
+        ..FakeOptions::default()
+    });
+    let (status, body) = catalogue(&fake, &http, "key").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no Route matched"));
+}
+
+#[tokio::test]
+async fn inactive_and_unknown_endpoints_are_refused_with_the_chosen_status() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    let ask =
+        |endpoint: &str| json!({"query": "hi", "endpointId": endpoint, "responseMode": "sync"});
+    for status in [400, 404, 500] {
+        fake.set_options(FakeOptions {
+            inactive_endpoint_status: status,
+            ..FakeOptions::default()
+        });
+        for endpoint in ["predefined-openai-gpt4o", "predefined-never-was"] {
+            assert_eq!(
+                post(&http, url.clone(), "key", ask(endpoint)).await.0,
+                status
+            );
+        }
+        assert_eq!(
+            post(&http, url.clone(), "key", ask("predefined-kimi-k3"))
+                .await
+                .0,
+            200
+        );
+    }
+    fake.set_options(FakeOptions {
+        accept_unlisted: true,
+        ..FakeOptions::default()
+    });
+    assert_eq!(
+        post(&http, url.clone(), "key", ask("predefined-never-was"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&http, url, "key", ask("predefined-openai-gpt4o"))
+            .await
+            .0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn refusals_the_real_service_gives() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    let ask =
+        |endpoint: &str| json!({"query": "hi", "endpointId": endpoint, "responseMode": "sync"});
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            refuse_premium: Some(403),
+            ..Behaviour::default()
+        },
+    );
+    let (status, body) = post(&http, url.clone(), "key", ask("predefined-claude-opus-5")).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("subscribe"), "{body}");
+    assert_eq!(
+        post(
+            &http,
+            url.clone(),
+            "key",
+            ask("predefined-claude-4-5-haiku")
+        )
+        .await
+        .0,
+        200
+    );
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            content_policy: true,
+            ..Behaviour::default()
+        },
+    );
+    let (status, body) = post(&http, url.clone(), "key", ask("predefined-kimi-k3")).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["errorCode"],
+        "content_policy_violation"
+    );
+    fake.set_behaviour("key", Behaviour::default());
+    fake.set_options(FakeOptions {
+        firewall: true,
+        ..FakeOptions::default()
+    });
+    let (status, body) = post(&http, url, "key", ask("predefined-kimi-k3")).await;
+    assert_eq!(status, 403);
+    assert!(body.starts_with("<!DOCTYPE html>") && body.contains("Error code: 1010"));
+}
+
+#[tokio::test]
+async fn sessions_can_be_deleted() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    let delete = |key: &'static str| {
+        http.delete(format!("{}/chat/v1/sessions/{id}", fake.url()))
+            .header("apikey", key)
+            .send()
+    };
+    assert_eq!(delete("nope").await.unwrap().status(), 401);
+    assert!(fake.has_session(&id));
+    let response = delete("key").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"message": "Chat session deleted successfully"})
+    );
+    assert!(!fake.has_session(&id));
+    assert_eq!(delete("key").await.unwrap().status(), 404);
+    assert_eq!(fake.requests_to(&id).len(), 3);
+}
+
+#[tokio::test]
+async fn stream_variants_of_2026() {
+    let (fake, http) = fake().await;
+    let id = session(&fake, &http).await;
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            no_status_log: true,
+            no_done: true,
+            malformed_frame: true,
+            ..Behaviour::default()
+        },
+    );
+    let url = format!("{}/chat/v1/sessions/{id}/query", fake.url());
+    let (_, body) = post(&http, url.clone(), "key", query("stream", "hello")).await;
+    assert!(!body.contains("statusLog"), "{body}");
+    assert!(!body.contains("[DONE]"));
+    assert!(body.contains("metricsLog"));
+    fake.set_behaviour(
+        "key",
+        Behaviour {
+            completed_without_answer: true,
+            ..Behaviour::default()
+        },
+    );
+    let (_, body) = post(&http, url, "key", query("stream", "hello")).await;
+    let completed = body
+        .lines()
+        .find(|l| l.contains("fulfillment_completed"))
+        .unwrap();
+    let v: Value = serde_json::from_str(completed.strip_prefix("data:").unwrap()).unwrap();
+    assert!(v["currentStatusLog"].get("answer").is_none(), "{v}");
+    assert!(body.contains("[DONE]"));
 }
