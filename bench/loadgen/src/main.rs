@@ -194,7 +194,7 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             let value: serde_json::Value = serde_json::from_slice(&bytes)?;
             let id = value["data"]["id"].as_str().context("no session id")?;
             let mode = if a.stream { "stream" } else { "sync" };
-            let query = serde_json::json!({"query": PROMPT, "endpointId": "predefined-openai-gpt4o", "pluginIds": [], "responseMode": mode, "fulfillmentOnly": true});
+            let query = serde_json::json!({"query": PROMPT, "endpointId": "predefined-gpt-5.6-terra", "pluginIds": [], "responseMode": mode, "fulfillmentOnly": true});
             let (status, body) = post(
                 &shared.client,
                 format!("{}/chat/v1/sessions/{id}/query", a.url),

@@ -49,6 +49,7 @@ fn event(i: u64, now: i64) -> UsageEvent {
         output_tokens: 200 + i % 300,
         tokens_estimated: i % 10 == 0,
         session_reused: i % 3 == 0,
+        notes: None,
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {
             vec![FailedAttempt {

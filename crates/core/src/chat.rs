@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::{SessionMode, Settings};
 use crate::conversation;
+use crate::endpoints::{Endpoint, EndpointCatalog};
 use crate::models::{ModelCatalog, UnknownModel};
 use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
 use crate::sessions::HistoryHash;
@@ -27,6 +28,9 @@ pub struct ChatPlan {
     pub external_user_id: String,
     /// Reuse mode only: how this request continues a conversation.
     pub conversation: Option<Conversation>,
+    /// What the proxy changed about the request to suit the endpoint (e.g. a dropped
+    /// `reasoning_effort`), for the usage row.
+    pub notes: Vec<String>,
 }
 
 /// Where a request stands in its conversation, for reuse mode.
@@ -90,6 +94,10 @@ pub enum PlanError {
     },
     #[error(transparent)]
     UnknownModel(#[from] UnknownModel),
+    /// The conversation is longer than the endpoint's context window (checked up front, so
+    /// no account is tried and none is blamed).
+    #[error("{0}")]
+    ContextLength(String),
 }
 
 fn invalid(param: &str, message: impl Into<String>) -> PlanError {
@@ -127,11 +135,74 @@ fn map_reasoning_effort(effort: Option<&str>) -> Result<Option<&'static str>, Pl
     })
 }
 
-/// Validates a request and plans its upstream query. `client` names the client token, which
+const EFFORTS: [&str; 3] = ["low", "medium", "max"];
+
+/// The effort to send to `endpoint`: only one its catalogue entry lists (the nearest one),
+/// or none; what changed goes into `notes`.
+fn effort_for(
+    effort: Option<&'static str>,
+    endpoint: Option<&Endpoint>,
+    notes: &mut Vec<String>,
+) -> Option<&'static str> {
+    let (Some(wanted), Some(endpoint)) = (effort, endpoint) else {
+        return effort;
+    };
+    let rank = |e: &str| EFFORTS.iter().position(|x| *x == e);
+    let supported: Vec<&'static str> = EFFORTS
+        .into_iter()
+        .filter(|e| endpoint.reasoning_efforts.iter().any(|s| s == e))
+        .collect();
+    let want = rank(wanted).unwrap_or(1);
+    let chosen = supported
+        .iter()
+        .min_by_key(|e| {
+            (
+                rank(e).unwrap_or(1).abs_diff(want),
+                std::cmp::Reverse(rank(e)),
+            )
+        })
+        .copied();
+    match chosen {
+        None => notes.push(format!(
+            "reasoning_effort dropped: {} takes none",
+            endpoint.id
+        )),
+        Some(chosen) if chosen != wanted => notes.push(format!(
+            "reasoning_effort {wanted} sent as {chosen}: {} takes {}",
+            endpoint.id,
+            supported.join(", ")
+        )),
+        Some(_) => {}
+    }
+    chosen
+}
+
+/// Refuses a query longer than the endpoint's context window. A token is at least a byte,
+/// so a query with fewer bytes than the window fits without counting; only longer ones are
+/// counted exactly.
+fn check_context(query: &str, endpoint: Option<&Endpoint>) -> Result<(), PlanError> {
+    let Some((window, id)) = endpoint.and_then(|e| e.context_length.map(|n| (n, &e.id))) else {
+        return Ok(());
+    };
+    if query.len() as u64 <= window {
+        return Ok(());
+    }
+    let tokens = crate::usage::count_tokens(query);
+    if tokens <= window {
+        return Ok(());
+    }
+    Err(PlanError::ContextLength(format!(
+        "This conversation is about {tokens} tokens, more than the {window} that {id} takes. Shorten it or pick a model with a longer context."
+    )))
+}
+
+/// Validates a request and plans its upstream query. `live` is the endpoint catalogue the
+/// model must be available in (when it is known). `client` names the client token, which
 /// scopes reuse-mode conversations.
 pub fn plan(
     request: ChatCompletionRequest,
     catalog: &ModelCatalog,
+    live: &EndpointCatalog,
     settings: &Settings,
     client: &str,
 ) -> Result<ChatPlan, PlanError> {
@@ -225,11 +296,14 @@ pub fn plan(
         max_tokens,
     };
     let reasoning_effort = map_reasoning_effort(request.reasoning_effort.as_deref())?;
-    let endpoint_id = catalog.resolve(&request.model)?.to_owned();
+    let resolved = catalog.resolve_live(&request.model, live)?;
+    let mut notes = Vec::new();
+    let reasoning_effort = effort_for(reasoning_effort, resolved.endpoint.as_ref(), &mut notes);
     let query = conversation::transcript(&request.messages);
     if query.trim().is_empty() {
         return Err(invalid("messages", "The messages contain no text to send."));
     }
+    check_context(&query, resolved.endpoint.as_ref())?;
     let external_user_id = match request.user.as_deref().map(str::trim) {
         Some(user) if !user.is_empty() => user.chars().take(128).collect(),
         _ => format!("ondemand-proxy-{:016x}", rand::random::<u64>()),
@@ -239,7 +313,7 @@ pub fn plan(
         .then(|| Conversation::of(&request.messages, client, &request.model));
     Ok(ChatPlan {
         model: request.model,
-        endpoint_id,
+        endpoint_id: resolved.endpoint_id,
         query,
         stream,
         include_usage: stream && request.stream_options.is_some_and(|o| o.include_usage),
@@ -247,6 +321,7 @@ pub fn plan(
         reasoning_effort,
         external_user_id,
         conversation,
+        notes,
     })
 }
 

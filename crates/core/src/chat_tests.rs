@@ -12,6 +12,7 @@ fn plan_of(value: serde_json::Value) -> Result<ChatPlan, PlanError> {
     plan(
         request(value),
         &ModelCatalog::builtin(),
+        &EndpointCatalog::default(),
         &Settings::default(),
         "client",
     )
@@ -33,7 +34,7 @@ fn maps_every_parameter() {
         "max_tokens": 10, "stream": true, "stream_options": {"include_usage": true}
     }))
     .unwrap();
-    assert_eq!(p.endpoint_id, "predefined-openai-gpt4o");
+    assert_eq!(p.endpoint_id, "predefined-gpt-5.6-terra");
     assert_eq!(p.model, "gpt-4o");
     assert_eq!(p.query, "hi");
     assert!(p.stream && p.include_usage);
@@ -56,7 +57,14 @@ fn max_tokens_only_when_the_setting_says_so() {
         forward_max_tokens: true,
         ..Settings::default()
     };
-    let p = plan(request(body), &ModelCatalog::builtin(), &settings, "client").unwrap();
+    let p = plan(
+        request(body),
+        &ModelCatalog::builtin(),
+        &EndpointCatalog::default(),
+        &settings,
+        "client",
+    )
+    .unwrap();
     assert_eq!(p.model_configs.max_tokens, Some(7));
 }
 
@@ -153,6 +161,7 @@ fn reuse_mode_splits_history_from_the_new_turn() {
     let first = plan(
         body(json!([{"role": "user", "content": "Hi"}])),
         &ModelCatalog::builtin(),
+        &EndpointCatalog::default(),
         &settings,
         "c",
     )
@@ -166,6 +175,7 @@ fn reuse_mode_splits_history_from_the_new_turn() {
     let second = plan(
         body(json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Echo: Hi"}, {"role": "user", "content": "More"}])),
         &ModelCatalog::builtin(),
+        &EndpointCatalog::default(),
         &settings,
         "c",
     )
@@ -184,6 +194,7 @@ fn reuse_mode_splits_history_from_the_new_turn() {
     let other_client = plan(
         body(json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Echo: Hi"}, {"role": "user", "content": "More"}])),
         &ModelCatalog::builtin(),
+        &EndpointCatalog::default(),
         &settings,
         "someone-else",
     )
@@ -200,4 +211,83 @@ fn reuse_mode_splits_history_from_the_new_turn() {
             .is_none(),
         "stateless mode hashes nothing"
     );
+}
+
+fn live_plan(extra: serde_json::Value) -> Result<ChatPlan, PlanError> {
+    let body = br#"[
+        {"endpoint_id":"predefined-gpt-5.6-luna","status":"active","reasoning_efforts":["low","medium","max"],"context_length":1000},
+        {"endpoint_id":"predefined-gpt-5.6-terra","status":"active","reasoning_efforts":null},
+        {"endpoint_id":"predefined-claude-sonnet-5","status":"active","reasoning_efforts":["low","max"]}]"#;
+    let live = EndpointCatalog::default().with_read("a", crate::endpoints::parse(body, 1), 1);
+    let mut value = json!({"messages": [{"role": "user", "content": "hi"}]});
+    value
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    plan(
+        request(value),
+        &ModelCatalog::builtin(),
+        &live,
+        &Settings::default(),
+        "client",
+    )
+}
+
+#[test]
+fn reasoning_effort_goes_only_where_the_endpoint_takes_it() {
+    let luna = live_plan(json!({"model": "gpt-5.6-luna", "reasoning_effort": "medium"})).unwrap();
+    assert_eq!(luna.reasoning_effort, Some("medium"));
+    assert!(luna.notes.is_empty());
+    let terra = live_plan(json!({"model": "gpt-4o", "reasoning_effort": "high"})).unwrap();
+    assert_eq!(terra.reasoning_effort, None);
+    assert_eq!(
+        terra.notes,
+        ["reasoning_effort dropped: predefined-gpt-5.6-terra takes none"]
+    );
+    let sonnet =
+        live_plan(json!({"model": "claude-sonnet-5", "reasoning_effort": "medium"})).unwrap();
+    assert_eq!(
+        sonnet.reasoning_effort,
+        Some("max"),
+        "the nearer, then the higher"
+    );
+    assert_eq!(sonnet.notes.len(), 1);
+    let none = live_plan(json!({"model": "gpt-4o"})).unwrap();
+    assert!(none.reasoning_effort.is_none() && none.notes.is_empty());
+}
+
+#[test]
+fn a_conversation_over_the_context_window_is_refused_up_front() {
+    let fits = "word ".repeat(150);
+    assert!(
+        live_plan(
+            json!({"model": "gpt-5.6-luna", "messages": [{"role": "user", "content": fits}]})
+        )
+        .is_ok()
+    );
+    let long = "word ".repeat(2000);
+    let err = live_plan(
+        json!({"model": "gpt-5.6-luna", "messages": [{"role": "user", "content": long}]}),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, PlanError::ContextLength(ref m) if m.contains("1000")),
+        "{err:?}"
+    );
+    let unknown =
+        live_plan(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": long}]}));
+    assert!(unknown.is_ok(), "no known window: no check");
+}
+
+#[test]
+fn a_dead_model_is_refused_before_anything_goes_upstream() {
+    let err = live_plan(json!({"model": "gemini-2.0-flash"})).unwrap_err();
+    let PlanError::UnknownModel(unknown) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        unknown.endpoint.as_deref(),
+        Some("predefined-gemini-3.8-flash")
+    );
+    assert!(!unknown.suggestions.is_empty());
 }

@@ -20,6 +20,9 @@ use crate::secret::Secret;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
 pub const DEFAULT_AUTH_BASE_URL: &str = "https://gateway.on-demand.io";
+/// Where email/password accounts chat (`/chat/v1/client/*`): the 2026 dashboard calls the
+/// gateway host; 2025 proxies used `api.on-demand.io` (§14.3).
+pub const DEFAULT_CLIENT_BASE_URL: &str = "https://gateway.on-demand.io";
 /// A browser-like agent: Cloudflare in front of the upstream bans bare agents (§1).
 pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36";
 pub const DEFAULT_PORT: u16 = 8787;
@@ -50,7 +53,11 @@ pub struct Settings {
     pub debug_mode: bool,
     pub base_url: String,
     pub auth_base_url: String,
+    /// Host of the chat routes for email/password accounts (`/chat/v1/client/*`).
+    pub client_base_url: String,
     pub user_agent: String,
+    /// Delete each upstream session the proxy has finished with, in the background (§14.3).
+    pub delete_sessions: bool,
     /// Forward `max_tokens` upstream; off by default because it is undocumented there and
     /// reported to empty the answers (§3.3).
     pub forward_max_tokens: bool,
@@ -90,7 +97,9 @@ impl Default for Settings {
             debug_mode: false,
             base_url: DEFAULT_BASE_URL.to_owned(),
             auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
+            client_base_url: DEFAULT_CLIENT_BASE_URL.to_owned(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            delete_sessions: true,
             forward_max_tokens: false,
             max_body_bytes: 10 * 1024 * 1024,
             pool_strategy: Strategy::RoundRobin,
@@ -464,6 +473,18 @@ pub const FIELDS: &[Field] = &[
         "Sign-in service for email/password accounts [default: https://gateway.on-demand.io]",
     ),
     value(
+        "client_base_url",
+        "ONDEMAND_CLIENT_BASE_URL",
+        "--client-base-url",
+        "Chat host for email/password accounts [default: https://gateway.on-demand.io]",
+    ),
+    value(
+        "delete_sessions",
+        "DELETE_SESSIONS",
+        "--delete-sessions",
+        "Delete finished upstream sessions in the background (true/false) [default: true]",
+    ),
+    value(
         "user_agent",
         "ONDEMAND_USER_AGENT",
         "--user-agent",
@@ -586,6 +607,8 @@ pub fn settings_json(s: &Settings) -> Map<String, Value> {
         ("debug_mode", Value::from(s.debug_mode)),
         ("base_url", Value::from(s.base_url.as_str())),
         ("auth_base_url", Value::from(s.auth_base_url.as_str())),
+        ("client_base_url", Value::from(s.client_base_url.as_str())),
+        ("delete_sessions", Value::from(s.delete_sessions)),
         ("user_agent", Value::from(s.user_agent.as_str())),
         ("forward_max_tokens", Value::from(s.forward_max_tokens)),
         ("max_body_bytes", Value::from(s.max_body_bytes)),
@@ -986,6 +1009,12 @@ fn build_settings(l: &mut Layered, base: Settings) -> Result<Settings, ConfigErr
     }
     if let Some((raw, o)) = l.take("auth_base_url") {
         s.auth_base_url = url("auth_base_url", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("client_base_url") {
+        s.client_base_url = url("client_base_url", &raw, &o)?;
+    }
+    if let Some((raw, o)) = l.take("delete_sessions") {
+        s.delete_sessions = boolean("delete_sessions", &raw, &o)?;
     }
     if let Some((raw, o)) = l.take("user_agent") {
         s.user_agent = text("user_agent", &raw, &o)?;

@@ -22,6 +22,8 @@ use arc_swap::ArcSwap;
 
 use crate::chat::ChatPlan;
 use crate::config::Settings;
+use crate::endpoints::EndpointCatalog;
+use crate::janitor::{Janitor, JanitorQueue, SessionTicket};
 use crate::limits::{Gate, GatePermit, RateLimiter};
 use crate::live::LiveFeed;
 use crate::models::ModelCatalog;
@@ -29,6 +31,7 @@ use crate::pool::{Account, Lease, NoPick, Pool};
 use crate::sessions::{SessionCache, SessionEntry};
 use crate::store::usage::FailedAttempt;
 use crate::tokens::TokenRegistry;
+use crate::upstream::auth::Credential;
 use crate::upstream::error::{Blame, TimeoutPhase, UpstreamError};
 use crate::upstream::sse::UpstreamEvent;
 use crate::upstream::{EventStream, QueryBody, ResponseMode, SyncAnswer, UpstreamClient};
@@ -41,6 +44,18 @@ pub struct Engine {
     pub pool: Pool,
     /// Live model aliases; swapped whole when edited.
     catalog: ArcSwap<ModelCatalog>,
+    /// The live endpoint catalogue (§14.1); swapped whole after each read.
+    endpoints: ArcSwap<EndpointCatalog>,
+    /// A problem every account meets alike (the upstream's firewall refuses this machine, the
+    /// base URL is wrong), until a request succeeds again.
+    problem: std::sync::Mutex<Option<UpstreamProblem>>,
+    /// Deletes finished upstream sessions in the background.
+    janitor: Janitor,
+    /// The janitor's queue, until [`Engine::run_janitor`] takes it.
+    janitor_queue: std::sync::Mutex<Option<JanitorQueue>>,
+    /// Wakes the catalogue task for the accounts in `catalogue_due` (or all, if empty).
+    catalogue_wake: tokio::sync::Notify,
+    catalogue_due: std::sync::Mutex<Vec<String>>,
     /// Live settings; each request reads one consistent snapshot.
     settings: ArcSwap<Settings>,
     /// The cap on upstream requests in flight over all accounts.
@@ -55,11 +70,45 @@ pub struct Engine {
     pub live: Arc<LiveFeed>,
 }
 
+/// What kind of proxy-wide problem the upstream shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The upstream's firewall refuses this machine or user agent (a 403 that is not the
+    /// API's own answer).
+    Firewall,
+    /// The upstream has no such route: the base URL is wrong.
+    Route,
+}
+
+/// A problem that no other account can get around, shown on the dashboard and the tray.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamProblem {
+    pub kind: ProblemKind,
+    pub message: String,
+    /// When it was first seen (Unix ms), and last.
+    pub since_ms: i64,
+    pub last_ms: i64,
+}
+
 /// Why no answer could be had.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DispatchError {
     #[error("no enabled on-demand.io account is configured")]
     NoAccounts,
+    /// A proxy-wide problem (firewall, wrong base URL): no other account can help.
+    #[error("{error}")]
+    Proxy {
+        error: UpstreamError,
+        account: String,
+    },
+    /// No account may use this model: none sees it, or each was refused it (a plan or
+    /// premium refusal); `last` is that refusal, if one came during this request.
+    #[error("no on-demand.io account may use {endpoint_id}")]
+    ModelRefused {
+        endpoint_id: String,
+        last: Option<UpstreamError>,
+    },
     /// The upstream refused the request itself; retrying elsewhere cannot help.
     #[error("{error}")]
     Rejected {
@@ -128,12 +177,14 @@ impl Hold {
     }
 }
 
-/// The upstream session an answer came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The upstream session an answer came from. Dropped, it queues the session for deletion
+/// unless reuse mode remembered it ([`Engine::remember`]).
+#[derive(Debug)]
 pub struct SessionUse {
     pub id: String,
     /// Reuse mode continued an existing session (only the new turn was sent).
     pub reused: bool,
+    ticket: SessionTicket,
 }
 
 /// A finished non-stream answer.
@@ -163,10 +214,17 @@ impl Engine {
         catalog: ModelCatalog,
         settings: Settings,
     ) -> Self {
+        let (janitor, janitor_queue) = Janitor::new();
         Self {
             upstream,
             pool,
             catalog: ArcSwap::from_pointee(catalog),
+            endpoints: ArcSwap::default(),
+            problem: std::sync::Mutex::default(),
+            janitor,
+            janitor_queue: std::sync::Mutex::new(Some(janitor_queue)),
+            catalogue_wake: tokio::sync::Notify::new(),
+            catalogue_due: std::sync::Mutex::default(),
             settings: ArcSwap::from_pointee(settings),
             gate: Arc::new(Gate::default()),
             rate_limiter: RateLimiter::default(),
@@ -192,6 +250,75 @@ impl Engine {
         self.catalog.store(Arc::new(catalog));
     }
 
+    /// The live endpoint catalogue (empty until a read succeeds).
+    pub fn endpoints(&self) -> Arc<EndpointCatalog> {
+        self.endpoints.load_full()
+    }
+
+    pub fn set_endpoints(&self, endpoints: EndpointCatalog) {
+        self.endpoints.store(Arc::new(endpoints));
+    }
+
+    /// The proxy-wide upstream problem, if one stands.
+    pub fn problem(&self) -> Option<UpstreamProblem> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_problem(&self, error: &UpstreamError) {
+        let kind = match error {
+            UpstreamError::Firewall { .. } => ProblemKind::Firewall,
+            _ => ProblemKind::Route,
+        };
+        let now = crate::store::now_ms();
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        let since_ms = problem
+            .as_ref()
+            .filter(|p| p.kind == kind)
+            .map_or(now, |p| p.since_ms);
+        if problem.is_none() {
+            tracing::error!(%error, "on-demand.io refuses every request alike; no account is set aside for it");
+        }
+        *problem = Some(UpstreamProblem {
+            kind,
+            message: error.to_string(),
+            since_ms,
+            last_ms: now,
+        });
+    }
+
+    fn clear_problem(&self) {
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if problem.take().is_some() {
+            tracing::info!("on-demand.io answers again; the proxy-wide problem is over");
+        }
+    }
+
+    /// What the session janitor has done.
+    pub fn janitor_stats(&self) -> crate::janitor::JanitorStats {
+        self.janitor.stats()
+    }
+
+    /// A ticket for a session this account opened: deleted when dropped, if cleanup is on.
+    fn ticket(&self, settings: &Settings, account: &str, session_id: &str) -> SessionTicket {
+        if settings.delete_sessions {
+            self.janitor.ticket(account, session_id)
+        } else {
+            SessionTicket::none()
+        }
+    }
+
+    /// Queues reuse-mode sessions that left the cache for deletion.
+    fn sessions_left(&self, left: Vec<SessionEntry>) {
+        if self.settings().delete_sessions {
+            for entry in left {
+                self.janitor.finished(&entry.account, &entry.session_id);
+            }
+        }
+    }
+
     /// A non-stream completion, bounded as a whole by `request_timeout`. `attempts` keeps
     /// the trail of failed attempts, whatever the outcome.
     pub async fn complete(
@@ -202,12 +329,19 @@ impl Engine {
         let settings = self.settings();
         let settings = &*settings;
         let resume = self.resume(plan, settings);
-        let run = self.with_failover(settings, attempts, resume, |account, session| async move {
-            self.attempt_sync(&account, plan, settings, session).await
-        });
+        let run =
+            self.with_failover(
+                settings,
+                plan,
+                attempts,
+                resume,
+                |account, session| async move {
+                    self.attempt_sync(&account, plan, settings, session).await
+                },
+            );
         match tokio::time::timeout(settings.request_timeout, run).await {
-            Ok(Ok(((answer, session), hold, attempts))) => {
-                self.remember(plan, &answer.answer, &session, hold.account());
+            Ok(Ok(((answer, mut session), hold, attempts))) => {
+                self.remember(plan, &answer.answer, &mut session, hold.account());
                 Ok(Completion {
                     answer,
                     account: hold.account().clone(),
@@ -232,9 +366,15 @@ impl Engine {
         let settings = &*settings;
         let resume = self.resume(plan, settings);
         let ((first, rest, session), hold, attempts) = self
-            .with_failover(settings, attempts, resume, |account, session| async move {
-                self.attempt_stream(&account, plan, settings, session).await
-            })
+            .with_failover(
+                settings,
+                plan,
+                attempts,
+                resume,
+                |account, session| async move {
+                    self.attempt_stream(&account, plan, settings, session).await
+                },
+            )
             .await?;
         Ok(OpenedStream {
             hold,
@@ -255,7 +395,7 @@ impl Engine {
         let settings = self.settings();
         let attempt = self.attempt_sync(account, plan, &settings, None);
         match tokio::time::timeout(settings.request_timeout, attempt).await {
-            Ok(Ok((answer, _))) => {
+            Ok(Ok((answer, _session))) => {
                 account.reset();
                 Ok(answer)
             }
@@ -285,33 +425,59 @@ impl Engine {
     fn resume(&self, plan: &ChatPlan, settings: &Settings) -> Option<(Lease, String)> {
         let key = plan.conversation.as_ref()?.resume_key.as_ref()?;
         let now = Instant::now();
-        let entry = self.sessions.take(key, now, settings.session_timeout)?;
-        match self.pool.pick_named(&entry.account, now) {
+        let entry = self.sessions.take_any(key)?;
+        if now.saturating_duration_since(entry.last_used) > settings.session_timeout {
+            self.sessions_left(vec![entry]);
+            return None;
+        }
+        let serves = |a: &Account| self.serves(a, &plan.endpoint_id, now);
+        match self
+            .pool
+            .pick_named(&entry.account, now)
+            .filter(|l| serves(l.account()))
+        {
             Some(lease) => Some((lease, entry.session_id)),
             None => {
                 tracing::debug!(account = %entry.account, "the conversation's account is not usable; starting a fresh session");
+                self.sessions_left(vec![entry]);
                 None
             }
         }
     }
 
-    /// Reuse mode: remembers which session now holds the conversation including `answer`.
-    pub fn remember(&self, plan: &ChatPlan, answer: &str, session: &SessionUse, account: &Account) {
+    /// Whether `account` may serve `endpoint_id`: the live catalogue does not hide it from
+    /// the account, and the account was not refused it.
+    fn serves(&self, account: &Account, endpoint_id: &str, now: Instant) -> bool {
+        !account.model_blocked(endpoint_id, now)
+            && self.endpoints.load().visible_to(endpoint_id, &account.name)
+    }
+
+    /// Reuse mode: remembers which session now holds the conversation including `answer`
+    /// (and keeps it from deletion). In stateless mode the session stays due for deletion.
+    pub fn remember(
+        &self,
+        plan: &ChatPlan,
+        answer: &str,
+        session: &mut SessionUse,
+        account: &Account,
+    ) {
         let Some(conversation) = &plan.conversation else {
             return;
         };
+        session.ticket.disarm();
         let settings = self.settings();
         let entry = SessionEntry {
             session_id: session.id.clone(),
             account: account.name.clone(),
             last_used: Instant::now(),
         };
-        self.sessions.put(
+        let left = self.sessions.put(
             conversation.history.key_after(answer),
             entry,
             settings.session_cache_size,
             settings.session_timeout,
         );
+        self.sessions_left(left);
     }
 
     fn query_body<'a>(plan: &'a ChatPlan, query: &'a str, mode: ResponseMode) -> QueryBody<'a> {
@@ -399,14 +565,23 @@ impl Engine {
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         if let Some(id) = resume {
+            let mut ticket = self.ticket(settings, &account.name, &id);
             match query(
                 id.clone(),
                 Self::query_body(plan, Self::query_for(plan, true), mode),
             )
             .await
             {
-                Ok(answer) => return Ok((answer, SessionUse { id, reused: true })),
+                Ok(answer) => {
+                    let reused = SessionUse {
+                        id,
+                        reused: true,
+                        ticket,
+                    };
+                    return Ok((answer, reused));
+                }
                 Err(e) if e.session_gone() => {
+                    ticket.disarm();
                     tracing::info!(account = %account.name, "the reused session is gone; starting a fresh one");
                 }
                 Err(e) => return Err(e),
@@ -416,12 +591,20 @@ impl Engine {
             .upstream
             .create_session(&account.credential, settings, &plan.external_user_id)
             .await?;
+        let ticket = self.ticket(settings, &account.name, &id);
         let answer = query(
             id.clone(),
             Self::query_body(plan, Self::query_for(plan, false), mode),
         )
         .await?;
-        Ok((answer, SessionUse { id, reused: false }))
+        Ok((
+            answer,
+            SessionUse {
+                id,
+                reused: false,
+                ticket,
+            },
+        ))
     }
 
     /// Reads a stream up to its first content-bearing event. Reasoning models may think for
@@ -468,6 +651,7 @@ impl Engine {
     async fn with_failover<T, F, Fut>(
         &self,
         settings: &Settings,
+        plan: &ChatPlan,
         attempts: &Attempts,
         mut resume: Option<(Lease, String)>,
         mut attempt: F,
@@ -479,13 +663,24 @@ impl Engine {
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<(UpstreamError, String)> = None;
         let wait_until = Instant::now() + settings.no_account_wait;
+        let endpoint = plan.endpoint_id.as_str();
         while attempts.count() <= settings.max_retries {
             let now = Instant::now();
+            let serves = |a: &Account| self.serves(a, endpoint, now);
             let (lease, session) = match resume.take() {
                 Some((lease, session)) => (lease, Some(session)),
-                None => match self.pool.pick(settings.pool_strategy, &tried, now) {
+                None => match self
+                    .pool
+                    .pick_for(settings.pool_strategy, &tried, now, &serves)
+                {
                     Ok(lease) => (lease, None),
                     Err(NoPick::Empty) => break,
+                    Err(NoPick::NoneForModel) => {
+                        return Err(DispatchError::ModelRefused {
+                            endpoint_id: plan.endpoint_id.clone(),
+                            last: last.map(|(e, _)| e),
+                        });
+                    }
                     Err(NoPick::Unavailable { earliest: Some(at) }) if at <= wait_until => {
                         tokio::time::sleep_until(at.max(now + Duration::from_millis(1)).into())
                             .await;
@@ -524,6 +719,7 @@ impl Engine {
             match attempt(account.clone(), session).await {
                 Ok(value) => {
                     account.record_success();
+                    self.clear_problem();
                     return Ok((
                         value,
                         Hold {
@@ -537,11 +733,29 @@ impl Engine {
                     let blame = error.blame();
                     tracing::warn!(account = %account.name, attempt = n, ?blame, %error, "upstream attempt failed");
                     attempts.failed(&account.name, &error);
-                    if blame == Blame::Request {
-                        return Err(DispatchError::Rejected {
-                            error,
-                            account: account.name.clone(),
-                        });
+                    match blame {
+                        Blame::Request => {
+                            return Err(DispatchError::Rejected {
+                                error,
+                                account: account.name.clone(),
+                            });
+                        }
+                        Blame::Proxy => {
+                            self.set_problem(&error);
+                            return Err(DispatchError::Proxy {
+                                error,
+                                account: account.name.clone(),
+                            });
+                        }
+                        Blame::ModelRefused => {
+                            tracing::warn!(account = %account.name, endpoint, "this account may not use this model; it serves the others");
+                            account.block_model(
+                                endpoint,
+                                &error.to_string(),
+                                Instant::now() + settings.health.recheck_max,
+                            );
+                        }
+                        _ => {}
                     }
                     account.record_failure(
                         blame,
@@ -571,7 +785,7 @@ impl Engine {
     /// until the admin API shows states, the log is where a headless user sees them.
     fn log_set_aside(account: &Account) {
         let status = account.status(Instant::now());
-        if status.state != "healthy" {
+        if !matches!(status.state, "healthy" | "disabled") {
             tracing::warn!(
                 account = %account.name,
                 state = status.state,
@@ -580,6 +794,92 @@ impl Engine {
                 "account set aside"
             );
         }
+    }
+
+    /// Reads the endpoint catalogue for every API-key account (or those `only` names), all
+    /// at once. Email/password accounts have no catalogue route and are left out.
+    pub async fn read_endpoints(
+        &self,
+        only: Option<&[String]>,
+    ) -> Vec<(String, Result<Vec<crate::endpoints::Endpoint>, String>)> {
+        let settings = self.settings();
+        let now = crate::store::now_ms();
+        let accounts = self.pool.accounts();
+        let reads = accounts.iter().filter_map(|account| {
+            let Credential::ApiKey(key) = &account.credential else {
+                return None;
+            };
+            if only.is_some_and(|names| !names.contains(&account.name)) {
+                return None;
+            }
+            let settings = settings.clone();
+            Some(async move {
+                let read = self
+                    .upstream
+                    .list_endpoints(key, &settings, now)
+                    .await
+                    .map_err(|e| e.to_string());
+                (account.name.clone(), read)
+            })
+        });
+        futures_util::future::join_all(reads).await
+    }
+
+    /// The names of the accounts that can read the catalogue (API-key accounts).
+    pub fn catalogue_accounts(&self) -> Vec<String> {
+        self.pool
+            .accounts()
+            .iter()
+            .filter(|a| matches!(a.credential, Credential::ApiKey(_)))
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// Asks the catalogue task to read these accounts' catalogues soon (an account was
+    /// added, or its key changed).
+    pub fn wake_catalogue(&self, accounts: &[String]) {
+        self.catalogue_due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(accounts.iter().cloned());
+        self.catalogue_wake.notify_one();
+    }
+
+    /// Waits for [`Engine::wake_catalogue`] and returns the accounts it named.
+    pub async fn catalogue_woken(&self) -> Vec<String> {
+        self.catalogue_wake.notified().await;
+        std::mem::take(&mut *self.catalogue_due.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Deletes finished upstream sessions (queued by their tickets) until `stop` resolves.
+    /// Runs once: a second call returns at once.
+    pub async fn run_janitor(&self, stop: impl Future<Output = ()>) {
+        let queue = self
+            .janitor_queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(queue) = queue else {
+            return;
+        };
+        let delete = |job: crate::janitor::Finished| async move {
+            let settings = self.settings();
+            if !settings.delete_sessions {
+                return Ok(());
+            }
+            let account = self
+                .pool
+                .accounts()
+                .iter()
+                .find(|a| a.name == job.account)
+                .cloned()
+                .ok_or_else(|| format!("account {} is gone", job.account))?;
+            self.upstream
+                .delete_session(&account.credential, &settings, &job.session_id)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        queue.run(delete, stop).await;
     }
 
     /// Re-checks accounts that need attention, each when its backoff says, until `stop`

@@ -137,7 +137,8 @@ impl Health {
     pub fn on_failure(&mut self, blame: Blame, reason: &str, now: Instant, policy: &HealthPolicy) {
         let was_probe = std::mem::take(&mut self.probing);
         match blame {
-            Blame::Request => {}
+            // Not the account's doing; the caller keeps it out of the account's record.
+            Blame::Request | Blame::Proxy | Blame::ModelRefused => {}
             Blame::AccountUnusable => {
                 self.state = State::NeedsAttention {
                     reason: reason.to_owned(),

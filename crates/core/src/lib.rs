@@ -3,8 +3,9 @@
 //! - [`upstream`]: the on-demand.io client, its stream parser and typed errors;
 //! - [`openai`]: the OpenAI wire types the proxy speaks;
 //! - [`chat`] and [`conversation`]: validating a request and planning its upstream query;
-//! - [`models`]: the alias table;
-//! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over;
+//! - [`models`]: the alias table; [`endpoints`]: the live endpoint catalogue;
+//! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over; [`janitor`]: deleting
+//!   finished upstream sessions in the background;
 //! - [`relay`]: encoding answers and streams in the OpenAI format;
 //! - [`usage`]: exact and estimated token counts; [`store`]: the SQLite database;
 //! - [`live`]: the feed behind the live dashboard; [`tokens`]: client tokens and their limits; [`control`]: the changes people make,
@@ -15,8 +16,10 @@ pub mod chat;
 pub mod config;
 pub mod control;
 pub mod conversation;
+pub mod endpoints;
 pub mod engine;
 pub mod health;
+pub mod janitor;
 pub mod limits;
 pub mod live;
 pub mod models;

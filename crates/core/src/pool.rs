@@ -9,6 +9,7 @@
 //!   health is read from an atomic flag. An account's health mutex is only taken when it is
 //!   not clean, for a few instructions, never across an await.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -62,6 +63,19 @@ pub struct Account {
     health: Mutex<Health>,
     /// Healthy with no failure streak: the fast path reads this instead of the mutex.
     clean: AtomicBool,
+    /// Endpoints this account was refused (a plan or premium refusal, §14.2): endpoint id →
+    /// until when, and why. The account serves every other model meanwhile.
+    model_blocks: Mutex<HashMap<String, (Instant, String)>>,
+    /// `model_blocks` is not empty: the fast path reads this instead of the mutex.
+    has_model_blocks: AtomicBool,
+}
+
+/// A model an account may not use for now ([`Account::block_model`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelBlock {
+    pub endpoint_id: String,
+    pub reason: String,
+    pub retry_in: Duration,
 }
 
 /// An account's state as people see it.
@@ -76,6 +90,8 @@ pub struct AccountStatus {
     pub retry_in: Option<Duration>,
     pub in_flight: u32,
     pub weight: u32,
+    /// Models refused to this account for now.
+    pub model_blocks: Vec<ModelBlock>,
 }
 
 impl Account {
@@ -118,7 +134,47 @@ impl Account {
             in_flight: AtomicU32::new(0),
             health: Mutex::new(Health::default()),
             clean: AtomicBool::new(true),
+            model_blocks: Mutex::default(),
+            has_model_blocks: AtomicBool::new(false),
         }
+    }
+
+    fn blocks(&self) -> MutexGuard<'_, HashMap<String, (Instant, String)>> {
+        self.model_blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps this account away from `endpoint_id` until `until`: it was refused that model.
+    pub fn block_model(&self, endpoint_id: &str, reason: &str, until: Instant) {
+        self.blocks()
+            .insert(endpoint_id.to_owned(), (until, reason.to_owned()));
+        self.has_model_blocks.store(true, Ordering::Release);
+    }
+
+    /// Whether `endpoint_id` is refused to this account now.
+    pub fn model_blocked(&self, endpoint_id: &str, now: Instant) -> bool {
+        self.has_model_blocks.load(Ordering::Acquire)
+            && self
+                .blocks()
+                .get(endpoint_id)
+                .is_some_and(|(until, _)| *until > now)
+    }
+
+    fn model_block_list(&self, now: Instant) -> Vec<ModelBlock> {
+        if !self.has_model_blocks.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut blocks = self.blocks();
+        blocks.retain(|_, (until, _)| *until > now);
+        let mut list: Vec<ModelBlock> = blocks
+            .iter()
+            .map(|(id, (until, reason))| ModelBlock {
+                endpoint_id: id.clone(),
+                reason: reason.clone(),
+                retry_in: until.saturating_duration_since(now),
+            })
+            .collect();
+        list.sort_by(|a, b| a.endpoint_id.cmp(&b.endpoint_id));
+        list
     }
 
     pub fn kind(&self) -> &'static str {
@@ -154,7 +210,7 @@ impl Account {
     }
 
     pub fn record_failure(&self, blame: Blame, reason: &str, now: Instant, policy: &HealthPolicy) {
-        if blame == Blame::Request {
+        if matches!(blame, Blame::Request | Blame::Proxy | Blame::ModelRefused) {
             return;
         }
         let mut health = self.health();
@@ -176,10 +232,13 @@ impl Account {
         self.record_failure(Blame::AccountUnusable, reason, Instant::now(), policy);
     }
 
-    /// Back to healthy, as after an edit or a person's reset.
+    /// Back to healthy, as after an edit or a person's reset: model refusals are forgotten
+    /// too (a person may have upgraded the plan).
     pub fn reset(&self) {
         self.health().on_success();
         self.clean.store(true, Ordering::Release);
+        self.blocks().clear();
+        self.has_model_blocks.store(false, Ordering::Release);
     }
 
     pub fn status(&self, now: Instant) -> AccountStatus {
@@ -206,6 +265,7 @@ impl Account {
             retry_in: until.map(|t| t.saturating_duration_since(now)),
             in_flight: self.in_flight(),
             weight: self.weight,
+            model_blocks: self.model_block_list(now),
         }
     }
 }
@@ -235,6 +295,9 @@ pub enum NoPick {
     Empty,
     /// Every account is resting, busy or parked; `earliest` is when one may be usable.
     Unavailable { earliest: Option<Instant> },
+    /// No enabled account may serve this request's model (none sees it, or it was refused
+    /// to each).
+    NoneForModel,
 }
 
 /// How long to wait before looking again at an account that is at its concurrency cap.
@@ -325,16 +388,34 @@ impl Pool {
         tried: &[String],
         now: Instant,
     ) -> Result<Lease, NoPick> {
+        self.pick_for(strategy, tried, now, &|_| true)
+    }
+
+    /// [`Pool::pick`] among the accounts that `serves` (those that may serve this request's
+    /// model).
+    pub fn pick_for(
+        &self,
+        strategy: Strategy,
+        tried: &[String],
+        now: Instant,
+        serves: &dyn Fn(&Account) -> bool,
+    ) -> Result<Lease, NoPick> {
         let accounts = self.accounts.load();
         if !accounts.iter().any(|a| a.enabled) {
             return Err(NoPick::Empty);
+        }
+        if !accounts.iter().any(|a| a.enabled && serves(a)) {
+            return Err(NoPick::NoneForModel);
         }
         let order = self.order(&accounts, strategy);
         let mut earliest: Option<Instant> = None;
         for untried_only in [true, false] {
             for &i in &order {
                 let account = &accounts[i];
-                if !account.enabled || (untried_only && tried.contains(&account.name)) {
+                if !account.enabled
+                    || (untried_only && tried.contains(&account.name))
+                    || !serves(account)
+                {
                     continue;
                 }
                 match account.try_lease(now) {

@@ -16,6 +16,7 @@ fn plan(include_usage: bool) -> ChatPlan {
     crate::chat::plan(
         request,
         &ModelCatalog::builtin(),
+        &crate::endpoints::EndpointCatalog::default(),
         &Settings::default(),
         "client",
     )

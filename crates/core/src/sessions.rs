@@ -92,15 +92,28 @@ impl SessionCache {
 
     /// Removes and returns the session for `key`, unless it idled past `ttl`.
     pub fn take(&self, key: &str, now: Instant, ttl: Duration) -> Option<SessionEntry> {
+        self.take_any(key)
+            .filter(|e| now.saturating_duration_since(e.last_used) <= ttl)
+    }
+
+    /// Removes and returns the session for `key`, however old.
+    pub fn take_any(&self, key: &str) -> Option<SessionEntry> {
         let mut inner = self.lock();
         let entry = inner.entries.remove(key)?;
         inner.note(|| SessionChange::Remove(key.to_owned()));
-        Some(entry).filter(|e| now.saturating_duration_since(e.last_used) <= ttl)
+        Some(entry)
     }
 
     /// Remembers a session. Over `cap`, expired entries go first, then the least recently
-    /// used tenth (evicting in batches keeps inserts cheap at the cap).
-    pub fn put(&self, key: String, entry: SessionEntry, cap: usize, ttl: Duration) {
+    /// used tenth (evicting in batches keeps inserts cheap at the cap). Returns the entries
+    /// that left, so their upstream sessions can be deleted.
+    pub fn put(
+        &self,
+        key: String,
+        entry: SessionEntry,
+        cap: usize,
+        ttl: Duration,
+    ) -> Vec<SessionEntry> {
         let now = entry.last_used;
         let mut inner = self.lock();
         inner.note(|| {
@@ -113,17 +126,20 @@ impl SessionCache {
         });
         inner.entries.insert(key, entry);
         if inner.entries.len() <= cap {
-            return;
+            return Vec::new();
         }
         let Inner { entries, journal } = &mut *inner;
+        let expired: Vec<String> = entries
+            .iter()
+            .filter(|(_, e)| now.saturating_duration_since(e.last_used) > ttl)
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut evicted = Vec::new();
-        entries.retain(|k, e| {
-            let keep = now.saturating_duration_since(e.last_used) <= ttl;
-            if !keep {
-                evicted.push(k.clone());
+        for key in expired {
+            if let Some(entry) = entries.remove(&key) {
+                evicted.push((key, entry));
             }
-            keep
-        });
+        }
         if entries.len() > cap {
             let mut ages: Vec<(Instant, String)> = entries
                 .iter()
@@ -132,13 +148,19 @@ impl SessionCache {
             let excess = (entries.len() - cap + cap / 10).min(ages.len());
             ages.select_nth_unstable(excess - 1);
             for (_, key) in ages.into_iter().take(excess) {
-                entries.remove(&key);
-                evicted.push(key);
+                if let Some(entry) = entries.remove(&key) {
+                    evicted.push((key, entry));
+                }
             }
         }
         if let Some(journal) = journal {
-            journal.extend(evicted.into_iter().map(SessionChange::Remove));
+            journal.extend(
+                evicted
+                    .iter()
+                    .map(|(k, _)| SessionChange::Remove(k.clone())),
+            );
         }
+        evicted.into_iter().map(|(_, e)| e).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -231,15 +253,19 @@ mod tests {
         let cache = SessionCache::default();
         let t0 = Instant::now();
         let ttl = Duration::from_secs(3600);
+        let mut left = 0;
         for i in 0..50_000u64 {
-            cache.put(
-                format!("k{i}"),
-                entry("s", t0 + Duration::from_millis(i)),
-                1000,
-                ttl,
-            );
+            left += cache
+                .put(
+                    format!("k{i}"),
+                    entry("s", t0 + Duration::from_millis(i)),
+                    1000,
+                    ttl,
+                )
+                .len();
             assert!(cache.len() <= 1000);
         }
+        assert_eq!(left + cache.len(), 50_000, "every eviction is handed back");
         assert!(
             cache
                 .take("k49999", t0 + Duration::from_secs(60), ttl)

@@ -212,6 +212,13 @@ impl From<PlanError> for ApiError {
                 unknown.to_string(),
             )
             .with_param("model"),
+            PlanError::ContextLength(message) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                message,
+            )
+            .with_param("messages"),
         }
     }
 }
@@ -220,6 +227,7 @@ impl From<PlanError> for ApiError {
 fn upstream_status(error: &UpstreamError) -> (StatusCode, &'static str) {
     match (error, error.blame()) {
         (UpstreamError::Timeout(_), _) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        (_, Blame::ModelRefused) => (StatusCode::FORBIDDEN, "model_not_available"),
         (_, Blame::AccountUnusable | Blame::AccountRateLimited) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
         }
@@ -249,6 +257,35 @@ impl From<DispatchError> for ApiError {
                     Some(&code),
                     format!("on-demand.io rejected the request: {message}"),
                 )
+            }
+            DispatchError::Proxy { error, .. } => {
+                let code = match error {
+                    UpstreamError::Firewall { .. } => "upstream_blocked",
+                    _ => "upstream_misconfigured",
+                };
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    Some(code),
+                    format!(
+                        "{error}. Every account would get the same answer, so none was tried or set aside."
+                    ),
+                )
+            }
+            DispatchError::ModelRefused { endpoint_id, last } => {
+                let why = last.map_or_else(
+                    || "none of the accounts sees it in its catalogue, or each was refused it earlier".to_owned(),
+                    |e| format!("the last refusal: {e}"),
+                );
+                Self::new(
+                    StatusCode::FORBIDDEN,
+                    "invalid_request_error",
+                    Some("model_not_available"),
+                    format!(
+                        "No on-demand.io account may use {endpoint_id} ({why}). Pick another model, or use an account whose plan includes it."
+                    ),
+                )
+                .with_param("model")
             }
             DispatchError::Exhausted { last, attempts, .. } => {
                 let (status, code) = upstream_status(&last);

@@ -122,6 +122,7 @@ impl AppState {
         let mut health = Health {
             paused: self.paused(),
             accounts: accounts.len(),
+            upstream_problem: self.engine().problem().is_some(),
             ..Health::default()
         };
         for account in accounts.iter() {
@@ -177,12 +178,15 @@ pub struct Health {
     pub needs_attention: usize,
     /// Requests upstream right now.
     pub in_flight: u32,
+    /// The upstream refuses every account alike (its firewall, a wrong base URL).
+    pub upstream_problem: bool,
 }
 
 impl Health {
-    /// No account can serve a request: none at all, all disabled, or all needing attention.
+    /// No request can be served: no account can (none at all, all disabled, or all needing
+    /// attention), or the upstream refuses the proxy itself.
     pub fn is_problem(&self) -> bool {
-        self.usable == 0
+        self.usable == 0 || self.upstream_problem
     }
 }
 
@@ -305,7 +309,8 @@ async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> im
 
 /// Serves until `shutdown` resolves, then stops accepting and drains requests in flight.
 /// The background tasks (account re-checks, usage retention, persisting sessions and
-/// account states) run alongside and stop with it.
+/// account states, deleting finished upstream sessions, reading the endpoint catalogue)
+/// run alongside and stop with it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -319,11 +324,15 @@ pub async fn serve(
         closing.cancel();
         stop_server.cancel();
     });
-    let (served, (), (), ()) = tokio::join!(
+    let (served, (), (), (), (), ()) = tokio::join!(
         server.into_future(),
         state.engine().run_rechecks(stop.cancelled()),
         prune_usage(&state, stop.cancelled()),
         persist(&state, stop.cancelled()),
+        state.engine().run_janitor(stop.cancelled()),
+        state
+            .control()
+            .run_catalogue(state.engine(), stop.cancelled()),
     );
     served
 }

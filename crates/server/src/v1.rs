@@ -50,9 +50,10 @@ pub async fn list_models(
 ) -> Response {
     let catalog = state.engine().catalog();
     let data = catalog
-        .aliases()
-        .filter(|(alias, _)| token.allows(alias))
-        .map(|(alias, _)| model_entry(alias))
+        .listed(&state.engine().endpoints())
+        .iter()
+        .filter(|name| token.allows(name))
+        .map(|name| model_entry(name))
         .collect();
     Json(ModelList {
         object: "list",
@@ -69,7 +70,11 @@ pub async fn get_model(
     if !token.allows(&model) {
         return ApiError::model_not_allowed(&model).into_response();
     }
-    match state.engine().catalog().resolve(&model) {
+    match state
+        .engine()
+        .catalog()
+        .resolve_live(&model, &state.engine().endpoints())
+    {
         Ok(_) => Json(model_entry(&model)).into_response(),
         Err(e) => ApiError::from(chat::PlanError::from(e)).into_response(),
     }
@@ -115,11 +120,20 @@ pub async fn chat_completions(
     if !token.allows(&parsed.model) {
         return usage.refuse(ApiError::model_not_allowed(&parsed.model));
     }
-    let plan = match chat::plan(parsed, &state.engine().catalog(), &settings, &token.name) {
+    let engine = state.engine();
+    let planned = chat::plan(
+        parsed,
+        &engine.catalog(),
+        &engine.endpoints(),
+        &settings,
+        &token.name,
+    );
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => return usage.refuse(ApiError::from(e)),
     };
     usage.event.endpoint_id = Some(plan.endpoint_id.clone());
+    usage.event.notes = (!plan.notes.is_empty()).then(|| plan.notes.join("\n"));
     if plan.stream {
         return stream(state, plan, usage, settings.stream_keepalive).await;
     }
@@ -187,7 +201,7 @@ impl UsageGuard {
 
     fn dispatch_failed(&mut self, error: &DispatchError) {
         match error {
-            DispatchError::Rejected { account, .. } => {
+            DispatchError::Rejected { account, .. } | DispatchError::Proxy { account, .. } => {
                 self.event.account = Some(account.clone());
                 self.event.attempts = 1;
             }
@@ -198,7 +212,9 @@ impl UsageGuard {
                 self.event.attempts = *attempts;
             }
             DispatchError::Timeout { attempts } => self.event.attempts = *attempts,
-            DispatchError::NoAccounts | DispatchError::Unavailable { .. } => {}
+            DispatchError::NoAccounts
+            | DispatchError::Unavailable { .. }
+            | DispatchError::ModelRefused { .. } => self.event.attempts = self.attempts.count(),
         }
     }
 
@@ -408,7 +424,7 @@ impl OpenRelay {
                     state.engine().remember(
                         &self.plan,
                         self.encoder.content(),
-                        &self.session,
+                        &mut self.session,
                         self.hold.account(),
                     );
                     self.count(usage);

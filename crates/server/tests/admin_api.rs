@@ -468,7 +468,7 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
         .admin(
             "POST",
             "/api/aliases",
-            Some(json!({"alias": "house", "endpoint_id": "predefined-house-1"})),
+            Some(json!({"alias": "house", "endpoint_id": "predefined-kimi-k3"})),
         )
         .await;
     assert_eq!(status, 201);
@@ -481,14 +481,14 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
     );
     assert_eq!(
         h.fake.requests_to("/query")[0].body["endpointId"],
-        "predefined-house-1"
+        "predefined-kimi-k3"
     );
 
     let (status, _) = h
         .admin(
             "PUT",
             "/api/aliases/gpt-4o",
-            Some(json!({"endpoint_id": "predefined-mine"})),
+            Some(json!({"endpoint_id": "predefined-glm-5.3"})),
         )
         .await;
     assert_eq!(status, 200);
@@ -504,12 +504,12 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
             gpt4o["endpoint_id"].as_str(),
             gpt4o["overrides_builtin"].as_bool()
         ),
-        (Some("predefined-mine"), Some(true))
+        (Some("predefined-glm-5.3"), Some(true))
     );
     assert_eq!(h.admin("DELETE", "/api/aliases/gpt-4o", None).await.0, 204);
     assert_eq!(
         h.state.engine().catalog().resolve("gpt-4o"),
-        Ok("predefined-openai-gpt4o"),
+        Ok("predefined-gpt-5.6-terra"),
         "the built-in returns"
     );
 
@@ -561,10 +561,10 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
 #[tokio::test]
 async fn pausing_refuses_v1_with_503_and_keeps_the_admin_api() {
     let h = Harness::with_keys(&["k1"]).await;
-    assert_eq!(
-        h.admin("GET", "/api/proxy", None).await,
-        (200, json!({"paused": false}))
-    );
+    let (status, proxy) = h.admin("GET", "/api/proxy", None).await;
+    assert_eq!((status, &proxy["paused"]), (200, &json!(false)));
+    assert_eq!(proxy["upstream_problem"], Value::Null);
+    assert_eq!(proxy["session_cleanup"]["enabled"], true);
     for bad in [
         json!({}),
         json!({"paused": "yes"}),
@@ -577,7 +577,7 @@ async fn pausing_refuses_v1_with_503_and_keeps_the_admin_api() {
     let paused = h
         .admin("PUT", "/api/proxy", Some(json!({"paused": true})))
         .await;
-    assert_eq!(paused, (200, json!({"paused": true})));
+    assert_eq!((paused.0, &paused.1["paused"]), (200, &json!(true)));
     let (status, body) = h.chat(user("hi")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "proxy_paused");
@@ -703,7 +703,7 @@ async fn export_and_import_move_entries_between_proxies() {
     a.admin(
         "POST",
         "/api/aliases",
-        Some(json!({"alias": "house", "endpoint_id": "predefined-house"})),
+        Some(json!({"alias": "house", "endpoint_id": "predefined-minimax-m3"})),
     )
     .await;
 
@@ -934,7 +934,7 @@ async fn everything_survives_a_restart() {
     h.admin(
         "POST",
         "/api/aliases",
-        Some(json!({"alias": "house", "endpoint_id": "predefined-house"})),
+        Some(json!({"alias": "house", "endpoint_id": "predefined-minimax-m3"})),
     )
     .await;
     h.admin(
@@ -964,7 +964,7 @@ async fn everything_survives_a_restart() {
     assert_eq!(tokens["data"][1]["used_requests"], 1);
     assert_eq!(
         h.state.engine().catalog().resolve("house"),
-        Ok("predefined-house")
+        Ok("predefined-minimax-m3")
     );
     let settings = h.state.engine().settings();
     assert_eq!(

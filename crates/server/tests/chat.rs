@@ -63,18 +63,21 @@ async fn non_stream_answer_usage_and_upstream_request() {
     assert_eq!(
         q.body,
         json!({
-            "query": transcript, "endpointId": "predefined-openai-gpt4o", "pluginIds": [],
+            "query": transcript, "endpointId": "predefined-gpt-5.6-terra", "pluginIds": [],
             "responseMode": "sync", "fulfillmentOnly": true, "reasoningEffort": "medium",
             "modelConfigs": {"temperature": 0.2, "topP": 0.8, "presencePenalty": 0.1,
                              "frequencyPenalty": 0.4, "stopSequences": ["END"]}
         })
     );
     let session_id = q.path.split('/').nth(4).unwrap();
+    let created = h.fake.requests_to("/sessions");
+    assert_eq!(created.len(), 1);
     assert_eq!(
-        h.fake.session_queries(session_id),
-        Some(1),
-        "the query went to the session just created"
+        h.deleted_sessions(1).await,
+        [session_id],
+        "the query went to the session just created, which is then deleted"
     );
+    assert!(!h.fake.has_session(session_id));
 }
 
 #[tokio::test]
@@ -210,12 +213,14 @@ async fn usage_is_estimated_when_the_upstream_sends_no_metrics() {
 async fn native_endpoint_ids_pass_through_and_aliases_are_case_insensitive() {
     let h = Harness::with_keys(&["key-a"]).await;
     for (model, endpoint) in [
-        ("predefined-brand-new-model", "predefined-brand-new-model"),
+        ("predefined-kimi-k3", "predefined-kimi-k3"),
         (
             "byoi-6e314690-4eaf-4def-a33c-380809acf1f5",
             "byoi-6e314690-4eaf-4def-a33c-380809acf1f5",
         ),
-        ("Claude-3.7-Sonnet", "predefined-claude-3.7-sonnet"),
+        ("Claude-3.7-Sonnet", "predefined-claude-sonnet-5"),
+        ("GPT-5.6-LUNA", "predefined-gpt-5.6-luna"),
+        ("muse-spark-1.3", "predefined-muse_spark_1.3"),
     ] {
         let mut body = user("x");
         body["model"] = json!(model);

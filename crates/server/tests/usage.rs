@@ -22,7 +22,7 @@ async fn a_completion_records_its_account_tokens_and_timing() {
     );
     assert_eq!(
         (r.model.as_str(), r.endpoint_id.as_deref()),
-        ("gpt-4o", Some("predefined-openai-gpt4o"))
+        ("gpt-4o", Some("predefined-gpt-5.6-terra"))
     );
     assert_eq!(
         (r.account.as_deref(), r.attempts, r.client_token.as_str()),

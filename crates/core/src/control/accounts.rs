@@ -274,6 +274,7 @@ impl Control {
             apply_accounts,
         )
         .await
+        .inspect(|row| engine.wake_catalogue(&[row.config.name().to_owned()]))
     }
 
     pub async fn update_account(
@@ -287,15 +288,22 @@ impl Control {
             move |tx| {
                 let row = editable(tx, id)?;
                 let config = edited(&row.config, &input)?;
-                if config != row.config {
+                let changed = config != row.config;
+                if changed {
                     rows::update(tx, id, &config, now_ms())?;
                 }
-                rows::get(tx, id)?.ok_or_else(|| not_found(id))
+                Ok((rows::get(tx, id)?.ok_or_else(|| not_found(id))?, changed))
             },
             rows::list,
             apply_accounts,
         )
         .await
+        .map(|(row, changed)| {
+            if changed {
+                engine.wake_catalogue(&[row.config.name().to_owned()]);
+            }
+            row
+        })
     }
 
     pub async fn delete_account(&self, engine: &Engine, id: i64) -> Result<(), ControlError> {
@@ -341,7 +349,7 @@ impl Control {
         id: i64,
     ) -> Result<TestOutcome, ControlError> {
         let account = self.live_account(engine, id).await?;
-        let plan = test_plan(engine)?;
+        let plan = test_plan(engine, &account.name)?;
         let started = Instant::now();
         let result = engine
             .test_account(&account, &plan)
@@ -354,16 +362,24 @@ impl Control {
     }
 }
 
-/// The cheapest question worth asking: one short user turn to a small model.
-fn test_plan(engine: &Engine) -> Result<ChatPlan, ControlError> {
+/// The cheapest question worth asking: one short user turn to a small model, one that the
+/// live catalogue says this account sees (and that is not premium) when there is one.
+fn test_plan(engine: &Engine, account: &str) -> Result<ChatPlan, ControlError> {
+    let live = engine.endpoints();
+    let model = live
+        .available_endpoints()
+        .filter(|e| live.visible_to(&e.id, account))
+        .min_by_key(|e| (e.premium, e.id != "predefined-gpt-5.6-luna"))
+        .map_or_else(|| "gpt-4o-mini".to_owned(), |e| e.id.clone());
     let request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
-        "model": "gpt-4o-mini",
+        "model": model,
         "messages": [{"role": "user", "content": "Reply with the single word OK."}],
     }))
     .map_err(|e| ControlError::invalid("model", e.to_string()))?;
     chat::plan(
         request,
         &engine.catalog(),
+        &live,
         &engine.settings(),
         "account-test",
     )

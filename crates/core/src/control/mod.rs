@@ -8,11 +8,13 @@
 //! - Errors name the field at fault ([`ControlError`]); nothing changes when one is returned.
 
 mod accounts;
+mod catalogue;
 mod settings;
 mod tokens;
 mod transfer;
 
 pub use accounts::AccountInput;
+pub use catalogue::REFRESH_EVERY;
 pub use settings::{AliasView, SettingView};
 pub use tokens::{NewToken, TokenInput};
 pub use transfer::{ExportDocument, ImportMode, ImportReport};
@@ -27,6 +29,7 @@ use crate::engine::Engine;
 use crate::models::ModelCatalog;
 use crate::secret::Secret;
 use crate::store::accounts::SyncReport;
+use crate::store::endpoints as endpoint_rows;
 use crate::store::{Store, StoreError, accounts as account_rows, aliases, now_ms, sessions};
 use crate::store::{settings as setting_rows, tokens as token_rows};
 use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
@@ -106,6 +109,8 @@ pub struct Control {
     /// Held from a change's commit to its application to the engine, so changes apply in
     /// the order they were committed.
     order: tokio::sync::Mutex<()>,
+    /// Held through a catalogue refresh, so two refreshes cannot lose each other's reads.
+    catalogue_order: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Control {
@@ -165,6 +170,7 @@ impl Control {
             stored: Mutex::new(Map::new()),
             states: Mutex::new(HashMap::new()),
             order: tokio::sync::Mutex::new(()),
+            catalogue_order: tokio::sync::Mutex::new(()),
         };
         report.ignored_settings = control.apply_stored_settings(stored, engine);
         report.sessions_restored = stored_sessions.len();
@@ -175,6 +181,7 @@ impl Control {
         apply_accounts(engine, &accounts);
         engine.tokens.load(&token_rows::list(&conn)?);
         apply_aliases(engine, &aliases::list(&conn)?);
+        engine.set_endpoints(endpoint_rows::load(&conn)?);
         drop(conn);
         for row in &accounts {
             if row.state == "needs_attention"

@@ -36,6 +36,9 @@ pub struct AliasView {
     pub source: &'static str,
     /// A custom alias that replaces a built-in one of the same name.
     pub overrides_builtin: bool,
+    /// Whether the live catalogue lists its target as active; `None` while no catalogue is
+    /// known (then every alias is offered).
+    pub target_available: Option<bool>,
 }
 
 impl Control {
@@ -140,6 +143,7 @@ impl Control {
 
     pub async fn aliases(&self, engine: &Engine) -> Result<Vec<AliasView>, ControlError> {
         let custom = self.store.read(aliases::list).await?;
+        let live = engine.endpoints();
         Ok(engine
             .catalog()
             .aliases()
@@ -150,6 +154,7 @@ impl Control {
                     endpoint_id: endpoint.to_owned(),
                     source: if is_custom { "custom" } else { "builtin" },
                     overrides_builtin: is_custom && ModelCatalog::is_builtin(alias),
+                    target_available: live.is_known().then(|| live.available(endpoint)),
                 }
             })
             .collect())

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod aliases;
+pub mod endpoints;
 pub mod latency;
 pub mod sessions;
 pub mod settings;
@@ -32,6 +33,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0004_daily_rollups.sql")),
         M::up(include_str!("sql/0005_failed_attempts.sql")),
         M::up(include_str!("sql/0006_latency_histograms.sql")),
+        M::up(include_str!("sql/0007_endpoint_catalogue.sql")),
     ])
 }
 
@@ -271,6 +273,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
     }
 }

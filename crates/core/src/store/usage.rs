@@ -35,6 +35,9 @@ pub struct UsageEvent {
     pub session_reused: bool,
     /// The attempts that failed before the outcome, in order (failover's trail).
     pub failed_attempts: Vec<FailedAttempt>,
+    /// What the proxy changed about the request to suit its endpoint (e.g. a dropped
+    /// `reasoning_effort`), one note per line.
+    pub notes: Option<String>,
 }
 
 /// One upstream attempt that failed: on which account, and how.
@@ -95,8 +98,9 @@ fn rollup_upsert(table: &str, keys: &[&str]) -> String {
 pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
-            attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
+            notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -125,6 +129,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             e.tokens_estimated,
             e.session_reused,
             attempts_json(&e.failed_attempts),
+            e.notes,
         ])?;
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
@@ -264,7 +269,8 @@ pub fn page(
 ) -> rusqlite::Result<Vec<(i64, UsageEvent)>> {
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
-                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts
+                latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
+                notes
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -322,6 +328,7 @@ pub fn page(
                     .get::<_, Option<String>>(16)?
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
+                notes: r.get(17)?,
             },
         ))
     })?;

@@ -36,6 +36,19 @@ pub enum UpstreamError {
     /// Email/password account: sign-in (after a failed refresh) was refused.
     #[error("sign-in to on-demand.io failed: {0}")]
     SignIn(String),
+    /// A 403 that is not the upstream's JSON envelope: its firewall (Cloudflare, e.g. error
+    /// 1010) refused this machine or user agent. Every account would get the same (§14.2).
+    #[error(
+        "on-demand.io's firewall refuses this machine or user agent (HTTP {status}{}); check user_agent and the network, not the accounts",
+        detail_suffix(.detail)
+    )]
+    Firewall { status: u16, detail: Option<String> },
+    /// A 404 from the gateway rather than the chat API (`no Route matched…`): the base URL
+    /// is wrong, not a session lost (§14.2).
+    #[error(
+        "on-demand.io has no such route (HTTP 404: {message}); check base_url (and client_base_url for email/password accounts)"
+    )]
+    NoRoute { message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +71,15 @@ impl fmt::Display for TimeoutPhase {
 /// Who caused a failure, which decides retry and account bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
-    /// The request itself (too long, bad parameter): no retry, no penalty, the client gets a 400.
+    /// The request itself (too long, bad parameter, a content-policy refusal): no retry, no
+    /// penalty, the client gets a 400.
     Request,
+    /// Something every account would meet alike (the upstream's firewall refuses this
+    /// machine, the base URL is wrong): no retry, no account penalty, a proxy-wide problem.
+    Proxy,
+    /// This account may not use this model (a plan or premium refusal): skip the account
+    /// for this model only and try another.
+    ModelRefused,
     /// The account's credentials or standing (401, 403, no credit, sign-in refused).
     AccountUnusable,
     /// The account is rate limited (429).
@@ -74,6 +94,13 @@ fn code_suffix(code: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .map(|d| format!(", {d}"))
+        .unwrap_or_default()
+}
+
 fn clip(message: &str) -> String {
     let message = message.trim();
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
@@ -85,23 +112,80 @@ fn clip(message: &str) -> String {
 /// Upstream messages that mean "this account cannot be used", whatever the status says.
 fn names_account_problem(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
+    ["credit", "quota", "insufficient", "suspended", "banned"]
+        .iter()
+        .any(|w| m.contains(w))
+}
+
+/// Plan wording: whether it means "this model" or "this account" is unknown upstream, so
+/// the proxy assumes the narrower "this account cannot use this model" (§14.2).
+fn names_plan_refusal(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
     [
         "subscribe",
-        "credit",
-        "quota",
-        "insufficient",
-        "suspended",
-        "banned",
+        "subscription",
+        "premium",
+        "upgrade",
+        "your plan",
     ]
     .iter()
     .any(|w| m.contains(w))
+}
+
+/// The upstream's error code for a refusal of the prompt's content (§14.2).
+pub const CONTENT_POLICY: &str = "content_policy_violation";
+
+/// A gateway's own 404 body (Kong's `no Route matched`, `404 Route Not Found`), as opposed
+/// to the chat API's `{message, errorCode}` answer for an unknown session.
+fn is_gateway_404(parsed: Option<&serde_json::Value>) -> bool {
+    let Some(value) = parsed else {
+        return true;
+    };
+    let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+    if text("error_msg").is_some() {
+        return true;
+    }
+    let route = text("message").is_some_and(|m| m.to_ascii_lowercase().contains("route"));
+    route || (text("errorCode").is_none() && text("message").is_none())
+}
+
+/// Cloudflare's error number in an HTML block page (`error code: 1010`), if it shows one.
+fn cloudflare_code(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    let at = text.find("error code")?;
+    let digits: String = text[at + "error code".len()..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!digits.is_empty()).then(|| format!("Cloudflare error {digits}"))
 }
 
 impl UpstreamError {
     /// Builds a status error from an upstream body, reading the `{message, errorCode}`
     /// envelope when there is one.
     pub fn from_status(status: u16, body: &[u8]) -> Self {
-        let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(body)
+            .ok()
+            .filter(serde_json::Value::is_object);
+        let enveloped = parsed.as_ref().is_some_and(|v| {
+            v.get("message").is_some_and(serde_json::Value::is_string)
+                || v.get("errorCode").is_some_and(serde_json::Value::is_string)
+        });
+        if status == 403 && !enveloped {
+            return Self::Firewall {
+                status,
+                detail: cloudflare_code(body),
+            };
+        }
+        if status == 404 && is_gateway_404(parsed.as_ref()) {
+            let message = parsed
+                .as_ref()
+                .and_then(|v| v.get("message").or_else(|| v.get("error_msg")))
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| "not the chat API's answer".to_owned(), clip);
+            return Self::NoRoute { message };
+        }
         let field = |key: &str| {
             parsed
                 .as_ref()
@@ -138,6 +222,8 @@ impl UpstreamError {
                 code,
                 message,
             } => match status {
+                _ if code.as_deref() == Some(CONTENT_POLICY) => Blame::Request,
+                400 | 402 | 403 if names_plan_refusal(message) => Blame::ModelRefused,
                 401..=403 => Blame::AccountUnusable,
                 429 => Blame::AccountRateLimited,
                 400 | 413 | 422 if names_account_problem(message) => Blame::AccountUnusable,
@@ -146,13 +232,16 @@ impl UpstreamError {
                 _ => Blame::Transient,
             },
             Self::Stream { code, message } => match code.as_deref() {
-                Some("context_length_exceeded" | "invalid_request") => Blame::Request,
+                Some("context_length_exceeded" | CONTENT_POLICY) => Blame::Request,
+                _ if names_plan_refusal(message) => Blame::ModelRefused,
+                Some("invalid_request") => Blame::Request,
                 Some("unauthenticated" | "unauthorized") => Blame::AccountUnusable,
                 Some("rate_limit_exceeded") => Blame::AccountRateLimited,
                 _ if names_account_problem(message) => Blame::AccountUnusable,
                 _ => Blame::Transient,
             },
             Self::SignIn(_) => Blame::AccountUnusable,
+            Self::Firewall { .. } | Self::NoRoute { .. } => Blame::Proxy,
             Self::Timeout(_) | Self::Connect(_) | Self::Truncated | Self::Protocol(_) => {
                 Blame::Transient
             }
@@ -161,7 +250,7 @@ impl UpstreamError {
 
     /// Whether another attempt (on another account) may succeed.
     pub fn retryable(&self) -> bool {
-        self.blame() != Blame::Request
+        !matches!(self.blame(), Blame::Request | Blame::Proxy)
     }
 
     /// The upstream no longer knows the session (404): a reused session expired or vanished.
@@ -172,7 +261,8 @@ impl UpstreamError {
     /// The upstream's HTTP status, when it answered with one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } => Some(*status),
+            Self::Status { status, .. } | Self::Firewall { status, .. } => Some(*status),
+            Self::NoRoute { .. } => Some(404),
             _ => None,
         }
     }
@@ -217,12 +307,68 @@ mod tests {
 
     #[test]
     fn html_bodies_are_not_passed_on() {
-        let e = UpstreamError::from_status(403, b"<html>error code: 1010</html>");
+        let e = UpstreamError::from_status(502, b"<html>bad gateway</html>");
         assert_eq!(
             e.upstream_message(),
-            Some("HTTP 403 with no readable error message")
+            Some("HTTP 502 with no readable error message")
         );
-        assert_eq!(e.blame(), Blame::AccountUnusable);
+        assert_eq!(e.blame(), Blame::Transient);
+    }
+
+    #[test]
+    fn a_403_without_the_envelope_is_the_firewall_not_the_account() {
+        let e = UpstreamError::from_status(
+            403,
+            b"<!DOCTYPE html><title>Access denied</title><span>Error code: 1010</span>",
+        );
+        assert_eq!(
+            e,
+            UpstreamError::Firewall {
+                status: 403,
+                detail: Some("Cloudflare error 1010".into())
+            }
+        );
+        assert_eq!(e.blame(), Blame::Proxy);
+        assert!(!e.retryable());
+        assert!(e.to_string().contains("user agent"), "{e}");
+        let json_but_not_ours = UpstreamError::from_status(403, br#"{"title":"blocked"}"#);
+        assert_eq!(json_but_not_ours.blame(), Blame::Proxy);
+        let ours = UpstreamError::from_status(
+            403,
+            br#"{"message":"Forbidden","errorCode":"unauthorized"}"#,
+        );
+        assert_eq!(ours.blame(), Blame::AccountUnusable);
+    }
+
+    #[test]
+    fn content_policy_refusals_are_the_requests() {
+        let e = UpstreamError::from_status(
+            403,
+            br#"{"errorCode":"content_policy_violation","message":"The prompt was refused"}"#,
+        );
+        assert_eq!(e.blame(), Blame::Request);
+        assert_eq!(e.code(), Some(CONTENT_POLICY));
+        assert!(!e.retryable());
+    }
+
+    #[test]
+    fn a_gateway_404_is_a_wrong_base_url_not_a_lost_session() {
+        for body in [
+            &br#"{"message":"no Route matched with those values","request_id":"x"}"#[..],
+            br#"{"error_msg":"404 Route Not Found"}"#,
+            br#"{"message":"Route not found","errorCode":"not_found"}"#,
+            b"<html>Not Found</html>",
+        ] {
+            let e = UpstreamError::from_status(404, body);
+            assert!(matches!(e, UpstreamError::NoRoute { .. }), "{e:?}");
+            assert!(!e.session_gone());
+            assert_eq!(e.blame(), Blame::Proxy);
+        }
+        let lost = UpstreamError::from_status(
+            404,
+            br#"{"message":"Session not found","errorCode":"not_found"}"#,
+        );
+        assert!(lost.session_gone());
     }
 
     #[test]
@@ -247,6 +393,14 @@ mod tests {
                 "Please subscribe to the service to use it"
             )
             .blame(),
+            Blame::ModelRefused
+        );
+        assert_eq!(
+            status(403, "unauthorized", "This model requires a premium plan").blame(),
+            Blame::ModelRefused
+        );
+        assert_eq!(
+            status(400, "invalid_request", "Insufficient credits").blame(),
             Blame::AccountUnusable
         );
         assert_eq!(
@@ -257,7 +411,10 @@ mod tests {
             status(403, "unauthorized", "x").blame(),
             Blame::AccountUnusable
         );
-        assert_eq!(status(404, "not_found", "x").blame(), Blame::Transient);
+        assert_eq!(
+            status(404, "not_found", "Session not found").blame(),
+            Blame::Transient
+        );
         assert_eq!(status(500, "model_error", "x").blame(), Blame::Transient);
         assert_eq!(
             status(503, "resource_unavailable", "x").blame(),

@@ -27,6 +27,9 @@ use crate::usage::Metrics;
 /// Largest non-stream answer body read from the upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
+/// Bound on one read of the endpoint catalogue (a background task; never a request's wait).
+const CATALOGUE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The query body (§3.3). Field names are the upstream's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,9 +92,30 @@ pub struct UpstreamClient {
     http: reqwest::Client,
 }
 
+#[derive(Clone, Copy)]
 enum Route<'a> {
     CreateSession,
     Query(&'a str),
+    DeleteSession(&'a str),
+}
+
+impl Route<'_> {
+    /// The method and path, with `/client` for the email/password routes (§2.2).
+    fn request(self, client: bool) -> (reqwest::Method, String) {
+        let prefix = if client {
+            "/chat/v1/client"
+        } else {
+            "/chat/v1"
+        };
+        match self {
+            Self::CreateSession => (reqwest::Method::POST, format!("{prefix}/sessions")),
+            Self::Query(id) => (
+                reqwest::Method::POST,
+                format!("{prefix}/sessions/{id}/query"),
+            ),
+            Self::DeleteSession(id) => (reqwest::Method::DELETE, format!("{prefix}/sessions/{id}")),
+        }
+    }
 }
 
 impl UpstreamClient {
@@ -121,29 +145,26 @@ impl UpstreamClient {
         credential: &Credential,
         settings: &Settings,
         route: Route<'_>,
-        body: &(impl Serialize + ?Sized),
+        body: Option<&(impl Serialize + ?Sized)>,
         stream: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let base = &settings.base_url;
         match credential {
             Credential::ApiKey(key) => {
-                let url = match route {
-                    Route::CreateSession => format!("{base}/chat/v1/sessions"),
-                    Route::Query(id) => format!("{base}/chat/v1/sessions/{id}/query"),
-                };
-                let request = self.http.post(url).header("apikey", key.expose());
+                let (method, path) = route.request(false);
+                let request = self
+                    .http
+                    .request(method, format!("{}{path}", settings.base_url))
+                    .header("apikey", key.expose());
                 check_status(self.dispatch(request, settings, body, stream).await?).await
             }
             Credential::Password(login) => {
                 let ep = self.auth_endpoint(settings);
-                let url = match route {
-                    Route::CreateSession => format!("{base}/chat/v1/client/sessions"),
-                    Route::Query(id) => format!("{base}/chat/v1/client/sessions/{id}/query"),
-                };
+                let (method, path) = route.request(true);
+                let url = format!("{}{path}", settings.client_base_url);
                 let with_jwt = |session: &JwtSession| {
                     let request = self
                         .http
-                        .post(&url)
+                        .request(method.clone(), &url)
                         .header(
                             "authorization",
                             format!("Bearer {}", session.token.expose()),
@@ -151,7 +172,7 @@ impl UpstreamClient {
                         .header("x-company-id", &session.company_id);
                     match route {
                         Route::CreateSession => request.header("x-user-id", &session.user_id),
-                        Route::Query(_) => request,
+                        Route::Query(_) | Route::DeleteSession(_) => request,
                     }
                 };
                 let session = login.session(&ep).await?;
@@ -175,7 +196,7 @@ impl UpstreamClient {
         &self,
         request: reqwest::RequestBuilder,
         settings: &Settings,
-        body: &(impl Serialize + ?Sized),
+        body: Option<&(impl Serialize + ?Sized)>,
         stream: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
         let accept = if stream {
@@ -190,8 +211,11 @@ impl UpstreamClient {
         };
         let request = request
             .header("user-agent", &settings.user_agent)
-            .header("accept", accept)
-            .json(body);
+            .header("accept", accept);
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
         match tokio::time::timeout(wait, request.send()).await {
             Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
@@ -209,7 +233,13 @@ impl UpstreamClient {
     ) -> Result<String, UpstreamError> {
         let body = serde_json::json!({"externalUserId": external_user_id, "pluginIds": []});
         let response = self
-            .send(credential, settings, Route::CreateSession, &body, false)
+            .send(
+                credential,
+                settings,
+                Route::CreateSession,
+                Some(&body),
+                false,
+            )
             .await?;
         let body = read_body(response, settings.request_timeout).await?;
         let value: Value = serde_json::from_slice(&body)
@@ -227,6 +257,57 @@ impl UpstreamClient {
             .ok_or_else(|| UpstreamError::Protocol("session answer has no usable data.id".into()))
     }
 
+    /// `DELETE /chat/v1/sessions/{id}` (§14.3): any 2xx is a success.
+    pub async fn delete_session(
+        &self,
+        credential: &Credential,
+        settings: &Settings,
+        session_id: &str,
+    ) -> Result<(), UpstreamError> {
+        let response = self
+            .send(
+                credential,
+                settings,
+                Route::DeleteSession(session_id),
+                None::<&()>,
+                false,
+            )
+            .await?;
+        drop(response);
+        Ok(())
+    }
+
+    /// `GET /config/v1/public/endpoints` (§14.1) with an API key: the endpoints this key
+    /// sees. Email/password accounts have no such route.
+    pub async fn list_endpoints(
+        &self,
+        key: &crate::Secret,
+        settings: &Settings,
+        now_ms: i64,
+    ) -> Result<Vec<crate::endpoints::Endpoint>, UpstreamError> {
+        let request = self
+            .http
+            .get(format!("{}/config/v1/public/endpoints", settings.base_url))
+            .header("apikey", key.expose())
+            .header("user-agent", &settings.user_agent)
+            .header("accept", "application/json");
+        let response = match tokio::time::timeout(CATALOGUE_TIMEOUT, request.send()).await {
+            Err(_) => return Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+            Ok(Err(e)) => return Err(UpstreamError::Connect(describe_reqwest(&e))),
+            Ok(Ok(response)) => check_status(response).await?,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > crate::endpoints::MAX_CATALOGUE_BYTES as u64)
+        {
+            return Err(UpstreamError::Protocol(
+                "endpoint catalogue too large".into(),
+            ));
+        }
+        let body = read_body(response, CATALOGUE_TIMEOUT).await?;
+        crate::endpoints::parse(&body, now_ms).map_err(UpstreamError::Protocol)
+    }
+
     /// A sync query. Tolerates an SSE body (the email/password route may stream even in
     /// sync mode, §2.2.5) and an answer without metrics.
     pub async fn query_sync(
@@ -237,7 +318,13 @@ impl UpstreamClient {
         body: &QueryBody<'_>,
     ) -> Result<SyncAnswer, UpstreamError> {
         let response = self
-            .send(credential, settings, Route::Query(session_id), body, false)
+            .send(
+                credential,
+                settings,
+                Route::Query(session_id),
+                Some(body),
+                false,
+            )
             .await?;
         let is_sse = response
             .headers()
@@ -280,7 +367,13 @@ impl UpstreamClient {
         body: &QueryBody<'_>,
     ) -> Result<EventStream, UpstreamError> {
         let response = self
-            .send(credential, settings, Route::Query(session_id), body, true)
+            .send(
+                credential,
+                settings,
+                Route::Query(session_id),
+                Some(body),
+                true,
+            )
             .await?;
         Ok(EventStream::new(
             response.bytes_stream(),
@@ -322,10 +415,16 @@ fn collect_sse(bytes: &[u8]) -> Result<SyncAnswer, UpstreamError> {
     parser.push(bytes, &mut frames)?;
     parser.finish(&mut frames)?;
     let mut answer = Answer::default();
+    let mut complete = false;
     for frame in &frames {
-        if answer.apply(interpret(frame)?) {
+        let event = interpret(frame)?;
+        complete |= event.completes();
+        if answer.apply(event) {
             return Ok(answer.into_sync());
         }
+    }
+    if complete {
+        return Ok(answer.into_sync());
     }
     Err(UpstreamError::Truncated)
 }
@@ -374,6 +473,9 @@ pub struct EventStream {
     idle_timeout: Duration,
     eof: bool,
     finished: bool,
+    /// The completion status log or the metrics have come: an end without `[DONE]` is then
+    /// a complete answer, not a truncated one (§14.3).
+    complete: bool,
 }
 
 impl EventStream {
@@ -389,11 +491,13 @@ impl EventStream {
             idle_timeout,
             eof: false,
             finished: false,
+            complete: false,
         }
     }
 
-    /// The next event; `None` after `Done` or an error. An end without `[DONE]` is
-    /// [`UpstreamError::Truncated`], a silence longer than the idle timeout a timeout.
+    /// The next event; `None` after `Done` or an error. An end without `[DONE]` is `Done`
+    /// once the completion status log or the metrics came, else
+    /// [`UpstreamError::Truncated`]; a silence longer than the idle timeout is a timeout.
     pub async fn next(&mut self) -> Option<Result<UpstreamEvent, UpstreamError>> {
         loop {
             if self.finished {
@@ -401,14 +505,19 @@ impl EventStream {
             }
             if let Some(frame) = self.frames.pop_front() {
                 let event = interpret(&frame);
-                if matches!(event, Ok(UpstreamEvent::Done) | Err(_)) {
-                    self.finished = true;
+                match &event {
+                    Ok(UpstreamEvent::Done) | Err(_) => self.finished = true,
+                    Ok(e) => self.complete |= e.completes(),
                 }
                 return Some(event);
             }
             if self.eof {
                 self.finished = true;
-                return Some(Err(UpstreamError::Truncated));
+                return Some(if self.complete {
+                    Ok(UpstreamEvent::Done)
+                } else {
+                    Err(UpstreamError::Truncated)
+                });
             }
             let step = match tokio::time::timeout(self.idle_timeout, self.body.next()).await {
                 Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::StreamIdle)),

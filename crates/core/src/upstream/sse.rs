@@ -94,8 +94,10 @@ impl SseParser {
         if line[0] == b':' {
             return Ok(());
         }
-        let line = std::str::from_utf8(line)
-            .map_err(|_| UpstreamError::Protocol("stream line is not valid UTF-8".into()))?;
+        let Ok(line) = std::str::from_utf8(line) else {
+            tracing::debug!("skipped a stream line that is not UTF-8");
+            return Ok(());
+        };
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line, ""),
@@ -120,7 +122,8 @@ pub enum UpstreamEvent {
     /// A piece of the model's reasoning (`fulfillment_thinking`).
     Reasoning(String),
     /// The whole answer, repeated by the `fulfillment_completed` status log. Never a delta:
-    /// used only when no `fulfillment` frame came (§4.1 trap a).
+    /// used only when no `fulfillment` frame came (§4.1 trap a). Empty when the status log
+    /// carried no `answer` (§14.3). Either way the answer is complete.
     CompletedAnswer(String),
     Metrics(Metrics),
     /// `data:[DONE]`: the upstream finished successfully.
@@ -137,7 +140,22 @@ struct ErrorBody {
     error_code: Option<String>,
 }
 
-/// Interprets one frame. An `[ERROR]:` frame, or an error-shaped payload, is an `Err`.
+impl UpstreamEvent {
+    /// Whether this event shows the answer is complete even if `[DONE]` never comes: the
+    /// completion status log and the metrics frame come only after the last delta (§14.3).
+    pub fn completes(&self) -> bool {
+        matches!(
+            self,
+            Self::CompletedAnswer(_) | Self::Metrics(_) | Self::Done
+        )
+    }
+}
+
+/// Payloads skipped because they were not JSON, over the process's life (for the debug log).
+static SKIPPED_FRAMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Interprets one frame. An `[ERROR]:` frame, or an error-shaped payload, is an `Err`. A
+/// payload that is not JSON is skipped, as every public consumer of the stream does (§14.3).
 pub fn interpret(frame: &RawFrame) -> Result<UpstreamEvent, UpstreamError> {
     let data = frame.data.trim();
     if data == "[DONE]" {
@@ -154,8 +172,14 @@ pub fn interpret(frame: &RawFrame) -> Result<UpstreamEvent, UpstreamError> {
     if frame.event.as_deref() == Some("heartbeat") {
         return Ok(UpstreamEvent::Other);
     }
-    let value: Value = serde_json::from_str(data)
-        .map_err(|e| UpstreamError::Protocol(format!("stream frame is not valid JSON ({e})")))?;
+    let value: Value = match serde_json::from_str(data) {
+        Ok(value) => value,
+        Err(error) => {
+            let skipped = SKIPPED_FRAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            tracing::debug!(%error, skipped, "skipped a stream frame that is not JSON");
+            return Ok(UpstreamEvent::Other);
+        }
+    };
     let event_type = value.get("eventType").and_then(Value::as_str);
     match event_type {
         Some("fulfillment") => Ok(UpstreamEvent::Content(str_at(&value, &["answer"]))),
@@ -172,13 +196,13 @@ pub fn interpret(frame: &RawFrame) -> Result<UpstreamEvent, UpstreamError> {
             let status = log
                 .and_then(|l| l.get("statusType"))
                 .and_then(Value::as_str);
-            match (
-                status,
-                log.and_then(|l| l.get("answer")).and_then(Value::as_str),
-            ) {
-                (Some("fulfillment_completed"), Some(answer)) => {
-                    Ok(UpstreamEvent::CompletedAnswer(answer.to_owned()))
-                }
+            match status {
+                Some("fulfillment_completed") => Ok(UpstreamEvent::CompletedAnswer(
+                    log.and_then(|l| l.get("answer"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                )),
                 _ => Ok(UpstreamEvent::Other),
             }
         }

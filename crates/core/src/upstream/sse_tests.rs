@@ -158,10 +158,9 @@ fn error_variants_and_malformed_frames() {
         r#"{"message":"Invalid API Key","errorCode":"unauthenticated"}"#,
     ));
     assert_eq!(bare.unwrap_err().code(), Some("unauthenticated"));
-    assert!(matches!(
-        interpret(&frame("{not json")),
-        Err(UpstreamError::Protocol(_))
-    ));
+    // A payload that is not JSON is skipped, as every public consumer does (§14.3).
+    assert_eq!(interpret(&frame("{not json")), Ok(UpstreamEvent::Other));
+    assert_eq!(interpret(&frame("keep going")), Ok(UpstreamEvent::Other));
     // Heartbeats are never parsed, so odd heartbeat payloads cannot break a stream.
     let hb = RawFrame {
         event: Some("heartbeat".into()),
@@ -171,11 +170,34 @@ fn error_variants_and_malformed_frames() {
 }
 
 #[test]
-fn invalid_utf8_is_a_protocol_error_not_a_panic() {
+fn a_line_that_is_not_utf8_is_skipped_not_fatal() {
     let mut parser = SseParser::new();
     let mut out = Vec::new();
-    let err = parser.push(b"data:\xff\xfe\n", &mut out).unwrap_err();
-    assert!(matches!(err, UpstreamError::Protocol(_)));
+    parser
+        .push(b"data:\xff\xfe\nevent:message\ndata:[DONE]\n", &mut out)
+        .unwrap();
+    assert_eq!(
+        out,
+        [RawFrame {
+            event: Some("message".into()),
+            data: "[DONE]".into()
+        }]
+    );
+}
+
+#[test]
+fn completion_without_done_and_without_answer() {
+    let frame = |data: &str| RawFrame {
+        event: Some("message".into()),
+        data: data.into(),
+    };
+    let completed = interpret(&frame(
+        r#"{"eventType":"statusLog","currentStatusLog":{"statusType":"fulfillment_completed"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(completed, UpstreamEvent::CompletedAnswer(String::new()));
+    assert!(completed.completes());
+    assert!(!UpstreamEvent::Content("x".into()).completes());
 }
 
 #[test]

@@ -94,6 +94,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
             "in_flight": health.in_flight,
             "accounts": {"total": health.accounts, "healthy": health.healthy},
             "paused": health.paused,
+            "upstream_problem": l.state.engine().problem(),
         });
         if !update.events.is_empty() {
             let events: Vec<EventView> = update.events.into_iter().map(EventView::from).collect();

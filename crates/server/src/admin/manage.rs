@@ -43,8 +43,17 @@ pub struct AccountView {
     /// Seconds until it may be used or re-checked again.
     retry_in_s: Option<f64>,
     in_flight: u32,
+    /// Models refused to this account (a plan or premium refusal): it serves the others.
+    model_blocks: Vec<ModelBlockView>,
     created_at: i64,
     updated_at: i64,
+}
+
+#[derive(Serialize)]
+pub struct ModelBlockView {
+    endpoint_id: String,
+    reason: String,
+    retry_in_s: f64,
 }
 
 fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> AccountView {
@@ -68,6 +77,15 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
             .and_then(|s| s.retry_in)
             .map(|d| d.as_secs_f64()),
         in_flight: status.as_ref().map_or(0, |s| s.in_flight),
+        model_blocks: status
+            .iter()
+            .flat_map(|s| &s.model_blocks)
+            .map(|b| ModelBlockView {
+                endpoint_id: b.endpoint_id.clone(),
+                reason: b.reason.clone(),
+                retry_in_s: b.retry_in.as_secs_f64(),
+            })
+            .collect(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -302,9 +320,86 @@ pub async fn update_settings(
     get_settings(State(state)).await
 }
 
-/// Whether `/v1/*` is paused.
+/// Whether `/v1/*` is paused, the proxy-wide upstream problem if one stands, and what the
+/// session cleanup has done.
 pub async fn get_proxy(State(state): State<AppState>) -> Answer {
-    Ok(Json(json!({ "paused": state.paused() })).into_response())
+    let engine = state.engine();
+    Ok(Json(json!({
+        "paused": state.paused(),
+        "upstream_problem": engine.problem(),
+        "session_cleanup": {
+            "enabled": engine.settings().delete_sessions,
+            "stats": engine.janitor_stats(),
+        },
+    }))
+    .into_response())
+}
+
+/// One endpoint of the live catalogue as the admin API shows it.
+#[derive(Serialize)]
+pub struct EndpointView<'a> {
+    #[serde(flatten)]
+    endpoint: &'a ondemand_core::endpoints::Endpoint,
+    /// The OpenAI-style name clients may use (`byoi-…` endpoints have none).
+    clean_id: Option<String>,
+    /// Active and listed by some account now: requests may use it.
+    available: bool,
+    /// The accounts whose last good read lists it.
+    accounts: Vec<&'a str>,
+}
+
+/// What one account's reads of the catalogue gave.
+#[derive(Serialize)]
+pub struct CatalogueReadView<'a> {
+    account: &'a str,
+    ok_at: Option<i64>,
+    error: Option<&'a str>,
+    error_at: Option<i64>,
+    endpoints: usize,
+}
+
+fn catalogue_view(catalogue: &ondemand_core::endpoints::EndpointCatalog) -> Value {
+    let endpoints: Vec<EndpointView<'_>> = catalogue
+        .endpoints()
+        .map(|e| EndpointView {
+            endpoint: e,
+            clean_id: e.clean_id(),
+            available: catalogue.available(&e.id),
+            accounts: catalogue.seen_by(&e.id),
+        })
+        .collect();
+    let reads: Vec<CatalogueReadView<'_>> = catalogue
+        .accounts()
+        .map(|(account, view)| CatalogueReadView {
+            account,
+            ok_at: view.ok_ms,
+            error: view.error.as_deref(),
+            error_at: view.error_ms,
+            endpoints: view.endpoints.len(),
+        })
+        .collect();
+    json!({
+        "known": catalogue.is_known(),
+        "refresh_every_s": ondemand_core::control::REFRESH_EVERY.as_secs(),
+        "reads": reads,
+        "endpoints": endpoints,
+    })
+}
+
+/// The live endpoint catalogue: every endpoint seen, which are available, which account
+/// sees which, and how each account's last read went.
+pub async fn get_catalogue(State(state): State<AppState>) -> Answer {
+    Ok(Json(catalogue_view(&state.engine().endpoints())).into_response())
+}
+
+/// Reads every account's catalogue now; answers with the result (a failed read keeps the
+/// last good list and shows its error).
+pub async fn refresh_catalogue(State(state): State<AppState>) -> Answer {
+    let catalogue = state
+        .control()
+        .refresh_endpoints(state.engine(), None)
+        .await?;
+    Ok(Json(catalogue_view(&catalogue)).into_response())
 }
 
 #[derive(Deserialize)]

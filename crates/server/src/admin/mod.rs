@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(manage::get_settings).patch(manage::update_settings),
         )
         .route("/proxy", get(manage::get_proxy).put(manage::put_proxy))
+        .route("/catalogue", get(manage::get_catalogue))
+        .route("/catalogue/refresh", post(manage::refresh_catalogue))
         .route("/export", get(manage::export))
         .route("/import", post(manage::import))
         .route("/events", get(events::events))
@@ -157,6 +159,7 @@ async fn overview(
         "ttft_ms_p50": figures.ttft_ms_p50,
         "ttft_ms_p95": figures.ttft_ms_p95,
         "accounts": {"total": health.accounts, "healthy": health.healthy},
+        "upstream_problem": state.engine().problem(),
     }))
     .into_response()
 }
@@ -310,6 +313,8 @@ pub(crate) struct EventView {
     session_reused: bool,
     /// The attempts that failed before the outcome: account, status, code, message.
     failed_attempts: Vec<ondemand_core::store::usage::FailedAttempt>,
+    /// What the proxy changed about the request to suit its endpoint, one note per line.
+    notes: Option<String>,
 }
 
 impl From<UsageEvent> for EventView {
@@ -331,6 +336,7 @@ impl From<UsageEvent> for EventView {
             tokens_estimated: e.tokens_estimated,
             session_reused: e.session_reused,
             failed_attempts: e.failed_attempts,
+            notes: e.notes,
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn test_settings(fake: &FakeOnDemand) -> Settings {
     Settings {
         base_url: fake.url(),
         auth_base_url: fake.url(),
+        client_base_url: fake.url(),
         retry_delay: Duration::ZERO,
         request_timeout: Duration::from_secs(10),
         stream_timeout: Duration::from_secs(10),
@@ -107,9 +108,12 @@ impl Harness {
         Self::serve(fake, config, data).await
     }
 
-    /// Opens the data directory as the binary does and serves it.
+    /// Opens the data directory as the binary does and serves it, once the first read of
+    /// the endpoint catalogue has ended (so every test starts from the same catalogue), with
+    /// the fake's record cleared.
     pub async fn serve(fake: FakeOnDemand, config: Config, data: tempfile::TempDir) -> Self {
         let (state, base, shutdown, task, writer) = start(&config, data.path()).await;
+        fake.clear_requests();
         Self {
             fake,
             base,
@@ -196,7 +200,26 @@ async fn start(config: &Config, data: &std::path::Path) -> Started {
         .await
         .unwrap();
     });
+    wait_for_catalogue(&state).await;
     (state, base, tx, task, writer)
+}
+
+/// Waits until every API-key account's first catalogue read has ended, well or badly.
+pub async fn wait_for_catalogue(state: &AppState) {
+    let engine = state.engine();
+    let wanted = engine.catalogue_accounts();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = engine.endpoints();
+        let done = wanted.iter().all(|name| {
+            read.accounts()
+                .any(|(n, v)| n == name && (v.ok_ms.is_some() || v.error.is_some()))
+        });
+        if done || std::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 impl Harness {
@@ -277,6 +300,25 @@ impl Harness {
             .into_iter()
             .map(|r| r.credential.unwrap_or_default())
             .collect()
+    }
+
+    /// The ids of the upstream sessions the proxy deleted, in order; polls until there are
+    /// at least `n` (deletes run in the background after the answer).
+    pub async fn deleted_sessions(&self, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let deleted: Vec<String> = self
+                .fake
+                .requests()
+                .into_iter()
+                .filter(|r| r.method == "DELETE")
+                .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
+                .collect();
+            if deleted.len() >= n || std::time::Instant::now() > deadline {
+                return deleted;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Every usage row so far, oldest first (waits for the writer to commit).

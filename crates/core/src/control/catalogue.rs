@@ -1,0 +1,71 @@
+//! Keeping the live endpoint catalogue (§14.1): read at start, every few hours, when an
+//! account is added or its key changes, and when a person asks; stored after each read so a
+//! restart begins from the last good one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Control, ControlError};
+use crate::endpoints::EndpointCatalog;
+use crate::engine::Engine;
+use crate::store::{endpoints as rows, now_ms};
+
+/// How often every account's catalogue is read again.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// How long an endpoint that no account lists any more is still shown (as gone).
+const KEEP_UNLISTED_MS: i64 = 30 * 86_400_000;
+
+impl Control {
+    /// Reads the catalogue for every API-key account (or those `only` names), keeps the
+    /// result in the engine and the store, and returns it. A failed read keeps that
+    /// account's last good list; reads are serialised so none is lost.
+    pub async fn refresh_endpoints(
+        &self,
+        engine: &Engine,
+        only: Option<&[String]>,
+    ) -> Result<Arc<EndpointCatalog>, ControlError> {
+        let _one_at_a_time = self.catalogue_order.lock().await;
+        let reads = engine.read_endpoints(only).await;
+        let now = now_ms();
+        let mut next = (*engine.endpoints()).clone();
+        for (account, read) in reads {
+            if let Err(error) = &read {
+                tracing::warn!(%account, %error, "reading the endpoint catalogue failed; keeping the last good one");
+            }
+            next = next.with_read(&account, read, now);
+        }
+        let names = engine.catalogue_accounts();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let next = next.retain_accounts(&names, now, KEEP_UNLISTED_MS);
+        if next != *engine.endpoints() {
+            let stored = next.clone();
+            self.store
+                .write(move |tx| -> Result<(), ControlError> { Ok(rows::save(tx, &stored)?) })
+                .await?;
+            engine.set_endpoints(next);
+        }
+        Ok(engine.endpoints())
+    }
+
+    /// Reads every catalogue now and every [`REFRESH_EVERY`], and the accounts named by
+    /// [`Engine::wake_catalogue`] when woken, until `stop` resolves.
+    pub async fn run_catalogue(&self, engine: &Engine, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut next_full = tokio::time::Instant::now();
+        loop {
+            let only = tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep_until(next_full) => {
+                    next_full = tokio::time::Instant::now() + REFRESH_EVERY;
+                    None
+                }
+                due = engine.catalogue_woken() => Some(due),
+            };
+            if let Err(error) = self.refresh_endpoints(engine, only.as_deref()).await {
+                tracing::warn!(%error, "storing the endpoint catalogue failed");
+            }
+        }
+    }
+}
