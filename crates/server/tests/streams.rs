@@ -239,3 +239,53 @@ async fn client_disconnect_cancels_the_upstream_stream() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn streams_of_2026_complete_without_status_logs_done_or_a_completion_answer() {
+    let h = Harness::with_keys(&["k1"]).await;
+    for behaviour in [
+        Behaviour {
+            no_status_log: true,
+            ..Behaviour::default()
+        },
+        Behaviour {
+            no_done: true,
+            ..Behaviour::default()
+        },
+        Behaviour {
+            completed_without_answer: true,
+            no_done: true,
+            ..Behaviour::default()
+        },
+        Behaviour {
+            no_status_log: true,
+            no_done: true,
+            unknown_events: true,
+            malformed_frame: true,
+            ..Behaviour::default()
+        },
+    ] {
+        h.fake.set_behaviour("k1", behaviour.clone());
+        let (status, events, raw) = h.stream(user("tolerant")).await;
+        assert_eq!(status, 200, "{behaviour:?}: {raw}");
+        assert_eq!(streamed_content(&events), "Echo: tolerant", "{behaviour:?}");
+        assert_eq!(events.last().unwrap(), "[DONE]", "{behaviour:?}");
+        let (status, body) = h.chat(user("sync")).await;
+        assert_eq!(status, 200, "{behaviour:?}: {body}");
+    }
+    assert_eq!(h.account_state("k1"), "healthy");
+    // Without the completion log or the metrics, an end without [DONE] is still truncated.
+    h.fake.set_behaviour(
+        "k1",
+        Behaviour {
+            no_status_log: true,
+            no_metrics: true,
+            no_done: true,
+            ..Behaviour::default()
+        },
+    );
+    let (status, events, raw) = h.stream(user("cut")).await;
+    assert_eq!(status, 200);
+    assert_ne!(events.last().unwrap(), "[DONE]", "{raw}");
+    assert!(raw.contains("upstream_stream_error"), "{raw}");
+}

@@ -27,7 +27,8 @@ use crate::usage::Metrics;
 /// Largest non-stream answer body read from the upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-/// Bound on one read of the endpoint catalogue (a background task; never a request's wait).
+/// Bound on one read of the endpoint catalogue (a background task; never a request's wait),
+/// or `request_timeout` if that is shorter.
 const CATALOGUE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The query body (§3.3). Field names are the upstream's.
@@ -291,7 +292,8 @@ impl UpstreamClient {
             .header("apikey", key.expose())
             .header("user-agent", &settings.user_agent)
             .header("accept", "application/json");
-        let response = match tokio::time::timeout(CATALOGUE_TIMEOUT, request.send()).await {
+        let wait = settings.request_timeout.min(CATALOGUE_TIMEOUT);
+        let response = match tokio::time::timeout(wait, request.send()).await {
             Err(_) => return Err(UpstreamError::Timeout(TimeoutPhase::Response)),
             Ok(Err(e)) => return Err(UpstreamError::Connect(describe_reqwest(&e))),
             Ok(Ok(response)) => check_status(response).await?,
@@ -304,7 +306,7 @@ impl UpstreamClient {
                 "endpoint catalogue too large".into(),
             ));
         }
-        let body = read_body(response, CATALOGUE_TIMEOUT).await?;
+        let body = read_body(response, wait).await?;
         crate::endpoints::parse(&body, now_ms).map_err(UpstreamError::Protocol)
     }
 
