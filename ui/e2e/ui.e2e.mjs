@@ -210,8 +210,14 @@ test('a setting changes live, a bad value gets an inline error, a pinned one is 
   await page.getByText('Settings saved and applied').first().waitFor();
 });
 
-test('model aliases: a bad alias is refused inline, a good one is added', async () => {
+test('models: the live catalogue refreshes; a bad alias is refused inline; an alias to a retired endpoint is flagged', async () => {
   await nav('models');
+  const catalogue = byTest('catalogue-table');
+  await catalogue.getByText('predefined-gpt-5.6-luna', { exact: true }).waitFor();
+  assert.equal(await catalogue.getByText('predefined-openai-gpt4o', { exact: true }).count(), 0, 'inactive ones are hidden');
+  const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/catalogue/refresh') && r.status() === 200);
+  await byTest('refresh-catalogue').click();
+  await refreshed;
   await byTest('add-alias').click();
   await byTest('alias-name').fill('two words');
   await byTest('alias-endpoint').fill('predefined-openai-gpt4o');
@@ -219,7 +225,8 @@ test('model aliases: a bad alias is refused inline, a good one is added', async 
   assert.match(await inlineError('alias-name'), /alias/);
   await byTest('alias-name').fill('e2e-model');
   await byTest('alias-save').click();
-  await page.getByRole('cell', { name: 'e2e-model', exact: true }).waitFor();
+  const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'e2e-model', exact: true }) });
+  await row.getByTestId('dead-target').waitFor();
 });
 
 test('connect: a token without a name is refused inline; a test request shows the answer', async () => {

@@ -15,6 +15,7 @@ import { HashRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'r
 import { ApiError, api, connection, shellManaged } from './api/client';
 import { useProxy, useSetPaused } from './api/hooks';
 import { useLive } from './api/live';
+import type { Proxy } from './api/types';
 import { rememberInShell } from './api/shell';
 import { LANGUAGES } from './i18n';
 import { LiveContext } from './components/LiveContext';
@@ -232,7 +233,7 @@ function PauseControl({ live }: { live: boolean | undefined }) {
   const proxy = useProxy();
   const setPaused = useSetPaused();
   useEffect(() => {
-    if (live !== undefined) client.setQueryData(['proxy'], { paused: live });
+    if (live !== undefined) client.setQueryData(['proxy'], (old: Proxy | undefined) => ({ ...old, paused: live }));
   }, [live, client]);
   if (proxy.data?.paused) {
     return (

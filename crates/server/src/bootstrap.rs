@@ -247,6 +247,7 @@ pub async fn demo(config: &mut Config) -> std::io::Result<FakeOnDemand> {
     .await?;
     config.settings.base_url = fake.url();
     config.settings.auth_base_url = fake.url();
+    config.settings.client_base_url = fake.url();
     let api_key = generate_token();
     let name = format!("demo ({})", key_fingerprint(&api_key));
     config.accounts = vec![AccountConfig::ApiKey {

@@ -7,7 +7,8 @@ import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
 import type {
-  Account, AccountTest, Alias, Bucket, ImportReport, NewToken, Overview, RequestPage, Setting, Share, Token,
+  Account, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Proxy, RequestPage, Setting, Share,
+  Token,
 } from './types';
 
 export const keys = {
@@ -145,12 +146,26 @@ export const useImport = () =>
     api<ImportReport>('/api/import', { method: 'POST', body: doc, query: { mode } }), [keys.accounts, keys.tokens, keys.aliases]);
 
 /** Whether `/v1/*` is paused; the live tick keeps it current. */
-export const useProxy = () => useQuery({ queryKey: ['proxy'], queryFn: () => api<{ paused: boolean }>('/api/proxy') });
+export const useProxy = () => useQuery({ queryKey: ['proxy'], queryFn: () => api<Proxy>('/api/proxy') });
+
+export const useCatalogue = () => useQuery({ queryKey: ['catalogue'], queryFn: () => api<Catalogue>('/api/catalogue') });
+
+/** Reads every account's catalogue now; the models and aliases follow it. */
+export function useRefreshCatalogue() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: () => api<Catalogue>('/api/catalogue/refresh', { method: 'POST' }),
+    onSuccess: (data) => {
+      client.setQueryData(['catalogue'], data);
+      return client.invalidateQueries({ queryKey: keys.aliases });
+    },
+  });
+}
 
 export function useSetPaused() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (paused: boolean) => api<{ paused: boolean }>('/api/proxy', { method: 'PUT', body: { paused } }),
+    mutationFn: (paused: boolean) => api<Proxy>('/api/proxy', { method: 'PUT', body: { paused } }),
     onSuccess: (data) => client.setQueryData(['proxy'], data),
   });
 }

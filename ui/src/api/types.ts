@@ -19,6 +19,8 @@ export interface Account {
   /** Unix ms when `retry_in_s` runs out (set by the UI when the list arrives). */
   retry_until?: number | null;
   in_flight: number;
+  /** Models refused to this account (a plan or premium refusal); it serves the others. */
+  model_blocks: { endpoint_id: string; reason: string; retry_in_s: number }[];
   created_at: number;
   updated_at: number;
 }
@@ -60,6 +62,53 @@ export interface Alias {
   endpoint_id: string;
   source: 'builtin' | 'custom';
   overrides_builtin: boolean;
+  /** Whether the live catalogue lists the target as active; null while none is known. */
+  target_available: boolean | null;
+}
+
+/** A problem every account meets alike: the upstream's firewall, or a wrong base URL. */
+export interface UpstreamProblem {
+  kind: 'firewall' | 'route';
+  message: string;
+  since_ms: number;
+  last_ms: number;
+}
+
+export interface Proxy {
+  paused: boolean;
+  upstream_problem?: UpstreamProblem | null;
+  session_cleanup?: { enabled: boolean; stats: { deleted: number; failed: number; dropped: number } };
+}
+
+export interface Endpoint {
+  id: string;
+  clean_id: string | null;
+  name: string | null;
+  model_id: string | null;
+  active: boolean;
+  /** Active and listed by some account now. */
+  available: boolean;
+  premium: boolean;
+  reasoning_efforts: string[];
+  context_length: number | null;
+  streaming: boolean;
+  last_seen_ms: number;
+  accounts: string[];
+}
+
+export interface CatalogueRead {
+  account: string;
+  ok_at: number | null;
+  error: string | null;
+  error_at: number | null;
+  endpoints: number;
+}
+
+export interface Catalogue {
+  known: boolean;
+  refresh_every_s: number;
+  reads: CatalogueRead[];
+  endpoints: Endpoint[];
 }
 
 export interface Setting {
@@ -88,6 +137,7 @@ export interface Overview {
   ttft_ms_p50: number | null;
   ttft_ms_p95: number | null;
   accounts: { total: number; healthy: number };
+  upstream_problem?: UpstreamProblem | null;
 }
 
 export interface Bucket {
@@ -131,6 +181,8 @@ export interface RequestRow {
   tokens_estimated: boolean;
   session_reused: boolean;
   failed_attempts: FailedAttempt[];
+  /** What the proxy changed to suit the endpoint, one note per line. */
+  notes?: string | null;
 }
 
 export interface RequestPage {
@@ -146,6 +198,7 @@ export interface Tick {
   accounts: { total: number; healthy: number };
   /** `/v1/*` is paused (503 to clients). */
   paused?: boolean;
+  upstream_problem?: UpstreamProblem | null;
 }
 
 export interface ImportOutcome {

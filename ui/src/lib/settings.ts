@@ -10,6 +10,7 @@ export const SETTING_GROUPS: { key: string; settings: [string, SettingKind][] }[
       ['session_mode', { choices: ['stateless', 'reuse'] }],
       ['session_timeout_minutes', 'integer'],
       ['session_cache_size', 'integer'],
+      ['delete_sessions', 'boolean'],
     ],
   },
   {
@@ -57,6 +58,7 @@ export const SETTING_GROUPS: { key: string; settings: [string, SettingKind][] }[
     settings: [
       ['base_url', 'text'],
       ['auth_base_url', 'text'],
+      ['client_base_url', 'text'],
       ['user_agent', 'text'],
       ['debug_mode', 'boolean'],
     ],

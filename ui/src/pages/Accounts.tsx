@@ -112,6 +112,18 @@ export function Accounts() {
                             {a.reason}
                           </Text>
                         )}
+                        {(a.model_blocks ?? []).length > 0 && (
+                          <Text
+                            size="xs"
+                            c="orange.8"
+                            maw={220}
+                            lineClamp={2}
+                            title={a.model_blocks.map((b) => `${b.endpoint_id}: ${b.reason}`).join('\n')}
+                            data-testid="account-model-blocks"
+                          >
+                            {t('accounts.modelBlocks', { models: a.model_blocks.map((b) => b.endpoint_id).join(', ') })}
+                          </Text>
+                        )}
                       </Table.Td>
                       <Table.Td>{a.weight}</Table.Td>
                       <Table.Td>{a.in_flight}</Table.Td>

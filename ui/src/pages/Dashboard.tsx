@@ -1,9 +1,9 @@
 import { useState } from 'react';
-import { Badge, Card, Group, SegmentedControl, SimpleGrid, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Card, Group, SegmentedControl, SimpleGrid, Table, Text, Title } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import type { EChartsCoreOption } from 'echarts/core';
 import { useAccounts, useBreakdown, useOverview, useSeries } from '../api/hooks';
-import type { Bucket, Share } from '../api/types';
+import type { Bucket, Share, UpstreamProblem } from '../api/types';
 import { Chart } from '../components/Chart';
 import { Empty, ErrorAlert, PageHeader } from '../components/common';
 import { useLiveState } from '../components/LiveContext';
@@ -66,6 +66,7 @@ export function Dashboard() {
         }
       />
       <ErrorAlert error={overview.error} />
+      <UpstreamProblemAlert fallback={o?.upstream_problem ?? null} />
       {accounts.data?.length === 0 && (
         <Empty title={t('dashboard.noAccounts')}>
           <Text size="sm" c="dimmed" ta="center">
@@ -177,6 +178,23 @@ function ShareCard({ title, shares, other, testId }: { title: string; shares: Sh
         />
       )}
     </Card>
+  );
+}
+
+/** A problem every account meets alike (the upstream's firewall, a wrong base URL): from the
+ * live tick while it runs, else from the overview. */
+function UpstreamProblemAlert({ fallback }: { fallback: UpstreamProblem | null }) {
+  const { t, i18n } = useTranslation();
+  const { tick } = useLiveState();
+  const problem = tick ? (tick.upstream_problem ?? null) : fallback;
+  if (!problem) return null;
+  return (
+    <Alert color="red" mb="md" title={t(`dashboard.problem.${problem.kind}.title`)} data-testid="upstream-problem">
+      <Text size="sm">{t(`dashboard.problem.${problem.kind}.hint`)}</Text>
+      <Text size="xs" c="dimmed" mt={4}>
+        {t('dashboard.problem.since', { time: formatTime(problem.since_ms, i18n.resolvedLanguage ?? 'en') })} · {problem.message}
+      </Text>
+    </Alert>
   );
 }
 

@@ -190,6 +190,7 @@ function Detail({ r }: { r: RequestRow }) {
     [t('requests.outputTokens'), formatNumber(r.output_tokens, lang)],
     [t('requests.counted'), r.tokens_estimated ? t('requests.estimated') : t('requests.exact')],
     [t('requests.session'), r.session_reused ? t('requests.reused') : t('requests.fresh')],
+    ...(r.notes ? [[t('requests.notes'), r.notes] as [string, React.ReactNode]] : []),
   ];
   return (
     <Stack data-testid="request-detail">
