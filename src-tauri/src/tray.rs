@@ -13,6 +13,8 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
+use ondemand_core::engine::ProblemKind;
+
 use crate::prefs;
 use crate::server::{Server, Status};
 
@@ -66,6 +68,8 @@ struct Words {
     today: &'static str,
     no_account: &'static str,
     attention: &'static str,
+    firewall: &'static str,
+    no_route: &'static str,
 }
 
 const EN: Words = Words {
@@ -82,6 +86,8 @@ const EN: Words = Words {
     today: "{n} requests today",
     no_account: "No account can serve requests: add one or check them in the window",
     attention: "accounts need attention",
+    firewall: "on-demand.io refuses this machine or user agent",
+    no_route: "on-demand.io has no such route: check the base URL",
 };
 
 const ZH: Words = Words {
@@ -98,6 +104,8 @@ const ZH: Words = Words {
     today: "今日 {n} 次请求",
     no_account: "没有可用的账号：请在窗口中添加或检查账号",
     attention: "个账号需要处理",
+    firewall: "on-demand.io 拒绝了本机或 User-Agent",
+    no_route: "on-demand.io 没有这个路由：请检查 Base URL",
 };
 
 fn words(language: &str) -> &'static Words {
@@ -156,7 +164,12 @@ pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
         (Status::Failed { message, .. }, _) => (State::Problem, Some(message)),
         (_, None) => (State::Problem, None),
         (_, Some(h)) if h.is_problem() => {
-            let detail = if h.needs_attention > 0 {
+            let detail = if let Some(kind) = h.upstream_problem {
+                match kind {
+                    ProblemKind::Firewall => w.firewall.to_owned(),
+                    ProblemKind::Route => w.no_route.to_owned(),
+                }
+            } else if h.needs_attention > 0 {
                 format!("{}/{} {}", h.needs_attention, h.accounts, w.attention)
             } else {
                 w.no_account.to_owned()

@@ -122,7 +122,7 @@ impl AppState {
         let mut health = Health {
             paused: self.paused(),
             accounts: accounts.len(),
-            upstream_problem: self.engine().problem().is_some(),
+            upstream_problem: self.engine().problem().map(|p| p.kind),
             ..Health::default()
         };
         for account in accounts.iter() {
@@ -179,14 +179,14 @@ pub struct Health {
     /// Requests upstream right now.
     pub in_flight: u32,
     /// The upstream refuses every account alike (its firewall, a wrong base URL).
-    pub upstream_problem: bool,
+    pub upstream_problem: Option<ondemand_core::engine::ProblemKind>,
 }
 
 impl Health {
     /// No request can be served: no account can (none at all, all disabled, or all needing
     /// attention), or the upstream refuses the proxy itself.
     pub fn is_problem(&self) -> bool {
-        self.usable == 0 || self.upstream_problem
+        self.usable == 0 || self.upstream_problem.is_some()
     }
 }
 
