@@ -43,7 +43,8 @@ healthy=$(start_proxy healthy '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"
 failing=$(start_proxy failing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"bad"}]')
 reusing=$(start_proxy reusing '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' SESSION_MODE=reuse)
 unlogged=$(start_proxy unlogged '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' RECORD_USAGE=false)
-echo "fake $fake | proxies: healthy $healthy, failing $failing, reuse $reusing, unlogged $unlogged | $(nproc) cores, ${secs}s per scenario" >&2
+kept=$(start_proxy kept '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' DELETE_SESSIONS=false)
+echo "fake $fake | proxies: healthy $healthy, failing $failing, reuse $reusing, unlogged $unlogged, no session cleanup $kept | $(nproc) cores, ${secs}s per scenario" >&2
 
 results="$work/results.jsonl"
 run() { # label, then loadgen arguments
@@ -69,6 +70,14 @@ for round in 1 2 3; do
     url=$healthy; [ "$side" = off ] && url=$unlogged
     "$bin/loadgen" --duration "$half" --label "@1000/s, usage $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
     "$bin/loadgen" --duration "$half" --label "saturation, usage $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
+  done
+done
+# Session cleanup on (the default) vs off: the proxy's added p99 at 1,000 req/s, alternating
+# as above. Each request's session is deleted upstream in the background when on.
+for round in 1 2 3; do
+  for side in on off; do
+    url=$healthy; [ "$side" = off ] && url=$kept
+    "$bin/loadgen" --duration "$half" --label "@1000/s, cleanup $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
   done
 done
 "$bin/storebench" --rows 500000 | tee "$work/store.json"
@@ -97,4 +106,7 @@ p99_on, p99_off = median("@1000/s, usage recorded", "p99_ms"), median("@1000/s, 
 print(f"usage recorded vs off @1000/s: p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs)")
 on, off = median("saturation, usage recorded", "rps"), median("saturation, usage off", "rps")
 print(f"usage recorded vs off at saturation: {on:.0f} vs {off:.0f} req/s ({100 * (on / off - 1):+.1f} %; target within 5 %)")
+p99_on, p99_off = median("@1000/s, cleanup on", "p99_ms"), median("@1000/s, cleanup off", "p99_ms")
+p50_on, p50_off = median("@1000/s, cleanup on", "p50_ms"), median("@1000/s, cleanup off", "p50_ms")
+print(f"session cleanup on vs off @1000/s: p50 {p50_on:.2f} vs {p50_off:.2f} ms, p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs; target within 0.1 ms)")
 PY
