@@ -410,8 +410,14 @@ async fn the_catalogue_is_the_2026_09_18_record_in_each_envelope() {
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["message"], "Success");
     let list = v["data"].as_array().unwrap();
-    let active = list.iter().filter(|e| e["status"] == "active").count();
-    assert_eq!(active, 22);
+    let active = |prefix: &str| {
+        list.iter()
+            .filter(|e| e["status"] == "active")
+            .filter(|e| e["endpoint_id"].as_str().unwrap().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(active("predefined-"), 22, "as on 2026-09-18");
+    assert_eq!(active("byoi-"), 1, "and the account's own");
     let luna = list
         .iter()
         .find(|e| e["endpoint_id"] == "predefined-gpt-5.6-luna")
