@@ -7,7 +7,7 @@
 //! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over; [`janitor`]: deleting
 //!   finished upstream sessions in the background;
 //! - [`relay`]: encoding answers and streams in the OpenAI format;
-//! - [`usage`]: exact and estimated token counts; [`store`]: the SQLite database;
+//! - [`usage`]: exact and estimated token counts; [`record`]: one request's usage row; [`store`]: the SQLite database;
 //! - [`live`]: the feed behind the live dashboard; [`tokens`]: client tokens and their limits; [`control`]: the changes people make,
 //!   stored and applied live;
 //! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
@@ -25,6 +25,7 @@ pub mod live;
 pub mod models;
 pub mod openai;
 pub mod pool;
+pub mod record;
 pub mod relay;
 pub mod secret;
 pub mod sessions;

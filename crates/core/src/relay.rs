@@ -1,21 +1,20 @@
-//! Encoding answers in the OpenAI format: the non-stream `chat.completion` object, and the
-//! stream of `chat.completion.chunk` events (role first, then deltas, then a chunk with
-//! `finish_reason`, an optional usage chunk, then `data: [DONE]`).
+//! Encoding answers in the OpenAI Chat Completions format: the non-stream `chat.completion`
+//! object, and the stream of `chat.completion.chunk` events (role first, then deltas, then a
+//! chunk with `finish_reason`, an optional usage chunk, then `data: [DONE]`).
 //!
-//! The encoder is a plain state machine over upstream events, so the exact bytes a client
-//! receives are tested without a server.
+//! The encoder is a pure function of the engine's [`StreamEvent`]s: the exact bytes a client
+//! receives are tested without a server or an upstream.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::chat::ChatPlan;
+use crate::engine::{Completion, StreamEvent};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, ChunkUsage, Delta,
     ErrorEnvelope, ErrorObject,
 };
-use crate::upstream::sse::UpstreamEvent;
-use crate::upstream::{Answer, SyncAnswer};
 use crate::usage::TokenUsage;
 
 /// The upstream has no truncation signal (§5), so every finished answer is a `stop`.
@@ -33,13 +32,8 @@ pub fn completion_id() -> String {
 }
 
 /// The non-stream response body.
-pub fn completion(plan: &ChatPlan, answer: SyncAnswer) -> ChatCompletion {
-    let usage = TokenUsage::resolve(
-        answer.metrics,
-        &plan.query,
-        &answer.answer,
-        &answer.reasoning,
-    );
+pub fn completion(plan: &ChatPlan, done: Completion) -> ChatCompletion {
+    let Completion { answer, usage } = done;
     ChatCompletion {
         id: completion_id(),
         object: "chat.completion",
@@ -61,15 +55,13 @@ pub fn completion(plan: &ChatPlan, answer: SyncAnswer) -> ChatCompletion {
     }
 }
 
-/// Turns upstream events into OpenAI SSE chunks for one stream.
+/// Turns a stream's events into OpenAI SSE chunks.
 #[derive(Debug)]
 pub struct ChunkEncoder {
     id: String,
     model: String,
     created: u64,
     include_usage: bool,
-    /// Everything received so far: for usage estimates and the `CompletedAnswer` rule.
-    answer: Answer,
 }
 
 fn sse(json: &impl serde::Serialize) -> Bytes {
@@ -88,7 +80,6 @@ impl ChunkEncoder {
             model: plan.model.clone(),
             created: unix_now(),
             include_usage: plan.include_usage,
-            answer: Answer::default(),
         }
     }
 
@@ -125,57 +116,36 @@ impl ChunkEncoder {
         )
     }
 
-    /// The chunk for one upstream event, if it carries anything for the client.
-    pub fn event(&mut self, event: UpstreamEvent) -> Option<Bytes> {
-        let out = match &event {
-            UpstreamEvent::Content(text) if !text.is_empty() => Some(self.chunk(
+    /// The bytes for one event. `Done` closes with the finish chunk, the usage chunk if
+    /// asked, and `[DONE]`; `Failed` with an error event and no `[DONE]`, so no client
+    /// mistakes a broken answer for a complete one.
+    pub fn event(&self, event: &StreamEvent) -> Bytes {
+        match event {
+            StreamEvent::Text(text) => self.chunk(
                 Delta {
                     content: Some(text),
                     ..Delta::default()
                 },
                 None,
-            )),
-            UpstreamEvent::Reasoning(text) if !text.is_empty() => Some(self.chunk(
+            ),
+            StreamEvent::Reasoning(text) => self.chunk(
                 Delta {
                     reasoning_content: Some(text),
                     ..Delta::default()
                 },
                 None,
-            )),
-            UpstreamEvent::CompletedAnswer(text)
-                if self.answer.content.is_empty() && !text.is_empty() =>
-            {
-                Some(self.chunk(
-                    Delta {
-                        content: Some(text),
-                        ..Delta::default()
-                    },
-                    None,
-                ))
-            }
-            _ => None,
-        };
-        self.answer.apply(event);
-        out
+            ),
+            StreamEvent::Done { usage } => self.finish(*usage),
+            StreamEvent::Failed(failure) => error_event(ErrorObject {
+                message: failure.message.clone(),
+                kind: "server_error",
+                param: None,
+                code: Some(failure.code.into()),
+            }),
+        }
     }
 
-    /// The answer text streamed so far.
-    pub fn content(&self) -> &str {
-        &self.answer.content
-    }
-
-    /// Usage so far: exact when metrics came, else estimated from `query` and the answer.
-    pub fn usage(&self, query: &str) -> TokenUsage {
-        TokenUsage::resolve(
-            self.answer.metrics,
-            query,
-            &self.answer.content,
-            &self.answer.reasoning,
-        )
-    }
-
-    /// The closing bytes of a successful stream: finish chunk, usage chunk if asked, `[DONE]`.
-    pub fn finish(&self, query: &str) -> Bytes {
+    fn finish(&self, usage: TokenUsage) -> Bytes {
         let mut out = self.chunk(Delta::default(), Some(FINISH_REASON)).to_vec();
         if self.include_usage {
             out.extend_from_slice(&sse(&ChatCompletionChunk {
@@ -184,7 +154,7 @@ impl ChunkEncoder {
                 created: self.created,
                 model: &self.model,
                 choices: vec![],
-                usage: ChunkUsage::Final(self.usage(query)),
+                usage: ChunkUsage::Final(usage),
                 system_fingerprint: None,
             }));
         }

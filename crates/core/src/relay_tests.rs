@@ -4,8 +4,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Settings;
+use crate::engine::StreamFailure;
 use crate::models::ModelCatalog;
-use crate::usage::Metrics;
+use crate::upstream::SyncAnswer;
 
 fn plan(include_usage: bool) -> ChatPlan {
     let request = serde_json::from_value(json!({
@@ -38,28 +39,28 @@ fn events(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+fn exact(input: u64, output: u64) -> TokenUsage {
+    TokenUsage {
+        prompt_tokens: input,
+        completion_tokens: output,
+        total_tokens: input + output,
+        estimated: false,
+    }
+}
+
 #[test]
 fn role_then_deltas_then_finish_then_usage_then_done() {
     let plan = plan(true);
-    let mut enc = ChunkEncoder::new(&plan);
+    let enc = ChunkEncoder::new(&plan);
     let mut out = enc.start().to_vec();
     for event in [
-        UpstreamEvent::Reasoning("think".into()),
-        UpstreamEvent::Content("Hel".into()),
-        UpstreamEvent::Other,
-        UpstreamEvent::Content("lo".into()),
-        UpstreamEvent::CompletedAnswer("Hello".into()),
-        UpstreamEvent::Metrics(Metrics {
-            input_tokens: 5,
-            output_tokens: 2,
-            total_tokens: 7,
-        }),
+        StreamEvent::Reasoning("think".into()),
+        StreamEvent::Text("Hel".into()),
+        StreamEvent::Text("lo".into()),
+        StreamEvent::Done { usage: exact(5, 2) },
     ] {
-        if let Some(bytes) = enc.event(event) {
-            out.extend_from_slice(&bytes);
-        }
+        out.extend_from_slice(&enc.event(&event));
     }
-    out.extend_from_slice(&enc.finish(&plan.query));
     let ev = events(&out);
     assert_eq!(ev.len(), 7, "{ev:#?}");
     assert_eq!(
@@ -88,20 +89,30 @@ fn role_then_deltas_then_finish_then_usage_then_done() {
 }
 
 #[test]
-fn no_usage_field_unless_asked_and_completed_answer_fills_an_empty_stream() {
+fn no_usage_field_unless_asked() {
     let plan = plan(false);
-    let mut enc = ChunkEncoder::new(&plan);
-    let fill = enc
-        .event(UpstreamEvent::CompletedAnswer("Whole".into()))
-        .unwrap();
-    let ev = events(&fill);
+    let enc = ChunkEncoder::new(&plan);
+    let ev = events(&enc.event(&StreamEvent::Text("Whole".into())));
     assert_eq!(ev[0]["choices"][0]["delta"], json!({"content": "Whole"}));
     assert!(ev[0].get("usage").is_none());
-    let end = events(&enc.finish(&plan.query));
+    let end = events(&enc.event(&StreamEvent::Done { usage: exact(1, 1) }));
     assert_eq!(end.len(), 2);
     assert_eq!(end[1], "[DONE]");
-    // Without metrics, usage is estimated.
-    assert!(enc.usage(&plan.query).estimated);
+}
+
+#[test]
+fn a_broken_stream_ends_with_an_error_event_and_no_done() {
+    let enc = ChunkEncoder::new(&plan(true));
+    let ev = events(&enc.event(&StreamEvent::Failed(StreamFailure {
+        message: "cut".into(),
+        code: "upstream_stream_error",
+    })));
+    assert_eq!(
+        ev,
+        [
+            json!({"error": {"message": "cut", "type": "server_error", "param": null, "code": "upstream_stream_error"}})
+        ]
+    );
 }
 
 #[test]
@@ -126,10 +137,13 @@ fn non_stream_completion_shape() {
     let plan = plan(false);
     let body = completion(
         &plan,
-        SyncAnswer {
-            answer: "A".into(),
-            reasoning: "R".into(),
-            metrics: None,
+        Completion {
+            answer: SyncAnswer {
+                answer: "A".into(),
+                reasoning: "R".into(),
+                metrics: None,
+            },
+            usage: exact(3, 4),
         },
     );
     let v = serde_json::to_value(&body).unwrap();
@@ -141,5 +155,5 @@ fn non_stream_completion_shape() {
     );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
-    assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(v["usage"]["total_tokens"], 7);
 }

@@ -38,7 +38,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     /// The domain: accounts, settings, model aliases, client tokens, upstream client.
-    engine: Engine,
+    engine: Arc<Engine>,
     /// Changes people make through the admin API: stored, then applied to `engine`.
     control: Control,
     /// The `default` client token (config or generated), for the desktop shell to hand out.
@@ -82,7 +82,7 @@ impl AppState {
             store,
         } = services;
         Self(Arc::new(Inner {
-            engine,
+            engine: Arc::new(engine),
             control,
             client_token,
             allowed_origins,
@@ -154,6 +154,11 @@ impl AppState {
 
     pub fn engine(&self) -> &Engine {
         &self.0.engine
+    }
+
+    /// The engine, for what outlives a request handler (a stream's body).
+    pub fn engine_arc(&self) -> Arc<Engine> {
+        self.0.engine.clone()
     }
 
     pub fn control(&self) -> &Control {

@@ -1,0 +1,458 @@
+//! The request path after planning: select an account → send → classify the outcome →
+//! retry on another account or answer.
+//!
+//! Retry rules (§6, §10): an error the request caused (a 400 such as
+//! `context_length_exceeded`) goes straight back to the client and costs the account nothing.
+//! Any other error is recorded in the account's health (cooldown, needs attention, circuit)
+//! and the next usable account is tried at once; re-trying an account that already failed
+//! this request waits `retry_delay` first. At most `1 + max_retries` attempts are made. When
+//! every account is resting, the request waits for the earliest one up to `no_account_wait`,
+//! then gets [`DispatchError::Unavailable`] with a retry hint. Accounts that need attention
+//! are re-checked in the background by [`Engine::run_rechecks`].
+//!
+//! Streams are not answered until the upstream's first content event has arrived, so that a
+//! failure before it can still fail over without the client seeing anything. From then on a
+//! [`ChatStream`] yields dialect-neutral [`StreamEvent`]s and does the bookkeeping itself
+//! (the account's health, reuse mode's memory, the usage record), however the stream ends.
+//!
+//! - [`failover`]: the loop over accounts and its decisions;
+//! - [`session`]: one attempt on one account, on a fresh or a resumed upstream session;
+//! - [`stream`]: the stream after its first content;
+//! - [`upkeep`]: the background work (re-checks, the catalogue, deleting sessions).
+
+mod failover;
+mod session;
+mod stream;
+mod upkeep;
+
+pub use stream::{ChatStream, StreamEvent, StreamFailure};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::chat::ChatPlan;
+use crate::config::Settings;
+use crate::endpoints::EndpointCatalog;
+use crate::janitor::{Janitor, JanitorQueue, SessionTicket};
+use crate::limits::{Gate, GatePermit, RateLimiter};
+use crate::live::LiveFeed;
+use crate::models::ModelCatalog;
+use crate::pool::{Account, Lease, Pool};
+use crate::record::RequestRecord;
+use crate::sessions::{SessionCache, SessionEntry};
+use crate::store::usage::FailedAttempt;
+use crate::tokens::TokenRegistry;
+use crate::upstream::error::{TimeoutPhase, UpstreamError};
+use crate::upstream::{SyncAnswer, UpstreamClient};
+use crate::usage::TokenUsage;
+
+/// The domain core shared by the server and the desktop shell.
+#[derive(Debug)]
+pub struct Engine {
+    upstream: UpstreamClient,
+    /// The on-demand.io accounts requests are spread over.
+    pub pool: Pool,
+    /// Live model aliases; swapped whole when edited.
+    catalog: ArcSwap<ModelCatalog>,
+    /// The live endpoint catalogue (§14.1); swapped whole after each read.
+    endpoints: ArcSwap<EndpointCatalog>,
+    /// A problem every account meets alike (the upstream's firewall refuses this machine, the
+    /// base URL is wrong), until a request succeeds again.
+    problem: std::sync::Mutex<Option<UpstreamProblem>>,
+    /// Deletes finished upstream sessions in the background.
+    janitor: Janitor,
+    /// The janitor's queue, until [`Engine::run_janitor`] takes it.
+    janitor_queue: std::sync::Mutex<Option<JanitorQueue>>,
+    /// Wakes the catalogue task for the accounts in `catalogue_due` (or all, if empty).
+    catalogue_wake: tokio::sync::Notify,
+    catalogue_due: std::sync::Mutex<Vec<String>>,
+    /// Live settings; each request reads one consistent snapshot.
+    settings: ArcSwap<Settings>,
+    /// The cap on upstream requests in flight over all accounts.
+    gate: Arc<Gate>,
+    /// Requests per minute per client token.
+    pub rate_limiter: RateLimiter,
+    /// Reuse mode: which upstream session holds which conversation.
+    pub sessions: SessionCache,
+    /// The client tokens allowed on `/v1/*`, with their limits.
+    pub tokens: TokenRegistry,
+    /// Finished requests and running totals, for the live dashboard.
+    pub live: Arc<LiveFeed>,
+}
+
+/// What kind of proxy-wide problem the upstream shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The upstream's firewall refuses this machine or user agent (a 403 that is not the
+    /// API's own answer).
+    Firewall,
+    /// The upstream has no such route: the base URL is wrong.
+    Route,
+}
+
+/// A problem that no other account can get around, shown on the dashboard and the tray.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamProblem {
+    pub kind: ProblemKind,
+    pub message: String,
+    /// When it was first seen (Unix ms), and last.
+    pub since_ms: i64,
+    pub last_ms: i64,
+}
+
+/// Why no answer could be had.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DispatchError {
+    #[error("no enabled on-demand.io account is configured")]
+    NoAccounts,
+    /// A proxy-wide problem (firewall, wrong base URL): no other account can help.
+    #[error("{error}")]
+    Proxy {
+        error: UpstreamError,
+        account: String,
+    },
+    /// No account may use this model: none sees it, or each was refused it (a plan or
+    /// premium refusal); `last` is that refusal, if one came during this request.
+    #[error("no on-demand.io account may use {endpoint_id}")]
+    ModelRefused {
+        endpoint_id: String,
+        last: Option<UpstreamError>,
+    },
+    /// The upstream refused the request itself; retrying elsewhere cannot help.
+    #[error("{error}")]
+    Rejected {
+        error: UpstreamError,
+        account: String,
+    },
+    /// Every attempt failed; `last` is the final one's error.
+    #[error("{last}")]
+    Exhausted {
+        last: UpstreamError,
+        attempts: u32,
+        account: String,
+    },
+    #[error("the request did not finish within request_timeout")]
+    Timeout { attempts: u32 },
+    /// Every account is resting (or the upstream cap is full) for longer than the request
+    /// may wait. `retry_after` is when one should be usable, if known.
+    #[error("no on-demand.io account is available right now")]
+    Unavailable {
+        retry_after: Option<std::time::Duration>,
+        last: Option<UpstreamError>,
+    },
+}
+
+/// One request's attempts: how many were made, and the trail of those that failed (for
+/// its usage row), kept in its record so a timeout or failure can still report them.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    count: AtomicU32,
+    failed: std::sync::Mutex<Vec<FailedAttempt>>,
+}
+
+impl Attempts {
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, account: &str, error: &UpstreamError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(FailedAttempt {
+                account: account.to_owned(),
+                status: error.status(),
+                code: error.code().map(str::to_owned),
+                message: error.to_string(),
+            });
+    }
+
+    /// The failed attempts, in order.
+    pub fn take_failed(&self) -> Vec<FailedAttempt> {
+        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// An attempt's hold on its account (and on a slot of the upstream cap), released on drop.
+#[derive(Debug)]
+pub struct Hold {
+    lease: Lease,
+    _permit: Option<GatePermit>,
+}
+
+impl Hold {
+    pub fn account(&self) -> &Arc<Account> {
+        self.lease.account()
+    }
+}
+
+/// The upstream session an answer came from. Dropped, it queues the session for deletion
+/// unless reuse mode remembered it ([`Engine::remember`]).
+#[derive(Debug)]
+pub struct SessionUse {
+    pub id: String,
+    /// Reuse mode continued an existing session (only the new turn was sent).
+    pub reused: bool,
+    ticket: SessionTicket,
+}
+
+/// A finished non-stream answer; its record has been written.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub answer: SyncAnswer,
+    /// Exact when the upstream sent metrics, else estimated.
+    pub usage: TokenUsage,
+}
+
+/// A request the engine could not answer. The caller answers the client and tells the
+/// record with what status ([`RequestRecord::refused`]) before dropping it.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: DispatchError,
+    pub record: RequestRecord,
+}
+
+impl Engine {
+    pub fn new(
+        upstream: UpstreamClient,
+        pool: Pool,
+        catalog: ModelCatalog,
+        settings: Settings,
+    ) -> Self {
+        let (janitor, janitor_queue) = Janitor::new();
+        Self {
+            upstream,
+            pool,
+            catalog: ArcSwap::from_pointee(catalog),
+            endpoints: ArcSwap::default(),
+            problem: std::sync::Mutex::default(),
+            janitor,
+            janitor_queue: std::sync::Mutex::new(Some(janitor_queue)),
+            catalogue_wake: tokio::sync::Notify::new(),
+            catalogue_due: std::sync::Mutex::default(),
+            settings: ArcSwap::from_pointee(settings),
+            gate: Arc::new(Gate::default()),
+            rate_limiter: RateLimiter::default(),
+            sessions: SessionCache::default(),
+            tokens: TokenRegistry::default(),
+            live: Arc::default(),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    pub fn set_settings(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
+    pub fn catalog(&self) -> Arc<ModelCatalog> {
+        self.catalog.load_full()
+    }
+
+    pub fn set_catalog(&self, catalog: ModelCatalog) {
+        self.catalog.store(Arc::new(catalog));
+    }
+
+    /// The live endpoint catalogue (empty until a read succeeds).
+    pub fn endpoints(&self) -> Arc<EndpointCatalog> {
+        self.endpoints.load_full()
+    }
+
+    pub fn set_endpoints(&self, endpoints: EndpointCatalog) {
+        self.endpoints.store(Arc::new(endpoints));
+    }
+
+    /// The proxy-wide upstream problem, if one stands.
+    pub fn problem(&self) -> Option<UpstreamProblem> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_problem(&self, error: &UpstreamError) {
+        let kind = match error {
+            UpstreamError::Firewall { .. } => ProblemKind::Firewall,
+            _ => ProblemKind::Route,
+        };
+        let now = crate::store::now_ms();
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        let since_ms = problem
+            .as_ref()
+            .filter(|p| p.kind == kind)
+            .map_or(now, |p| p.since_ms);
+        if problem.is_none() {
+            tracing::error!(%error, "on-demand.io refuses every request alike; no account is set aside for it");
+        }
+        *problem = Some(UpstreamProblem {
+            kind,
+            message: error.to_string(),
+            since_ms,
+            last_ms: now,
+        });
+    }
+
+    fn clear_problem(&self) {
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if problem.take().is_some() {
+            tracing::info!("on-demand.io answers again; the proxy-wide problem is over");
+        }
+    }
+
+    /// What the session janitor has done.
+    pub fn janitor_stats(&self) -> crate::janitor::JanitorStats {
+        self.janitor.stats()
+    }
+
+    /// A ticket for a session this account opened: deleted when dropped, if cleanup is on.
+    fn ticket(&self, settings: &Settings, account: &str, session_id: &str) -> SessionTicket {
+        if settings.delete_sessions {
+            self.janitor.ticket(account, session_id)
+        } else {
+            SessionTicket::none()
+        }
+    }
+
+    /// Queues reuse-mode sessions that left the cache for deletion.
+    fn sessions_left(&self, left: Vec<SessionEntry>) {
+        if self.settings().delete_sessions {
+            for entry in left {
+                self.janitor.finished(&entry.account, &entry.session_id);
+            }
+        }
+    }
+
+    /// A non-stream completion, bounded as a whole by `request_timeout`. The record is
+    /// filled in and written on success; a refusal hands it back.
+    pub async fn complete(
+        &self,
+        plan: &ChatPlan,
+        mut record: RequestRecord,
+    ) -> Result<Completion, Refusal> {
+        let settings = self.settings();
+        let settings = &*settings;
+        let resume = self.resume(plan, settings);
+        let attempts = &record.attempts;
+        let run =
+            self.with_failover(
+                settings,
+                plan,
+                attempts,
+                resume,
+                |account, session| async move {
+                    self.attempt_sync(&account, plan, settings, session).await
+                },
+            );
+        let result = match tokio::time::timeout(settings.request_timeout, run).await {
+            Ok(result) => result,
+            Err(_) => Err(DispatchError::Timeout {
+                attempts: attempts.count(),
+            }),
+        };
+        match result {
+            Ok(((answer, mut session), hold, attempts)) => {
+                self.remember(plan, &answer.answer, &mut session, hold.account());
+                let usage = TokenUsage::resolve(
+                    answer.metrics,
+                    &plan.query,
+                    &answer.answer,
+                    &answer.reasoning,
+                );
+                record.answered_by(&hold.account().name, attempts, session.reused);
+                record.count(&usage);
+                Ok(Completion { answer, usage })
+            }
+            Err(error) => {
+                tracing::warn!(model = %plan.model, %error, "chat completion failed");
+                record.dispatch_failed(&error);
+                Err(Refusal { error, record })
+            }
+        }
+    }
+
+    /// Opens a stream on the first account that produces content. The stream owns the
+    /// plan and the record from then on; a refusal hands the record back.
+    pub async fn open_stream(
+        self: &Arc<Self>,
+        plan: ChatPlan,
+        mut record: RequestRecord,
+    ) -> Result<ChatStream, Refusal> {
+        let settings = self.settings();
+        let settings = &*settings;
+        let resume = self.resume(&plan, settings);
+        let plan_ref = &plan;
+        let opened = self
+            .with_failover(
+                settings,
+                plan_ref,
+                &record.attempts,
+                resume,
+                |account, session| async move {
+                    self.attempt_stream(&account, plan_ref, settings, session)
+                        .await
+                },
+            )
+            .await;
+        match opened {
+            Ok(((first, rest, session), hold, attempts)) => {
+                record.answered_by(&hold.account().name, attempts, session.reused);
+                record.stream_began();
+                Ok(ChatStream::new(
+                    self.clone(),
+                    plan,
+                    hold,
+                    session,
+                    first,
+                    rest,
+                    record,
+                ))
+            }
+            Err(error) => {
+                tracing::warn!(model = %plan.model, %error, "stream request failed before any content");
+                record.dispatch_failed(&error);
+                Err(Refusal { error, record })
+            }
+        }
+    }
+
+    /// A real minimal query through one account, whatever its health or turn (a person's
+    /// "test" button). Success puts the account back in rotation; a failure only reports.
+    pub async fn test_account(
+        &self,
+        account: &Account,
+        plan: &ChatPlan,
+    ) -> Result<SyncAnswer, UpstreamError> {
+        let settings = self.settings();
+        let attempt = self.attempt_sync(account, plan, &settings, None);
+        match tokio::time::timeout(settings.request_timeout, attempt).await {
+            Ok(Ok((answer, _session))) => {
+                account.reset();
+                Ok(answer)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+        }
+    }
+
+    /// Records how a stream that had begun ended, for the account's health.
+    fn record_stream_end(&self, account: &Account, outcome: Result<(), &UpstreamError>) {
+        match outcome {
+            Ok(()) => account.record_success(),
+            Err(error) => {
+                account.record_failure(
+                    error.blame(),
+                    &error.to_string(),
+                    Instant::now(),
+                    &self.settings().health,
+                );
+                Self::log_set_aside(account);
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! One request's record: what it asked, how it went, and its usage row, written when the
+//! record is dropped, however the request ended (answered, refused, failed upstream, broken
+//! mid-stream, or abandoned by its client). The engine and its stream fill it in; the HTTP
+//! layer only creates it and, for refusals, says with what status it answered.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::{Attempts, DispatchError};
+use crate::live::LiveFeed;
+use crate::store::usage::UsageEvent;
+use crate::store::writer::UsageSink;
+use crate::tokens::ClientToken;
+use crate::usage::TokenUsage;
+
+pub struct RequestRecord {
+    /// `None` when `record_usage` is off: nothing about the request is stored.
+    sink: Option<UsageSink>,
+    /// The client token, whose quotas count the request.
+    token: Arc<ClientToken>,
+    /// The dashboard's live feed, for what the usage writer will not publish.
+    live: Arc<LiveFeed>,
+    /// The upstream attempts so far, with the trail of those that failed.
+    pub attempts: Attempts,
+    /// The row being filled in.
+    pub event: UsageEvent,
+    started: Instant,
+}
+
+impl std::fmt::Debug for RequestRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRecord")
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestRecord {
+    /// A record for one request of `token`; `sink` is `None` when usage is not recorded.
+    pub fn new(sink: Option<UsageSink>, live: Arc<LiveFeed>, token: Arc<ClientToken>) -> Self {
+        Self {
+            sink,
+            live,
+            event: UsageEvent {
+                ts: crate::store::now_ms(),
+                client_token: token.name.clone(),
+                // Overwritten on every path that finishes; a panic leaves this behind.
+                status: 500,
+                error_class: Some("internal_error".into()),
+                ..UsageEvent::default()
+            },
+            started: Instant::now(),
+            attempts: Attempts::default(),
+            token,
+        }
+    }
+
+    pub fn token(&self) -> &Arc<ClientToken> {
+        &self.token
+    }
+
+    /// The request was answered with an error before or instead of upstream work.
+    pub fn refused(&mut self, status: u16, code: Option<String>) {
+        self.event.status = status;
+        self.event.error_class = code;
+    }
+
+    /// Notes which account an upstream failure ended on, and after how many attempts.
+    pub(crate) fn dispatch_failed(&mut self, error: &DispatchError) {
+        match error {
+            DispatchError::Rejected { account, .. } | DispatchError::Proxy { account, .. } => {
+                self.event.account = Some(account.clone());
+                self.event.attempts = 1;
+            }
+            DispatchError::Exhausted {
+                account, attempts, ..
+            } => {
+                self.event.account = Some(account.clone());
+                self.event.attempts = *attempts;
+            }
+            DispatchError::Timeout { attempts } => self.event.attempts = *attempts,
+            DispatchError::NoAccounts
+            | DispatchError::Unavailable { .. }
+            | DispatchError::ModelRefused { .. } => self.event.attempts = self.attempts.count(),
+        }
+    }
+
+    /// The upstream answered on `account` after `attempts` attempts.
+    pub(crate) fn answered_by(&mut self, account: &str, attempts: u32, reused: bool) {
+        let e = &mut self.event;
+        e.status = 200;
+        e.error_class = None;
+        e.account = Some(account.to_owned());
+        e.attempts = attempts;
+        e.session_reused = reused;
+    }
+
+    /// A stream's first content arrived now: until it ends one way or the other, a drop
+    /// means the client went away.
+    pub(crate) fn stream_began(&mut self) {
+        self.event.ttft_ms = Some(self.started.elapsed().as_millis() as u32);
+        self.event.error_class = Some("client_disconnected".into());
+    }
+
+    pub(crate) fn count(&mut self, usage: &TokenUsage) {
+        self.event.input_tokens = usage.prompt_tokens;
+        self.event.output_tokens = usage.completion_tokens;
+        self.event.tokens_estimated = usage.estimated;
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        let e = &mut self.event;
+        e.latency_ms = self.started.elapsed().as_millis() as u32;
+        e.failed_attempts = self.attempts.take_failed();
+        tracing::info!(
+            model = %e.model, stream = e.stream, status = e.status, error = e.error_class.as_deref().unwrap_or(""),
+            account = e.account.as_deref().unwrap_or(""), attempts = e.attempts, reused = e.session_reused,
+            prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
+            ms = e.latency_ms, "request"
+        );
+        self.token.record_use(
+            e.succeeded(),
+            e.input_tokens + e.output_tokens,
+            e.ts + i64::from(e.latency_ms),
+        );
+        // The writer shows a row live once it is committed; what is not stored shows now.
+        match &self.sink {
+            Some(sink) => {
+                if let Err(event) = sink.record(std::mem::take(e)) {
+                    self.live.publish(&event);
+                }
+            }
+            None => self.live.publish(e),
+        }
+    }
+}
