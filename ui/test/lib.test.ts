@@ -4,7 +4,8 @@ import { fieldError, formLevelError, readableError } from '../src/lib/errors';
 import { formatCompact, formatDuration, formatNumber, formatPercent } from '../src/lib/format';
 import { rangeBounds, startOfDay, tzOffsetMinutes } from '../src/lib/range';
 import { toSeries, topShares } from '../src/lib/series';
-import { changedSettings } from '../src/lib/settings';
+import { changedSettings, groupSettings, inLanguage } from '../src/lib/settings';
+import type { Setting } from '../src/api/types';
 import { openaiBaseUrl, snippets } from '../src/lib/snippets';
 import type { TFunction } from 'i18next';
 
@@ -81,6 +82,19 @@ describe('settings', () => {
   it('sends only what changed', () => {
     expect(changedSettings({ rate_limit: 60, session_mode: 'stateless' }, { rate_limit: 60, session_mode: 'reuse' })).toEqual({ session_mode: 'reuse' });
     expect(changedSettings({ rate_limit: 60 }, { rate_limit: '' })).toEqual({});
+  });
+
+  it('groups settings in the order the proxy declares them, and speaks the page language', () => {
+    const s = (key: string, group: Setting['group']) => ({ key, group }) as Setting;
+    const groups = groupSettings([s('a', 'conversations'), s('b', 'conversations'), s('c', 'limits')]);
+    expect(groups.map((g) => [g.group, g.settings.map((x) => x.key)])).toEqual([
+      ['conversations', ['a', 'b']],
+      ['limits', ['c']],
+    ]);
+    const words = { en: 'Retries', 'zh-CN': '重试次数' };
+    expect(inLanguage(words, 'zh-CN')).toBe('重试次数');
+    expect(inLanguage(words, 'en')).toBe('Retries');
+    expect(inLanguage(words, undefined)).toBe('Retries');
   });
 });
 

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use ondemand_core::config::{self, FIELDS, Sources};
+use ondemand_core::config::{self, Sources, all_names};
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
 use ondemand_proxy::launch;
 
 /// The command line. Every configuration key has a flag, made from the one table of keys
-/// (`config::FIELDS`), so flags, env vars and `config.json` keys can never drift apart.
+/// (`config::all_names`), so flags, env vars and `config.json` keys can never drift apart.
 /// Flags override environment variables, which override the config file.
 fn cli() -> Command {
     let mut serve = Command::new("serve")
@@ -28,7 +28,7 @@ fn cli() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("Start with an in-process simulated on-demand.io and a demo account: every answer is simulated"),
         );
-    for field in FIELDS {
+    for field in all_names() {
         let arg = Arg::new(field.key)
             .long(field.flag.trim_start_matches("--"))
             .help(field.help);
@@ -48,8 +48,7 @@ fn cli() -> Command {
 
 /// The flags that were given, as `(config key, raw value)`.
 fn flags(matches: &ArgMatches) -> Vec<(&'static str, String)> {
-    FIELDS
-        .iter()
+    all_names()
         .filter_map(|f| {
             if f.switch {
                 matches.get_flag(f.key).then(|| (f.key, "true".to_owned()))

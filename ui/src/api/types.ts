@@ -111,6 +111,15 @@ export interface Catalogue {
   endpoints: Endpoint[];
 }
 
+/** Text in each language the dashboard offers. */
+export interface Words {
+  en: string;
+  'zh-CN': string;
+}
+
+export type SettingGroup = 'conversations' | 'retries' | 'limits' | 'pool' | 'usage' | 'upstream';
+
+/** One setting as the proxy declares it (config::SETTINGS): the page is drawn from this. */
 export interface Setting {
   key: string;
   value: unknown;
@@ -119,7 +128,15 @@ export interface Setting {
   editable: boolean;
   locked_reason: string | null;
   env: string;
-  help: string;
+  flag: string;
+  kind: 'integer' | 'seconds' | 'boolean' | 'text' | 'choice';
+  choices: { value: string; label: Words }[];
+  min: number | null;
+  max: number | null;
+  group: SettingGroup;
+  live: boolean;
+  label: Words;
+  help: Words;
 }
 
 export interface Overview {

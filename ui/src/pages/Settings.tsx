@@ -9,7 +9,7 @@ import type { Setting } from '../api/types';
 import { ErrorAlert, PageHeader } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
 import { DesktopSettings } from './DesktopSettings';
-import { SETTING_GROUPS, type SettingKind, changedSettings } from '../lib/settings';
+import { changedSettings, groupSettings, inLanguage } from '../lib/settings';
 
 export function Settings() {
   const { t } = useTranslation();
@@ -56,33 +56,22 @@ export function Settings() {
       {formLevelError(error, [...byKey.keys()], t) && <Alert color="red" mb="md">{formLevelError(error, [...byKey.keys()], t)}</Alert>}
       <Stack gap="md">
         {inShell() && <DesktopSettings />}
-        {SETTING_GROUPS.map((group) => (
-          <Card withBorder key={group.key} padding="md">
+        {groupSettings(settings.data ?? []).map((group) => (
+          <Card withBorder key={group.group} padding="md">
             <Title order={3} size="h5" mb="xs">
-              {t(`settings.groups.${group.key}`)}
+              {t(`settings.groups.${group.group}`)}
             </Title>
-            {group.key === 'conversations' && (
-              <Alert color="blue" p="xs" mb="sm">
-                <Text size="sm">{t('settings.modes.stateless')}</Text>
-                <Text size="sm">{t('settings.modes.reuse')}</Text>
-              </Alert>
-            )}
             <Stack gap="sm">
-              {group.settings.map(([key, kind]) => {
-                const s = byKey.get(key);
-                if (!s) return null;
-                return (
-                  <Field
-                    key={key}
-                    setting={s}
-                    kind={kind}
-                    value={key in draft ? draft[key] : s.value}
-                    error={fieldError(error, key, t)}
-                    onChange={(v) => setDraft((d) => ({ ...d, [key]: v }))}
-                    onReset={() => submit({ [key]: null })}
-                  />
-                );
-              })}
+              {group.settings.map((s) => (
+                <Field
+                  key={s.key}
+                  setting={s}
+                  value={s.key in draft ? draft[s.key] : s.value}
+                  error={fieldError(error, s.key, t)}
+                  onChange={(v) => setDraft((d) => ({ ...d, [s.key]: v }))}
+                  onReset={() => submit({ [s.key]: null })}
+                />
+              ))}
             </Stack>
           </Card>
         ))}
@@ -107,19 +96,24 @@ export function Settings() {
 }
 
 function Field({
-  setting, kind, value, error, onChange, onReset,
+  setting, value, error, onChange, onReset,
 }: {
   setting: Setting;
-  kind: SettingKind;
   value: unknown;
   error?: string;
   onChange: (v: unknown) => void;
   onReset: () => void;
 }) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage;
+  const kind = setting.kind;
+  const choiceLabel = (v: unknown) => {
+    const choice = setting.choices.find((c) => c.value === v);
+    return choice ? inLanguage(choice.label, lang) : String(v);
+  };
   const label = (
     <Group gap={6} wrap="nowrap" component="span">
-      <span>{t(`settings.keys.${setting.key}.label`)}</span>
+      <span>{inLanguage(setting.label, lang)}</span>
       {setting.source !== 'default' && (
         <Badge size="xs" variant="light" color={setting.editable ? 'blue' : 'gray'}>
           {t(`settings.sources.${setting.source}`)}
@@ -133,17 +127,17 @@ function Field({
     </Group>
   );
   const shownDefault =
-    typeof kind === 'object' ? t(`settings.choices.${String(setting.default)}`) : typeof setting.default === 'boolean' ? t(setting.default ? 'settings.on' : 'settings.off') : String(setting.default);
-  const description = `${t(`settings.keys.${setting.key}.help`)} ${t('settings.defaultIs', { value: shownDefault })}`;
+    kind === 'choice' ? choiceLabel(setting.default) : typeof setting.default === 'boolean' ? t(setting.default ? 'settings.on' : 'settings.off') : String(setting.default);
+  const description = `${inLanguage(setting.help, lang)} ${t('settings.defaultIs', { value: shownDefault })}`;
   const common = { label, description, error, disabled: !setting.editable, 'data-testid': `setting-${setting.key}` };
   let input;
   if (kind === 'boolean') {
     input = <Switch {...common} checked={Boolean(value)} onChange={(e) => onChange(e.currentTarget.checked)} />;
-  } else if (typeof kind === 'object') {
+  } else if (kind === 'choice') {
     input = (
       <Select
         {...common}
-        data={kind.choices.map((c) => ({ value: c, label: t(`settings.choices.${c}`) }))}
+        data={setting.choices.map((c) => ({ value: c.value, label: inLanguage(c.label, lang) }))}
         value={String(value)}
         onChange={(v) => onChange(v)}
         allowDeselect={false}
@@ -158,6 +152,9 @@ function Field({
         {...common}
         value={value as number}
         onChange={(v) => onChange(v === '' ? '' : typeof v === 'number' ? v : Number(v))}
+        min={setting.min ?? undefined}
+        clampBehavior="none"
+        max={setting.max ?? undefined}
         decimalScale={kind === 'seconds' ? 3 : 0}
         suffix={kind === 'seconds' ? ` ${t('settings.secondsSuffix')}` : undefined}
         maw={360}

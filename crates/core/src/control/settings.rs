@@ -4,7 +4,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Control, ControlError, apply_aliases};
-use crate::config::{self, FIELDS, Origin, is_live_setting, is_setting, settings_json};
+use crate::config::{
+    self, Choice, Group, Origin, SETTINGS, Words, is_live_setting, is_setting, settings_json,
+};
 use crate::engine::Engine;
 use crate::models::{ModelCatalog, PASSTHROUGH_PREFIXES};
 use crate::store::{aliases, now_ms, settings as rows};
@@ -24,7 +26,19 @@ pub struct SettingView {
     /// Why it cannot be changed here, when it cannot.
     pub locked_reason: Option<String>,
     pub env: &'static str,
-    pub help: &'static str,
+    pub flag: &'static str,
+    /// `integer`, `seconds`, `boolean`, `text` or `choice`.
+    pub kind: &'static str,
+    /// The values a `choice` takes.
+    pub choices: &'static [Choice],
+    /// The range of a number.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub group: Group,
+    /// Changes apply at once (`false`: at the next start).
+    pub live: bool,
+    pub label: Words,
+    pub help: Words,
 }
 
 /// One model alias as the admin API shows it.
@@ -46,9 +60,8 @@ impl Control {
         let values = settings_json(&engine.settings());
         let defaults = settings_json(&self.base);
         let stored = self.stored_lock().clone();
-        FIELDS
+        SETTINGS
             .iter()
-            .filter(|f| is_setting(f.key))
             .map(|f| {
                 let pinned = self.pinned.origin(f.key);
                 let source = match pinned {
@@ -60,7 +73,7 @@ impl Control {
                 };
                 let locked_reason = match pinned {
                     Some(origin) => Some(format!("Set {origin}; change it there.")),
-                    None if !is_live_setting(f.key) => Some(format!(
+                    None if !f.live => Some(format!(
                         "Applies at start only; set {} or the config file.",
                         f.env
                     )),
@@ -74,6 +87,14 @@ impl Control {
                     editable: locked_reason.is_none(),
                     locked_reason,
                     env: f.env,
+                    flag: f.flag,
+                    kind: f.kind.name(),
+                    choices: f.kind.choices(),
+                    min: f.kind.range().map(|r| r.0),
+                    max: f.kind.range().map(|r| r.1),
+                    group: f.group,
+                    live: f.live,
+                    label: f.label,
                     help: f.help,
                 }
             })

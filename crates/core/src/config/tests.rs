@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::time::Duration;
+
+use crate::pool::Strategy;
 
 use super::*;
 
@@ -204,8 +207,7 @@ fn settings_json_covers_every_setting_and_round_trips() {
     changed.health.circuit_failures = 7;
     for settings in [Settings::default(), changed] {
         let json = settings_json(&settings);
-        let keys: Vec<&str> = FIELDS
-            .iter()
+        let keys: Vec<&str> = all_names()
             .map(|f| f.key)
             .filter(|k| is_setting(k))
             .collect();
@@ -256,4 +258,29 @@ fn pinned_settings_win_over_stored_ones_and_bad_stored_values_name_the_field() {
         unreachable!()
     };
     assert!(settings_with(&config.settings, &config.pinned, &start_only).is_err());
+}
+
+#[test]
+fn every_setting_is_declared_once_with_both_languages_and_a_valid_default() {
+    let mut keys = std::collections::HashSet::new();
+    let defaults = settings_json(&Settings::default());
+    for s in SETTINGS {
+        assert!(keys.insert(s.key), "{} twice", s.key);
+        for words in [s.label, s.help] {
+            assert!(!words.en.is_empty() && !words.zh.is_empty(), "{}", s.key);
+        }
+        let default = defaults[s.key].clone();
+        let parsed = s.parse(&values::Raw::Json(default.clone()), &Origin::Stored);
+        let mut round = Settings::default();
+        (s.set)(
+            &mut round,
+            parsed.unwrap_or_else(|e| panic!("{}: {e}", s.key)),
+        );
+        assert_eq!((s.get)(&round), default, "{} round-trips", s.key);
+        assert!(
+            s.flag.starts_with("--") && s.env.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        );
+    }
+    let names: Vec<&str> = all_names().map(|n| n.key).collect();
+    assert_eq!(names.len(), SETTINGS.len() + START_FIELDS.len());
 }

@@ -1,0 +1,118 @@
+//! The settings that can change while the proxy runs, and their built-in defaults.
+
+use std::time::Duration;
+
+use crate::health::HealthPolicy;
+use crate::pool::Strategy;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
+pub const DEFAULT_AUTH_BASE_URL: &str = "https://gateway.on-demand.io";
+/// Where email/password accounts chat (`/chat/v1/client/*`): the 2026 dashboard calls the
+/// gateway host; 2025 proxies used `api.on-demand.io` (§14.3).
+pub const DEFAULT_CLIENT_BASE_URL: &str = "https://gateway.on-demand.io";
+/// A browser-like agent: Cloudflare in front of the upstream bans bare agents (§1).
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36";
+
+/// Settings that can change while the proxy runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Idle time after which a reused upstream session is dropped (`reuse` mode); set in
+    /// minutes (`session_timeout_minutes`).
+    pub session_timeout: Duration,
+    /// How conversations map onto upstream sessions.
+    pub session_mode: SessionMode,
+    /// Most conversations remembered in `reuse` mode; the least recently used go first.
+    pub session_cache_size: usize,
+    /// Extra upstream attempts after the first failed one.
+    pub max_retries: u32,
+    /// Pause before an account that already failed this request is tried again.
+    pub retry_delay: Duration,
+    /// Bound on a whole non-stream request, retries included.
+    pub request_timeout: Duration,
+    /// Bound on waiting for a stream's first content (generous: reasoning models think first).
+    pub stream_timeout: Duration,
+    /// Requests per minute per client token; 0 turns the limit off.
+    pub rate_limit: u32,
+    pub debug_mode: bool,
+    pub base_url: String,
+    pub auth_base_url: String,
+    /// Host of the chat routes for email/password accounts (`/chat/v1/client/*`).
+    pub client_base_url: String,
+    pub user_agent: String,
+    /// Delete each upstream session the proxy has finished with, in the background (§14.3).
+    pub delete_sessions: bool,
+    /// Forward `max_tokens` upstream; off by default because it is undocumented there and
+    /// reported to empty the answers (§3.3).
+    pub forward_max_tokens: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How the pool spreads requests over accounts.
+    pub pool_strategy: Strategy,
+    /// Cooldowns, circuit breaking and re-checks of accounts.
+    pub health: HealthPolicy,
+    /// How long a request may wait for a resting account before a 503 with `Retry-After`.
+    pub no_account_wait: Duration,
+    /// Bound on silence inside a stream once it has begun (`stream_timeout` bounds the wait
+    /// for its first byte).
+    pub stream_idle_timeout: Duration,
+    /// While a stream waits for its first content, an SSE comment goes to the client this
+    /// often (the first one after this long), so the client's own timeouts do not fire.
+    pub stream_keepalive: Duration,
+    /// Upstream requests in flight at once, over all accounts; 0 is unlimited.
+    pub max_concurrent_upstream: u32,
+    /// Write a usage row per request (off: nothing about requests is stored).
+    pub record_usage: bool,
+    /// Days raw usage rows are kept; hourly rollups are kept for good.
+    pub usage_retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_timeout: Duration::from_secs(30 * 60),
+            session_mode: SessionMode::Stateless,
+            session_cache_size: 10_000,
+            max_retries: 3,
+            retry_delay: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(120),
+            stream_timeout: Duration::from_secs(180),
+            rate_limit: 60,
+            debug_mode: false,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
+            client_base_url: DEFAULT_CLIENT_BASE_URL.to_owned(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            delete_sessions: true,
+            forward_max_tokens: false,
+            max_body_bytes: 10 * 1024 * 1024,
+            pool_strategy: Strategy::RoundRobin,
+            health: HealthPolicy::default(),
+            no_account_wait: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(90),
+            stream_keepalive: Duration::from_secs(5),
+            max_concurrent_upstream: 256,
+            record_usage: true,
+            usage_retention_days: 90,
+        }
+    }
+}
+
+/// How conversations map onto upstream sessions (upstream contract §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// A fresh upstream session per request, carrying the whole transcript.
+    #[default]
+    Stateless,
+    /// Keep an upstream session per conversation and send only the new turn while the
+    /// history matches exactly; anything else falls back to a fresh session.
+    Reuse,
+}
+
+impl SessionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stateless => "stateless",
+            Self::Reuse => "reuse",
+        }
+    }
+}
