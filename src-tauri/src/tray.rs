@@ -155,7 +155,7 @@ pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
     let (url, count, health) = match running {
         Some((base_url, state, addr)) => {
             let count = requests_today(&state, addr, today).await;
-            (Some(format!("{base_url}/v1")), count, Some(state.health()))
+            (Some(format!("{base_url}/v1")), count, Some(state.summary()))
         }
         None => (None, 0, None),
     };
@@ -169,8 +169,11 @@ pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
                     ProblemKind::Firewall => w.firewall.to_owned(),
                     ProblemKind::Route => w.no_route.to_owned(),
                 }
-            } else if h.needs_attention > 0 {
-                format!("{}/{} {}", h.needs_attention, h.accounts, w.attention)
+            } else if h.pool.needs_attention > 0 {
+                format!(
+                    "{}/{} {}",
+                    h.pool.needs_attention, h.pool.accounts, w.attention
+                )
             } else {
                 w.no_account.to_owned()
             };
@@ -208,15 +211,10 @@ async fn requests_today(
         .and_hms_opt(0, 0, 0)
         .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
         .map_or(now.timestamp_millis(), |t| t.timestamp_millis());
-    let to = now.timestamp_millis() + 1;
-    match state
-        .store()
-        .read(move |conn| ondemand_core::store::usage::overview(conn, midnight, to))
-        .await
-    {
-        Ok(overview) => {
-            today.0 = Some((key, overview.requests));
-            overview.requests
+    match state.app().requests_since(midnight).await {
+        Ok(requests) => {
+            today.0 = Some((key, requests));
+            requests
         }
         Err(error) => {
             tracing::warn!(%error, "reading today's request count failed");

@@ -1,5 +1,6 @@
 //! The domain of OnDemand Proxy, free of any HTTP server or desktop framework.
 //!
+//! - [`app`]: the application object the server and the desktop shell share, and its upkeep;
 //! - [`upstream`]: the on-demand.io client, its stream parser and typed errors;
 //! - [`openai`]: the OpenAI wire types the proxy speaks;
 //! - [`chat`] and [`conversation`]: validating a request and planning its upstream query;
@@ -12,6 +13,7 @@
 //!   stored and applied live;
 //! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
 
+pub mod app;
 pub mod chat;
 pub mod config;
 pub mod control;
@@ -34,5 +36,6 @@ pub mod tokens;
 pub mod upstream;
 pub mod usage;
 
+pub use app::App;
 pub use engine::Engine;
 pub use secret::Secret;

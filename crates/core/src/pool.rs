@@ -78,13 +78,66 @@ pub struct ModelBlock {
     pub retry_in: Duration,
 }
 
+/// An account's state as people see it: the health machine's [`State`] without its
+/// timers, plus `disabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    Healthy,
+    CoolingDown,
+    NeedsAttention,
+    CircuitOpen,
+    Disabled,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::CoolingDown => "cooling_down",
+            Self::NeedsAttention => "needs_attention",
+            Self::CircuitOpen => "circuit_open",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// The state's name as stored (`accounts.state`), back.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Healthy,
+            Self::CoolingDown,
+            Self::NeedsAttention,
+            Self::CircuitOpen,
+            Self::Disabled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
+    /// Serving, or resting for a moment: it will serve without anyone doing anything.
+    pub fn usable(self) -> bool {
+        matches!(self, Self::Healthy | Self::CoolingDown)
+    }
+}
+
+impl std::fmt::Display for AccountState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AccountState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// An account's state as people see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountStatus {
     pub name: String,
     pub kind: &'static str,
-    /// `healthy`, `cooling_down`, `needs_attention`, `circuit_open` or `disabled`.
-    pub state: &'static str,
+    pub state: AccountState,
     pub reason: Option<String>,
     /// When it may be used (or re-checked) again, if it is waiting.
     pub retry_in: Option<Duration>,
@@ -242,19 +295,20 @@ impl Account {
     }
 
     pub fn status(&self, now: Instant) -> AccountStatus {
+        use AccountState as S;
         let (state, reason, until) = if !self.enabled {
-            ("disabled", None, None)
+            (S::Disabled, None, None)
         } else if self.clean.load(Ordering::Acquire) {
-            ("healthy", None, None)
+            (S::Healthy, None, None)
         } else {
             match self.health().state().clone() {
-                State::Healthy => ("healthy", None, None),
-                State::CoolingDown { until, .. } if until <= now => ("healthy", None, None),
-                State::CoolingDown { until, reason } => ("cooling_down", Some(reason), Some(until)),
+                State::Healthy => (S::Healthy, None, None),
+                State::CoolingDown { until, .. } if until <= now => (S::Healthy, None, None),
+                State::CoolingDown { until, reason } => (S::CoolingDown, Some(reason), Some(until)),
                 State::NeedsAttention { reason, next_check } => {
-                    ("needs_attention", Some(reason), Some(next_check))
+                    (S::NeedsAttention, Some(reason), Some(next_check))
                 }
-                State::CircuitOpen { until, reason } => ("circuit_open", Some(reason), Some(until)),
+                State::CircuitOpen { until, reason } => (S::CircuitOpen, Some(reason), Some(until)),
             }
         };
         AccountStatus {
@@ -268,6 +322,19 @@ impl Account {
             model_blocks: self.model_block_list(now),
         }
     }
+}
+
+/// The pool at a glance ([`Pool::summary`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolSummary {
+    pub accounts: usize,
+    pub healthy: usize,
+    /// Healthy, or resting for a moment (cooling down).
+    pub usable: usize,
+    /// Needing attention or with an open circuit.
+    pub needs_attention: usize,
+    /// Requests upstream right now.
+    pub in_flight: u32,
 }
 
 /// One request's hold on an account; the in-flight count drops with it.
@@ -341,6 +408,26 @@ impl Pool {
 
     pub fn len(&self) -> usize {
         self.accounts.load().len()
+    }
+
+    /// How many accounts are in each condition, and the requests in flight.
+    pub fn summary(&self, now: Instant) -> PoolSummary {
+        let accounts = self.accounts.load();
+        let mut summary = PoolSummary {
+            accounts: accounts.len(),
+            ..PoolSummary::default()
+        };
+        for account in accounts.iter() {
+            summary.in_flight += account.in_flight();
+            let state = account.status(now).state;
+            summary.healthy += usize::from(state == AccountState::Healthy);
+            summary.usable += usize::from(state.usable());
+            summary.needs_attention += usize::from(matches!(
+                state,
+                AccountState::NeedsAttention | AccountState::CircuitOpen
+            ));
+        }
+        summary
     }
 
     pub fn is_empty(&self) -> bool {

@@ -150,7 +150,7 @@ fn resting_accounts_are_skipped_and_the_earliest_recovery_is_reported() {
     );
     let status = accounts[1].status(t0);
     assert_eq!(
-        (status.state, status.reason.as_deref()),
+        (status.state.as_str(), status.reason.as_deref()),
         ("needs_attention", Some("401"))
     );
     assert_eq!(accounts[0].status(until).state, "healthy");
@@ -226,7 +226,7 @@ fn an_update_keeps_unchanged_accounts_and_resets_edited_ones() {
     let states: Vec<(String, &str)> = p
         .accounts()
         .iter()
-        .map(|a| (a.name.clone(), a.status(t0).state))
+        .map(|a| (a.name.clone(), a.status(t0).state.as_str()))
         .collect();
     assert_eq!(
         states,

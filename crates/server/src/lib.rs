@@ -27,7 +27,7 @@ use ondemand_core::store::writer::UsageSink;
 
 use crate::admin::auth::AdminAuth;
 use ondemand_core::control::Control;
-use ondemand_core::{Engine, Secret};
+use ondemand_core::{App, Engine, Secret};
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
@@ -37,10 +37,8 @@ use crate::error::ApiError;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    /// The domain: accounts, settings, model aliases, client tokens, upstream client.
-    engine: Arc<Engine>,
-    /// Changes people make through the admin API: stored, then applied to `engine`.
-    control: Control,
+    /// The domain and its control plane, usage sink and store.
+    app: App,
     /// The `default` client token (config or generated), for the desktop shell to hand out.
     client_token: Secret,
     /// Web origins allowed to call the API from a browser (CORS): none by default; the
@@ -48,10 +46,6 @@ struct Inner {
     allowed_origins: Vec<String>,
     /// The admin password and browser sessions for `/api/*`.
     admin: AdminAuth,
-    /// Where each request's usage goes (the writer thread batches it into SQLite).
-    usage: UsageSink,
-    /// Reads from the database, off the async threads.
-    store: Arc<Store>,
     /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
     paused: AtomicBool,
     /// Cancelled when shutdown begins: endless answers (the live event stream) end then,
@@ -82,13 +76,15 @@ impl AppState {
             store,
         } = services;
         Self(Arc::new(Inner {
-            engine: Arc::new(engine),
-            control,
+            app: App {
+                engine: Arc::new(engine),
+                control,
+                usage,
+                store,
+            },
             client_token,
             allowed_origins,
             admin: AdminAuth::new(admin_password),
-            usage,
-            store,
             paused: AtomicBool::new(false),
             closing: tokio_util::sync::CancellationToken::new(),
         }))
@@ -116,53 +112,42 @@ impl AppState {
 
     /// How the proxy is doing, in a few figures: for the dashboard's overview and live
     /// tick, and the desktop tray.
-    pub fn health(&self) -> Health {
-        let now = std::time::Instant::now();
-        let accounts = self.engine().pool.accounts();
-        let mut health = Health {
+    pub fn summary(&self) -> ProxySummary {
+        ProxySummary {
             paused: self.paused(),
-            accounts: accounts.len(),
+            pool: self.engine().pool.summary(std::time::Instant::now()),
             upstream_problem: self.engine().problem().map(|p| p.kind),
-            ..Health::default()
-        };
-        for account in accounts.iter() {
-            health.in_flight += account.in_flight();
-            match account.status(now).state {
-                "healthy" => {
-                    health.healthy += 1;
-                    health.usable += 1;
-                }
-                "cooling_down" => health.usable += 1,
-                "needs_attention" | "circuit_open" => health.needs_attention += 1,
-                _ => {}
-            }
         }
-        health
     }
 
     pub fn admin(&self) -> &AdminAuth {
         &self.0.admin
     }
 
+    /// The application (the domain, its control plane, usage sink and store).
+    pub fn app(&self) -> &App {
+        &self.0.app
+    }
+
     pub fn store(&self) -> &Arc<Store> {
-        &self.0.store
+        &self.0.app.store
     }
 
     pub fn usage(&self) -> &UsageSink {
-        &self.0.usage
+        &self.0.app.usage
     }
 
     pub fn engine(&self) -> &Engine {
-        &self.0.engine
+        &self.0.app.engine
     }
 
     /// The engine, for what outlives a request handler (a stream's body).
     pub fn engine_arc(&self) -> Arc<Engine> {
-        self.0.engine.clone()
+        self.0.app.engine.clone()
     }
 
     pub fn control(&self) -> &Control {
-        &self.0.control
+        &self.0.app.control
     }
 
     /// The `default` client token.
@@ -171,27 +156,20 @@ impl AppState {
     }
 }
 
-/// A summary of the proxy's state ([`AppState::health`]).
+/// The proxy at a glance ([`AppState::summary`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Health {
+pub struct ProxySummary {
     pub paused: bool,
-    pub accounts: usize,
-    pub healthy: usize,
-    /// Healthy, or resting for a moment (cooling down).
-    pub usable: usize,
-    /// Needing attention or with an open circuit.
-    pub needs_attention: usize,
-    /// Requests upstream right now.
-    pub in_flight: u32,
+    pub pool: ondemand_core::pool::PoolSummary,
     /// The upstream refuses every account alike (its firewall, a wrong base URL).
     pub upstream_problem: Option<ondemand_core::engine::ProblemKind>,
 }
 
-impl Health {
+impl ProxySummary {
     /// No request can be served: no account can (none at all, all disabled, or all needing
     /// attention), or the upstream refuses the proxy itself.
     pub fn is_problem(&self) -> bool {
-        self.usable == 0 || self.upstream_problem.is_some()
+        self.pool.usable == 0 || self.upstream_problem.is_some()
     }
 }
 
@@ -250,48 +228,6 @@ fn cors(
     )
 }
 
-/// Asks the usage writer to drop raw rows past `usage_retention_days`, at start and every
-/// ten minutes, until `stop`.
-async fn prune_usage(state: &AppState, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    loop {
-        let days = i64::from(state.engine().settings().usage_retention_days);
-        state
-            .usage()
-            .prune(ondemand_core::store::now_ms() - days * 86_400_000);
-        tokio::select! {
-            () = &mut stop => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
-        }
-    }
-}
-
-/// Writes reuse-mode session changes every second and account states every few seconds,
-/// and both once more at `stop`, so a restart finds them.
-async fn persist(state: &AppState, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut tick: u32 = 0;
-    loop {
-        let stopping = tokio::select! {
-            () = &mut stop => true,
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => false,
-        };
-        tick = tick.wrapping_add(1);
-        let (control, engine) = (state.control(), state.engine());
-        if let Err(error) = control.persist_sessions(engine).await {
-            tracing::warn!(%error, "writing reuse-mode sessions failed; will retry");
-        }
-        if (stopping || tick % 5 == 0)
-            && let Err(error) = control.persist_account_states(engine).await
-        {
-            tracing::warn!(%error, "writing account states failed; will retry");
-        }
-        if stopping {
-            return;
-        }
-    }
-}
-
 /// A bug must still answer in the OpenAI envelope, not drop the connection.
 fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 500");
@@ -329,15 +265,9 @@ pub async fn serve(
         closing.cancel();
         stop_server.cancel();
     });
-    let (served, (), (), (), (), ()) = tokio::join!(
+    let (served, ()) = tokio::join!(
         server.into_future(),
-        state.engine().run_rechecks(stop.cancelled()),
-        prune_usage(&state, stop.cancelled()),
-        persist(&state, stop.cancelled()),
-        state.engine().run_janitor(stop.cancelled()),
-        state
-            .control()
-            .run_catalogue(state.engine(), stop.cancelled()),
+        state.app().run_upkeep(|| stop.cancelled()),
     );
     served
 }

@@ -585,8 +585,13 @@ async fn pausing_refuses_v1_with_503_and_keeps_the_admin_api() {
     let (status, _) = h.chat_as("sk-not-a-token", user("hi")).await;
     assert_eq!(status, 401, "a bad token is still refused as such");
     assert_eq!(h.admin("GET", "/api/settings", None).await.0, 200);
-    let health = h.state.health();
-    assert!(health.paused && health.accounts == 1 && health.usable == 1 && !health.is_problem());
+    let health = h.state.summary();
+    assert!(
+        health.paused
+            && health.pool.accounts == 1
+            && health.pool.usable == 1
+            && !health.is_problem()
+    );
 
     h.admin("PUT", "/api/proxy", Some(json!({"paused": false})))
         .await;

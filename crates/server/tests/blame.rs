@@ -86,7 +86,7 @@ async fn cloudflares_html_403_is_a_proxy_wide_problem_not_each_accounts() {
     }
     let problem = h.state.engine().problem().unwrap();
     assert_eq!(problem.kind, ProblemKind::Firewall);
-    assert!(h.state.health().is_problem(), "the tray shows it");
+    assert!(h.state.summary().is_problem(), "the tray shows it");
     let (_, proxy) = h.admin("GET", "/api/proxy", None).await;
     assert_eq!(proxy["upstream_problem"]["kind"], "firewall");
     let (_, overview) = h.admin("GET", "/api/stats/overview", None).await;
@@ -95,7 +95,7 @@ async fn cloudflares_html_403_is_a_proxy_wide_problem_not_each_accounts() {
     h.fake.set_options(FakeOptions::default());
     assert_eq!(h.chat(ask("kimi-k3")).await.0, 200);
     assert!(h.state.engine().problem().is_none(), "cleared by a success");
-    assert!(!h.state.health().is_problem());
+    assert!(!h.state.summary().is_problem());
 }
 
 #[tokio::test]

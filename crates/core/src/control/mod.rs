@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use crate::config::{AccountConfig, Pinned, Settings};
 use crate::engine::Engine;
 use crate::models::ModelCatalog;
+use crate::pool::AccountState;
 use crate::secret::Secret;
 use crate::store::accounts::SyncReport;
 use crate::store::endpoints as endpoint_rows;
@@ -35,7 +36,7 @@ use crate::store::{settings as setting_rows, tokens as token_rows};
 use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
 
 /// An account's state name and reason, as stored.
-type AccountState = (String, Option<String>);
+type StoredState = (String, Option<String>);
 
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,7 @@ pub struct Control {
     /// The dashboard's settings as stored.
     stored: Mutex<Map<String, Value>>,
     /// Each account's state as last stored, so only changes are written.
-    states: Mutex<HashMap<String, AccountState>>,
+    states: Mutex<HashMap<String, StoredState>>,
     /// Held from a change's commit to its application to the engine, so changes apply in
     /// the order they were committed.
     order: tokio::sync::Mutex<()>,
@@ -184,7 +185,7 @@ impl Control {
         engine.set_endpoints(endpoint_rows::load(&conn)?);
         drop(conn);
         for row in &accounts {
-            if row.state == "needs_attention"
+            if AccountState::parse(&row.state) == Some(AccountState::NeedsAttention)
                 && let Some(account) = engine
                     .pool
                     .accounts()
@@ -279,7 +280,7 @@ impl Control {
             .await
     }
 
-    fn states_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AccountState>> {
+    fn states_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredState>> {
         self.states.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -287,7 +288,7 @@ impl Control {
     /// for display and re-checks after a restart. Nothing changed: nothing is written.
     pub async fn persist_account_states(&self, engine: &Engine) -> Result<(), ControlError> {
         let now = std::time::Instant::now();
-        let changed: Vec<(String, AccountState)> = {
+        let changed: Vec<(String, StoredState)> = {
             let known = self.states_lock();
             engine
                 .pool
@@ -295,7 +296,10 @@ impl Control {
                 .iter()
                 .map(|a| {
                     let status = a.status(now);
-                    (status.name, (status.state.to_owned(), status.reason))
+                    (
+                        status.name,
+                        (status.state.as_str().to_owned(), status.reason),
+                    )
                 })
                 .filter(|(name, state)| known.get(name) != Some(state))
                 .collect()

@@ -243,7 +243,7 @@ async fn an_account_that_needs_attention_is_stored_and_still_needs_it_after_a_re
     let _ = start(&f, &[key("flaky")], &engine2);
     let status = engine2.pool.accounts()[0].status(std::time::Instant::now());
     assert_eq!(
-        (status.state, status.reason.as_deref()),
+        (status.state.as_str(), status.reason.as_deref()),
         ("needs_attention", Some("401 key revoked"))
     );
 }

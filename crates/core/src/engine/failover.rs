@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Attempts, DispatchError, Engine, Hold};
 use crate::chat::ChatPlan;
 use crate::config::Settings;
-use crate::pool::{Account, Lease, NoPick};
+use crate::pool::{Account, AccountState, Lease, NoPick};
 use crate::upstream::error::{Blame, UpstreamError};
 
 /// What to do when no account could be picked.
@@ -207,10 +207,10 @@ impl Engine {
     /// until the admin API shows states, the log is where a headless user sees them.
     pub(super) fn log_set_aside(account: &Account) {
         let status = account.status(Instant::now());
-        if !matches!(status.state, "healthy" | "disabled") {
+        if !matches!(status.state, AccountState::Healthy | AccountState::Disabled) {
             tracing::warn!(
                 account = %account.name,
-                state = status.state,
+                state = %status.state,
                 reason = status.reason.as_deref().unwrap_or(""),
                 retry_in_s = status.retry_in.map(|d| d.as_secs_f64()),
                 "account set aside"

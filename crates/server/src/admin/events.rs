@@ -81,7 +81,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         let elapsed = now.duration_since(l.last.1).as_secs_f64().max(0.001);
         let (before, t) = (l.last.0, update.totals);
         let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
-        let health = l.state.health();
+        let health = l.state.summary();
         let tick = json!({
             "ts": ondemand_core::store::now_ms(),
             "totals": t,
@@ -91,8 +91,8 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
                 "input_tokens": rate(t.input_tokens, before.input_tokens),
                 "output_tokens": rate(t.output_tokens, before.output_tokens),
             },
-            "in_flight": health.in_flight,
-            "accounts": {"total": health.accounts, "healthy": health.healthy},
+            "in_flight": health.pool.in_flight,
+            "accounts": {"total": health.pool.accounts, "healthy": health.pool.healthy},
             "paused": health.paused,
             "upstream_problem": l.state.engine().problem(),
         });

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ondemand_core::control::{AccountInput, ExportDocument, ImportMode, TokenInput};
-use ondemand_core::pool::Account;
+use ondemand_core::pool::{Account, AccountState};
 use ondemand_core::store::accounts::{AccountRow, Source};
 use ondemand_core::store::tokens::{TokenLimits, TokenRow};
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,7 @@ pub struct AccountView {
     enabled: bool,
     /// `api` (managed here) or `config` (config.json / environment: read-only here).
     source: Source,
-    /// `healthy`, `cooling_down`, `needs_attention`, `circuit_open` or `disabled`.
-    state: &'static str,
+    state: AccountState,
     reason: Option<String>,
     /// Seconds until it may be used or re-checked again.
     retry_in_s: Option<f64>,
@@ -70,7 +69,7 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,
         source: row.source,
-        state: status.as_ref().map_or("disabled", |s| s.state),
+        state: status.as_ref().map_or(AccountState::Disabled, |s| s.state),
         reason: status.as_ref().and_then(|s| s.reason.clone()),
         retry_in_s: status
             .as_ref()

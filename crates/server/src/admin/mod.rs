@@ -144,7 +144,7 @@ async fn overview(
         Ok(figures) => figures,
         Err(e) => return store_failed(e),
     };
-    let health = state.health();
+    let health = state.summary();
     Json(json!({
         "from": from, "to": to,
         "requests": figures.requests,
@@ -158,7 +158,7 @@ async fn overview(
         "latency_ms_p95": figures.latency_ms_p95,
         "ttft_ms_p50": figures.ttft_ms_p50,
         "ttft_ms_p95": figures.ttft_ms_p95,
-        "accounts": {"total": health.accounts, "healthy": health.healthy},
+        "accounts": {"total": health.pool.accounts, "healthy": health.pool.healthy},
         "upstream_problem": state.engine().problem(),
     }))
     .into_response()

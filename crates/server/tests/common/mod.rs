@@ -283,7 +283,7 @@ impl Harness {
             .iter()
             .map(|a| {
                 let status = a.status(now);
-                (status.name, (status.state, status.reason))
+                (status.name, (status.state.as_str(), status.reason))
             })
             .collect()
     }
