@@ -16,6 +16,7 @@
 
 mod auth;
 mod catalogue;
+mod query;
 mod routes;
 mod stream;
 mod wire;
