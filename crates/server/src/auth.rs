@@ -4,7 +4,6 @@
 //! as an extension, for its model allow-list, rate limit and usage.
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -16,16 +15,7 @@ pub async fn require_client_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(presented) = presented.filter(|t| !t.is_empty()) else {
+    let Some(presented) = crate::extract::bearer(request.headers()) else {
         return ApiError::unauthorized(
             "You didn't provide an API key. Send a client token as `Authorization: Bearer <token>`.",
         )

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
+pub mod extract;
 pub mod launch;
 pub mod ui;
 mod v1;

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::read_json;
 
 /// Models are listed with a fixed creation time: the upstream publishes none.
 const MODEL_CREATED: u64 = 1_735_689_600;
@@ -77,21 +78,6 @@ pub async fn get_model(
     }
 }
 
-/// Reads and parses the body under the live size limit, whatever the content type
-/// (curl users often forget it), naming the offending field on a type error.
-async fn read_request(limit: usize, request: Request) -> Result<ChatCompletionRequest, ApiError> {
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::too_large(limit))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid(
-            "The request body is empty; send a JSON chat completion request.",
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::bad_body(&e))
-}
-
 pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<ClientToken>>,
@@ -108,7 +94,7 @@ pub async fn chat_completions(
     {
         return refuse(&mut record, ApiError::rate_limited(rpm, wait));
     }
-    let parsed = match read_request(settings.max_body_bytes, request).await {
+    let parsed: ChatCompletionRequest = match read_json(request, settings.max_body_bytes).await {
         Ok(parsed) => parsed,
         Err(e) => return refuse(&mut record, e),
     };

@@ -391,3 +391,30 @@ async fn series_and_breakdowns_for_the_charts() {
         assert_eq!(status, 400, "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_on_both_apis_and_bad_queries_name_the_parameter() {
+    let h = Harness::with_keys(&["k1"]).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let admin = h
+            .http
+            .get(h.url("/api/session"))
+            .header("authorization", format!("{scheme} {ADMIN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admin.status(), 200, "/api with {scheme}");
+        let v1 = h
+            .http
+            .get(h.url("/v1/models"))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(v1.status(), 200, "/v1 with {scheme}");
+    }
+    let (status, body) = get(&h, "/api/stats/overview?from=yesterday", Some(ADMIN)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "from");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`from`"));
+}

@@ -119,14 +119,8 @@ fn cookie_session(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
+/// Largest sign-in body: a password, with room to spare.
+const LOGIN_BODY: usize = 16 * 1024;
 
 fn forbidden_host() -> Response {
     ApiError::new(
@@ -159,7 +153,7 @@ pub async fn require_admin(
             return forbidden_host();
         }
         let auth = state.admin();
-        bearer(headers).is_some_and(|p| auth.password_matches(p))
+        crate::extract::bearer(headers).is_some_and(|p| auth.password_matches(p))
             || cookie_session(headers).is_some_and(|id| auth.session_valid(&id, Instant::now()))
     };
     if allowed {
@@ -181,10 +175,11 @@ pub struct Login {
 }
 
 /// `POST /api/login {"password"}` → a session cookie.
-pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let auth = state.admin();
-    let Ok(Login { password }) = serde_json::from_slice::<Login>(&body) else {
-        return ApiError::invalid("Send {\"password\": \"...\"}.").into_response();
+    let Login { password } = match crate::extract::read_json(request, LOGIN_BODY).await {
+        Ok(login) => login,
+        Err(error) => return error.into_response(),
     };
     let now = Instant::now();
     if !auth.password_matches(&password) {

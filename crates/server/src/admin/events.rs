@@ -8,7 +8,9 @@
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Params;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
@@ -29,14 +31,8 @@ pub struct EventsQuery {
     interval_ms: Option<u64>,
 }
 
-pub async fn events(
-    State(state): State<AppState>,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let interval_ms = match query {
-        Ok(Query(q)) => q.interval_ms.unwrap_or(1000),
-        Err(e) => return ApiError::invalid(e.body_text()).into_response(),
-    };
+pub async fn events(State(state): State<AppState>, Params(query): Params<EventsQuery>) -> Response {
+    let interval_ms = query.interval_ms.unwrap_or(1000);
     if !(100..=60_000).contains(&interval_ms) {
         return ApiError::invalid("`interval_ms` must be from 100 to 60000.")
             .with_param("interval_ms")

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ondemand_core::control::{AccountInput, ExportDocument, ImportMode, TokenInput};
@@ -15,9 +15,9 @@ use ondemand_core::store::tokens::{TokenLimits, TokenRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::extract::{Id, JsonBody};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::{Id, JsonBody, Params};
 
 type Answer = Result<Response, ApiError>;
 
@@ -423,11 +423,7 @@ pub struct ExportQuery {
     secrets: bool,
 }
 
-pub async fn export(
-    State(state): State<AppState>,
-    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Answer {
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()).with_param("secrets"))?;
+pub async fn export(State(state): State<AppState>, Params(query): Params<ExportQuery>) -> Answer {
     let doc = state.control().export(query.secrets).await?;
     if query.secrets {
         tracing::info!("exported with secrets");
@@ -455,10 +451,9 @@ pub struct ImportQuery {
 
 pub async fn import(
     State(state): State<AppState>,
-    query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<ImportQuery>,
     JsonBody(doc): JsonBody<ExportDocument>,
 ) -> Answer {
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()).with_param("mode"))?;
     let mode = match query.mode.as_deref() {
         None | Some("skip") => ImportMode::Skip,
         Some("replace") => ImportMode::Replace,

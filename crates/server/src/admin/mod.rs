@@ -5,12 +5,12 @@
 
 pub mod auth;
 mod events;
-mod extract;
 mod manage;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Params;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Router, middleware};
@@ -94,14 +94,6 @@ async fn openapi() -> Response {
 /// Written by hand and checked by a test against the router's routes.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-fn bad_query(rejection: QueryRejection) -> Response {
-    ApiError::invalid(format!(
-        "Invalid query parameters: {}",
-        rejection.body_text()
-    ))
-    .into_response()
-}
-
 fn store_failed(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "admin query failed");
     ApiError::new(
@@ -121,14 +113,7 @@ struct Range {
     to: Option<i64>,
 }
 
-async fn overview(
-    State(state): State<AppState>,
-    range: Result<Query<Range>, QueryRejection>,
-) -> Response {
-    let Query(range) = match range {
-        Ok(range) => range,
-        Err(rejection) => return bad_query(rejection),
-    };
+async fn overview(State(state): State<AppState>, Params(range): Params<Range>) -> Response {
     let to = range.to.unwrap_or_else(ondemand_core::store::now_ms);
     let from = range.from.unwrap_or(to - 86_400_000);
     if from >= to {
@@ -177,14 +162,8 @@ struct SeriesQuery {
     tz_offset: Option<i64>,
 }
 
-async fn series(
-    State(state): State<AppState>,
-    query: Result<Query<SeriesQuery>, QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(rejection) => return bad_query(rejection),
-    };
+async fn series(State(state): State<AppState>, Params(query): Params<SeriesQuery>) -> Response {
+    let q = query;
     let bucket_ms = match q.bucket.as_deref().unwrap_or("hour") {
         "hour" => 3_600_000,
         "day" => 86_400_000,
@@ -241,12 +220,9 @@ struct BreakdownQuery {
 
 async fn breakdown(
     State(state): State<AppState>,
-    query: Result<Query<BreakdownQuery>, QueryRejection>,
+    Params(query): Params<BreakdownQuery>,
 ) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(rejection) => return bad_query(rejection),
-    };
+    let q = query;
     let by = match q.by.as_str() {
         "model" => Dimension::Model,
         "account" => Dimension::Account,
@@ -341,14 +317,8 @@ impl From<UsageEvent> for EventView {
     }
 }
 
-async fn requests(
-    State(state): State<AppState>,
-    query: Result<Query<RequestsQuery>, QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(rejection) => return bad_query(rejection),
-    };
+async fn requests(State(state): State<AppState>, Params(query): Params<RequestsQuery>) -> Response {
+    let q = query;
     let outcome = match q.outcome.as_deref() {
         None | Some("") => None,
         Some("ok") => Some(Outcome::Ok),

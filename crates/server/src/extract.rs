@@ -1,0 +1,114 @@
+//! The one way each route reads what a client sent: a JSON body, query parameters, a path
+//! id and a bearer credential, for `/v1`, the admin API and sign-in alike. Every rejection is
+//! an API error in the usual envelope (axum's own answers are plain text), naming the field
+//! at fault.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest admin request body (an import of thousands of entries fits easily).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// A JSON body, any content type (curl users often forget it), at most [`MAX_BODY`].
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        read_json(request, MAX_BODY).await.map(JsonBody)
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes, naming the offending field on a type error.
+pub async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("The request body is empty; send JSON."));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::bad_body(&e))
+}
+
+/// Query parameters; a bad one is a 400 in the envelope.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Params)
+            .map_err(|e| {
+                let param = e.path().to_string();
+                let error =
+                    ApiError::invalid(format!("Invalid query parameter `{param}`: {}.", e.inner()));
+                if param == "." {
+                    error
+                } else {
+                    error.with_param(&param)
+                }
+            })
+    }
+}
+
+/// The credential of `Authorization: Bearer <credential>`; the scheme matches in any case
+/// (RFC 9110 §11.1).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// A numeric id in the path; anything else is "not found", as no such entry can exist.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("Missing id in the path."))?;
+        raw.parse().map(Id).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("not_found"),
+                format!("No entry with id {raw:?}."),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            bearer(&headers).map(str::to_owned)
+        };
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc ", "bEaReR abc"] {
+            assert_eq!(with(value).as_deref(), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(with(value), None, "{value}");
+        }
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+}
