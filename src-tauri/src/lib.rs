@@ -289,48 +289,6 @@ pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         })
 }
 
-/// Flushes the log writers when dropped (at exit).
-struct LogGuards(std::sync::Mutex<Vec<tracing_appender::non_blocking::WorkerGuard>>);
-
-/// Logs go to stderr and to `logs/ondemand-proxy.YYYY-MM-DD.log` in the app-data directory
-/// (beside the database; two weeks are kept), through background writers, so a request
-/// never waits on log output.
-fn init_logging(dir: Option<std::path::PathBuf>) -> LogGuards {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (stderr, stderr_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .finish(std::io::stderr());
-    let mut guards = vec![stderr_guard];
-    let file = dir.and_then(|dir| {
-        std::fs::create_dir_all(&dir).ok()?;
-        tracing_appender::rolling::Builder::new()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("ondemand-proxy")
-            .filename_suffix("log")
-            .max_log_files(14)
-            .build(dir)
-            .ok()
-    });
-    let file_layer = file.map(|file| {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(true)
-            .finish(file);
-        guards.push(guard);
-        tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_writer(writer)
-    });
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(stderr))
-        .with(file_layer)
-        .try_init();
-    LogGuards(std::sync::Mutex::new(guards))
-}
-
 pub fn run() {
     let minimised = std::env::args().any(|a| a == MINIMISED_ARG);
     // The single-instance plugin goes first, so a second launch stops before anything else.
@@ -357,7 +315,8 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             let handle = app.handle().clone();
-            app.manage(init_logging(
+            app.manage(ondemand_proxy::logging::init(
+                false,
                 app.path().app_data_dir().ok().map(|d| d.join("logs")),
             ));
             app.manage(prefs::PrefsFile(
@@ -392,8 +351,8 @@ pub fn run() {
             if let Some(server) = app.try_state::<Arc<Server>>() {
                 tauri::async_runtime::block_on(server.stop());
             }
-            if let Some(logs) = app.try_state::<LogGuards>() {
-                logs.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            if let Some(logs) = app.try_state::<ondemand_proxy::logging::LogGuards>() {
+                logs.flush();
             }
         }
     });

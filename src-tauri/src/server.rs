@@ -1,11 +1,11 @@
-//! The proxy server in this process: started on the preferred port, restarted on another
-//! one when the person picks it, stopped gracefully on quit. All of it is
-//! `ondemand_proxy::{bootstrap, launch}`, the same code the headless binary runs.
+//! The proxy server in this process: started on the preferred port, moved to another one
+//! when the person picks it (the same running server, rebound), stopped gracefully on quit.
+//! All of it is `ondemand_proxy::{bootstrap, launch}`, the same code the headless binary
+//! runs.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ondemand_core::config::Config;
 use ondemand_proxy::launch::{self, BindError, Running};
@@ -40,8 +40,6 @@ pub struct Server {
     data_dir: PathBuf,
     running: Mutex<Option<Running>>,
     status: Mutex<Status>,
-    /// Kept across restarts on another address.
-    paused: AtomicBool,
 }
 
 impl Server {
@@ -51,7 +49,6 @@ impl Server {
             data_dir,
             running: Mutex::new(None),
             status: Mutex::new(Status::Stopped),
-            paused: AtomicBool::new(false),
         }
     }
 
@@ -77,7 +74,7 @@ impl Server {
 
     /// Where it listens, when it runs.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.running().as_ref().map(|r| r.local)
+        self.running().as_ref().and_then(Running::local)
     }
 
     /// The `default` client token, for "copy a client token".
@@ -87,35 +84,42 @@ impl Server {
 
     /// Paused, from the tray or the window's dashboard.
     pub fn paused(&self) -> bool {
-        self.state()
-            .map_or_else(|| self.paused.load(Ordering::Acquire), |s| s.paused())
+        self.state().is_some_and(|s| s.paused())
     }
 
     /// Pauses or resumes `/v1/*` (the window's dashboard and admin API go on).
     pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::Release);
         if let Some(state) = self.state() {
             state.set_paused(paused);
         }
     }
 
     /// Listens on `host:port` instead of the current address. The new address is bound
-    /// before the running server stops, so a port that cannot be had leaves the old server
-    /// running (the answer is `Failed`, naming the port, with the next free port to offer).
-    /// Only a move to the same port on another address stops the old one first, and it
-    /// comes back if the new one fails.
+    /// before the running server lets the old one go, so a port that cannot be had leaves
+    /// it where it was (the answer is `Failed`, naming the port, with the next free port to
+    /// offer). Only a move to the same port on another address lets the old address go
+    /// first, and takes it back if the new one fails. Either way the same running server
+    /// moves: its state, pause and background tasks are not rebuilt.
     pub async fn start(&self, host: IpAddr, port: u16) -> Status {
         let addr = SocketAddr::new(host, port);
         let previous = self.local_addr();
+        let mut released = None;
         let listener = match launch::bind(addr).await {
             Err(BindError::InUse { .. }) if previous.is_some_and(|p| p.port() == port) => {
-                self.stop().await;
+                let running = self.running().take();
+                if let Some(mut running) = running {
+                    if let Err(error) = running.release().await {
+                        tracing::warn!(%error, "the previous listener did not stop cleanly");
+                    }
+                    *self.running() = Some(running);
+                    released = previous;
+                }
                 launch::bind(addr).await
             }
             other => other,
         };
-        let listener = match listener {
-            Ok(listener) => listener,
+        match listener {
+            Ok(listener) => self.listen_on(listener),
             Err(error) => {
                 tracing::warn!(%error, "the proxy could not listen");
                 let failed = Status::Failed {
@@ -128,49 +132,52 @@ impl Server {
                     message: error.to_string(),
                     suggestion: launch::next_free_port(host, port.max(1023)).await,
                 };
-                match previous {
-                    Some(_) if self.local_addr().is_some() => {}
+                let back = match released {
                     Some(previous) => match launch::bind(previous).await {
-                        Ok(listener) => {
-                            self.serve_on(listener);
-                        }
-                        Err(_) => self.set_status(failed.clone()),
+                        Ok(listener) => matches!(self.listen_on(listener), Status::Running { .. }),
+                        Err(_) => false,
                     },
-                    None => self.set_status(failed.clone()),
+                    None => previous.is_some(),
+                };
+                if !back {
+                    self.set_status(failed.clone());
                 }
-                return failed;
+                failed
             }
-        };
-        self.stop().await;
-        self.serve_on(listener)
+        }
     }
 
-    fn serve_on(&self, listener: tokio::net::TcpListener) -> Status {
+    /// Serves on `listener`: the running server moves there, or a new one starts.
+    fn listen_on(&self, listener: tokio::net::TcpListener) -> Status {
         let port = listener.local_addr().map_or(0, |a| a.port());
-        let origins = WEBVIEW_ORIGINS.iter().map(|o| (*o).to_owned()).collect();
-        let status = match bootstrap::open_with(&self.config, &self.data_dir, origins)
-            .map_err(|e| e.to_string())
-            .and_then(|opened| Running::start(opened, listener).map_err(|e| e.to_string()))
-        {
-            Ok(running) => {
-                running
-                    .state
-                    .set_paused(self.paused.load(Ordering::Acquire));
-                let status = Status::Running {
+        let mut running = self.running();
+        let started = match running.as_mut() {
+            Some(running) => running.rebind(listener).map_err(|e| e.to_string()),
+            None => {
+                let origins = WEBVIEW_ORIGINS.iter().map(|o| (*o).to_owned()).collect();
+                bootstrap::open_with(&self.config, &self.data_dir, origins)
+                    .map_err(|e| e.to_string())
+                    .and_then(|opened| Running::start(opened, listener).map_err(|e| e.to_string()))
+                    .map(|started| *running = Some(started))
+            }
+        };
+        let status = match (started, running.as_ref()) {
+            (Ok(()), Some(running)) => {
+                tracing::info!(url = %running.base_url(), "proxy listening");
+                Status::Running {
                     base_url: running.base_url(),
                     admin_password: running.state.admin().password().expose().to_owned(),
-                };
-                tracing::info!(url = %running.base_url(), "proxy started");
-                *self.running() = Some(running);
-                status
+                }
             }
-            Err(message) => Status::Failed {
+            (Err(message), _) => Status::Failed {
                 port,
                 reason: "other",
                 message,
                 suggestion: None,
             },
+            (Ok(()), None) => Status::Stopped,
         };
+        drop(running);
         self.set_status(status.clone());
         status
     }
@@ -179,7 +186,6 @@ impl Server {
     pub async fn stop(&self) {
         let running = self.running().take();
         if let Some(running) = running {
-            self.paused.store(running.state.paused(), Ordering::Release);
             if let Err(error) = running.shutdown().await {
                 tracing::warn!(%error, "the proxy did not stop cleanly");
             }

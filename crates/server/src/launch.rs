@@ -4,8 +4,10 @@
 //! - [`bind`] tells a port that is taken from one that is not allowed (Windows' reserved
 //!   ranges answer "access denied", os error 10013) so the caller can say which, and
 //!   [`next_free_port`] finds the nearest free one to offer instead.
-//! - [`Running`] is a started server: [`Running::shutdown`] stops accepting, drains the
-//!   requests in flight and writes every queued usage row before it returns.
+//! - [`Running`] is a started server: [`Running::rebind`] moves it to another listener
+//!   (the same state, so nothing is rebuilt and nothing is copied), and
+//!   [`Running::shutdown`] stops accepting, drains the requests in flight and writes every
+//!   queued usage row before it returns.
 
 use std::future::Future;
 use std::io;
@@ -57,62 +59,123 @@ pub async fn next_free_port(host: IpAddr, after: u16) -> Option<u16> {
     None
 }
 
-/// A server running on a tokio task.
-pub struct Running {
-    pub state: AppState,
-    /// Where it listens (the real port when 0 was asked for).
-    pub local: SocketAddr,
+/// One listener's task, and how to stop it.
+struct Listening {
+    local: SocketAddr,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Listening {
+    fn start(state: &AppState, listener: TcpListener) -> io::Result<Self> {
+        let local = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let until = stop.clone();
+        let task = tokio::spawn(crate::listen(listener, state.clone(), async move {
+            until.cancelled().await;
+        }));
+        Ok(Self { local, stop, task })
+    }
+
+    /// Stops accepting and waits for the requests in flight.
+    async fn drain(self) -> io::Result<()> {
+        self.stop.cancel();
+        self.task.await.map_err(io::Error::other)?
+    }
+}
+
+/// A server running on tokio tasks: one listener (replaceable), and the background upkeep.
+pub struct Running {
+    pub state: AppState,
+    /// `None` between [`Running::release`] and [`Running::rebind`].
+    listening: Option<Listening>,
+    upkeep: (CancellationToken, tokio::task::JoinHandle<()>),
     writer: ondemand_core::store::writer::UsageWriter,
 }
 
 impl Running {
     /// Serves `opened` on `listener` until [`Running::shutdown`].
     pub fn start(opened: Opened, listener: TcpListener) -> io::Result<Self> {
-        let local = listener.local_addr()?;
-        let stop = CancellationToken::new();
         let state = opened.state;
-        let server_stop = stop.clone();
-        let task = tokio::spawn(crate::serve(listener, state.clone(), async move {
-            server_stop.cancelled().await;
-        }));
+        let listening = Listening::start(&state, listener)?;
+        let stop = CancellationToken::new();
+        let upkeep = {
+            let (state, stop) = (state.clone(), stop.clone());
+            tokio::spawn(async move { state.app().run_upkeep(|| stop.cancelled()).await })
+        };
         Ok(Self {
             state,
-            local,
-            stop,
-            task,
+            listening: Some(listening),
+            upkeep: (stop, upkeep),
             writer: opened.writer,
         })
     }
 
+    /// Where it listens (the real port when 0 was asked for), if it does.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.listening.as_ref().map(|l| l.local)
+    }
+
     /// `http://127.0.0.1:PORT`: the address clients and the UI use.
     pub fn base_url(&self) -> String {
-        let ip = if self.local.ip().is_unspecified() {
+        let local = self
+            .local()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let ip = if local.ip().is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
         } else {
-            self.local.ip()
+            local.ip()
         };
-        format!("http://{}", SocketAddr::new(ip, self.local.port()))
+        format!("http://{}", SocketAddr::new(ip, local.port()))
+    }
+
+    /// Serves on `listener` from now on; the previous listener stops accepting and drains
+    /// in the background. The state, its pause and its background tasks carry on.
+    pub fn rebind(&mut self, listener: TcpListener) -> io::Result<()> {
+        let next = Listening::start(&self.state, listener)?;
+        if let Some(previous) = self.listening.replace(next) {
+            tokio::spawn(async move {
+                if let Err(error) = previous.drain().await {
+                    tracing::warn!(%error, "the previous listener did not stop cleanly");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops listening (draining the requests in flight) but keeps the server, for a move
+    /// to the same port on another address; [`Running::rebind`] listens again.
+    pub async fn release(&mut self) -> io::Result<()> {
+        match self.listening.take() {
+            Some(listening) => listening.drain().await,
+            None => Ok(()),
+        }
     }
 
     /// Runs until `signal` (or until the server fails), then shuts down gracefully.
     pub async fn until(mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let Some(listening) = self.listening.as_mut() else {
+            return self.shutdown().await;
+        };
         tokio::select! {
             () = signal => self.shutdown().await,
-            ended = &mut self.task => {
-                self.writer.close().await;
-                ended.map_err(io::Error::other)?
+            ended = &mut listening.task => {
+                self.listening = None;
+                let shut = self.shutdown().await;
+                ended.map_err(io::Error::other)?.and(shut)
             }
         }
     }
 
-    /// Stops accepting, drains requests in flight, writes the queued usage.
-    pub async fn shutdown(self) -> io::Result<()> {
-        self.stop.cancel();
-        let served = self.task.await.map_err(io::Error::other)?;
+    /// Stops accepting, drains requests in flight, stops the background tasks (which
+    /// write the sessions and account states once more), and writes the queued usage.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        let served = self.release().await;
+        let (stop, upkeep) = self.upkeep;
+        stop.cancel();
+        let upkept = upkeep.await.map_err(io::Error::other);
         self.writer.close().await;
-        served
+        served.and(upkept)
     }
 }
 
@@ -130,5 +193,49 @@ mod tests {
         let free = next_free_port(addr.ip(), addr.port()).await.unwrap();
         assert!(free > addr.port());
         assert!(bind(SocketAddr::new(addr.ip(), free)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_rebind_moves_the_same_state_to_another_port_and_frees_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ondemand_core::config::Config {
+            api_access_token: None,
+            admin_password: None,
+            accounts: Vec::new(),
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+            data_dir: Some(dir.path().to_owned()),
+            settings: Default::default(),
+            pinned: Default::default(),
+            file: None,
+            unknown_keys: Vec::new(),
+        };
+        let opened = crate::bootstrap::open(&config, dir.path()).unwrap();
+        let first = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut running = Running::start(opened, first).unwrap();
+        let old = running.local().unwrap();
+        running.state.set_paused(true);
+        let state = running.state.clone();
+        running
+            .rebind(bind("127.0.0.1:0".parse().unwrap()).await.unwrap())
+            .unwrap();
+        let new = running.local().unwrap();
+        assert_ne!(old, new);
+        assert!(running.state.paused(), "the same state, pause and all");
+        assert!(std::ptr::eq(state.engine(), running.state.engine()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bind(old).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the old port stays taken"
+            );
+            tokio::task::yield_now().await;
+        }
+        let answer = reqwest::get(format!("http://{new}/health")).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        running.release().await.unwrap();
+        assert!(running.local().is_none());
+        assert!(bind(new).await.is_ok(), "released");
+        running.shutdown().await.unwrap();
     }
 }

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod error;
 pub mod extract;
 pub mod launch;
+pub mod logging;
 pub mod ui;
 mod v1;
 
@@ -49,9 +50,10 @@ struct Inner {
     admin: AdminAuth,
     /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
     paused: AtomicBool,
-    /// Cancelled when shutdown begins: endless answers (the live event stream) end then,
-    /// so a graceful shutdown does not wait on an open dashboard.
-    closing: tokio_util::sync::CancellationToken,
+    /// Cancelled when a listener begins to shut down: endless answers (the live event
+    /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
+    /// one takes its place for the listeners that go on (a move to another port).
+    closing: std::sync::Mutex<tokio_util::sync::CancellationToken>,
 }
 
 /// Everything an [`AppState`] is built from.
@@ -87,13 +89,22 @@ impl AppState {
             allowed_origins,
             admin: AdminAuth::new(admin_password),
             paused: AtomicBool::new(false),
-            closing: tokio_util::sync::CancellationToken::new(),
+            closing: std::sync::Mutex::default(),
         }))
     }
 
-    /// Resolves when the server begins to shut down.
+    /// Resolves when the listener serving this request begins to shut down.
     pub fn closing(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.0.closing.clone().cancelled_owned()
+        self.closing_token().clone().cancelled_owned()
+    }
+
+    fn closing_token(&self) -> std::sync::MutexGuard<'_, tokio_util::sync::CancellationToken> {
+        self.0.closing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the endless answers open now (a listener is shutting down).
+    fn end_streams(&self) {
+        std::mem::take(&mut *self.closing_token()).cancel();
     }
 
     /// Whether `/v1/*` is paused (the desktop tray's and the dashboard's pause).
@@ -259,18 +270,32 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
-    let stop_server = stop.clone();
-    let closing = state.0.closing.clone();
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
-        shutdown.await;
-        closing.cancel();
-        stop_server.cancel();
-    });
+    let stop_upkeep = stop.clone();
     let (served, ()) = tokio::join!(
-        server.into_future(),
+        listen(listener, state.clone(), async move {
+            shutdown.await;
+            stop_upkeep.cancel();
+        }),
         state.app().run_upkeep(|| stop.cancelled()),
     );
     served
+}
+
+/// Answers requests on `listener` until `shutdown` resolves, then stops accepting and
+/// drains the requests in flight. The background tasks are not its business: a running
+/// server may move to another listener ([`launch::Running::rebind`]) and keep them.
+pub async fn listen(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ending = state.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            ending.end_streams();
+        })
+        .await
 }
 
 #[cfg(test)]

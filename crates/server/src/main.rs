@@ -77,29 +77,6 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr through a background writer: a request never waits on log output
-/// (a stalled terminal or an undrained pipe drops log lines instead of blocking requests).
-/// The guard flushes what is buffered when it is dropped at exit.
-fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
-    let default = if debug {
-        "debug,hyper=info,reqwest=info,h2=info"
-    } else {
-        "info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer)
-        .init();
-    guard
-}
-
 async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     let signal = shutdown_signal();
     let env = |name: &str| std::env::var(name).ok();
@@ -110,7 +87,7 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         env: &env,
         flags: flags(args),
     })?;
-    let _logs = init_logging(config.settings.debug_mode);
+    let _logs = ondemand_proxy::logging::init(config.settings.debug_mode, None);
     if let Some(file) = &config.file {
         tracing::info!(file = %file.display(), "read configuration");
     }

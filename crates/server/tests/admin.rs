@@ -416,5 +416,10 @@ async fn the_bearer_scheme_is_case_insensitive_on_both_apis_and_bad_queries_name
     let (status, body) = get(&h, "/api/stats/overview?from=yesterday", Some(ADMIN)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["param"], "from");
-    assert!(body["error"]["message"].as_str().unwrap().contains("`from`"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`from`")
+    );
 }
