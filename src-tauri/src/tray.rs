@@ -53,60 +53,39 @@ impl State {
     }
 }
 
-/// The tray's words, in the app's two languages.
+/// The tray's words, in the app's two languages: the `tray` section of the web UI's
+/// translation files, so one set of files holds every string the app shows.
+#[derive(Debug, Default, serde::Deserialize)]
 struct Words {
-    open: &'static str,
-    copy_url: &'static str,
-    copy_token: &'static str,
-    pause: &'static str,
-    resume: &'static str,
-    data: &'static str,
-    quit: &'static str,
-    running: &'static str,
-    paused: &'static str,
-    problem: &'static str,
-    today: &'static str,
-    no_account: &'static str,
-    attention: &'static str,
-    firewall: &'static str,
-    no_route: &'static str,
+    open: String,
+    copy_url: String,
+    copy_token: String,
+    pause: String,
+    resume: String,
+    data: String,
+    quit: String,
+    running: String,
+    paused: String,
+    problem: String,
+    /// With `{{n}}` for today's count, as i18next writes placeholders.
+    today: String,
+    no_account: String,
+    attention: String,
+    firewall: String,
+    no_route: String,
 }
 
-const EN: Words = Words {
-    open: "Open window",
-    copy_url: "Copy base URL",
-    copy_token: "Copy client token",
-    pause: "Pause proxy",
-    resume: "Resume proxy",
-    data: "Open data folder",
-    quit: "Quit OnDemand Proxy",
-    running: "Running",
-    paused: "Paused",
-    problem: "Needs attention",
-    today: "{n} requests today",
-    no_account: "No account can serve requests: add one or check them in the window",
-    attention: "accounts need attention",
-    firewall: "on-demand.io refuses this machine or user agent",
-    no_route: "on-demand.io has no such route: check the base URL",
-};
+fn parse_words(file: &str) -> Words {
+    serde_json::from_str::<serde_json::Value>(file)
+        .ok()
+        .and_then(|all| serde_json::from_value(all.get("tray")?.clone()).ok())
+        .unwrap_or_default()
+}
 
-const ZH: Words = Words {
-    open: "打开窗口",
-    copy_url: "复制 Base URL",
-    copy_token: "复制客户端令牌",
-    pause: "暂停代理",
-    resume: "恢复代理",
-    data: "打开数据文件夹",
-    quit: "退出 OnDemand Proxy",
-    running: "运行中",
-    paused: "已暂停",
-    problem: "需要处理",
-    today: "今日 {n} 次请求",
-    no_account: "没有可用的账号：请在窗口中添加或检查账号",
-    attention: "个账号需要处理",
-    firewall: "on-demand.io 拒绝了本机或 User-Agent",
-    no_route: "on-demand.io 没有这个路由：请检查 Base URL",
-};
+static EN: std::sync::LazyLock<Words> =
+    std::sync::LazyLock::new(|| parse_words(include_str!("../../ui/src/i18n/en.json")));
+static ZH: std::sync::LazyLock<Words> =
+    std::sync::LazyLock::new(|| parse_words(include_str!("../../ui/src/i18n/zh-CN.json")));
 
 fn words(language: &str) -> &'static Words {
     if language == "zh-CN" { &ZH } else { &EN }
@@ -117,16 +96,16 @@ impl View {
     pub fn headline(&self) -> String {
         let w = words(&self.language);
         let state = match self.state {
-            State::Running => w.running,
-            State::Paused => w.paused,
-            State::Problem => w.problem,
+            State::Running => &w.running,
+            State::Paused => &w.paused,
+            State::Problem => &w.problem,
         };
         match &self.url {
             Some(url) => format!(
                 "{state} · {url} · {}",
-                w.today.replace("{n}", &self.today.to_string())
+                w.today.replace("{{n}}", &self.today.to_string())
             ),
-            None => state.to_owned(),
+            None => state.clone(),
         }
     }
 
@@ -166,8 +145,8 @@ pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
         (_, Some(h)) if h.is_problem() => {
             let detail = if let Some(kind) = h.upstream_problem {
                 match kind {
-                    ProblemKind::Firewall => w.firewall.to_owned(),
-                    ProblemKind::Route => w.no_route.to_owned(),
+                    ProblemKind::Firewall => w.firewall.clone(),
+                    ProblemKind::Route => w.no_route.clone(),
                 }
             } else if h.pool.needs_attention > 0 {
                 format!(
@@ -175,7 +154,7 @@ pub async fn view(server: &Server, language: &str, today: &mut Today) -> View {
                     h.pool.needs_attention, h.pool.accounts, w.attention
                 )
             } else {
-                w.no_account.to_owned()
+                w.no_account.clone()
             };
             (State::Problem, Some(detail))
         }
@@ -266,18 +245,18 @@ fn menu<R: Runtime>(app: &AppHandle<R>, view: &View) -> tauri::Result<Menu<R>> {
         .map(|d| MenuItem::with_id(app, "detail", d, false, None::<&str>))
         .transpose()?;
     let running = view.url.is_some();
-    let open = MenuItem::with_id(app, "open", w.open, true, None::<&str>)?;
-    let copy_url = MenuItem::with_id(app, "copy_url", w.copy_url, running, None::<&str>)?;
-    let copy_token = MenuItem::with_id(app, "copy_token", w.copy_token, running, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", &w.open, true, None::<&str>)?;
+    let copy_url = MenuItem::with_id(app, "copy_url", &w.copy_url, running, None::<&str>)?;
+    let copy_token = MenuItem::with_id(app, "copy_token", &w.copy_token, running, None::<&str>)?;
     let pause = MenuItem::with_id(
         app,
         "pause",
-        if view.paused { w.resume } else { w.pause },
+        if view.paused { &w.resume } else { &w.pause },
         running,
         None::<&str>,
     )?;
-    let data = MenuItem::with_id(app, "data", w.data, true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", w.quit, true, None::<&str>)?;
+    let data = MenuItem::with_id(app, "data", &w.data, true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", &w.quit, true, None::<&str>)?;
     let (s1, s2) = (
         PredefinedMenuItem::separator(app)?,
         PredefinedMenuItem::separator(app)?,
@@ -393,5 +372,37 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, server: &Server, id: &str) {
         }
         "quit" => crate::quit(app),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tray_words_come_from_the_ui_translations_in_both_languages() {
+        for words in [&*EN, &*ZH] {
+            let all = [
+                &words.open,
+                &words.copy_url,
+                &words.copy_token,
+                &words.pause,
+                &words.resume,
+                &words.data,
+                &words.quit,
+                &words.running,
+                &words.paused,
+                &words.problem,
+                &words.today,
+                &words.no_account,
+                &words.attention,
+                &words.firewall,
+                &words.no_route,
+            ];
+            assert!(all.iter().all(|w| !w.is_empty()), "{words:?}");
+            assert!(words.today.contains("{{n}}"));
+        }
+        assert_eq!(words("zh-CN").quit, "退出 OnDemand Proxy");
+        assert_eq!(words("en").pause, "Pause proxy");
     }
 }

@@ -5,8 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fake_ondemand::{FakeOnDemand, FakeOptions};
-use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
+use ondemand_core::config::Config;
 use ondemand_core::control::{Control, ControlError, StartReport};
 use ondemand_core::live::LiveFeed;
 use ondemand_core::models::ModelCatalog;
@@ -22,10 +21,6 @@ use rand::distr::Alphanumeric;
 
 const TOKEN_FILE: &str = "client_token";
 const ADMIN_PASSWORD_FILE: &str = "admin_password";
-
-/// Every demo answer starts with this, so nobody mistakes it for a model's words.
-pub const DEMO_ANSWER_PREFIX: &str =
-    "[Simulated answer: OnDemand Proxy demo mode, no model was called] You said: ";
 
 /// The OS data directory for the app (e.g. `~/.local/share/ondemand-proxy`).
 pub fn default_data_dir() -> PathBuf {
@@ -232,30 +227,6 @@ pub fn open_with(
         admin_origin,
         report,
     })
-}
-
-/// Starts the in-process fake upstream for `--demo` and points `config` at it, with one
-/// demo account in place of any configured ones. Keep the returned fake alive.
-pub async fn demo(config: &mut Config) -> std::io::Result<FakeOnDemand> {
-    let fake = FakeOnDemand::start(FakeOptions {
-        accept_any_key: true,
-        answer_prefix: DEMO_ANSWER_PREFIX.into(),
-        // Demo traffic is never inspected; don't let a long demo grow memory.
-        record: false,
-        ..FakeOptions::default()
-    })
-    .await?;
-    config.settings.base_url = fake.url();
-    config.settings.auth_base_url = fake.url();
-    config.settings.client_base_url = fake.url();
-    let api_key = generate_token();
-    let name = format!("demo ({})", key_fingerprint(&api_key));
-    config.accounts = vec![AccountConfig::ApiKey {
-        name,
-        api_key,
-        options: AccountOptions::default(),
-    }];
-    Ok(fake)
 }
 
 #[cfg(test)]

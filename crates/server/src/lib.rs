@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod auth;
 pub mod bootstrap;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod launch;

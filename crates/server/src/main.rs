@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ondemand_core::config::{self, Sources, all_names};
 use ondemand_proxy::bootstrap::{self, TokenOrigin};
@@ -13,21 +12,22 @@ use ondemand_proxy::launch;
 /// (`config::all_names`), so flags, env vars and `config.json` keys can never drift apart.
 /// Flags override environment variables, which override the config file.
 fn cli() -> Command {
-    let mut serve = Command::new("serve")
-        .about("Run the proxy server")
-        .arg(
-            Arg::new("config")
-                .long("config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Config file (JSON, the original proxy's format) [default: ./config.json if present]"),
-        )
-        .arg(
+    let mut serve = Command::new("serve").about("Run the proxy server").arg(
+        Arg::new("config")
+            .long("config")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Config file (JSON, the original proxy's format) [default: ./config.json if present]"),
+    );
+    #[cfg(feature = "demo")]
+    {
+        serve = serve.arg(
             Arg::new("demo")
                 .long("demo")
                 .action(ArgAction::SetTrue)
                 .help("Start with an in-process simulated on-demand.io and a demo account: every answer is simulated"),
         );
+    }
     for field in all_names() {
         let arg = Arg::new(field.key)
             .long(field.flag.trim_start_matches("--"))
@@ -77,10 +77,35 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Keeps the demo's simulated upstream running while it is held.
+type DemoUpstream = Option<Box<dyn std::any::Any + Send>>;
+
+/// `--demo`: an in-process simulated on-demand.io in place of the configured accounts.
+#[cfg(feature = "demo")]
+async fn demo(args: &ArgMatches, config: &mut config::Config) -> anyhow::Result<DemoUpstream> {
+    if !args.get_flag("demo") {
+        return Ok(None);
+    }
+    if !config.accounts.is_empty() {
+        tracing::warn!(
+            "--demo: the configured accounts are not used; answers come from a simulated upstream"
+        );
+    }
+    let fake = ondemand_proxy::demo::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the demo upstream: {e}"))?;
+    Ok(Some(Box::new(fake)))
+}
+
+/// Built without the `demo` feature: no `--demo`.
+#[cfg(not(feature = "demo"))]
+async fn demo(_: &ArgMatches, _: &mut config::Config) -> anyhow::Result<DemoUpstream> {
+    Ok(None)
+}
+
 async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     let signal = shutdown_signal();
     let env = |name: &str| std::env::var(name).ok();
-    let demo = args.get_flag("demo");
     let mut config = config::load(Sources {
         file: args.get_one::<PathBuf>("config").map(PathBuf::as_path),
         default_file: Some(std::path::Path::new("config.json")),
@@ -94,20 +119,8 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     if !config.unknown_keys.is_empty() {
         tracing::warn!(keys = ?config.unknown_keys, "config file keys this version does not use were ignored");
     }
-    let _demo = if demo {
-        if !config.accounts.is_empty() {
-            tracing::warn!(
-                "--demo: the configured accounts are not used; answers come from a simulated upstream"
-            );
-        }
-        Some(
-            bootstrap::demo(&mut config)
-                .await
-                .context("starting the demo upstream")?,
-        )
-    } else {
-        None
-    };
+    let demo_upstream = demo(args, &mut config).await?;
+    let demo = demo_upstream.is_some();
     let data_dir = config
         .data_dir
         .clone()
