@@ -1,7 +1,7 @@
-// Small pieces every page uses: headers, readable errors, empty states, confirmations.
+// Small pieces every page uses: headers, readable errors, empty states, confirmations, lists.
 
 import type { ReactNode } from 'react';
-import { Alert, Badge, Button, Card, Group, Modal, Stack, Text, Title } from '@mantine/core';
+import { Alert, Badge, Button, Card, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
 import { IconAlertCircle, IconInbox } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { readableError } from '../lib/errors';
@@ -122,5 +122,33 @@ export function FormModal({
         </Stack>
       </form>
     </Modal>
+  );
+}
+
+/** A list of entries as a table that scrolls sideways rather than squeeze: the shape the
+ * accounts, tokens, aliases and catalogue share. `headers` are the column titles ('' for an
+ * untitled one, such as the actions). */
+export function ListTable({
+  headers, minWidth, testId, verticalSpacing = 'xs', children,
+}: {
+  headers: string[];
+  minWidth: number;
+  testId: string;
+  verticalSpacing?: 'xs' | number;
+  children: ReactNode;
+}) {
+  return (
+    <Table.ScrollContainer minWidth={minWidth}>
+      <Table highlightOnHover verticalSpacing={verticalSpacing} fz="sm" data-testid={testId}>
+        <Table.Thead>
+          <Table.Tr>
+            {headers.map((h, i) => (
+              <Table.Th key={`${i}-${h}`}>{h}</Table.Th>
+            ))}
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>{children}</Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
   );
 }

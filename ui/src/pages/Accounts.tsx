@@ -12,7 +12,7 @@ import {
   useTestAccount, useUpdateAccount, useUsageToday,
 } from '../api/hooks';
 import type { Account, ImportReport } from '../api/types';
-import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
+import { Confirm, Empty, ErrorAlert, FormModal, ListTable, PageHeader, SourceBadge } from '../components/common';
 import { StateBadge } from '../components/StateBadge';
 import { fieldError, formLevelError } from '../lib/errors';
 import { notifyError, settle } from '../lib/notify';
@@ -73,21 +73,7 @@ export function Accounts() {
       )}
       {accounts.data && accounts.data.length > 0 && (
         <Card withBorder padding={0}>
-          <Table.ScrollContainer minWidth={760}>
-            <Table highlightOnHover verticalSpacing="xs" fz="sm" data-testid="accounts-table">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>{t('accounts.name')}</Table.Th>
-                  <Table.Th>{t('accounts.kind')}</Table.Th>
-                  <Table.Th>{t('accounts.stateLabel')}</Table.Th>
-                  <Table.Th>{t('accounts.weight')}</Table.Th>
-                  <Table.Th>{t('accounts.inFlight')}</Table.Th>
-                  <Table.Th>{t('accounts.today')}</Table.Th>
-                  <Table.Th>{t('accounts.enabled')}</Table.Th>
-                  <Table.Th />
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
+          <ListTable headers={[t('accounts.name'), t('accounts.kind'), t('accounts.stateLabel'), t('accounts.weight'), t('accounts.inFlight'), t('accounts.today'), t('accounts.enabled'), '']} minWidth={760} testId="accounts-table">
                 {accounts.data.map((a) => {
                   const used = usage.get(a.name);
                   const readOnly = a.source === 'config';
@@ -158,9 +144,7 @@ export function Accounts() {
                     </Table.Tr>
                   );
                 })}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          </ListTable>
         </Card>
       )}
       {accounts.data?.some((a) => a.source === 'config') && (

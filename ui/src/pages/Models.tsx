@@ -5,7 +5,7 @@ import { IconDots, IconPlus, IconRefresh } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { useAliases, useCatalogue, useCreateAlias, useDeleteAlias, usePutAlias, useRefreshCatalogue } from '../api/hooks';
 import type { Alias, Catalogue as CatalogueData, Endpoint } from '../api/types';
-import { Confirm, ErrorAlert, FormModal, PageHeader } from '../components/common';
+import { Confirm, ErrorAlert, FormModal, ListTable, PageHeader } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
 import { formatCompact, formatDateTime } from '../lib/format';
 import { settle } from '../lib/notify';
@@ -45,24 +45,11 @@ function Catalogue() {
       </Group>
       <ErrorAlert error={catalogue.error} />
       {data?.known && (
-        <Table.ScrollContainer minWidth={760}>
-          <Table highlightOnHover verticalSpacing={6} fz="sm" data-testid="catalogue-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t('models.catalogue.model')}</Table.Th>
-                <Table.Th>{t('models.catalogue.status')}</Table.Th>
-                <Table.Th>{t('models.catalogue.reasoning')}</Table.Th>
-                <Table.Th>{t('models.catalogue.context')}</Table.Th>
-                <Table.Th>{t('models.catalogue.accounts')}</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
+        <ListTable headers={[t('models.catalogue.model'), t('models.catalogue.status'), t('models.catalogue.reasoning'), t('models.catalogue.context'), t('models.catalogue.accounts')]} minWidth={760} testId="catalogue-table" verticalSpacing={6}>
               {endpoints.map((e) => (
                 <EndpointRow key={e.id} endpoint={e} readers={data.reads.length} />
               ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+        </ListTable>
       )}
     </Card>
   );
@@ -157,17 +144,7 @@ export function Models() {
       </Alert>
       <ErrorAlert error={aliases.error} />
       <Card withBorder padding={0}>
-        <Table.ScrollContainer minWidth={560}>
-          <Table highlightOnHover verticalSpacing={6} fz="sm" data-testid="aliases-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t('models.alias')}</Table.Th>
-                <Table.Th>{t('models.endpoint')}</Table.Th>
-                <Table.Th>{t('models.source')}</Table.Th>
-                <Table.Th />
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
+        <ListTable headers={[t('models.alias'), t('models.endpoint'), t('models.source'), '']} minWidth={560} testId="aliases-table" verticalSpacing={6}>
               {(aliases.data ?? []).map((a) => (
                 <Table.Tr key={a.alias}>
                   <Table.Td fw={600}>{a.alias}</Table.Td>
@@ -207,9 +184,7 @@ export function Models() {
                   </Table.Td>
                 </Table.Tr>
               ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+        </ListTable>
       </Card>
       {editing && <AliasForm alias={editing === 'new' ? null : editing} onClose={() => setEditing(null)} />}
       <Confirm

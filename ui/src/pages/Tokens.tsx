@@ -8,7 +8,7 @@ import { IconCheck, IconCopy, IconDots, IconPlus } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { type TokenInput, useAliases, useCreateToken, useDeleteToken, useTokens, useUpdateToken, useUsageToday } from '../api/hooks';
 import type { NewToken, Token } from '../api/types';
-import { Confirm, Empty, ErrorAlert, FormModal, PageHeader, SourceBadge } from '../components/common';
+import { Confirm, Empty, ErrorAlert, FormModal, ListTable, PageHeader, SourceBadge } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
 import { settle } from '../lib/notify';
 import { formatCompact, formatDateTime, formatNumber } from '../lib/format';
@@ -50,20 +50,7 @@ export function Tokens() {
       {tokens.data?.length === 0 && <Empty title={t('tokens.empty')} />}
       {tokens.data && tokens.data.length > 0 && (
         <Card withBorder padding={0}>
-          <Table.ScrollContainer minWidth={760}>
-            <Table highlightOnHover verticalSpacing="xs" fz="sm" data-testid="tokens-table">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>{t('tokens.name')}</Table.Th>
-                  <Table.Th>{t('tokens.limits')}</Table.Th>
-                  <Table.Th>{t('tokens.used')}</Table.Th>
-                  <Table.Th>{t('tokens.today')}</Table.Th>
-                  <Table.Th>{t('tokens.lastUsed')}</Table.Th>
-                  <Table.Th>{t('tokens.enabled')}</Table.Th>
-                  <Table.Th />
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
+          <ListTable headers={[t('tokens.name'), t('tokens.limits'), t('tokens.used'), t('tokens.today'), t('tokens.lastUsed'), t('tokens.enabled'), '']} minWidth={760} testId="tokens-table">
                 {tokens.data.map((x) => {
                   const readOnly = x.source === 'config';
                   const day = usage.get(x.name);
@@ -110,9 +97,7 @@ export function Tokens() {
                     </Table.Tr>
                   );
                 })}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          </ListTable>
         </Card>
       )}
       {tokens.data?.some((x) => x.source === 'config') && (

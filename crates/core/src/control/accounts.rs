@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{Control, ControlError, apply_accounts, check_name};
+use super::{Control, ControlError, Entry, apply_accounts, check_name, editable};
 use crate::chat::{self, ChatPlan};
 use crate::config::{AccountConfig, AccountOptions, key_fingerprint};
 use crate::engine::Engine;
@@ -214,23 +214,21 @@ fn edited(current: &AccountConfig, input: &AccountInput) -> Result<AccountConfig
     }
 }
 
-fn not_found(id: i64) -> ControlError {
-    ControlError::NotFound {
-        what: "account",
-        id: id.to_string(),
+impl Entry for AccountRow {
+    const WHAT: &'static str = "account";
+    fn get(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<Self>> {
+        rows::get(conn, id)
+    }
+    fn source(&self) -> Source {
+        self.source
+    }
+    fn name(&self) -> &str {
+        self.config.name()
     }
 }
 
-/// The row to change, if it exists and is not config-managed.
-fn editable(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<AccountRow, ControlError> {
-    let row = rows::get(tx, id)?.ok_or_else(|| not_found(id))?;
-    if row.source == Source::Config {
-        return Err(ControlError::ReadOnly {
-            what: "account",
-            name: row.config.name().to_owned(),
-        });
-    }
-    Ok(row)
+fn not_found(id: i64) -> ControlError {
+    super::not_found::<AccountRow>(id)
 }
 
 /// The outcome of an account test.
@@ -246,10 +244,7 @@ impl Control {
     }
 
     pub async fn account(&self, id: i64) -> Result<AccountRow, ControlError> {
-        self.store
-            .read(move |conn| rows::get(conn, id))
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.entry(id).await
     }
 
     pub async fn create_account(
@@ -286,7 +281,7 @@ impl Control {
         self.change(
             engine,
             move |tx| {
-                let row = editable(tx, id)?;
+                let row = editable::<AccountRow>(tx, id)?;
                 let config = edited(&row.config, &input)?;
                 let changed = config != row.config;
                 if changed {
@@ -310,7 +305,7 @@ impl Control {
         self.change(
             engine,
             move |tx| {
-                editable(tx, id)?;
+                editable::<AccountRow>(tx, id)?;
                 rows::delete(tx, id)?;
                 Ok(())
             },

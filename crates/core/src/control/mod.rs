@@ -85,6 +85,39 @@ impl ControlError {
     }
 }
 
+/// A stored entry people manage by id (an account, a client token): how it is read, and
+/// whether config manages it. One way to get one, refuse a missing one, and refuse to edit
+/// a config-managed one.
+pub(crate) trait Entry: Sized + Send + 'static {
+    /// What people call it, in messages.
+    const WHAT: &'static str;
+    fn get(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<Self>>;
+    fn source(&self) -> crate::store::accounts::Source;
+    fn name(&self) -> &str;
+}
+
+pub(crate) fn not_found<R: Entry>(id: i64) -> ControlError {
+    ControlError::NotFound {
+        what: R::WHAT,
+        id: id.to_string(),
+    }
+}
+
+/// The entry to change, if it exists and is not config-managed.
+pub(crate) fn editable<R: Entry>(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+) -> Result<R, ControlError> {
+    let row = R::get(tx, id)?.ok_or_else(|| not_found::<R>(id))?;
+    if row.source() == crate::store::accounts::Source::Config {
+        return Err(ControlError::ReadOnly {
+            what: R::WHAT,
+            name: row.name().to_owned(),
+        });
+    }
+    Ok(row)
+}
+
 /// What start-up found and did, for its log.
 #[derive(Debug, Default)]
 pub struct StartReport {
@@ -267,6 +300,14 @@ impl Control {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// One entry by id.
+    async fn entry<R: Entry>(&self, id: i64) -> Result<R, ControlError> {
+        self.store
+            .read(move |conn| R::get(conn, id))
+            .await?
+            .ok_or_else(|| not_found::<R>(id))
     }
 
     /// Writes the changes reuse mode made to its sessions since the last call.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::{Control, ControlError, check_name};
+use super::{Control, ControlError, Entry, check_name, editable};
 use crate::engine::Engine;
 use crate::models::ModelCatalog;
 use crate::secret::Secret;
@@ -115,11 +115,21 @@ pub(super) fn limits(
     Ok(next)
 }
 
-fn not_found(id: i64) -> ControlError {
-    ControlError::NotFound {
-        what: "client token",
-        id: id.to_string(),
+impl Entry for TokenRow {
+    const WHAT: &'static str = "client token";
+    fn get(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<Self>> {
+        rows::get(conn, id)
     }
+    fn source(&self) -> Source {
+        self.source
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn not_found(id: i64) -> ControlError {
+    super::not_found::<TokenRow>(id)
 }
 
 impl Control {
@@ -128,10 +138,7 @@ impl Control {
     }
 
     pub async fn token(&self, id: i64) -> Result<TokenRow, ControlError> {
-        self.store
-            .read(move |conn| rows::get(conn, id))
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.entry(id).await
     }
 
     pub async fn create_token(
@@ -187,7 +194,7 @@ impl Control {
         self.change(
             engine,
             move |tx| {
-                let row = editable(tx, id)?;
+                let row = editable::<TokenRow>(tx, id)?;
                 if let Some(name) = &input.name
                     && name.trim() != row.name
                 {
@@ -218,7 +225,7 @@ impl Control {
         self.change(
             engine,
             move |tx| {
-                editable(tx, id)?;
+                editable::<TokenRow>(tx, id)?;
                 rows::delete(tx, id)?;
                 Ok(())
             },
@@ -227,17 +234,6 @@ impl Control {
         )
         .await
     }
-}
-
-fn editable(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<TokenRow, ControlError> {
-    let row = rows::get(tx, id)?.ok_or_else(|| not_found(id))?;
-    if row.source == Source::Config {
-        return Err(ControlError::ReadOnly {
-            what: "client token",
-            name: row.name,
-        });
-    }
-    Ok(row)
 }
 
 #[cfg(test)]
