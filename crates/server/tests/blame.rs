@@ -18,6 +18,18 @@ fn ask(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
 }
 
+/// A request for `kimi-k3` on a fresh record, sync or streamed: a refusal before any content
+/// comes back as a plain error, so the stream's one event is the error body.
+async fn refused(h: &Harness, stream: bool) -> (u16, Value) {
+    h.fake.clear_requests();
+    if stream {
+        let (status, events, _) = h.stream(ask("kimi-k3")).await;
+        (status, events[0].clone())
+    } else {
+        h.chat(ask("kimi-k3")).await
+    }
+}
+
 fn both_healthy(h: &Harness) {
     assert_eq!(h.account_state("bad"), "healthy");
     assert_eq!(h.account_state("good"), "healthy");
@@ -31,13 +43,7 @@ async fn a_content_policy_refusal_is_the_requests_not_retried_and_costs_nothing(
         ..Behaviour::default()
     });
     for stream in [false, true] {
-        h.fake.clear_requests();
-        let (status, body) = if stream {
-            let (status, events, _) = h.stream(ask("kimi-k3")).await;
-            (status, events[0].clone())
-        } else {
-            h.chat(ask("kimi-k3")).await
-        };
+        let (status, body) = refused(&h, stream).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"]["code"], "content_policy_violation");
         assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -62,13 +68,7 @@ async fn cloudflares_html_403_is_a_proxy_wide_problem_not_each_accounts() {
         ..FakeOptions::default()
     });
     for stream in [false, true] {
-        h.fake.clear_requests();
-        let (status, body) = if stream {
-            let (status, events, _) = h.stream(ask("kimi-k3")).await;
-            (status, events[0].clone())
-        } else {
-            h.chat(ask("kimi-k3")).await
-        };
+        let (status, body) = refused(&h, stream).await;
         assert_eq!(status, 502, "{body}");
         assert_eq!(body["error"]["code"], "upstream_blocked");
         let message = body["error"]["message"].as_str().unwrap();
