@@ -384,6 +384,8 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
     let base = proxy.base_url();
     let started = Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Acknowledged admin changes so far, to kill only once the load is well under way.
+    let changed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = reqwest::Client::new();
     let workers: Vec<_> = (0..8)
         .map(|_| {
@@ -410,7 +412,7 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
     // Meanwhile a person makes changes: each acknowledged one must survive the crash.
     let api = base.trim_end_matches("/v1").to_owned() + "/api";
     let changes = {
-        let (client, stop) = (client.clone(), stop.clone());
+        let (client, stop, changed) = (client.clone(), stop.clone(), changed.clone());
         tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {
@@ -443,12 +445,18 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
                     break;
                 }
                 acked.push((path, i));
+                changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             acked
         })
     };
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Kill mid-flight: once dozens of changes and many requests were acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while changed.load(std::sync::atomic::Ordering::Relaxed) < 40 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let killed_at = Instant::now();
     Command::new("kill")
         .args(["-KILL", &proxy.child.id().to_string()])

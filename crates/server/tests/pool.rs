@@ -218,15 +218,22 @@ async fn a_parked_account_comes_back_after_a_background_recheck() {
     assert_eq!(h.chat(user("x")).await.0, 200);
     assert_eq!(h.account_state("flaky"), "needs_attention");
     // Still broken: re-checks fail and back off; the account stays parked.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let rechecks = || {
+        h.fake
+            .requests_to("/sessions")
+            .iter()
+            .filter(|r| r.body["externalUserId"] == "ondemand-proxy-recheck")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rechecks() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never re-checked in the background"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(h.account_state("flaky"), "needs_attention");
-    let rechecks = h
-        .fake
-        .requests_to("/sessions")
-        .iter()
-        .filter(|r| r.body["externalUserId"] == "ondemand-proxy-recheck")
-        .count();
-    assert!(rechecks >= 1, "re-checked in the background");
     // Fixed upstream (say the user renewed the key): the next re-check brings it back.
     h.fake.set_behaviour("flaky", Behaviour::default());
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -333,8 +340,13 @@ async fn settings_and_accounts_change_live_without_dropping_requests_in_flight()
     );
     let slow = h.stream(user("one two three four five six"));
     let change = async {
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        // Replace the pool mid-stream, and switch strategy and retries.
+        // Once the stream's query is upstream, replace the pool mid-stream, and switch
+        // strategy and retries.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while h.fake.requests_to("/query").is_empty() {
+            assert!(Instant::now() < deadline, "the stream never went upstream");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let engine = h.state.engine();
         engine.pool.update(&[key_account("c")]);
         engine.set_settings(Settings {
