@@ -151,6 +151,7 @@ impl Server {
     fn listen_on(&self, listener: tokio::net::TcpListener) -> Status {
         let port = listener.local_addr().map_or(0, |a| a.port());
         let mut running = self.running();
+        let moved = running.is_some();
         let started = match running.as_mut() {
             Some(running) => running.rebind(listener).map_err(|e| e.to_string()),
             None => {
@@ -163,9 +164,14 @@ impl Server {
         };
         let status = match (started, running.as_ref()) {
             (Ok(()), Some(running)) => {
-                tracing::info!(url = %running.base_url(), "proxy listening");
+                let url = running.base_url();
+                if moved {
+                    tracing::info!(%url, "proxy moved");
+                } else {
+                    tracing::info!(%url, "proxy started");
+                }
                 Status::Running {
-                    base_url: running.base_url(),
+                    base_url: url,
                     admin_password: running.state.admin().password().expose().to_owned(),
                 }
             }
