@@ -241,6 +241,20 @@ async fn a_parked_account_comes_back_after_a_background_recheck() {
         assert!(Instant::now() < deadline, "never recovered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Until it recovered, flaky opened no session but the re-check's: its delete is that one.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !h
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.credential.as_deref() == Some("flaky"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the re-check's session was left upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     h.fake.clear_requests();
     for _ in 0..4 {
         assert_eq!(h.chat(user("x")).await.0, 200);

@@ -115,9 +115,11 @@ impl Engine {
                     .create_session(&account.credential, &settings, "ondemand-proxy-recheck")
                     .await
                 {
-                    Ok(_) => {
+                    Ok(session_id) => {
                         tracing::info!(account = %account.name, "account re-check succeeded; back in rotation");
                         account.reset();
+                        // The probe's session is finished at once: clean it up like any other.
+                        drop(self.ticket(&settings, &account.name, &session_id));
                     }
                     Err(error) => {
                         tracing::info!(account = %account.name, %error, "account re-check failed; will try again later");
