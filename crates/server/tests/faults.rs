@@ -234,87 +234,64 @@ async fn an_idle_stall_after_content_ends_with_an_error_event_and_counts_against
     assert_eq!(h.account_state("bad"), "circuit_open");
 }
 
-#[tokio::test]
-async fn a_cut_before_done_fails_over_before_content_and_errors_after() {
+/// A stream through `bad` (tried first) with `fault`: the harness, events and raw body.
+async fn stream_with(fault: Behaviour, prompt: &str) -> (Harness, Vec<serde_json::Value>, String) {
     let h = bad_then_good(|_| {}).await;
-    h.fake.set_behaviour(
-        "bad",
+    h.fake.set_behaviour("bad", fault);
+    let (got, events, raw) = h.stream(user(prompt)).await;
+    assert_eq!(got, 200, "{raw}");
+    (h, events, raw)
+}
+
+#[tokio::test]
+async fn a_broken_stream_fails_over_before_content_and_ends_with_an_error_after() {
+    // Before any content: the client never sees the failure; `good` answers.
+    for fault in [
         Behaviour {
             cut_after_frames: Some(2),
             ..Behaviour::default()
         },
-    );
-    let (got, events, _) = h.stream(user("x y")).await;
-    assert_eq!(
-        (got, streamed_content(&events).as_str()),
-        (200, "Echo: x y")
-    );
-    assert_eq!(h.seen("/query"), ["bad", "good"]);
-    let h = bad_then_good(|_| {}).await;
-    h.fake.set_behaviour(
-        "bad",
-        Behaviour {
-            cut_after_frames: Some(4),
-            cut_abruptly: true,
-            ..Behaviour::default()
-        },
-    );
-    let (got, events, raw) = h.stream(user("x y z")).await;
-    assert_eq!(got, 200);
-    assert_eq!(
-        events.last().unwrap()["error"]["code"],
-        "upstream_stream_error",
-        "{raw}"
-    );
-    assert_eq!(h.seen("/query"), ["bad"]);
-    assert_eq!(
-        h.account_state("bad"),
-        "healthy",
-        "one broken stream is not yet a circuit"
-    );
-    assert_eq!(h.account_state("good"), "healthy");
-}
-
-#[tokio::test]
-async fn an_error_frame_before_content_fails_over_and_after_content_ends_the_stream() {
-    let h = bad_then_good(|_| {}).await;
-    h.fake.set_behaviour(
-        "bad",
         Behaviour {
             error_after_deltas: Some(0),
             ..Behaviour::default()
         },
-    );
-    let (got, events, _) = h.stream(user("a b")).await;
-    assert_eq!(
-        (got, streamed_content(&events).as_str()),
-        (200, "Echo: a b")
-    );
-    assert_eq!(h.seen("/query"), ["bad", "good"]);
-
-    let h = bad_then_good(|_| {}).await;
-    h.fake.set_behaviour(
-        "bad",
-        Behaviour {
-            error_after_deltas: Some(1),
-            ..Behaviour::default()
-        },
-    );
-    let (got, events, raw) = h.stream(user("a b")).await;
-    assert_eq!(got, 200);
-    assert_eq!(streamed_content(&events), "Echo:");
-    assert_eq!(
-        events.last().unwrap()["error"]["code"],
-        "upstream_stream_error"
-    );
-    assert!(!raw.contains("[DONE]"));
-    assert_eq!(h.seen("/query"), ["bad"]);
-    assert_eq!(
-        h.account_state("bad"),
-        "healthy",
-        "one model_error is not yet a circuit"
-    );
-    assert_eq!(h.account_state("good"), "healthy");
+    ] {
+        let (h, events, _) = stream_with(fault.clone(), "x y").await;
+        assert_eq!(streamed_content(&events), "Echo: x y", "{fault:?}");
+        assert_eq!(h.seen("/query"), ["bad", "good"], "{fault:?}");
+    }
+    // After content: an error event, no [DONE], no retry; one failure is not yet a circuit.
+    for (fault, content) in [
+        (
+            Behaviour {
+                cut_after_frames: Some(4),
+                cut_abruptly: true,
+                ..Behaviour::default()
+            },
+            None,
+        ),
+        (
+            Behaviour {
+                error_after_deltas: Some(1),
+                ..Behaviour::default()
+            },
+            Some("Echo:"),
+        ),
+    ] {
+        let (h, events, raw) = stream_with(fault.clone(), "x y z").await;
+        if let Some(content) = content {
+            assert_eq!(streamed_content(&events), content, "{fault:?}");
+        }
+        assert_eq!(
+            events.last().unwrap()["error"]["code"],
+            "upstream_stream_error",
+            "{raw}"
+        );
+        assert!(!raw.contains("[DONE]"), "{fault:?}");
+        assert_eq!(h.seen("/query"), ["bad"], "{fault:?}");
+        assert_eq!(h.account_state("bad"), "healthy", "{fault:?}");
+        assert_eq!(h.account_state("good"), "healthy", "{fault:?}");
+    }
 }
 
 #[tokio::test]
