@@ -57,54 +57,27 @@ async fn status_case(status: u16, code: &str, message: Option<&str>, state: &str
 }
 
 #[tokio::test]
-async fn http_401_unauthenticated_sets_the_account_aside() {
-    status_case(401, "unauthenticated", None, "needs_attention").await;
-}
-
-#[tokio::test]
-async fn http_403_unauthorized_sets_the_account_aside() {
-    status_case(403, "unauthorized", None, "needs_attention").await;
-}
-
-#[tokio::test]
-async fn http_400_no_credit_sets_the_account_aside() {
-    status_case(
-        400,
-        "invalid_request",
-        Some("Insufficient credits on this account"),
-        "needs_attention",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn http_429_cools_the_account_down() {
-    status_case(429, "rate_limit_exceeded", None, "cooling_down").await;
-}
-
-#[tokio::test]
-async fn http_500_model_error_retries_elsewhere() {
-    status_case(500, "model_error", None, "healthy").await;
-}
-
-#[tokio::test]
-async fn http_500_server_error_retries_elsewhere() {
-    status_case(500, "server_error", None, "healthy").await;
-}
-
-#[tokio::test]
-async fn http_502_bad_gateway_retries_elsewhere() {
-    status_case(502, "bad_gateway", None, "healthy").await;
-}
-
-#[tokio::test]
-async fn http_503_resource_unavailable_retries_elsewhere() {
-    status_case(503, "resource_unavailable", None, "healthy").await;
-}
-
-#[tokio::test]
-async fn http_504_plugin_timeout_retries_elsewhere() {
-    status_case(504, "plugin_execution_timeout", None, "healthy").await;
+async fn each_upstream_status_puts_the_account_where_it_belongs_and_the_client_is_served() {
+    // (status, errorCode, message, the state `bad` ends in)
+    let cases: [(u16, &str, Option<&str>, &str); 9] = [
+        (401, "unauthenticated", None, "needs_attention"),
+        (403, "unauthorized", None, "needs_attention"),
+        (
+            400,
+            "invalid_request",
+            Some("Insufficient credits on this account"),
+            "needs_attention",
+        ),
+        (429, "rate_limit_exceeded", None, "cooling_down"),
+        (500, "model_error", None, "healthy"),
+        (500, "server_error", None, "healthy"),
+        (502, "bad_gateway", None, "healthy"),
+        (503, "resource_unavailable", None, "healthy"),
+        (504, "plugin_execution_timeout", None, "healthy"),
+    ];
+    for (status, code, message, state) in cases {
+        status_case(status, code, message, state).await;
+    }
 }
 
 #[tokio::test]
