@@ -297,7 +297,6 @@ pub fn nearest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
         })
         .collect();
     scored.sort();
-    scored.dedup_by(|a, b| a.2.eq_ignore_ascii_case(b.2));
     scored.into_iter().take(3).map(|(_, _, c)| c).collect()
 }
 

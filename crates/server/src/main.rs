@@ -31,7 +31,7 @@ fn cli() -> Command {
     for field in all_names() {
         let arg = Arg::new(field.key)
             .long(field.flag.trim_start_matches("--"))
-            .help(field.help);
+            .help(field.help());
         serve = serve.arg(if field.switch {
             arg.action(ArgAction::SetTrue)
         } else {

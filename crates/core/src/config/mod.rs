@@ -144,14 +144,26 @@ pub const START_FIELDS: &[Field] = &[
     ),
 ];
 
-/// A key's names in each source, its CLI help, and whether its flag is a switch: the start
-/// fields, then every setting. The CLI's flags and the README check are made from this.
+/// A key's names in each source, and whether its flag is a switch: the start fields, then
+/// every setting. The CLI's flags and the README check are made from this.
 pub struct Names {
     pub key: &'static str,
     pub env: &'static str,
     pub flag: &'static str,
-    pub help: String,
     pub switch: bool,
+    /// Where the CLI help comes from.
+    source: Result<&'static Setting, &'static str>,
+}
+
+impl Names {
+    /// The flag's help text: a setting's English help with its default.
+    pub fn help(&self) -> String {
+        match self.source {
+            Err(help) => help.to_owned(),
+            Ok(s) if s.switch => s.help.en.to_owned(),
+            Ok(s) => format!("{} [default: {}]", s.help.en, s.default_text()),
+        }
+    }
 }
 
 pub fn all_names() -> impl Iterator<Item = Names> {
@@ -159,19 +171,15 @@ pub fn all_names() -> impl Iterator<Item = Names> {
         key: f.key,
         env: f.env,
         flag: f.flag,
-        help: f.help.to_owned(),
         switch: false,
+        source: Err(f.help),
     });
     let settings = SETTINGS.iter().map(|s| Names {
         key: s.key,
         env: s.env,
         flag: s.flag,
-        help: if s.switch {
-            s.help.en.to_owned()
-        } else {
-            format!("{} [default: {}]", s.help.en, s.default_text())
-        },
         switch: s.switch,
+        source: Ok(s),
     });
     start.chain(settings)
 }

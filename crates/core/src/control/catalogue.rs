@@ -63,6 +63,9 @@ impl Control {
                 }
                 due = engine.catalogue_woken() => Some(due),
             };
+            if only.as_ref().is_some_and(Vec::is_empty) {
+                continue;
+            }
             if let Err(error) = self.refresh_endpoints(engine, only.as_deref()).await {
                 tracing::warn!(%error, "storing the endpoint catalogue failed");
             }

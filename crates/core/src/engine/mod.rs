@@ -66,7 +66,7 @@ pub struct Engine {
     janitor: Janitor,
     /// The janitor's queue, until [`Engine::run_janitor`] takes it.
     janitor_queue: std::sync::Mutex<Option<JanitorQueue>>,
-    /// Wakes the catalogue task for the accounts in `catalogue_due` (or all, if empty).
+    /// Wakes the catalogue task to read the accounts in `catalogue_due`.
     catalogue_wake: tokio::sync::Notify,
     catalogue_due: std::sync::Mutex<Vec<String>>,
     /// Live settings; each request reads one consistent snapshot.

@@ -57,7 +57,8 @@ impl Engine {
         self.catalogue_wake.notify_one();
     }
 
-    /// Waits for [`Engine::wake_catalogue`] and returns the accounts it named.
+    /// Waits for [`Engine::wake_catalogue`] and returns the accounts it named (none when two
+    /// wakes were taken at once).
     pub async fn catalogue_woken(&self) -> Vec<String> {
         self.catalogue_wake.notified().await;
         std::mem::take(&mut *self.catalogue_due.lock().unwrap_or_else(|e| e.into_inner()))
@@ -75,10 +76,9 @@ impl Engine {
             return;
         };
         let delete = |job: crate::janitor::Finished| async move {
+            // Whether to clean up was decided when the session was queued: one queued before
+            // `delete_sessions` was turned off is still deleted (and counted as such).
             let settings = self.settings();
-            if !settings.delete_sessions {
-                return Ok(());
-            }
             let account = self
                 .pool
                 .accounts()

@@ -217,12 +217,7 @@ impl UpstreamClient {
             Some(body) => request.json(body),
             None => request,
         };
-        match tokio::time::timeout(wait, request.send()).await {
-            Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
-            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
-            Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
-            Ok(Ok(response)) => Ok(response),
-        }
+        send_within(request, wait).await
     }
 
     /// `POST /chat/v1/sessions` → the new session's id (`data.id`, any 2xx).
@@ -242,7 +237,7 @@ impl UpstreamClient {
                 false,
             )
             .await?;
-        let body = read_body(response, settings.request_timeout).await?;
+        let body = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await?;
         let value: Value = serde_json::from_slice(&body)
             .map_err(|e| UpstreamError::Protocol(format!("session answer is not JSON ({e})")))?;
         value["data"]["id"]
@@ -293,20 +288,8 @@ impl UpstreamClient {
             .header("user-agent", &settings.user_agent)
             .header("accept", "application/json");
         let wait = settings.request_timeout.min(CATALOGUE_TIMEOUT);
-        let response = match tokio::time::timeout(wait, request.send()).await {
-            Err(_) => return Err(UpstreamError::Timeout(TimeoutPhase::Response)),
-            Ok(Err(e)) => return Err(UpstreamError::Connect(describe_reqwest(&e))),
-            Ok(Ok(response)) => check_status(response).await?,
-        };
-        if response
-            .content_length()
-            .is_some_and(|n| n > crate::endpoints::MAX_CATALOGUE_BYTES as u64)
-        {
-            return Err(UpstreamError::Protocol(
-                "endpoint catalogue too large".into(),
-            ));
-        }
-        let body = read_body(response, wait).await?;
+        let response = check_status(send_within(request, wait).await?).await?;
+        let body = read_body(response, wait, crate::endpoints::MAX_CATALOGUE_BYTES).await?;
         crate::endpoints::parse(&body, now_ms).map_err(UpstreamError::Protocol)
     }
 
@@ -333,7 +316,7 @@ impl UpstreamClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        let bytes = read_body(response, settings.request_timeout).await?;
+        let bytes = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await?;
         let looks_sse = bytes.starts_with(b"event:") || bytes.starts_with(b"data:");
         if is_sse || looks_sse {
             return collect_sse(&bytes);
@@ -397,12 +380,31 @@ async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, 
     Err(UpstreamError::from_status(status.as_u16(), &body))
 }
 
-async fn read_body(response: reqwest::Response, wait: Duration) -> Result<Bytes, UpstreamError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(UpstreamError::Protocol("answer larger than 32 MiB".into()));
+/// Sends `request`, bounded by `wait`; transport failures are typed, the status unchecked.
+async fn send_within(
+    request: reqwest::RequestBuilder,
+    wait: Duration,
+) -> Result<reqwest::Response, UpstreamError> {
+    match tokio::time::timeout(wait, request.send()).await {
+        Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+        Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
+        Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// The whole body, bounded by `wait`; one that says it is larger than `limit` is refused
+/// unread.
+async fn read_body(
+    response: reqwest::Response,
+    wait: Duration,
+    limit: usize,
+) -> Result<Bytes, UpstreamError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(UpstreamError::Protocol(format!(
+            "answer larger than {} MiB",
+            limit >> 20
+        )));
     }
     match tokio::time::timeout(wait, response.bytes()).await {
         Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
