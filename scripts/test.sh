@@ -49,6 +49,10 @@ cargo test --workspace --locked "${desktop[@]}"
 step "official OpenAI SDKs against the binary"
 cargo build --locked "${desktop[@]}" -p ondemand-proxy -p fake-ondemand -p ondemand-proxy-desktop
 target_dir=${CARGO_TARGET_DIR:-target}
+
+step "the UI's admin API types match what the server describes"
+bash scripts/dev/api-types.sh --check "$target_dir/debug/ondemand-proxy"
+
 venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt

@@ -20,7 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One upstream endpoint as the catalogue describes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = UpstreamEndpoint)]
 pub struct Endpoint {
     /// The native id sent as `endpointId` (`predefined-…`, `byoi-…`).
     pub id: String,

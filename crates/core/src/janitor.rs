@@ -28,7 +28,7 @@ pub struct Finished {
 }
 
 /// What the janitor has done since start.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct JanitorStats {
     pub deleted: u64,
     pub failed: u64,

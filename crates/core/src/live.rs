@@ -17,7 +17,7 @@ use crate::store::usage::UsageEvent;
 const RECENT: usize = 256;
 
 /// Running totals since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     pub requests: u64,
     pub errors: u64,

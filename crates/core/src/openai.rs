@@ -175,7 +175,7 @@ pub struct ModelEntry {
 }
 
 /// The OpenAI error envelope's inner object: `{"error": {message, type, param, code}}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ErrorObject {
     pub message: String,
     #[serde(rename = "type")]
@@ -184,7 +184,9 @@ pub struct ErrorObject {
     pub code: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Every error, from `/v1` and the admin API alike.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorEnvelope {
     pub error: ErrorObject,
 }

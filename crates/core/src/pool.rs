@@ -80,7 +80,7 @@ pub struct ModelBlock {
 
 /// An account's state as people see it: the health machine's [`State`] without its
 /// timers, plus `disabled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountState {
     Healthy,

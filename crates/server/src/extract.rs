@@ -60,6 +60,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// An optional query value where an empty one (`?outcome=`) means none.
+pub fn blank_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match <Option<String> as serde::Deserialize>::deserialize(deserializer)?
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(None),
+        Some(s) => {
+            T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&s))
+                .map(Some)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
 /// The credential of `Authorization: Bearer <credential>`; the scheme matches in any case
 /// (RFC 9110 §11.1).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

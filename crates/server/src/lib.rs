@@ -205,7 +205,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.0.allowed_origins);
     Router::new()
         .nest("/v1", v1)
-        .nest("/api", admin::router(state.clone()))
+        .merge(admin::router(state.clone()))
         .route("/", get(ui::index))
         .route("/index.html", get(ui::index))
         .route("/assets/{*path}", get(ui::asset))

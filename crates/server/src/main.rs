@@ -44,6 +44,10 @@ fn cli() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(serve)
+        .subcommand(
+            Command::new("openapi")
+                .about("Print the admin API's OpenAPI document (what /api/openapi.json serves)"),
+        )
 }
 
 /// The flags that were given, as `(config key, raw value)`.
@@ -62,10 +66,12 @@ fn flags(matches: &ArgMatches) -> Vec<(&'static str, String)> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let matches = cli().get_matches();
-    let Some(("serve", args)) = matches.subcommand() else {
-        return std::process::ExitCode::FAILURE;
+    let result = match matches.subcommand() {
+        Some(("serve", args)) => run(args).await,
+        Some(("openapi", _)) => print_openapi(),
+        _ => return std::process::ExitCode::FAILURE,
     };
-    match run(args).await {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             #[allow(clippy::print_stderr)]
@@ -75,6 +81,12 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_openapi() -> anyhow::Result<()> {
+    println!("{}", ondemand_proxy::admin::document().to_pretty_json()?);
+    Ok(())
 }
 
 /// Keeps the demo's simulated upstream running while it is held.

@@ -22,6 +22,9 @@ export const keys = {
 
 const list = <T,>(path: string) => () => api<{ data: T[] }>(path).then((r) => r.data);
 
+/** An account as listed: `retry_until` is when `retry_in_s` runs out (Unix ms). */
+export type ListedAccount = Account & { retry_until?: number | null };
+
 /** Accounts, with `retry_in_s` turned into a deadline when they arrive, so a countdown
  * stays right however long ago they were fetched. */
 export const useAccounts = () =>
@@ -30,7 +33,7 @@ export const useAccounts = () =>
     queryFn: () =>
       list<Account>('/api/accounts')().then((accounts) => {
         const now = Date.now();
-        return accounts.map((a) => ({ ...a, retry_until: a.retry_in_s === null ? null : now + a.retry_in_s * 1000 }));
+        return accounts.map((a): ListedAccount => ({ ...a, retry_until: a.retry_in_s == null ? null : now + a.retry_in_s * 1000 }));
       }),
   });
 export const useTokens = () => useQuery({ queryKey: keys.tokens, queryFn: list<Token>('/api/tokens') });

@@ -1,13 +1,13 @@
 import { useEffect, useState } from 'react';
 import { Badge, Tooltip } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
-import type { Account } from '../api/types';
+import type { ListedAccount } from '../api/hooks';
 import { formatDuration } from '../lib/format';
 
 const COLORS = { healthy: 'teal', cooling_down: 'yellow', needs_attention: 'red', circuit_open: 'orange', disabled: 'gray' } as const;
 
 /** The account's state, with a live countdown while it waits and the reason on hover. */
-export function StateBadge({ account }: { account: Account }) {
+export function StateBadge({ account }: { account: ListedAccount }) {
   const { t, i18n } = useTranslation();
   const [now, setNow] = useState(() => Date.now());
   const until = account.retry_until ?? null;

@@ -6,6 +6,24 @@ use super::values::{Raw, boolean, invalid, whole};
 use super::{ConfigError, Origin};
 use crate::secret::Secret;
 
+/// How an account signs in to on-demand.io.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    ApiKey,
+    EmailPassword,
+}
+
+impl AccountKind {
+    /// `api_key` or `email_password`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::EmailPassword => "email_password",
+        }
+    }
+}
+
 /// One upstream account as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountConfig {
@@ -50,11 +68,10 @@ impl AccountConfig {
         }
     }
 
-    /// `api_key` or `email_password`, as stored and shown.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> AccountKind {
         match self {
-            Self::ApiKey { .. } => "api_key",
-            Self::Password { .. } => "email_password",
+            Self::ApiKey { .. } => AccountKind::ApiKey,
+            Self::Password { .. } => AccountKind::EmailPassword,
         }
     }
 

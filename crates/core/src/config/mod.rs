@@ -12,13 +12,13 @@ mod settings;
 mod table;
 mod values;
 
-pub use accounts::{AccountConfig, AccountOptions, key_fingerprint};
+pub use accounts::{AccountConfig, AccountKind, AccountOptions, key_fingerprint};
 pub use list::SETTINGS;
 pub use settings::{
     DEFAULT_AUTH_BASE_URL, DEFAULT_BASE_URL, DEFAULT_CLIENT_BASE_URL, DEFAULT_USER_AGENT,
     SessionMode, Settings,
 };
-pub use table::{Choice, Group, Kind, Setting, Words, setting};
+pub use table::{Choice, Group, Kind, KindName, Setting, Words, setting};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -15,7 +15,7 @@ use super::values::{Raw, boolean, invalid, seconds, text, url, whole};
 use super::{ConfigError, Origin};
 
 /// Text in each language the dashboard offers.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Words {
     pub en: &'static str,
     #[serde(rename = "zh-CN")]
@@ -23,7 +23,8 @@ pub struct Words {
 }
 
 /// One value a choice setting takes.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[schema(as = SettingChoice)]
 pub struct Choice {
     pub value: &'static str,
     pub label: Words,
@@ -40,15 +41,26 @@ pub enum Kind {
     Choice(&'static [Choice]),
 }
 
+/// A kind as the admin API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = SettingKind)]
+pub enum KindName {
+    Integer,
+    Seconds,
+    Boolean,
+    Text,
+    Choice,
+}
+
 impl Kind {
-    /// The kind's name in the admin API.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> KindName {
         match self {
-            Self::Whole { .. } => "integer",
-            Self::Seconds { .. } => "seconds",
-            Self::Bool => "boolean",
-            Self::Text | Self::Url => "text",
-            Self::Choice(_) => "choice",
+            Self::Whole { .. } => KindName::Integer,
+            Self::Seconds { .. } => KindName::Seconds,
+            Self::Bool => KindName::Boolean,
+            Self::Text | Self::Url => KindName::Text,
+            Self::Choice(_) => KindName::Choice,
         }
     }
 
@@ -70,8 +82,9 @@ impl Kind {
 }
 
 /// Where a setting shows on the dashboard, in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SettingGroup)]
 pub enum Group {
     Conversations,
     Retries,

@@ -16,7 +16,7 @@ use crate::upstream::error::UpstreamError;
 
 /// An account as sent to create or edit one. On an edit, missing fields keep their value;
 /// the name and kind are fixed (usage history is kept by name).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     pub name: Option<String>,

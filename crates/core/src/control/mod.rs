@@ -15,7 +15,7 @@ mod transfer;
 
 pub use accounts::AccountInput;
 pub use catalogue::REFRESH_EVERY;
-pub use settings::{AliasView, SettingView};
+pub use settings::{AliasSource, AliasView, SettingSource, SettingView};
 pub use tokens::{NewToken, TokenInput};
 pub use transfer::{ExportDocument, ImportMode, ImportReport};
 

@@ -5,21 +5,22 @@ use serde_json::{Map, Value};
 
 use super::{Control, ControlError, apply_aliases};
 use crate::config::{
-    self, Choice, Group, Origin, SETTINGS, Words, is_live_setting, is_setting, settings_json,
+    self, Choice, Group, KindName, Origin, SETTINGS, Words, is_live_setting, is_setting,
+    settings_json,
 };
 use crate::engine::Engine;
 use crate::models::{ModelCatalog, PASSTHROUGH_PREFIXES};
 use crate::store::{aliases, now_ms, settings as rows};
 
 /// One setting as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Setting)]
 pub struct SettingView {
     pub key: &'static str,
     pub value: Value,
     /// What a reset brings back (the built-in default, or the start-up configuration's).
     pub default: Value,
-    /// `default`, `dashboard`, `config_file`, `environment` or `flag`.
-    pub source: &'static str,
+    pub source: SettingSource,
     /// Whether the admin API may change it: not when config pins it, nor for settings that
     /// apply at the next start only.
     pub editable: bool,
@@ -27,8 +28,7 @@ pub struct SettingView {
     pub locked_reason: Option<String>,
     pub env: &'static str,
     pub flag: &'static str,
-    /// `integer`, `seconds`, `boolean`, `text` or `choice`.
-    pub kind: &'static str,
+    pub kind: KindName,
     /// The values a `choice` takes.
     pub choices: &'static [Choice],
     /// The range of a number.
@@ -41,13 +41,34 @@ pub struct SettingView {
     pub help: Words,
 }
 
+/// Where a setting's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingSource {
+    Default,
+    Dashboard,
+    ConfigFile,
+    Environment,
+    Flag,
+}
+
+/// Where an alias comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasSource {
+    /// Shipped in `models.json`.
+    Builtin,
+    /// Added or overridden here.
+    Custom,
+}
+
 /// One model alias as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Alias)]
 pub struct AliasView {
     pub alias: String,
     pub endpoint_id: String,
-    /// `builtin` (shipped), or `custom` (added or overridden here).
-    pub source: &'static str,
+    pub source: AliasSource,
     /// A custom alias that replaces a built-in one of the same name.
     pub overrides_builtin: bool,
     /// Whether the live catalogue lists its target as active; `None` while no catalogue is
@@ -65,11 +86,13 @@ impl Control {
             .map(|f| {
                 let pinned = self.pinned.origin(f.key);
                 let source = match pinned {
-                    Some(Origin::File(_)) => "config_file",
-                    Some(Origin::Env(_)) => "environment",
-                    Some(Origin::Flag(_)) => "flag",
-                    Some(Origin::Stored) | None if stored.contains_key(f.key) => "dashboard",
-                    _ => "default",
+                    Some(Origin::File(_)) => SettingSource::ConfigFile,
+                    Some(Origin::Env(_)) => SettingSource::Environment,
+                    Some(Origin::Flag(_)) => SettingSource::Flag,
+                    Some(Origin::Stored) | None if stored.contains_key(f.key) => {
+                        SettingSource::Dashboard
+                    }
+                    _ => SettingSource::Default,
                 };
                 let locked_reason = match pinned {
                     Some(origin) => Some(format!("Set {origin}; change it there.")),
@@ -173,7 +196,11 @@ impl Control {
                 AliasView {
                     alias: alias.to_owned(),
                     endpoint_id: endpoint.to_owned(),
-                    source: if is_custom { "custom" } else { "builtin" },
+                    source: if is_custom {
+                        AliasSource::Custom
+                    } else {
+                        AliasSource::Builtin
+                    },
                     overrides_builtin: is_custom && ModelCatalog::is_builtin(alias),
                     target_available: live.is_known().then(|| live.available(endpoint)),
                 }

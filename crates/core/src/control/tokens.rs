@@ -20,7 +20,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// A token as sent to create or edit one. On an edit, missing fields keep their value and
 /// `null` removes a limit; the name is fixed (usage history is kept by name).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenInput {
     pub name: Option<String>,

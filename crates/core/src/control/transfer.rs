@@ -25,7 +25,7 @@ use crate::tokens::{display_prefix, generate_secret, hash_secret};
 pub const FORMAT: &str = "ondemand-proxy-export";
 pub const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportDocument {
     pub format: String,
@@ -42,7 +42,7 @@ pub struct ExportDocument {
     pub aliases: Vec<ExportedAlias>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedAccount {
     pub name: String,
@@ -59,7 +59,7 @@ pub struct ExportedAccount {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedToken {
     pub name: String,
@@ -76,14 +76,16 @@ pub struct ExportedToken {
     pub used_tokens: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedAlias {
     pub alias: String,
     pub endpoint_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What an import does with names that exist here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ImportMode {
     #[default]
     Skip,
@@ -91,7 +93,7 @@ pub enum ImportMode {
 }
 
 /// What an import did, per kind of entry.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub accounts: Outcome,
     pub tokens: Outcome,
@@ -100,20 +102,21 @@ pub struct ImportReport {
     pub new_token_secrets: Vec<NamedSecret>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportOutcome)]
 pub struct Outcome {
     pub added: Vec<String>,
     pub replaced: Vec<String>,
     pub skipped: Vec<Skipped>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Skipped {
     pub name: String,
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NamedSecret {
     pub name: String,
     pub secret: String,
@@ -125,7 +128,7 @@ fn export_account(config: &AccountConfig, secrets: bool) -> ExportedAccount {
     let options = config.options();
     ExportedAccount {
         name: config.name().to_owned(),
-        kind: config.kind().to_owned(),
+        kind: config.kind().as_str().to_owned(),
         api_key: secret.clone().filter(|_| is_key),
         email: config.email().map(str::to_owned),
         password: secret.filter(|_| !is_key),

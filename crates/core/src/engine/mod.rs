@@ -84,7 +84,7 @@ pub struct Engine {
 }
 
 /// What kind of proxy-wide problem the upstream shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// The upstream's firewall refuses this machine or user agent (a 403 that is not the
@@ -95,7 +95,7 @@ pub enum ProblemKind {
 }
 
 /// A problem that no other account can get around, shown on the dashboard and the tray.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct UpstreamProblem {
     pub kind: ProblemKind,
     pub message: String,

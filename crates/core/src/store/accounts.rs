@@ -10,7 +10,7 @@ use crate::config::{AccountConfig, AccountOptions};
 use crate::secret::Secret;
 
 /// Who manages an entry: `config` entries are read-only in the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Api,
@@ -108,7 +108,7 @@ pub fn find_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Ac
 /// The columns an [`AccountConfig`] sets, in `kind, email, secret, options` order.
 fn fields(config: &AccountConfig) -> (&'static str, Option<&str>, &str, &AccountOptions) {
     (
-        config.kind(),
+        config.kind().as_str(),
         config.email(),
         config.secret().expose(),
         config.options(),

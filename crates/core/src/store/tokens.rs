@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::accounts::Source;
 
 /// The limits a client token carries; `None` is unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenLimits {
     /// Unix ms after which the token is refused.
     pub expires_at: Option<i64>,

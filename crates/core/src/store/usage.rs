@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, Transaction, params};
 
 /// One request, however it ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct UsageEvent {
     /// Unix ms when the request arrived.
     pub ts: i64,
@@ -41,7 +41,9 @@ pub struct UsageEvent {
 }
 
 /// One upstream attempt that failed: on which account, and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct FailedAttempt {
     pub account: String,
     /// The upstream's HTTP status, when it answered with one.
@@ -253,7 +255,9 @@ pub struct RequestFilter {
     pub to_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a request ended, as the request log filters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
     Error,
@@ -336,7 +340,8 @@ pub fn page(
 }
 
 /// Figures over a range, from the hourly rollups (the range is widened to whole hours).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Figures)]
 pub struct Overview {
     pub requests: u64,
     pub successes: u64,
@@ -383,7 +388,7 @@ pub fn overview(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result
 }
 
 /// Totals of one time bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     /// Unix ms where the bucket starts (a local hour or midnight in the caller's offset).
     pub start: i64,
@@ -443,7 +448,8 @@ pub fn series(
 }
 
 /// What a breakdown groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Model,
     Account,
@@ -451,7 +457,7 @@ pub enum Dimension {
 }
 
 /// One slice of a breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Share {
     pub key: String,
     pub requests: u64,

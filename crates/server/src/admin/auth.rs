@@ -169,12 +169,14 @@ pub async fn require_admin(
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct Login {
     password: String,
 }
 
-/// `POST /api/login {"password"}` → a session cookie.
+/// Signs in with the admin password; sets the session cookie (`odp_admin`).
+#[utoipa::path(post, path = "/api/login", tag = "auth", security(()), request_body = Login,
+    responses((status = 204, description = "Signed in")))]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let auth = state.admin();
     let Login { password } = match crate::extract::read_json(request, LOGIN_BODY).await {
@@ -214,7 +216,26 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     response
 }
 
-/// `POST /api/logout`: ends the browser session.
+/// Whether the caller is signed in (this answers only when it is), and the proxy's version.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Session {
+    authenticated: bool,
+    version: &'static str,
+}
+
+/// Whether the caller is signed in, and the proxy's version.
+#[utoipa::path(get, path = "/api/session", tag = "auth",
+    responses((status = 200, body = Session)))]
+pub async fn session() -> axum::Json<Session> {
+    axum::Json(Session {
+        authenticated: true,
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Ends the browser session.
+#[utoipa::path(post, path = "/api/logout", tag = "auth",
+    responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie_session(&headers) {
         state.admin().close_session(&id);

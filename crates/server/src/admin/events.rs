@@ -14,23 +14,61 @@ use crate::extract::Params;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
+use ondemand_core::engine::UpstreamProblem;
 use ondemand_core::live::Totals;
-use serde::Deserialize;
-use serde_json::json;
+use ondemand_core::store::usage::UsageEvent;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::EventView;
+use super::stats::AccountCount;
 use crate::AppState;
 use crate::error::ApiError;
 
 /// Requests sent per update at most; the rest are counted as `skipped`.
 const MAX_EVENTS: usize = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Milliseconds between updates, 100–60000 (default 1000).
     interval_ms: Option<u64>,
 }
 
+/// The `tick` event: running totals and rates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tick {
+    ts: i64,
+    totals: Totals,
+    per_second: Rates,
+    in_flight: u32,
+    accounts: AccountCount,
+    /// `/v1/*` is paused (503 to clients).
+    paused: bool,
+    upstream_problem: Option<UpstreamProblem>,
+}
+
+/// [`Totals`] per second since the last tick.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rates {
+    requests: f64,
+    errors: f64,
+    input_tokens: f64,
+    output_tokens: f64,
+}
+
+/// The `requests` event: requests that finished since the last one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestsUpdate {
+    /// The newest of them, oldest first.
+    events: Vec<UsageEvent>,
+    /// How many more finished than are sent.
+    skipped: u64,
+}
+
+/// Live events (Server-Sent Events): a `tick` ([`Tick`]) every interval, and a `requests`
+/// event ([`RequestsUpdate`]) when requests finished.
+#[utoipa::path(get, path = "/api/events", tag = "stats", params(EventsQuery),
+    responses((status = 200, description = "`tick` and `requests` events", content_type = "text/event-stream", body = String)))]
 pub async fn events(State(state): State<AppState>, Params(query): Params<EventsQuery>) -> Response {
     let interval_ms = query.interval_ms.unwrap_or(1000);
     if !(100..=60_000).contains(&interval_ms) {
@@ -78,26 +116,26 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         let (before, t) = (l.last.0, update.totals);
         let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
         let health = l.state.summary();
-        let tick = json!({
-            "ts": ondemand_core::store::now_ms(),
-            "totals": t,
-            "per_second": {
-                "requests": rate(t.requests, before.requests),
-                "errors": rate(t.errors, before.errors),
-                "input_tokens": rate(t.input_tokens, before.input_tokens),
-                "output_tokens": rate(t.output_tokens, before.output_tokens),
+        let tick = Tick {
+            ts: ondemand_core::store::now_ms(),
+            totals: t,
+            per_second: Rates {
+                requests: rate(t.requests, before.requests),
+                errors: rate(t.errors, before.errors),
+                input_tokens: rate(t.input_tokens, before.input_tokens),
+                output_tokens: rate(t.output_tokens, before.output_tokens),
             },
-            "in_flight": health.pool.in_flight,
-            "accounts": {"total": health.pool.accounts, "healthy": health.pool.healthy},
-            "paused": health.paused,
-            "upstream_problem": l.state.engine().problem(),
-        });
+            in_flight: health.pool.in_flight,
+            accounts: AccountCount::of(&l.state),
+            paused: health.paused,
+            upstream_problem: engine.problem(),
+        };
         if !update.events.is_empty() {
-            let events: Vec<EventView> = update.events.into_iter().map(EventView::from).collect();
-            l.pending = Event::default()
-                .event("requests")
-                .json_data(json!({"events": events, "skipped": update.skipped}))
-                .ok();
+            let requests = RequestsUpdate {
+                events: update.events,
+                skipped: update.skipped,
+            };
+            l.pending = Event::default().event("requests").json_data(requests).ok();
         }
         l.seq = update.seq;
         l.last = (t, now);

@@ -1,0 +1,185 @@
+//! Models: the alias table and the live endpoint catalogue.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ondemand_core::control::{AliasView, REFRESH_EVERY};
+use ondemand_core::endpoints::{Endpoint, EndpointCatalog};
+use ondemand_core::models::PASSTHROUGH_PREFIXES;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Answer;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+
+/// The alias table, built-in and custom.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Aliases {
+    data: Vec<AliasView>,
+    /// Native ids with these prefixes pass through as model names.
+    passthrough_prefixes: Vec<&'static str>,
+}
+
+/// The alias table: built-in and custom.
+#[utoipa::path(get, path = "/api/aliases", tag = "models",
+    responses((status = 200, body = Aliases)))]
+pub async fn list_aliases(State(state): State<AppState>) -> Answer<Aliases> {
+    let data = state.control().aliases(state.engine()).await?;
+    Ok(Json(Aliases {
+        data,
+        passthrough_prefixes: PASSTHROUGH_PREFIXES.to_vec(),
+    }))
+}
+
+/// An alias and where it points.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlias {
+    alias: String,
+    endpoint_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasTarget {
+    endpoint_id: String,
+}
+
+/// Adds an alias (a built-in name is overridden).
+#[utoipa::path(post, path = "/api/aliases", tag = "models", request_body = NewAlias,
+    responses((status = 201, body = NewAlias)))]
+pub async fn create_alias(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<NewAlias>,
+) -> Result<(StatusCode, Json<NewAlias>), ApiError> {
+    state
+        .control()
+        .put_alias(state.engine(), &input.alias, &input.endpoint_id, true)
+        .await?;
+    let alias = NewAlias {
+        alias: input.alias.trim().to_owned(),
+        endpoint_id: input.endpoint_id.trim().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(alias)))
+}
+
+/// Points an alias at an endpoint (creates it, or overrides a built-in one).
+#[utoipa::path(put, path = "/api/aliases/{alias}", tag = "models", params(("alias" = String, Path)),
+    request_body = AliasTarget, responses((status = 200, body = NewAlias)))]
+pub async fn put_alias(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+    JsonBody(input): JsonBody<AliasTarget>,
+) -> Answer<NewAlias> {
+    state
+        .control()
+        .put_alias(state.engine(), &alias, &input.endpoint_id, false)
+        .await?;
+    Ok(Json(NewAlias {
+        alias,
+        endpoint_id: input.endpoint_id.trim().to_owned(),
+    }))
+}
+
+/// Deletes a custom alias (a built-in one it overrode comes back).
+#[utoipa::path(delete, path = "/api/aliases/{alias}", tag = "models", params(("alias" = String, Path)),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete_alias(
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.control().delete_alias(state.engine(), &alias).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One endpoint of the live catalogue as the admin API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Endpoint)]
+pub struct EndpointView {
+    #[serde(flatten)]
+    endpoint: Endpoint,
+    /// The OpenAI-style name clients may use (`byoi-…` endpoints have none).
+    clean_id: Option<String>,
+    /// Active and listed by some account now: requests may use it.
+    available: bool,
+    /// The accounts whose last good read lists it.
+    accounts: Vec<String>,
+}
+
+/// What one account's reads of the catalogue gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueRead {
+    account: String,
+    /// When a read last succeeded (Unix ms).
+    ok_at: Option<i64>,
+    /// The last read's error, if it failed (the list is then the last good one).
+    error: Option<String>,
+    error_at: Option<i64>,
+    endpoints: usize,
+}
+
+/// The live endpoint catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Catalogue {
+    /// Whether any read succeeded; without one the alias table is the catalogue.
+    known: bool,
+    refresh_every_s: u64,
+    reads: Vec<CatalogueRead>,
+    endpoints: Vec<EndpointView>,
+}
+
+impl From<&EndpointCatalog> for Catalogue {
+    fn from(catalogue: &EndpointCatalog) -> Self {
+        let endpoints = catalogue
+            .endpoints()
+            .map(|e| EndpointView {
+                clean_id: e.clean_id(),
+                available: catalogue.available(&e.id),
+                accounts: catalogue
+                    .seen_by(&e.id)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                endpoint: e.clone(),
+            })
+            .collect();
+        let reads = catalogue
+            .accounts()
+            .map(|(account, view)| CatalogueRead {
+                account: account.to_owned(),
+                ok_at: view.ok_ms,
+                error: view.error.clone(),
+                error_at: view.error_ms,
+                endpoints: view.endpoints.len(),
+            })
+            .collect();
+        Self {
+            known: catalogue.is_known(),
+            refresh_every_s: REFRESH_EVERY.as_secs(),
+            reads,
+            endpoints,
+        }
+    }
+}
+
+/// The live endpoint catalogue: every endpoint seen, which are available, which account
+/// sees which, and how each account's last read went.
+#[utoipa::path(get, path = "/api/catalogue", tag = "models",
+    responses((status = 200, body = Catalogue)))]
+pub async fn catalogue(State(state): State<AppState>) -> Answer<Catalogue> {
+    Ok(Json(Catalogue::from(&*state.engine().endpoints())))
+}
+
+/// Reads every account's catalogue now and answers with the result (a failed read keeps the
+/// last good list and shows its error).
+#[utoipa::path(post, path = "/api/catalogue/refresh", tag = "models",
+    responses((status = 200, body = Catalogue)))]
+pub async fn refresh_catalogue(State(state): State<AppState>) -> Answer<Catalogue> {
+    let catalogue = state
+        .control()
+        .refresh_endpoints(state.engine(), None)
+        .await?;
+    Ok(Json(Catalogue::from(&*catalogue)))
+}
