@@ -4,46 +4,23 @@
 //! single instance, close-to-tray and a graceful quit. No proxy logic lives here.
 
 mod prefs;
-mod server;
 mod tray;
 
 use std::sync::Arc;
 
+use ondemand_proxy::preferences::Invalid;
+use ondemand_proxy::supervisor::{Status, Supervisor};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 use tauri_plugin_autostart::AutoLaunchManager;
-
-use crate::server::{Server, Status};
 
 const MAIN_WINDOW: &str = "main";
 /// Passed by the login item, so a start at login goes straight to the tray.
 const MINIMISED_ARG: &str = "--minimised";
 
-/// A command's error, as the window reads it: a code, the field at fault, a message, and
-/// for a port that cannot be had, the next free one.
-#[derive(Debug, Serialize, thiserror::Error)]
-#[error("{message}")]
-pub struct CommandError {
-    code: &'static str,
-    field: Option<&'static str>,
-    message: String,
-    suggestion: Option<u16>,
-}
-
-impl From<prefs::Invalid> for CommandError {
-    fn from(invalid: prefs::Invalid) -> Self {
-        Self {
-            code: invalid.code,
-            field: Some(invalid.field),
-            message: invalid.message,
-            suggestion: None,
-        }
-    }
-}
-
 /// How the in-process server is doing.
 #[tauri::command]
-fn shell_status(server: tauri::State<'_, Arc<Server>>) -> Status {
+fn shell_status(server: tauri::State<'_, Arc<Supervisor>>) -> Status {
     server.status()
 }
 
@@ -52,9 +29,9 @@ fn shell_status(server: tauri::State<'_, Arc<Server>>) -> Status {
 #[tauri::command]
 async fn use_port<R: Runtime>(
     app: AppHandle<R>,
-    server: tauri::State<'_, Arc<Server>>,
+    server: tauri::State<'_, Arc<Supervisor>>,
     port: u16,
-) -> Result<Status, CommandError> {
+) -> Result<Status, Invalid> {
     let changes = prefs::Changes {
         port: Some(port),
         ..Default::default()
@@ -97,44 +74,39 @@ fn get_preferences<R: Runtime>(app: AppHandle<R>) -> PrefsView {
 #[tauri::command]
 async fn set_preferences<R: Runtime>(
     app: AppHandle<R>,
-    server: tauri::State<'_, Arc<Server>>,
+    server: tauri::State<'_, Arc<Supervisor>>,
     changes: prefs::Changes,
-) -> Result<PrefsView, CommandError> {
+) -> Result<PrefsView, Invalid> {
     let prefs = apply(&app, &server, &changes).await?;
     Ok(prefs_view(&app, prefs))
 }
 
 async fn apply<R: Runtime>(
     app: &AppHandle<R>,
-    server: &Server,
+    server: &Supervisor,
     changes: &prefs::Changes,
-) -> Result<prefs::Prefs, CommandError> {
+) -> Result<prefs::Prefs, Invalid> {
     let current = prefs::load(app);
     let next = current.with(changes)?;
-    let address = (next.host, next.port);
     let moved = (changes.port.is_some() || changes.host.is_some())
-        && server
-            .local_addr()
-            .is_none_or(|a| (a.ip(), a.port()) != address);
-    if moved {
-        if let Status::Failed {
+        && server.local_addr() != Some((next.host, next.port).into());
+    if moved
+        && let Status::Failed {
             message,
             suggestion,
             ..
         } = server.start(next.host, next.port).await
-        {
-            return Err(CommandError {
-                code: "port_unavailable",
-                field: Some(if changes.port.is_some() {
-                    "port"
-                } else {
-                    "host"
-                }),
-                message,
-                suggestion,
-            });
-        }
-        tracing::info!(host = %next.host, port = next.port, "the proxy moved");
+    {
+        let field = if changes.port.is_some() {
+            "port"
+        } else {
+            "host"
+        };
+        let refused = Invalid::new("port_unavailable", field, message);
+        return Err(Invalid {
+            suggestion,
+            ..refused
+        });
     }
     prefs::save(app, &next);
     if next.language != current.language {
@@ -149,13 +121,8 @@ async fn apply<R: Runtime>(
     Ok(next)
 }
 
-fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), CommandError> {
-    let failed = |message: String| CommandError {
-        code: "autostart_failed",
-        field: Some("launch_at_login"),
-        message,
-        suggestion: None,
-    };
+fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Invalid> {
+    let failed = |message: String| Invalid::new("autostart_failed", "launch_at_login", message);
     let manager = app
         .try_state::<AutoLaunchManager>()
         .ok_or_else(|| failed("Launch at login is not available here.".into()))?;
@@ -226,48 +193,6 @@ pub(crate) fn quit<R: Runtime>(app: &AppHandle<R>) {
     app.exit(0);
 }
 
-/// SIGTERM or SIGINT (a logout, `kill`, Ctrl-C) quit as gracefully as the tray's Quit.
-#[cfg(unix)]
-fn quit_on_signals<R: Runtime>(app: &AppHandle<R>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::warn!("no signal handlers; quit from the tray");
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::info!("asked to stop: finishing requests in flight and writing usage");
-        quit(&app);
-    });
-}
-
-/// The configuration: defaults and the environment, as the headless server reads them, with
-/// the port from the desktop preferences and the data in the app's data directory.
-fn config<R: Runtime>(
-    app: &AppHandle<R>,
-    prefs: &prefs::Prefs,
-) -> Result<(ondemand_core::config::Config, std::path::PathBuf), String> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut config = ondemand_core::config::load(ondemand_core::config::Sources {
-        file: None,
-        default_file: None,
-        env: &env,
-        flags: vec![],
-    })
-    .map_err(|e| e.to_string())?;
-    config.port = prefs.port;
-    config.host = prefs.host;
-    let data_dir = app.path().app_data_dir().map_err(|e| e.to_string())?;
-    Ok((config, data_dir))
-}
-
 /// Adds the shell's commands and window behaviour to a builder of any runtime (the tests
 /// use the mock one).
 pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
@@ -323,8 +248,7 @@ pub fn run() {
                 app.path().app_config_dir()?.join(prefs::FILE),
             ));
             let prefs = prefs::load(&handle);
-            let (config, data_dir) = config(&handle, &prefs)?;
-            let server = Arc::new(Server::new(config, data_dir));
+            let server = Arc::new(Supervisor::from_environment(app.path().app_data_dir()?)?);
             let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
             open_window(
@@ -334,8 +258,11 @@ pub fn run() {
                 !(minimised || prefs.start_minimised),
             )?;
             tray::install(&handle)?;
-            #[cfg(unix)]
-            quit_on_signals(&handle);
+            // SIGTERM or SIGINT (a logout, `kill`, Ctrl-C) quit as gracefully as the tray.
+            tauri::async_runtime::spawn(async move {
+                ondemand_proxy::launch::shutdown_signal().await;
+                quit(&handle);
+            });
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -348,7 +275,7 @@ pub fn run() {
     };
     app.run(|app, event| {
         if let RunEvent::Exit = event {
-            if let Some(server) = app.try_state::<Arc<Server>>() {
+            if let Some(server) = app.try_state::<Arc<Supervisor>>() {
                 tauri::async_runtime::block_on(server.stop());
             }
             if let Some(logs) = app.try_state::<ondemand_proxy::logging::LogGuards>() {

@@ -8,6 +8,8 @@ use tauri::test::{
 };
 use tauri::webview::InvokeRequest;
 
+use ondemand_proxy::glance::{Light, Today};
+
 use super::*;
 
 fn request(cmd: &str, body: Value) -> InvokeRequest {
@@ -31,7 +33,7 @@ fn invoke(
 }
 
 /// The shell on the mock runtime, with a server (not started) over a temporary directory.
-fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Server>, std::path::PathBuf) {
+fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Supervisor>, std::path::PathBuf) {
     let env = |_: &str| None;
     let mut config = ondemand_core::config::load(ondemand_core::config::Sources {
         file: None,
@@ -41,7 +43,7 @@ fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Server>, std::p
     })
     .unwrap();
     config.admin_password = Some(ondemand_core::Secret::new("mock-runtime-admin-password"));
-    let server = Arc::new(Server::new(config, dir.to_owned()));
+    let server = Arc::new(Supervisor::new(config, dir.to_owned()));
     let app = configure(mock_builder())
         .build(mock_context(noop_assets()))
         .unwrap();
@@ -219,7 +221,7 @@ fn preferences_are_validated_whole_and_kept() {
     let loaded = prefs::load(app.handle());
     assert_eq!(loaded.language(), "zh-CN");
     assert!(loaded.start_minimised && !loaded.close_to_tray);
-    assert_eq!(loaded.theme, prefs::Theme::Dark);
+    assert_eq!(loaded.theme, ondemand_proxy::preferences::Theme::Dark);
 
     let back = invoke(
         &window(&app),
@@ -300,25 +302,20 @@ fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
 fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     let dir = tempfile::tempdir().unwrap();
     let (app, server, _) = shell(dir.path());
-    let stopped =
-        tauri::async_runtime::block_on(tray::view(&server, "en", &mut Default::default()));
-    assert_eq!(stopped.state, tray::State::Problem);
+    let glance = |today: &mut Today| tauri::async_runtime::block_on(server.glance(today));
+    let stopped = glance(&mut Today::default());
+    assert_eq!(stopped.light(), Light::Problem);
     invoke(&window(&app), "use_port", json!({"port": free_port()})).unwrap();
 
-    let view = tauri::async_runtime::block_on(tray::view(&server, "en", &mut Default::default()));
-    assert_eq!(view.state, tray::State::Problem, "no account can serve yet");
-    assert!(view.tooltip().contains("No account"), "{}", view.tooltip());
-    assert!(view.headline().contains("/v1"), "{}", view.headline());
-    assert!(
-        view.headline().ends_with("0 requests today"),
-        "{}",
-        view.headline()
-    );
+    let running = glance(&mut Today::default());
+    assert_eq!(running.light(), Light::Problem, "no account can serve yet");
+    assert!(running.tooltip("en").contains("No account"), "{running:?}");
+    let headline = running.headline("en");
+    assert!(headline.contains("/v1"), "{headline}");
+    assert!(headline.ends_with("0 requests today"), "{headline}");
 
-    let mut today = tray::Today::default();
-    let count = |today: &mut tray::Today| {
-        tauri::async_runtime::block_on(tray::view(&server, "en", today)).today
-    };
+    let mut today = Today::default();
+    let count = |today: &mut Today| glance(today).today;
     assert_eq!(count(&mut today), 0);
     let state = server.state().unwrap();
     state
@@ -335,15 +332,15 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     assert_eq!(count(&mut today), 1, "a finished request is counted");
 
     server.set_paused(true);
-    let zh = tauri::async_runtime::block_on(tray::view(&server, "zh-CN", &mut Default::default()));
+    let zh = glance(&mut Today::default());
     assert!(
         zh.paused,
         "paused shows in the menu even while there is a problem"
     );
-    assert!(zh.tooltip().contains("没有可用的账号"), "{}", zh.tooltip());
+    assert!(zh.tooltip("zh-CN").contains("没有可用的账号"), "{zh:?}");
 
     let icon = tauri::image::Image::new_owned(vec![10; 64 * 64 * 4], 64, 64);
-    let badged = tray::badged(&icon, tray::State::Paused);
+    let badged = tray::badged(&icon, Light::Paused);
     let px = |x: u32, y: u32| badged.rgba()[((y * 64 + x) * 4) as usize..][..4].to_vec();
     assert_eq!(px(50, 50), vec![0xf0, 0x8c, 0x00, 0xff], "the badge");
     assert_eq!(px(2, 2), vec![10, 10, 10, 10], "the icon elsewhere");

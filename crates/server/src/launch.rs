@@ -179,6 +179,42 @@ impl Running {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// it is first awaited, so a signal that arrives while the server starts is not lost (and
+/// does not kill the process before usage is written).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("asked to stop: finishing requests in flight and writing usage");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,11 @@ pub mod bootstrap;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod glance;
 pub mod launch;
 pub mod logging;
+pub mod preferences;
+pub mod supervisor;
 pub mod ui;
 mod v1;
 

@@ -116,7 +116,7 @@ async fn demo(_: &ArgMatches, _: &mut config::Config) -> anyhow::Result<DemoUpst
 }
 
 async fn run(args: &ArgMatches) -> anyhow::Result<()> {
-    let signal = shutdown_signal();
+    let signal = launch::shutdown_signal();
     let env = |name: &str| std::env::var(name).ok();
     let mut config = config::load(Sources {
         file: args.get_one::<PathBuf>("config").map(PathBuf::as_path),
@@ -235,41 +235,5 @@ fn announce_admin(password: &ondemand_core::Secret, origin: &TokenOrigin) {
             );
             println!("  {}", password.expose());
         }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
-/// it is first awaited, so a signal that arrives while the server starts is not lost (and
-/// does not kill the process before usage is written).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let (interrupt, terminate) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::interrupt()).ok(),
-            signal(SignalKind::terminate()).ok(),
-        )
-    };
-    async move {
-        #[cfg(unix)]
-        {
-            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
-                match s {
-                    Some(mut s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = wait(interrupt) => {},
-                () = wait(terminate) => {},
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("shutting down: finishing requests in flight");
     }
 }

@@ -1,16 +1,17 @@
-//! The proxy server in this process: started on the preferred port, moved to another one
-//! when the person picks it (the same running server, rebound), stopped gracefully on quit.
-//! All of it is `ondemand_proxy::{bootstrap, launch}`, the same code the headless binary
-//! runs.
+//! The proxy server hosted by an app (the desktop shell): started on the preferred port,
+//! moved to another one when the person picks it (the same running server, rebound),
+//! stopped gracefully on quit. All of it is [`bootstrap`] and [`launch`], the same code
+//! the headless binary runs; [`crate::glance`] is what a tray shows of it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use ondemand_core::config::Config;
-use ondemand_proxy::launch::{self, BindError, Running};
-use ondemand_proxy::{AppState, bootstrap};
 use serde::Serialize;
+
+use crate::launch::{self, BindError, Running};
+use crate::{AppState, bootstrap};
 
 /// The web origins of this app's webview, allowed to call the API (CORS).
 const WEBVIEW_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost"];
@@ -35,14 +36,14 @@ pub enum Status {
     Stopped,
 }
 
-pub struct Server {
+pub struct Supervisor {
     config: Config,
     data_dir: PathBuf,
     running: Mutex<Option<Running>>,
     status: Mutex<Status>,
 }
 
-impl Server {
+impl Supervisor {
     pub fn new(config: Config, data_dir: PathBuf) -> Self {
         Self {
             config,
@@ -50,6 +51,19 @@ impl Server {
             running: Mutex::new(None),
             status: Mutex::new(Status::Stopped),
         }
+    }
+
+    /// A supervisor of the server configured as the headless one is by the environment
+    /// (no config file: an app has its own preferences), keeping its data in `data_dir`.
+    pub fn from_environment(data_dir: PathBuf) -> Result<Self, ondemand_core::config::ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let config = ondemand_core::config::load(ondemand_core::config::Sources {
+            file: None,
+            default_file: None,
+            env: &env,
+            flags: vec![],
+        })?;
+        Ok(Self::new(config, data_dir))
     }
 
     pub fn status(&self) -> Status {
