@@ -390,3 +390,51 @@ pub fn streamed_content(events: &[Value]) -> String {
 pub fn user(text: &str) -> Value {
     serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
 }
+
+/// A GET with an optional bearer credential: status and JSON body (`null` if none).
+pub async fn get(h: &Harness, path: &str, bearer: Option<&str>) -> (u16, Value) {
+    let mut request = h.http.get(h.url(path));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+pub fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A request the admin API must refuse: method, path, body, status, and the field named.
+pub type Refusal<'a> = (&'a str, &'a str, Option<Value>, u16, Option<&'a str>);
+
+/// Sends each `(method, path, body)` as the admin and asserts its refusal: the status, and
+/// the field named when given.
+pub async fn refuses(h: &Harness, cases: &[Refusal<'_>]) {
+    for (method, path, body, status, param) in cases {
+        refused(&h.admin(method, path, body.clone()).await, *status, *param);
+    }
+}
+
+/// Asserts a 4xx with the envelope, naming `param` when given.
+pub fn refused(answer: &(u16, Value), status: u16, param: Option<&str>) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.1
+    );
+    if let Some(param) = param {
+        assert_eq!(answer.1["error"]["param"], param, "{}", answer.1);
+    }
+}
