@@ -6,10 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type {
-  Account, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Proxy, RequestPage, Setting, Share,
-  Token,
-} from './types';
+import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Proxy, RequestPage, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -23,6 +20,8 @@ export const keys = {
 const list = <T,>(path: string) => () => api<{ data: T[] }>(path).then((r) => r.data);
 
 /** An account as listed: `retry_until` is when `retry_in_s` runs out (Unix ms). */
+export type { AccountInput, TokenInput };
+
 export type ListedAccount = Account & { retry_until?: number | null };
 
 /** Accounts, with `retry_in_s` turned into a deadline when they arrive, so a countdown
@@ -101,17 +100,6 @@ function useChange<TInput, TOutput>(fn: (input: TInput) => Promise<TOutput>, inv
   });
 }
 
-export type AccountInput = Partial<{
-  name: string;
-  kind: 'api_key' | 'email_password';
-  api_key: string;
-  email: string;
-  password: string;
-  weight: number;
-  max_concurrent: number;
-  enabled: boolean;
-}>;
-
 export const useCreateAccount = () =>
   useChange((input: AccountInput) => api<Account>('/api/accounts', { method: 'POST', body: input }), [keys.accounts, keys.stats]);
 export const useUpdateAccount = () =>
@@ -122,8 +110,6 @@ export const useResetAccount = () =>
   useChange((id: number) => api<Account>(`/api/accounts/${id}/reset`, { method: 'POST' }), [keys.accounts]);
 export const useTestAccount = () =>
   useChange((id: number) => api<AccountTest>(`/api/accounts/${id}/test`, { method: 'POST' }), [keys.accounts]);
-
-export type TokenInput = Partial<Omit<Token, 'id' | 'prefix' | 'source' | 'used_requests' | 'used_tokens' | 'last_used_at' | 'created_at' | 'updated_at'>>;
 
 export const useCreateToken = () =>
   useChange((input: TokenInput) => api<NewToken>('/api/tokens', { method: 'POST', body: input }), [keys.tokens]);

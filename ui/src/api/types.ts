@@ -474,8 +474,7 @@ export interface components {
             api_key?: string | null;
             email?: string | null;
             enabled?: boolean | null;
-            /** @description `api_key` or `email_password`; inferred from the fields when missing. */
-            kind?: string | null;
+            kind?: null | components["schemas"]["AccountKind"];
             /**
              * Format: int32
              * @description Concurrent requests on this account; 0 is unlimited.

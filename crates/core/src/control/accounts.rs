@@ -20,7 +20,8 @@ use crate::upstream::error::UpstreamError;
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     pub name: Option<String>,
-    /// `api_key` or `email_password`; inferred from the fields when missing.
+    /// Inferred from the fields when missing; fixed after creation.
+    #[schema(value_type = Option<crate::config::AccountKind>)]
     pub kind: Option<String>,
     pub api_key: Option<String>,
     pub email: Option<String>,
