@@ -12,6 +12,8 @@ use ondemand_core::pool::{Account, AccountState};
 use ondemand_core::store::accounts::{AccountRow, Source};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Answer, List};
 use crate::AppState;
@@ -207,4 +209,13 @@ pub async fn test(State(state): State<AppState>, Id(id): Id) -> Answer<AccountTe
             }),
         },
     }))
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(test))
+        .routes(routes!(reset))
 }

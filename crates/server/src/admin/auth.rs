@@ -22,6 +22,8 @@ use ondemand_core::Secret;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -246,6 +248,13 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         HeaderValue::from_static("odp_admin=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
+}
+
+/// This subject's routes that need the admin credential (`login` is open).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logout))
+        .routes(routes!(session))
 }
 
 #[cfg(test)]

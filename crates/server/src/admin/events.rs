@@ -9,6 +9,8 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::Params;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -145,4 +147,9 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
             .unwrap_or_else(|_| Event::default().comment("tick"));
         Some((Ok(event), l))
     })
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }

@@ -8,6 +8,8 @@ use ondemand_core::endpoints::{Endpoint, EndpointCatalog};
 use ondemand_core::models::PASSTHROUGH_PREFIXES;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Answer;
 use crate::AppState;
@@ -182,4 +184,13 @@ pub async fn refresh_catalogue(State(state): State<AppState>) -> Answer<Catalogu
         .refresh_endpoints(state.engine(), None)
         .await?;
     Ok(Json(Catalogue::from(&*catalogue)))
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_aliases, create_alias))
+        .routes(routes!(put_alias, delete_alias))
+        .routes(routes!(catalogue))
+        .routes(routes!(refresh_catalogue))
 }

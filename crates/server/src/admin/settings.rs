@@ -10,6 +10,8 @@ use ondemand_core::janitor::JanitorStats;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Answer, List};
 use crate::AppState;
@@ -143,4 +145,13 @@ pub async fn import(
     let mode = query.mode.unwrap_or_default();
     let report = state.control().import(state.engine(), doc, mode).await?;
     Ok(Json(report))
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get, update))
+        .routes(routes!(proxy, put_proxy))
+        .routes(routes!(export))
+        .routes(routes!(import))
 }

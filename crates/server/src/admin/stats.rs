@@ -9,6 +9,8 @@ use ondemand_core::store::usage::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Answer, List, store_failed};
 use crate::AppState;
@@ -265,4 +267,13 @@ pub async fn requests(
         .map(|(id, event)| RequestRow { id, event })
         .collect();
     Ok(Json(RequestPage { data, next_before }))
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(series))
+        .routes(routes!(breakdown))
+        .routes(routes!(requests))
 }

@@ -8,6 +8,8 @@ use ondemand_core::store::accounts::Source;
 use ondemand_core::store::tokens::{TokenLimits, TokenRow};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Answer, List};
 use crate::AppState;
@@ -120,4 +122,11 @@ pub async fn delete(State(state): State<AppState>, Id(id): Id) -> Result<StatusC
     state.control().delete_token(state.engine(), id).await?;
     tracing::info!(id, "client token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// This subject's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, update, delete))
 }
