@@ -65,6 +65,16 @@ impl ApiError {
         )
     }
 
+    /// No entry with that id or name.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("not_found"),
+            message,
+        )
+    }
+
     pub fn not_found_route(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -149,12 +159,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         let message = e.to_string();
         match e {
-            ControlError::NotFound { .. } => Self::new(
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                Some("not_found"),
-                message,
-            ),
+            ControlError::NotFound { .. } => Self::not_found(message),
             ControlError::ReadOnly { .. } => Self::new(
                 StatusCode::FORBIDDEN,
                 "invalid_request_error",

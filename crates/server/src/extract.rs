@@ -99,14 +99,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::invalid("Missing id in the path."))?;
-        raw.parse().map(Id).map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                Some("not_found"),
-                format!("No entry with id {raw:?}."),
-            )
-        })
+        raw.parse()
+            .map(Id)
+            .map_err(|_| ApiError::not_found(format!("No entry with id {raw:?}.")))
     }
 }
 
