@@ -253,3 +253,34 @@ async fn live_events_coalesce_a_burst_into_a_few_updates() {
         Some("interval_ms"),
     );
 }
+
+#[tokio::test]
+async fn one_request_of_the_log_by_its_id() {
+    let h = Harness::with_keys(&["k1"]).await;
+    h.chat(user("first")).await;
+    let mut missing = user("second");
+    missing["model"] = json!("no-such-model");
+    h.chat(missing).await;
+    h.usage().await;
+    let (_, page) = get(&h, "/api/requests", Some(ADMIN)).await;
+    for row in page["data"].as_array().unwrap() {
+        let id = row["id"].as_i64().unwrap();
+        let (status, one) = get(&h, &format!("/api/requests/{id}"), Some(ADMIN)).await;
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(&one, row, "the same row as in the list");
+    }
+    let newest = page["data"][0]["id"].as_i64().unwrap();
+    for path in [
+        format!("/api/requests/{}", newest + 1),
+        "/api/requests/0".to_owned(),
+        "/api/requests/-5".to_owned(),
+        "/api/requests/x".to_owned(),
+        format!("/api/requests/{}", i64::MAX),
+    ] {
+        let (status, body) = get(&h, &path, Some(ADMIN)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    let (status, _) = get(&h, &format!("/api/requests/{newest}"), None).await;
+    assert_eq!(status, 401, "the admin credential is needed");
+}

@@ -136,6 +136,7 @@ async fn the_openapi_document_is_open_and_describes_what_the_routes_answer() {
     .await;
     h.chat(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
         .await;
+    h.usage().await;
     h.admin(
         "POST",
         "/api/aliases",

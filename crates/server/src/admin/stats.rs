@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{Answer, List, store_failed};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Params;
+use crate::extract::{Id, Params};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -269,6 +269,22 @@ pub async fn requests(
     Ok(Json(RequestPage { data, next_before }))
 }
 
+/// One request of the log, by its id (a link to it stays good while the row is kept).
+#[utoipa::path(get, path = "/api/requests/{id}", tag = "stats", params(("id" = i64, Path)),
+    responses((status = 200, body = RequestRow)))]
+pub async fn request(State(state): State<AppState>, Id(id): Id) -> Answer<RequestRow> {
+    let at_most = Some(id.saturating_add(1));
+    let rows = state
+        .store()
+        .read(move |conn| usage::page(conn, at_most, 1, &RequestFilter::default()))
+        .await
+        .map_err(store_failed)?;
+    match rows.into_iter().next() {
+        Some((found, event)) if found == id => Ok(Json(RequestRow { id, event })),
+        _ => Err(ApiError::not_found(format!("No request with id {id}."))),
+    }
+}
+
 /// This subject's routes.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -276,4 +292,5 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(series))
         .routes(routes!(breakdown))
         .routes(routes!(requests))
+        .routes(routes!(request))
 }
