@@ -292,3 +292,41 @@ async fn the_catalogue_is_kept_across_a_restart_and_read_for_a_new_account() {
     }
     assert_eq!(h.seen("/query"), ["k1"; 4], "only the account that sees it");
 }
+
+#[tokio::test]
+async fn the_catalogue_is_read_again_as_often_as_the_setting_says_and_a_change_applies_live() {
+    let h = Harness::build(FakeOptions::default(), vec![key_account("k1")], |s| {
+        s.catalogue_refresh = Duration::from_millis(200);
+    })
+    .await;
+    let reads = || h.seen("/public/endpoints").len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while reads() < 4 {
+        assert!(std::time::Instant::now() < deadline, "read again: {}", reads());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, changed) = h
+        .admin(
+            "PATCH",
+            "/api/settings",
+            Some(json!({"catalogue_refresh_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (_, catalogue) = h.admin("GET", "/api/catalogue", None).await;
+    assert_eq!(catalogue["refresh_every_s"], 3600);
+    // The loop heeds the change at its next wake (at most one more read, already due).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = reads();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(reads(), settled, "no read before the new period");
+    let (status, refused) = h
+        .admin(
+            "PATCH",
+            "/api/settings",
+            Some(json!({"catalogue_refresh_seconds": 5})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["param"], "catalogue_refresh_seconds");
+}

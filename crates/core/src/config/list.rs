@@ -489,6 +489,22 @@ pub static SETTINGS: &[Setting] = &[
         set: |s, v| s.client_base_url = v.text(),
     },
     Setting {
+        key: "catalogue_refresh_seconds",
+        env: "CATALOGUE_REFRESH_SECONDS",
+        flag: "--catalogue-refresh-seconds",
+        kind: secs(600.0, 7.0 * DAY),
+        group: Group::Upstream,
+        live: true,
+        switch: false,
+        label: words("Catalogue refresh (seconds)", "模型目录刷新间隔（秒）"),
+        help: words(
+            "How often every account's list of on-demand.io models is read again (it is also read at start, when an account is added, and on Refresh).",
+            "多久重新读取一次每个账号的 on-demand.io 模型列表（启动时、添加账号时和点击刷新时也会读取）。",
+        ),
+        get: |s| seconds_value(s.catalogue_refresh),
+        set: |s, v| s.catalogue_refresh = v.seconds(),
+    },
+    Setting {
         key: "user_agent",
         env: "ONDEMAND_USER_AGENT",
         flag: "--user-agent",

@@ -39,6 +39,8 @@ pub struct Settings {
     /// Host of the chat routes for email/password accounts (`/chat/v1/client/*`).
     pub client_base_url: String,
     pub user_agent: String,
+    /// How often every account's endpoint catalogue is read again.
+    pub catalogue_refresh: Duration,
     /// Delete each upstream session the proxy has finished with, in the background (§14.3).
     pub delete_sessions: bool,
     /// Forward `max_tokens` upstream; off by default because it is undocumented there and
@@ -82,6 +84,7 @@ impl Default for Settings {
             auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
             client_base_url: DEFAULT_CLIENT_BASE_URL.to_owned(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            catalogue_refresh: Duration::from_secs(6 * 3600),
             delete_sessions: true,
             forward_max_tokens: false,
             max_body_bytes: 10 * 1024 * 1024,

@@ -11,8 +11,8 @@ use crate::endpoints::EndpointCatalog;
 use crate::engine::Engine;
 use crate::store::{endpoints as rows, now_ms};
 
-/// How often every account's catalogue is read again.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(6 * 3600);
+/// How soon a changed `catalogue_refresh_seconds` is heeded at most.
+const RECONSIDER: Duration = Duration::from_secs(60);
 
 /// How long an endpoint that no account lists any more is still shown (as gone).
 const KEEP_UNLISTED_MS: i64 = 30 * 86_400_000;
@@ -49,16 +49,23 @@ impl Control {
         Ok(engine.endpoints())
     }
 
-    /// Reads every catalogue now and every [`REFRESH_EVERY`], and the accounts named by
-    /// [`Engine::wake_catalogue`] when woken, until `stop` resolves.
+    /// Reads every catalogue now and every `catalogue_refresh_seconds` (a change is heeded
+    /// within a minute), and the accounts named by [`Engine::wake_catalogue`] when woken,
+    /// until `stop` resolves.
     pub async fn run_catalogue(&self, engine: &Engine, stop: impl Future<Output = ()>) {
+        use tokio::time::{Instant, sleep_until};
         tokio::pin!(stop);
-        let mut next_full = tokio::time::Instant::now();
+        let mut last_full: Option<Instant> = None;
         loop {
+            let next_full =
+                last_full.map_or_else(Instant::now, |at| at + engine.settings().catalogue_refresh);
             let only = tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep_until(next_full) => {
-                    next_full = tokio::time::Instant::now() + REFRESH_EVERY;
+                () = sleep_until(next_full.min(Instant::now() + RECONSIDER)) => {
+                    if Instant::now() < next_full {
+                        continue;
+                    }
+                    last_full = Some(Instant::now());
                     None
                 }
                 due = engine.catalogue_woken() => Some(due),

@@ -14,7 +14,6 @@ mod tokens;
 mod transfer;
 
 pub use accounts::AccountInput;
-pub use catalogue::REFRESH_EVERY;
 pub use settings::{AliasSource, AliasView, SettingSource, SettingView};
 pub use tokens::{NewToken, TokenInput};
 pub use transfer::{ExportDocument, ImportMode, ImportReport};

@@ -1,9 +1,11 @@
 //! Models: the alias table and the live endpoint catalogue.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ondemand_core::control::{AliasView, REFRESH_EVERY};
+use ondemand_core::control::AliasView;
 use ondemand_core::endpoints::{Endpoint, EndpointCatalog};
 use ondemand_core::models::PASSTHROUGH_PREFIXES;
 use serde::{Deserialize, Serialize};
@@ -132,8 +134,8 @@ pub struct Catalogue {
     endpoints: Vec<EndpointView>,
 }
 
-impl From<&EndpointCatalog> for Catalogue {
-    fn from(catalogue: &EndpointCatalog) -> Self {
+impl Catalogue {
+    fn of(catalogue: &EndpointCatalog, refresh_every: Duration) -> Self {
         let endpoints = catalogue
             .endpoints()
             .map(|e| EndpointView {
@@ -159,7 +161,7 @@ impl From<&EndpointCatalog> for Catalogue {
             .collect();
         Self {
             known: catalogue.is_known(),
-            refresh_every_s: REFRESH_EVERY.as_secs(),
+            refresh_every_s: refresh_every.as_secs(),
             reads,
             endpoints,
         }
@@ -171,7 +173,9 @@ impl From<&EndpointCatalog> for Catalogue {
 #[utoipa::path(get, path = "/api/catalogue", tag = "models",
     responses((status = 200, body = Catalogue)))]
 pub async fn catalogue(State(state): State<AppState>) -> Answer<Catalogue> {
-    Ok(Json(Catalogue::from(&*state.engine().endpoints())))
+    let engine = state.engine();
+    let every = engine.settings().catalogue_refresh;
+    Ok(Json(Catalogue::of(&engine.endpoints(), every)))
 }
 
 /// Reads every account's catalogue now and answers with the result (a failed read keeps the
@@ -183,7 +187,8 @@ pub async fn refresh_catalogue(State(state): State<AppState>) -> Answer<Catalogu
         .control()
         .refresh_endpoints(state.engine(), None)
         .await?;
-    Ok(Json(Catalogue::from(&*catalogue)))
+    let every = state.engine().settings().catalogue_refresh;
+    Ok(Json(Catalogue::of(&catalogue, every)))
 }
 
 /// This subject's routes.
