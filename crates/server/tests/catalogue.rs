@@ -302,7 +302,11 @@ async fn the_catalogue_is_read_again_as_often_as_the_setting_says_and_a_change_a
     let reads = || h.seen("/public/endpoints").len();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while reads() < 4 {
-        assert!(std::time::Instant::now() < deadline, "read again: {}", reads());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read again: {}",
+            reads()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, changed) = h
