@@ -33,6 +33,7 @@ pub mod secret;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
+pub mod tools;
 pub mod upstream;
 pub mod usage;
 
