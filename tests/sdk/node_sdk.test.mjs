@@ -56,9 +56,9 @@ test("errors", async () => {
     client.chat.completions.create({
       model: "gpt-4o",
       messages: [{ role: "user", content: "x" }],
-      tools: [{ type: "function", function: { name: "f", parameters: {} } }],
+      tools: [{ type: "function", function: { name: "not a name", parameters: {} } }],
     }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === "tools",
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "tools[0].function.name",
   );
   const bad = new OpenAI({ baseURL, apiKey: "wrong-token", maxRetries: 0 });
   await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError);

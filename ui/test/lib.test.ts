@@ -48,7 +48,7 @@ describe('series', () => {
     expect(s.starts).toEqual([1, 2]);
   });
   it('folds the tail of a breakdown into "other"', () => {
-    const shares = ['a', 'b', 'c', 'd'].map((key, i) => ({ key, requests: 10 - i, successes: 0, input_tokens: 0, output_tokens: 0 }));
+    const shares = ['a', 'b', 'c', 'd'].map((key, i) => ({ key, requests: 10 - i, successes: 0, input_tokens: 0, output_tokens: 0, tool_requests: 0, corrected: 0 }));
     expect(topShares(shares, 3, 'Other')).toEqual([
       { name: 'a', value: 10 },
       { name: 'b', value: 9 },

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use ondemand_core::store::usage::{FailedAttempt, UsageEvent, totals};
+use ondemand_core::store::usage::{CallSummary, FailedAttempt, UsageEvent, totals};
 use ondemand_core::store::writer::UsageWriter;
 
 #[derive(Parser)]
@@ -50,6 +50,17 @@ fn event(i: u64, now: i64) -> UsageEvent {
         tokens_estimated: i % 10 == 0,
         session_reused: i % 3 == 0,
         notes: None,
+        // One request in 4 offers tools and calls one; one in 40 needed a correction.
+        tools: if i % 4 == 0 { 3 } else { 0 },
+        tool_calls: if i % 4 == 0 {
+            vec![CallSummary {
+                name: "get_weather".to_owned(),
+                argument_bytes: 17,
+            }]
+        } else {
+            vec![]
+        },
+        corrected: i % 40 == 0,
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {
             vec![FailedAttempt {

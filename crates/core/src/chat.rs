@@ -4,7 +4,11 @@
 //! mapping of §9 is tested without a network. What the upstream cannot honour is refused
 //! with a clear 400 naming the parameter, never silently dropped.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::{SessionMode, Settings};
 use crate::conversation;
@@ -12,6 +16,7 @@ use crate::endpoints::{Endpoint, EndpointCatalog};
 use crate::models::{ModelCatalog, UnknownModel};
 use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
 use crate::sessions::HistoryHash;
+use crate::tools::{self, ToolSet};
 
 /// Everything needed to run one chat completion upstream.
 #[derive(Debug, Clone)]
@@ -31,6 +36,9 @@ pub struct ChatPlan {
     /// What the proxy changed about the request to suit the endpoint (e.g. a dropped
     /// `reasoning_effort`), for the usage row.
     pub notes: Vec<String>,
+    /// The tools offered, when the tool protocol is in the query: the answer is parsed
+    /// for calls.
+    pub tools: Option<Arc<ToolSet>>,
 }
 
 /// Where a request stands in its conversation, for reuse mode.
@@ -47,8 +55,19 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    fn of(messages: &[ChatMessage], client: &str, model: &str) -> Self {
+    /// `instructions`, the tool protocol, belong to the conversation: other tools start
+    /// another one.
+    fn of(
+        messages: &[ChatMessage],
+        client: &str,
+        model: &str,
+        instructions: Option<&str>,
+        names: &HashMap<&str, &str>,
+    ) -> Self {
         let mut history = HistoryHash::new(client, model);
+        if let Some(instructions) = instructions {
+            history.push("tools", None, instructions);
+        }
         let last_assistant = messages.iter().rposition(|m| m.role == "assistant");
         let (resume_key, turn) = match last_assistant {
             Some(a) if a + 1 < messages.len() => {
@@ -60,7 +79,7 @@ impl Conversation {
         turn.iter().for_each(|m| history.push_message(m));
         Self {
             resume_key,
-            turn_query: conversation::transcript(turn),
+            turn_query: conversation::transcript(turn, None, names),
             history,
         }
     }
@@ -221,45 +240,18 @@ pub fn plan(
             "on-demand.io returns one answer per request; `n` must be 1.",
         ));
     }
-    let has = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
-    };
-    if has(&request.tools) || has(&request.functions) {
-        let param = if has(&request.tools) {
-            "tools"
-        } else {
-            "functions"
-        };
-        return Err(invalid(
-            param,
-            "on-demand.io has no tool or function calling; remove `tools`/`functions` from the request.",
-        ));
-    }
+    let tools = tools::read(tools::Fields {
+        tools: request.tools.as_ref(),
+        tool_choice: request.tool_choice.as_ref(),
+        parallel_tool_calls: request.parallel_tool_calls,
+        functions: request.functions.as_ref(),
+        function_call: request.function_call.as_ref(),
+    })
+    .map_err(|refused| invalid(&refused.param, refused.message))?
+    .filter(ToolSet::active)
+    .map(Arc::new);
     for (i, message) in request.messages.iter().enumerate() {
-        match message.role.as_str() {
-            "system" | "developer" | "user" | "assistant" => {}
-            "tool" | "function" => {
-                return Err(invalid(
-                    &format!("messages[{i}].role"),
-                    "on-demand.io has no tool calling, so `tool`/`function` messages cannot be sent.",
-                ));
-            }
-            other => {
-                return Err(invalid(
-                    &format!("messages[{i}].role"),
-                    format!(
-                        "Unknown role `{other}`; expected system, developer, user or assistant."
-                    ),
-                ));
-            }
-        }
-        if message.tool_calls.as_ref().is_some_and(|t| !t.is_null()) {
-            return Err(invalid(
-                &format!("messages[{i}].tool_calls"),
-                "on-demand.io has no tool calling, so `tool_calls` cannot be sent.",
-            ));
-        }
+        check_tool_fields(i, message)?;
         if let Some(MessageContent::Parts(parts)) = &message.content {
             for (j, part) in parts.iter().enumerate() {
                 if part.kind != "text" || part.text.is_none() {
@@ -299,7 +291,9 @@ pub fn plan(
     let resolved = catalog.resolve_live(&request.model, live)?;
     let mut notes = Vec::new();
     let reasoning_effort = effort_for(reasoning_effort, resolved.endpoint.as_ref(), &mut notes);
-    let query = conversation::transcript(&request.messages);
+    let instructions = tools.as_deref().map(tools::render::instructions);
+    let names = conversation::tool_names(&request.messages);
+    let query = conversation::transcript(&request.messages, instructions.as_deref(), &names);
     if query.trim().is_empty() {
         return Err(invalid("messages", "The messages contain no text to send."));
     }
@@ -309,8 +303,15 @@ pub fn plan(
         _ => format!("ondemand-proxy-{:016x}", rand::random::<u64>()),
     };
     let stream = request.stream.unwrap_or(false);
-    let conversation = (settings.session_mode == SessionMode::Reuse)
-        .then(|| Conversation::of(&request.messages, client, &request.model));
+    let conversation = (settings.session_mode == SessionMode::Reuse).then(|| {
+        Conversation::of(
+            &request.messages,
+            client,
+            &request.model,
+            instructions.as_deref(),
+            &names,
+        )
+    });
     Ok(ChatPlan {
         model: request.model,
         endpoint_id: resolved.endpoint_id,
@@ -322,7 +323,72 @@ pub fn plan(
         external_user_id,
         conversation,
         notes,
+        tools,
     })
+}
+
+/// Checks a message's role and its tool fields: a `tool` message answers a call by id, a
+/// `function` message names its function, an assistant's calls are well formed.
+fn check_tool_fields(i: usize, message: &ChatMessage) -> Result<(), PlanError> {
+    let at = |field: &str| format!("messages[{i}].{field}");
+    match message.role.as_str() {
+        "system" | "developer" | "user" | "assistant" => {}
+        "tool" => {
+            if message
+                .tool_call_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty())
+            {
+                return Err(invalid(
+                    &at("tool_call_id"),
+                    "A `tool` message needs the `tool_call_id` of the call it answers.",
+                ));
+            }
+        }
+        "function" => {
+            if message.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                return Err(invalid(
+                    &at("name"),
+                    "A `function` message needs the function's `name`.",
+                ));
+            }
+        }
+        other => {
+            return Err(invalid(
+                &at("role"),
+                format!(
+                    "Unknown role `{other}`; expected system, developer, user, assistant or tool."
+                ),
+            ));
+        }
+    }
+    let calls = match (&message.tool_calls, &message.function_call) {
+        (None | Some(Value::Null), None | Some(Value::Null)) => return Ok(()),
+        _ if message.role != "assistant" => {
+            return Err(invalid(
+                &at("tool_calls"),
+                "Only an assistant message makes calls.",
+            ));
+        }
+        (Some(Value::Array(calls)), _) => calls.iter().collect::<Vec<_>>(),
+        (None | Some(Value::Null), Some(call)) => vec![call],
+        (Some(_), _) => return Err(invalid(&at("tool_calls"), "`tool_calls` must be an array.")),
+    };
+    for (j, call) in calls.iter().enumerate() {
+        let function = call.get("function").unwrap_or(call);
+        let name = function.get("name").and_then(Value::as_str);
+        let arguments = function.get("arguments");
+        if !name.is_some_and(tools::valid_name)
+            || !arguments.is_none_or(|a| a.is_string())
+            || !call.get("id").is_none_or(Value::is_string)
+        {
+            return Err(invalid(
+                &at(&format!("tool_calls[{j}]")),
+                "A call needs `function.name` (a tool name) and `function.arguments` (a JSON string).",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -98,11 +98,7 @@ fn refuses_what_the_upstream_cannot_honour() {
     assert_eq!(param_of(base(json!({"n": 2}))).as_deref(), Some("n"));
     assert_eq!(
         param_of(base(json!({"tools": [{"type": "function"}]}))).as_deref(),
-        Some("tools")
-    );
-    assert_eq!(
-        param_of(base(json!({"functions": [{"name": "f"}]}))).as_deref(),
-        Some("functions")
+        Some("tools[0].function")
     );
     assert_eq!(
         param_of(base(json!({"stop": ["1", "2", "3", "4", "5"]}))).as_deref(),
@@ -125,8 +121,22 @@ fn refuses_what_the_upstream_cannot_honour() {
         param_of(base(image)).as_deref(),
         Some("messages[0].content[1]")
     );
-    let tool = json!({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]});
-    assert_eq!(param_of(base(tool)).as_deref(), Some("messages[0].role"));
+    let tool = json!({"messages": [{"role": "tool", "content": "x"}]});
+    assert_eq!(
+        param_of(base(tool)).as_deref(),
+        Some("messages[0].tool_call_id")
+    );
+    let call = json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}]});
+    assert_eq!(
+        param_of(base(call)).as_deref(),
+        Some("messages[0].tool_calls[0]"),
+        "arguments are a JSON string"
+    );
+    let call = json!({"messages": [{"role": "user", "tool_calls": []}]});
+    assert_eq!(
+        param_of(base(call)).as_deref(),
+        Some("messages[0].tool_calls")
+    );
     // An empty tools array or n = 1 is harmless and accepted.
     assert!(plan_of(base(json!({"tools": [], "n": 1}))).is_ok());
 }
@@ -290,4 +300,38 @@ fn a_dead_model_is_refused_before_anything_goes_upstream() {
         Some("predefined-gemini-3.8-flash")
     );
     assert!(!unknown.suggestions.is_empty());
+}
+
+#[test]
+fn tools_go_into_the_query_and_the_history_in_the_protocol() {
+    let p = plan_of(json!({
+        "model": "gpt-4o",
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18°C"}
+        ]
+    }))
+    .unwrap();
+    assert!(p.tools.is_some());
+    assert!(p.query.starts_with("[SYSTEM]\n# Tools\n"), "{}", p.query);
+    assert!(
+        p.query.ends_with(
+            "[USER]\nWeather in Paris?\n\n[ASSISTANT]\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>\n\n[TOOL]\n<tool_response>\n{\"content\":\"18°C\",\"name\":\"get_weather\",\"tool_call_id\":\"call_1\"}\n</tool_response>"
+        ),
+        "{}",
+        p.query
+    );
+    let none = plan_of(json!({
+        "model": "gpt-4o",
+        "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+        "tool_choice": "none",
+        "messages": [{"role": "user", "content": "Hi"}]
+    }))
+    .unwrap();
+    assert!(none.tools.is_none(), "tool_choice none: no protocol");
+    assert_eq!(none.query, "Hi");
 }

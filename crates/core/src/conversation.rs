@@ -26,11 +26,16 @@
 //! A conversation that is one user message and nothing else is sent verbatim, with no label,
 //! so that simple prompts reach the model exactly as written.
 
-use crate::openai::{ChatMessage, MessageContent};
+use std::collections::HashMap;
 
-/// The text of a message: a string, or its text parts joined by newlines. Assumes the
-/// request was validated (no non-text parts).
-pub fn message_text(message: &ChatMessage) -> String {
+use serde_json::Value;
+
+use crate::openai::{ChatMessage, MessageContent};
+use crate::tools::{ToolCall, render};
+
+/// The text of a message's content: a string, or its text parts joined by newlines. Assumes
+/// the request was validated (no non-text parts).
+fn content_text(message: &ChatMessage) -> String {
     match &message.content {
         None => String::new(),
         Some(MessageContent::Text(text)) => text.clone(),
@@ -42,36 +47,144 @@ pub fn message_text(message: &ChatMessage) -> String {
     }
 }
 
+/// The calls an assistant message made, as `(id, name, arguments)`: its `tool_calls`, or
+/// the legacy `function_call`. Assumes the request was validated.
+pub fn calls_of(message: &ChatMessage) -> Vec<(Option<&str>, &str, &str)> {
+    fn call(c: &Value) -> (Option<&str>, &str, &str) {
+        let function = c.get("function").unwrap_or(c);
+        (
+            c.get("id").and_then(Value::as_str),
+            function.get("name").and_then(Value::as_str).unwrap_or(""),
+            function
+                .get("arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("{}"),
+        )
+    }
+    match (&message.tool_calls, &message.function_call) {
+        (Some(Value::Array(calls)), _) => calls.iter().map(call).collect(),
+        (_, Some(legacy @ Value::Object(_))) => vec![call(legacy)],
+        _ => Vec::new(),
+    }
+}
+
+/// An assistant's turn as the tool protocol writes it: its prose, then one block per call.
+/// The prose is trimmed around calls, so a client that echoes the streamed text and one that
+/// echoes the trimmed `content` send the same turn.
+pub fn assistant_turn<'a>(
+    prose: &str,
+    calls: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let blocks: Vec<String> = calls
+        .into_iter()
+        .map(|(name, arguments)| render::call_block(name, arguments))
+        .collect();
+    if blocks.is_empty() {
+        return prose.to_owned();
+    }
+    let prose = prose.trim();
+    let mut out =
+        String::with_capacity(prose.len() + blocks.iter().map(|b| b.len() + 1).sum::<usize>());
+    out.push_str(prose);
+    for block in blocks {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&block);
+    }
+    out
+}
+
+/// The history text of an answer: its prose and its calls, as the next request's
+/// assistant message renders.
+pub fn answer_turn(prose: &str, calls: &[ToolCall]) -> String {
+    assistant_turn(
+        prose,
+        calls
+            .iter()
+            .map(|c| (c.name.as_str(), c.arguments.as_str())),
+    )
+}
+
+/// A message as the transcript writes it: its text, an assistant's calls in the tool
+/// protocol, a tool's result as a response block. `tool_names` maps call ids to the tool
+/// they called, to name a result (`None` leaves names to the message itself).
+fn render(message: &ChatMessage, tool_names: Option<&HashMap<&str, &str>>) -> String {
+    let text = content_text(message);
+    match message.role.as_str() {
+        "assistant" => assistant_turn(&text, calls_of(message).into_iter().map(|(_, n, a)| (n, a))),
+        "tool" => {
+            let id = message.tool_call_id.as_deref();
+            let name = id
+                .and_then(|id| tool_names?.get(id).copied())
+                .or(message.name.as_deref());
+            render::response_block(name, id, &text)
+        }
+        "function" => render::response_block(message.name.as_deref(), None, &text),
+        _ => text,
+    }
+}
+
+/// The text a message contributes to the history, for reuse mode's keys: as the transcript
+/// writes it, without looking up other messages.
+pub fn message_text(message: &ChatMessage) -> String {
+    render(message, None)
+}
+
 fn label(message: &ChatMessage) -> String {
     let role = match message.role.as_str() {
         "system" | "developer" => "SYSTEM",
         "assistant" => "ASSISTANT",
+        "tool" | "function" => "TOOL",
         _ => "USER",
     };
     match message.name.as_deref().map(str::trim) {
-        Some(name) if !name.is_empty() => format!("[{role} ({name})]"),
+        Some(name) if !name.is_empty() && role != "TOOL" => format!("[{role} ({name})]"),
         _ => format!("[{role}]"),
     }
 }
 
-/// The full transcript for a fresh upstream session. Messages with no text are left out.
-pub fn transcript(messages: &[ChatMessage]) -> String {
-    let turns: Vec<(&ChatMessage, String)> = messages
+/// The tool each call id of `messages` called.
+pub fn tool_names(messages: &[ChatMessage]) -> HashMap<&str, &str> {
+    messages
         .iter()
-        .map(|m| (m, message_text(m)))
+        .flat_map(calls_of)
+        .filter_map(|(id, name, _)| Some((id?, name)))
+        .collect()
+}
+
+/// The full transcript for a fresh upstream session. Messages with no text are left out.
+/// `instructions` (the tool protocol) go first, as a system part; `names` resolves tool
+/// results to their tools (from the whole request, as a resumed turn's calls were made
+/// before it).
+pub fn transcript(
+    messages: &[ChatMessage],
+    instructions: Option<&str>,
+    names: &HashMap<&str, &str>,
+) -> String {
+    let turns: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| (label(m), render(m, Some(names))))
         .filter(|(_, text)| !text.trim().is_empty())
         .collect();
-    if let [(only, text)] = turns.as_slice() {
-        if only.role == "user" {
+    if let ([(only, text)], None) = (turns.as_slice(), instructions) {
+        if only == "[USER]" || only.starts_with("[USER (") {
             return text.clone();
         }
     }
-    let mut out = String::with_capacity(turns.iter().map(|(_, t)| t.len() + 16).sum());
-    for (i, (message, text)) in turns.iter().enumerate() {
-        if i > 0 {
+    let mut out = String::with_capacity(
+        turns.iter().map(|(_, t)| t.len() + 16).sum::<usize>()
+            + instructions.map_or(0, |i| i.len() + 12),
+    );
+    if let Some(instructions) = instructions {
+        out.push_str("[SYSTEM]\n");
+        out.push_str(instructions);
+    }
+    for (label, text) in &turns {
+        if !out.is_empty() {
             out.push_str("\n\n");
         }
-        out.push_str(&label(message));
+        out.push_str(label);
         out.push('\n');
         out.push_str(text);
     }
@@ -90,7 +203,10 @@ mod tests {
     #[test]
     fn a_lone_user_message_goes_verbatim() {
         let m = messages(json!([{"role": "user", "content": "  Hello\n[USER] there "}]));
-        assert_eq!(transcript(&m), "  Hello\n[USER] there ");
+        assert_eq!(
+            transcript(&m, None, &HashMap::new()),
+            "  Hello\n[USER] there "
+        );
     }
 
     #[test]
@@ -103,7 +219,7 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "2+2?"}, {"type": "text", "text": "Quick."}]}
         ]));
         assert_eq!(
-            transcript(&m),
+            transcript(&m, None, &HashMap::new()),
             "[SYSTEM]\nBe terse.\n\n[USER (ann)]\nHi\n\n[ASSISTANT]\nHello.\n\n[SYSTEM]\nAnswer in French.\n\n[USER]\n2+2?\nQuick."
         );
     }
@@ -114,7 +230,10 @@ mod tests {
             {"role": "system", "content": "S"},
             {"role": "user", "content": "U"}
         ]));
-        assert_eq!(transcript(&m), "[SYSTEM]\nS\n\n[USER]\nU");
+        assert_eq!(
+            transcript(&m, None, &HashMap::new()),
+            "[SYSTEM]\nS\n\n[USER]\nU"
+        );
     }
 
     #[test]
@@ -124,6 +243,6 @@ mod tests {
             {"role": "assistant", "content": null},
             {"role": "user", "content": "only"}
         ]));
-        assert_eq!(transcript(&m), "only");
+        assert_eq!(transcript(&m, None, &HashMap::new()), "only");
     }
 }

@@ -38,11 +38,17 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u64>,
     #[serde(default)]
     pub n: Option<u64>,
-    /// Kept only to reject them with a clear message: the upstream has no tool calling.
+    /// Read and checked by [`crate::tools::read`].
     #[serde(default)]
     pub tools: Option<Value>,
     #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
     pub functions: Option<Value>,
+    #[serde(default)]
+    pub function_call: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,8 +71,15 @@ pub struct ChatMessage {
     pub content: Option<MessageContent>,
     #[serde(default)]
     pub name: Option<String>,
+    /// An assistant's calls (checked by [`crate::chat::plan`]).
     #[serde(default)]
     pub tool_calls: Option<Value>,
+    /// A `tool` message: the call it answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// An assistant's legacy call.
+    #[serde(default)]
+    pub function_call: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,10 +121,44 @@ pub struct Choice {
 #[derive(Debug, Clone, Serialize)]
 pub struct AssistantMessage {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the answer is calls alone.
+    pub content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
+    /// The legacy `functions` API's one call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionOut>,
+}
+
+/// A call in an answer: `{id, type: "function", function: {name, arguments}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCallOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionOut {
+    pub name: String,
+    pub arguments: String,
+}
+
+impl From<crate::tools::ToolCall> for ToolCallOut {
+    fn from(call: crate::tools::ToolCall) -> Self {
+        Self {
+            id: call.id,
+            kind: "function",
+            function: FunctionOut {
+                name: call.name,
+                arguments: call.arguments,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,6 +205,28 @@ pub struct Delta<'a> {
     pub content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionDelta<'a>>,
+}
+
+/// A piece of a call in a stream: the first names it, the next carry its arguments.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCallDelta<'a> {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: FunctionDelta<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,15 +10,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::chat::ChatPlan;
-use crate::engine::{Completion, StreamEvent};
+use crate::engine::{Completion, Finish, StreamEvent};
 use crate::openai::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, ChunkUsage, Delta,
-    ErrorEnvelope, ErrorObject,
+    ErrorEnvelope, ErrorObject, FunctionDelta, FunctionOut, ToolCallDelta,
 };
 use crate::usage::TokenUsage;
 
-/// The upstream has no truncation signal (§5), so every finished answer is a `stop`.
-const FINISH_REASON: &str = "stop";
+/// The finish reason: the upstream has no truncation signal (§5), so an answer is a
+/// `stop`, or calls (`function_call` for the legacy `functions` API).
+fn finish_reason(finish: Finish, legacy: bool) -> &'static str {
+    match (finish, legacy) {
+        (Finish::Stop, _) => "stop",
+        (Finish::ToolCalls, false) => "tool_calls",
+        (Finish::ToolCalls, true) => "function_call",
+    }
+}
+
+fn legacy(plan: &ChatPlan) -> bool {
+    plan.tools.as_deref().is_some_and(|t| t.legacy)
+}
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -33,7 +44,29 @@ pub fn completion_id() -> String {
 
 /// The non-stream response body.
 pub fn completion(plan: &ChatPlan, done: Completion) -> ChatCompletion {
-    let Completion { answer, usage } = done;
+    let Completion {
+        answer,
+        calls,
+        usage,
+    } = done;
+    let legacy = legacy(plan);
+    let finish = if calls.is_empty() {
+        Finish::Stop
+    } else {
+        Finish::ToolCalls
+    };
+    let content = (calls.is_empty() || !answer.answer.is_empty()).then_some(answer.answer);
+    let (tool_calls, function_call) = match (calls.is_empty(), legacy) {
+        (true, _) => (None, None),
+        (false, false) => (Some(calls.into_iter().map(Into::into).collect()), None),
+        (false, true) => (
+            None,
+            calls.into_iter().next().map(|c| FunctionOut {
+                name: c.name,
+                arguments: c.arguments,
+            }),
+        ),
+    };
     ChatCompletion {
         id: completion_id(),
         object: "chat.completion",
@@ -43,11 +76,13 @@ pub fn completion(plan: &ChatPlan, done: Completion) -> ChatCompletion {
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: answer.answer,
+                content,
                 reasoning_content: (!answer.reasoning.is_empty()).then_some(answer.reasoning),
                 refusal: None,
+                tool_calls,
+                function_call,
             },
-            finish_reason: FINISH_REASON,
+            finish_reason: finish_reason(finish, legacy),
             logprobs: None,
         }],
         usage,
@@ -62,6 +97,10 @@ pub struct ChunkEncoder {
     model: String,
     created: u64,
     include_usage: bool,
+    /// Calls go out as the legacy `function_call`.
+    legacy: bool,
+    /// Calls sent so far (the next call's `index`).
+    calls: usize,
 }
 
 fn sse(json: &impl serde::Serialize) -> Bytes {
@@ -80,6 +119,8 @@ impl ChunkEncoder {
             model: plan.model.clone(),
             created: unix_now(),
             include_usage: plan.include_usage,
+            legacy: legacy(plan),
+            calls: 0,
         }
     }
 
@@ -110,7 +151,7 @@ impl ChunkEncoder {
             Delta {
                 role: Some("assistant"),
                 content: Some(""),
-                reasoning_content: None,
+                ..Delta::default()
             },
             None,
         )
@@ -119,7 +160,7 @@ impl ChunkEncoder {
     /// The bytes for one event. `Done` closes with the finish chunk, the usage chunk if
     /// asked, and `[DONE]`; `Failed` with an error event and no `[DONE]`, so no client
     /// mistakes a broken answer for a complete one.
-    pub fn event(&self, event: &StreamEvent) -> Bytes {
+    pub fn event(&mut self, event: &StreamEvent) -> Bytes {
         match event {
             StreamEvent::Text(text) => self.chunk(
                 Delta {
@@ -135,7 +176,8 @@ impl ChunkEncoder {
                 },
                 None,
             ),
-            StreamEvent::Done { usage } => self.finish(*usage),
+            StreamEvent::ToolCall(call) => self.call(call),
+            StreamEvent::Done { usage, finish } => self.finish(*usage, *finish),
             StreamEvent::Failed(failure) => error_event(ErrorObject {
                 message: failure.message.clone(),
                 kind: "server_error",
@@ -145,8 +187,63 @@ impl ChunkEncoder {
         }
     }
 
-    fn finish(&self, usage: TokenUsage) -> Bytes {
-        let mut out = self.chunk(Delta::default(), Some(FINISH_REASON)).to_vec();
+    /// A call: a chunk that names it (index, id, type, name), then one with its arguments.
+    fn call(&mut self, call: &crate::tools::ToolCall) -> Bytes {
+        let index = self.calls;
+        self.calls += 1;
+        let (named, arguments) = if self.legacy {
+            (
+                Delta {
+                    function_call: Some(FunctionDelta {
+                        name: Some(&call.name),
+                        arguments: "",
+                    }),
+                    ..Delta::default()
+                },
+                Delta {
+                    function_call: Some(FunctionDelta {
+                        name: None,
+                        arguments: &call.arguments,
+                    }),
+                    ..Delta::default()
+                },
+            )
+        } else {
+            (
+                Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index,
+                        id: Some(&call.id),
+                        kind: Some("function"),
+                        function: FunctionDelta {
+                            name: Some(&call.name),
+                            arguments: "",
+                        },
+                    }]),
+                    ..Delta::default()
+                },
+                Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index,
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta {
+                            name: None,
+                            arguments: &call.arguments,
+                        },
+                    }]),
+                    ..Delta::default()
+                },
+            )
+        };
+        let mut out = self.chunk(named, None).to_vec();
+        out.extend_from_slice(&self.chunk(arguments, None));
+        Bytes::from(out)
+    }
+
+    fn finish(&self, usage: TokenUsage, finish: Finish) -> Bytes {
+        let reason = finish_reason(finish, self.legacy);
+        let mut out = self.chunk(Delta::default(), Some(reason)).to_vec();
         if self.include_usage {
             out.extend_from_slice(&sse(&ChatCompletionChunk {
                 id: &self.id,

@@ -51,13 +51,16 @@ fn exact(input: u64, output: u64) -> TokenUsage {
 #[test]
 fn role_then_deltas_then_finish_then_usage_then_done() {
     let plan = plan(true);
-    let enc = ChunkEncoder::new(&plan);
+    let mut enc = ChunkEncoder::new(&plan);
     let mut out = enc.start().to_vec();
     for event in [
         StreamEvent::Reasoning("think".into()),
         StreamEvent::Text("Hel".into()),
         StreamEvent::Text("lo".into()),
-        StreamEvent::Done { usage: exact(5, 2) },
+        StreamEvent::Done {
+            usage: exact(5, 2),
+            finish: Finish::Stop,
+        },
     ] {
         out.extend_from_slice(&enc.event(&event));
     }
@@ -91,18 +94,21 @@ fn role_then_deltas_then_finish_then_usage_then_done() {
 #[test]
 fn no_usage_field_unless_asked() {
     let plan = plan(false);
-    let enc = ChunkEncoder::new(&plan);
+    let mut enc = ChunkEncoder::new(&plan);
     let ev = events(&enc.event(&StreamEvent::Text("Whole".into())));
     assert_eq!(ev[0]["choices"][0]["delta"], json!({"content": "Whole"}));
     assert!(ev[0].get("usage").is_none());
-    let end = events(&enc.event(&StreamEvent::Done { usage: exact(1, 1) }));
+    let end = events(&enc.event(&StreamEvent::Done {
+        usage: exact(1, 1),
+        finish: Finish::Stop,
+    }));
     assert_eq!(end.len(), 2);
     assert_eq!(end[1], "[DONE]");
 }
 
 #[test]
 fn a_broken_stream_ends_with_an_error_event_and_no_done() {
-    let enc = ChunkEncoder::new(&plan(true));
+    let mut enc = ChunkEncoder::new(&plan(true));
     let ev = events(&enc.event(&StreamEvent::Failed(StreamFailure {
         message: "cut".into(),
         code: "upstream_stream_error",
@@ -143,6 +149,7 @@ fn non_stream_completion_shape() {
                 reasoning: "R".into(),
                 metrics: None,
             },
+            calls: vec![],
             usage: exact(3, 4),
         },
     );

@@ -49,6 +49,20 @@ pub struct TokenUsage {
     pub estimated: bool,
 }
 
+impl std::ops::Add for TokenUsage {
+    type Output = Self;
+
+    /// Two upstream calls' usage together (an answer and its corrective follow-up).
+    fn add(self, other: Self) -> Self {
+        Self {
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+            total_tokens: self.total_tokens + other.total_tokens,
+            estimated: self.estimated || other.estimated,
+        }
+    }
+}
+
 impl TokenUsage {
     /// Exact usage when the upstream gave metrics, else an estimate over what was sent and
     /// received.

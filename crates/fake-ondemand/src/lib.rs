@@ -19,6 +19,7 @@ mod catalogue;
 mod query;
 mod routes;
 mod stream;
+pub mod tools;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -191,6 +192,11 @@ pub struct Behaviour {
     pub completed_without_answer: bool,
     /// Streams end after the metrics without `[DONE]`.
     pub no_done: bool,
+    /// Answer with exactly this text (e.g. tool calls in some format) instead of the echo.
+    pub answer: Option<String>,
+    /// Stream the answer in pieces of this many characters instead of word by word (so a
+    /// tool call splits anywhere).
+    pub delta_chars: Option<usize>,
 }
 
 /// One request as the fake received it.
@@ -226,6 +232,9 @@ struct Session {
     created_at: String,
     /// Queries answered in this session, for `GET` and the reuse-mode tests.
     queries: u32,
+    /// The tools block of the first query that offered tools (a model keeps its
+    /// instructions for the whole session).
+    tools: Option<String>,
 }
 
 #[derive(Debug, Default)]

@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::auth;
 use crate::routes::{Fake, admit, api_key, scripted_failure, upstream_error};
 use crate::stream::{self, stream_response};
 use crate::wire::{answer_for, metrics_json, tokens_for};
 use crate::{Behaviour, FakeOptions, Stage};
+use crate::{auth, tools};
 
 pub(crate) async fn query(
     State(shared): State<Fake>,
@@ -87,13 +87,6 @@ async fn run_query(
         return response;
     }
     let options = shared.lock().options.clone();
-    {
-        let mut state = shared.lock();
-        match state.sessions.get_mut(&session_id) {
-            Some(s) if s.owner == owner => s.queries += 1,
-            _ => return upstream_error(404, "not_found", "Session not found"),
-        }
-    }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
         return upstream_error(
             400,
@@ -118,6 +111,19 @@ async fn run_query(
             "Input params are missing or invalid",
         );
     }
+    let tools = {
+        let mut state = shared.lock();
+        match state.sessions.get_mut(&session_id) {
+            Some(s) if s.owner == owner => {
+                s.queries += 1;
+                if let Some(block) = tools::block(query) {
+                    s.tools = Some(block.to_owned());
+                }
+                s.tools.clone()
+            }
+            _ => return upstream_error(404, "not_found", "Session not found"),
+        }
+    };
     let listed = match usable_endpoint(&options, &behaviour, endpoint) {
         Ok(listed) => listed,
         Err(()) => {
@@ -166,7 +172,11 @@ async fn run_query(
     let too_long = query.contains("FAKE_CONTEXT_LENGTH_EXCEEDED")
         || query.chars().count() > options.max_query_chars;
     let message_id = shared.object_id();
-    let answer = answer_for(&options.answer_prefix, query);
+    let answer = match &behaviour.answer {
+        Some(scripted) => scripted.clone(),
+        None => tools::answer(&options.answer_prefix, query, tools.as_deref())
+            .unwrap_or_else(|| answer_for(&options.answer_prefix, query)),
+    };
     let thinking = behaviour.thinking || effort.is_some() || endpoint.contains("deepseek-r1");
     match mode {
         "webhook" => axum::Json(json!({

@@ -290,6 +290,7 @@ fn session_create(shared: &Shared, owner: &str, body: &[u8]) -> Response {
             external_user_id: external_user_id.to_owned(),
             created_at: created_at.clone(),
             queries: 0,
+            tools: None,
         },
     );
     let data = json!({

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use crate::Behaviour;
 use crate::routes::{Fake, now_rfc3339, upstream_error};
-use crate::wire::{Frames, deltas, tokens_for};
+use crate::wire::{Frames, chunks, deltas, tokens_for};
 
 /// One query's facts, as the stream builders need them.
 pub(crate) struct Turn<'a> {
@@ -56,7 +56,11 @@ fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
     }
     let mut index = 1;
     let mut thinking_index = 0;
-    for (n, delta) in deltas(answer).into_iter().enumerate() {
+    let pieces = match b.delta_chars {
+        Some(n) => chunks(answer, n),
+        None => deltas(answer),
+    };
+    for (n, delta) in pieces.iter().enumerate() {
         if b.error_after_deltas == Some(n) {
             let code = b.stream_error_code.as_deref().unwrap_or("model_error");
             out.push(f.error(code, "Model failed to generate a response"));
@@ -69,9 +73,7 @@ fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
         index += 1;
         out.push(f.fulfillment(index, delta));
     }
-    if b.error_after_deltas
-        .is_some_and(|k| k >= deltas(answer).len())
-    {
+    if b.error_after_deltas.is_some_and(|k| k >= pieces.len()) {
         let code = b.stream_error_code.as_deref().unwrap_or("model_error");
         out.push(f.error(code, "Model failed to generate a response"));
         return out;

@@ -64,6 +64,23 @@ pub fn deltas(answer: &str) -> Vec<&str> {
     out
 }
 
+/// The answer cut into pieces of `n` characters (at least one).
+pub fn chunks(answer: &str, n: usize) -> Vec<&str> {
+    let n = n.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (count, (i, _)) in answer.char_indices().enumerate() {
+        if count > 0 && count % n == 0 {
+            out.push(&answer[start..i]);
+            start = i;
+        }
+    }
+    if start < answer.len() {
+        out.push(&answer[start..]);
+    }
+    out
+}
+
 pub struct Frames<'a> {
     pub session_id: &'a str,
     pub message_id: &'a str,
@@ -177,6 +194,8 @@ mod tests {
     fn deltas_keep_leading_spaces_and_rejoin() {
         assert_eq!(deltas("A solar eclipse"), ["A", " solar", " eclipse"]);
         assert_eq!(deltas(""), Vec::<&str>::new());
+        assert_eq!(chunks("ab北京c", 2), ["ab", "北京", "c"]);
+        assert_eq!(chunks("", 3), Vec::<&str>::new());
         assert_eq!(deltas("  two  spaces").concat(), "  two  spaces");
     }
 

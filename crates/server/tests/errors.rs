@@ -91,14 +91,15 @@ async fn malformed_requests() {
 async fn unsupported_features_are_refused_clearly() {
     let h = Harness::with_keys(&["k"]).await;
     let mut tools = user("x");
-    tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);
+    tools["tools"] = json!([{"type": "retrieval"}]);
     let (status, body) = h.chat(tools).await;
     assert_eq!(status, 400);
+    assert_eq!(envelope(&body)["param"], "tools[0].type");
     assert!(
         envelope(&body)["message"]
             .as_str()
             .unwrap()
-            .contains("tool")
+            .contains("only `function`")
     );
     let image = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]});
     let (status, body) = h.chat(image).await;

@@ -568,6 +568,15 @@ export interface components {
             /** Format: int64 */
             successes: number;
         };
+        /** @description A call an answer made, as the request log keeps it. */
+        CallSummary: {
+            /**
+             * Format: int64
+             * @description The size of the arguments' JSON.
+             */
+            argument_bytes: number;
+            name: string;
+        };
         /** @description The live endpoint catalogue. */
         Catalogue: {
             endpoints: components["schemas"]["Endpoint"][];
@@ -790,6 +799,11 @@ export interface components {
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
         List_Share: {
             data: {
+                /**
+                 * Format: int64
+                 * @description Requests that needed a corrective follow-up.
+                 */
+                corrected: number;
                 /** Format: int64 */
                 input_tokens: number;
                 key: string;
@@ -799,6 +813,11 @@ export interface components {
                 requests: number;
                 /** Format: int64 */
                 successes: number;
+                /**
+                 * Format: int64
+                 * @description Requests that offered tools.
+                 */
+                tool_requests: number;
             }[];
         };
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
@@ -979,6 +998,11 @@ export interface components {
         SettingSource: "default" | "dashboard" | "config_file" | "environment" | "flag";
         /** @description One slice of a breakdown. */
         Share: {
+            /**
+             * Format: int64
+             * @description Requests that needed a corrective follow-up.
+             */
+            corrected: number;
             /** Format: int64 */
             input_tokens: number;
             key: string;
@@ -988,6 +1012,11 @@ export interface components {
             requests: number;
             /** Format: int64 */
             successes: number;
+            /**
+             * Format: int64
+             * @description Requests that offered tools.
+             */
+            tool_requests: number;
         };
         Skipped: {
             name: string;
@@ -1132,6 +1161,8 @@ export interface components {
             attempts: number;
             /** @description The client token's name. */
             client_token: string;
+            /** @description A corrective follow-up was needed: the answer left out a call it had to make. */
+            corrected: boolean;
             endpoint_id?: string | null;
             /**
              * @description Why it failed, for failures: an error code (`upstream_timeout`,
@@ -1163,6 +1194,13 @@ export interface components {
             stream: boolean;
             /** @description The token counts are the proxy's estimate, not the upstream's metrics. */
             tokens_estimated: boolean;
+            /** @description The calls the answer made: names and argument sizes, never the arguments. */
+            tool_calls: components["schemas"]["CallSummary"][];
+            /**
+             * Format: int32
+             * @description Tools the request offered (0: none, or `tool_choice: none`).
+             */
+            tools: number;
             /**
              * Format: int64
              * @description Unix ms when the request arrived.
@@ -1207,6 +1245,7 @@ export type AliasSource = components['schemas']['AliasSource'];
 export type AliasTarget = components['schemas']['AliasTarget'];
 export type Aliases = components['schemas']['Aliases'];
 export type Bucket = components['schemas']['Bucket'];
+export type CallSummary = components['schemas']['CallSummary'];
 export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
 export type Endpoint = components['schemas']['Endpoint'];

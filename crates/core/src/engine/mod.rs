@@ -25,7 +25,7 @@ mod session;
 mod stream;
 mod upkeep;
 
-pub use stream::{ChatStream, StreamEvent, StreamFailure};
+pub use stream::{ChatStream, Finish, StreamEvent, StreamFailure};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,8 +45,9 @@ use crate::record::RequestRecord;
 use crate::sessions::{SessionCache, SessionEntry};
 use crate::store::usage::FailedAttempt;
 use crate::tokens::TokenRegistry;
+use crate::tools::ToolCall;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
-use crate::upstream::{SyncAnswer, UpstreamClient};
+use crate::upstream::{ResponseMode, SyncAnswer, UpstreamClient};
 use crate::usage::TokenUsage;
 
 /// The domain core shared by the server and the desktop shell.
@@ -203,7 +204,10 @@ pub struct SessionUse {
 /// A finished non-stream answer; its record has been written.
 #[derive(Debug, Clone)]
 pub struct Completion {
+    /// The answer; with tools offered, its text outside the calls.
     pub answer: SyncAnswer,
+    /// The calls the answer made (tools offered only).
+    pub calls: Vec<crate::tools::ToolCall>,
     /// Exact when the upstream sent metrics, else estimated.
     pub usage: TokenUsage,
 }
@@ -337,6 +341,7 @@ impl Engine {
     ) -> Result<Completion, Refusal> {
         let settings = self.settings();
         let settings = &*settings;
+        record.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
         let resume = self.resume(plan, settings);
         let attempts = &record.attempts;
         let run =
@@ -356,17 +361,40 @@ impl Engine {
             }),
         };
         match result {
-            Ok(((answer, mut session), hold, attempts)) => {
-                self.remember(plan, &answer.answer, &mut session, hold.account());
-                let usage = TokenUsage::resolve(
+            Ok(((mut answer, mut session), hold, attempts)) => {
+                let mut usage = TokenUsage::resolve(
                     answer.metrics,
                     &plan.query,
                     &answer.answer,
                     &answer.reasoning,
                 );
+                let calls = match &plan.tools {
+                    Some(set) => {
+                        let (mut prose, mut calls) = stream::Calls::split(set, &answer.answer);
+                        if set.missing_call(&calls)
+                            && let Some((second, more)) = self
+                                .correct(plan, set, hold.account(), settings, &session.id)
+                                .await
+                        {
+                            record.event.corrected = true;
+                            usage = usage + more;
+                            (prose, calls) = stream::Calls::split(set, &second.answer);
+                        }
+                        answer.answer = std::mem::take(&mut prose);
+                        calls
+                    }
+                    None => Vec::new(),
+                };
+                record.event.tool_calls = calls.iter().map(ToolCall::summary).collect();
+                let history = crate::conversation::answer_turn(&answer.answer, &calls);
+                self.remember(plan, &history, &mut session, hold.account());
                 record.answered_by(&hold.account().name, attempts, session.reused);
                 record.count(&usage);
-                Ok(Completion { answer, usage })
+                Ok(Completion {
+                    answer,
+                    calls,
+                    usage,
+                })
             }
             Err(error) => {
                 tracing::warn!(model = %plan.model, %error, "chat completion failed");
@@ -378,6 +406,40 @@ impl Engine {
 
     /// Opens a stream on the first account that produces content. The stream owns the
     /// plan and the record from then on; a refusal hands the record back.
+    /// The corrective follow-up, on the session the answer came from: one more query that
+    /// asks for the call the answer left out. Its answer and usage, or `None` if it failed
+    /// (the first answer then stands).
+    async fn correct(
+        &self,
+        plan: &ChatPlan,
+        set: &crate::tools::ToolSet,
+        account: &Account,
+        settings: &Settings,
+        session_id: &str,
+    ) -> Option<(SyncAnswer, TokenUsage)> {
+        let correction = crate::tools::render::correction(set);
+        let body = Self::query_body(plan, &correction, ResponseMode::Sync);
+        match self
+            .upstream
+            .query_sync(&account.credential, settings, session_id, &body)
+            .await
+        {
+            Ok(second) => {
+                let usage = TokenUsage::resolve(
+                    second.metrics,
+                    &correction,
+                    &second.answer,
+                    &second.reasoning,
+                );
+                Some((second, usage))
+            }
+            Err(error) => {
+                tracing::warn!(model = %plan.model, %error, "the corrective follow-up failed; the first answer stands");
+                None
+            }
+        }
+    }
+
     pub async fn open_stream(
         self: &Arc<Self>,
         plan: ChatPlan,
@@ -385,6 +447,7 @@ impl Engine {
     ) -> Result<ChatStream, Refusal> {
         let settings = self.settings();
         let settings = &*settings;
+        record.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
         let resume = self.resume(&plan, settings);
         let plan_ref = &plan;
         let opened = self

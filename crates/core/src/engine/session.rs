@@ -74,7 +74,11 @@ impl Engine {
         self.sessions_left(left);
     }
 
-    fn query_body<'a>(plan: &'a ChatPlan, query: &'a str, mode: ResponseMode) -> QueryBody<'a> {
+    pub(super) fn query_body<'a>(
+        plan: &'a ChatPlan,
+        query: &'a str,
+        mode: ResponseMode,
+    ) -> QueryBody<'a> {
         QueryBody {
             query,
             endpoint_id: &plan.endpoint_id,

@@ -38,6 +38,22 @@ pub struct UsageEvent {
     /// What the proxy changed about the request to suit its endpoint (e.g. a dropped
     /// `reasoning_effort`), one note per line.
     pub notes: Option<String>,
+    /// Tools the request offered (0: none, or `tool_choice: none`).
+    pub tools: u32,
+    /// The calls the answer made: names and argument sizes, never the arguments.
+    pub tool_calls: Vec<CallSummary>,
+    /// A corrective follow-up was needed: the answer left out a call it had to make.
+    pub corrected: bool,
+}
+
+/// A call an answer made, as the request log keeps it.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct CallSummary {
+    pub name: String,
+    /// The size of the arguments' JSON.
+    pub argument_bytes: u64,
 }
 
 /// One upstream attempt that failed: on which account, and how.
@@ -52,9 +68,10 @@ pub struct FailedAttempt {
     pub message: String,
 }
 
-fn attempts_json(failed: &[FailedAttempt]) -> Option<String> {
-    (!failed.is_empty())
-        .then(|| serde_json::to_string(failed).ok())
+/// A list as the JSON column keeps it (`NULL` when empty).
+fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    (!items.is_empty())
+        .then(|| serde_json::to_string(items).ok())
         .flatten()
 }
 
@@ -67,14 +84,16 @@ impl UsageEvent {
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
-/// The measures every rollup table sums, in the order of the `[i64; 6]` sums below.
-const ROLLUP_MEASURES: [&str; 6] = [
+/// The measures every rollup table sums, in the order of the `[i64; 8]` sums below.
+const ROLLUP_MEASURES: [&str; 8] = [
     "requests",
     "successes",
     "input_tokens",
     "output_tokens",
     "estimated_tokens",
     "latency_ms_sum",
+    "tool_requests",
+    "corrected",
 ];
 
 /// `INSERT … ON CONFLICT DO UPDATE` adding one row of sums to a rollup table keyed by `keys`.
@@ -101,8 +120,8 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-            notes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            notes, tools, tool_calls, corrected)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -110,7 +129,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     ))?;
     // Rollups are summed per (hour, model, account, token) in memory first: a batch of a
     // thousand rows usually touches a handful of rollup rows, so this saves most upserts.
-    let mut sums: HashMap<(i64, &str, &str, &str), [i64; 6]> = HashMap::new();
+    let mut sums: HashMap<(i64, &str, &str, &str), [i64; 8]> = HashMap::new();
     for e in events {
         let input = e.input_tokens as i64;
         let output = e.output_tokens as i64;
@@ -130,8 +149,11 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             output,
             e.tokens_estimated,
             e.session_reused,
-            attempts_json(&e.failed_attempts),
+            json_list(&e.failed_attempts),
             e.notes,
+            e.tools,
+            json_list(&e.tool_calls),
+            e.corrected,
         ])?;
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
@@ -150,20 +172,20 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             0
         };
         sum[5] += i64::from(e.latency_ms);
+        sum[6] += i64::from(e.tools > 0);
+        sum[7] += i64::from(e.corrected);
     }
     let mut totals = tx.prepare_cached(&rollup_upsert("usage_hourly_totals", &["hour"]))?;
-    let mut per_hour: HashMap<i64, [i64; 6]> = HashMap::new();
-    let mut per_day: HashMap<(i64, &str, &str, &str), [i64; 6]> = HashMap::new();
-    let add = |into: &mut [i64; 6], sum: [i64; 6]| {
+    let mut per_hour: HashMap<i64, [i64; 8]> = HashMap::new();
+    let mut per_day: HashMap<(i64, &str, &str, &str), [i64; 8]> = HashMap::new();
+    let add = |into: &mut [i64; 8], sum: [i64; 8]| {
         for (t, v) in into.iter_mut().zip(sum) {
             *t += v;
         }
     };
     for ((hour, model, account, token), sum) in sums {
-        let [requests, successes, input, output, estimated, latency] = sum;
-        rollup.execute(params![
-            hour, model, account, token, requests, successes, input, output, estimated, latency
-        ])?;
+        let [a, b, c, d, e, f, g, h] = sum;
+        rollup.execute(params![hour, model, account, token, a, b, c, d, e, f, g, h])?;
         add(per_hour.entry(hour).or_default(), sum);
         let day = hour.div_euclid(DAY_MS) * DAY_MS;
         add(
@@ -175,17 +197,11 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
         "usage_daily",
         &["day", "model", "account", "client_token"],
     ))?;
-    for ((day, model, account, token), [requests, successes, input, output, estimated, latency]) in
-        per_day
-    {
-        daily.execute(params![
-            day, model, account, token, requests, successes, input, output, estimated, latency
-        ])?;
+    for ((day, model, account, token), [a, b, c, d, e, f, g, h]) in per_day {
+        daily.execute(params![day, model, account, token, a, b, c, d, e, f, g, h])?;
     }
-    for (hour, [requests, successes, input, output, estimated, latency]) in per_hour {
-        totals.execute(params![
-            hour, requests, successes, input, output, estimated, latency
-        ])?;
+    for (hour, [a, b, c, d, e, f, g, h]) in per_hour {
+        totals.execute(params![hour, a, b, c, d, e, f, g, h])?;
     }
     // What each client token used, for its quotas: successful requests and every token.
     let mut per_token: HashMap<&str, (u64, u64, i64)> = HashMap::new();
@@ -274,7 +290,7 @@ pub fn page(
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
                 latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-                notes
+                notes, tools, tool_calls, corrected
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -333,6 +349,12 @@ pub fn page(
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
                 notes: r.get(17)?,
+                tools: r.get(18)?,
+                tool_calls: r
+                    .get::<_, Option<String>>(19)?
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
+                corrected: r.get(20)?,
             },
         ))
     })?;
@@ -464,6 +486,10 @@ pub struct Share {
     pub successes: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Requests that offered tools.
+    pub tool_requests: u64,
+    /// Requests that needed a corrective follow-up.
+    pub corrected: u64,
 }
 
 /// Totals per model, account or client token over `[from, to)`, largest first.
@@ -489,14 +515,15 @@ pub fn breakdown(
         (to_ms, to_ms)
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT k, SUM(r), SUM(s), SUM(i), SUM(o) FROM (
-            SELECT {column} AS k, requests AS r, successes AS s, input_tokens AS i, output_tokens AS o
+        "SELECT k, SUM(r), SUM(s), SUM(i), SUM(o), SUM(t), SUM(c) FROM (
+            SELECT {column} AS k, requests AS r, successes AS s, input_tokens AS i, output_tokens AS o,
+                tool_requests AS t, corrected AS c
             FROM usage_hourly WHERE hour >= ?1 AND hour < ?2
             UNION ALL
-            SELECT {column}, requests, successes, input_tokens, output_tokens
+            SELECT {column}, requests, successes, input_tokens, output_tokens, tool_requests, corrected
             FROM usage_daily WHERE day >= ?2 AND day < ?3
             UNION ALL
-            SELECT {column}, requests, successes, input_tokens, output_tokens
+            SELECT {column}, requests, successes, input_tokens, output_tokens, tool_requests, corrected
             FROM usage_hourly WHERE hour >= ?3 AND hour < ?4
          ) GROUP BY k ORDER BY SUM(r) DESC, k"
     ))?;
@@ -507,6 +534,8 @@ pub fn breakdown(
             successes: r.get::<_, i64>(2)? as u64,
             input_tokens: r.get::<_, i64>(3)? as u64,
             output_tokens: r.get::<_, i64>(4)? as u64,
+            tool_requests: r.get::<_, i64>(5)? as u64,
+            corrected: r.get::<_, i64>(6)? as u64,
         })
     })?;
     rows.collect()

@@ -60,6 +60,15 @@ impl ToolSet {
         !self.tools.is_empty() && self.choice != ToolChoice::None
     }
 
+    /// Whether `calls` leave out a call the choice requires (`required`, or a named tool).
+    pub fn missing_call(&self, calls: &[ToolCall]) -> bool {
+        match &self.choice {
+            ToolChoice::Required => calls.is_empty(),
+            ToolChoice::Named(name) => !calls.iter().any(|c| &c.name == name),
+            ToolChoice::Auto | ToolChoice::None => false,
+        }
+    }
+
     /// The names a call may use.
     pub fn names(&self) -> Vec<String> {
         self.tools.iter().map(|t| t.name.clone()).collect()
@@ -74,6 +83,16 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments as compact JSON text (an object).
     pub arguments: String,
+}
+
+impl ToolCall {
+    /// What the request log keeps of it: the name and the arguments' size.
+    pub fn summary(&self) -> crate::store::usage::CallSummary {
+        crate::store::usage::CallSummary {
+            name: self.name.clone(),
+            argument_bytes: self.arguments.len() as u64,
+        }
+    }
 }
 
 /// A fresh call id, `call_` and 24 letters and digits, as OpenAI's look.

@@ -1,0 +1,220 @@
+//! A model that follows the proxy's tool protocol, for tests and `--demo`: when the latest
+//! user message names an offered tool, the answer calls it (arguments built from its
+//! schema); when the latest messages are tool results, the answer quotes them; anything
+//! else is left to the ordinary echo. A session remembers the tools its first query offered,
+//! as a model remembers its instructions.
+
+use serde_json::{Map, Value, json};
+
+const TOOLS_OPEN: &str = "<tools>\n";
+const TOOLS_CLOSE: &str = "</tools>";
+const LABELS: [&str; 4] = ["[SYSTEM]", "[USER", "[ASSISTANT]", "[TOOL]"];
+/// What the proxy's corrective follow-up asks, when it names no tool.
+const CALL_ANY: &str = "Call one of the tools now";
+
+/// The query's tools block (what a session keeps), if it offers tools.
+pub fn block(query: &str) -> Option<&str> {
+    let start = query.find(TOOLS_OPEN)? + TOOLS_OPEN.len();
+    let end = start + query[start..].find(TOOLS_CLOSE)?;
+    Some(&query[start..end])
+}
+
+/// `(name, parameters)` of each tool in a tools block (one JSON object per line).
+fn offered(block: &str) -> Vec<(String, Value)> {
+    block
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|tool| {
+            let name = tool.get("name")?.as_str()?.to_owned();
+            Some((name, tool.get("parameters").cloned().unwrap_or(json!({}))))
+        })
+        .collect()
+}
+
+/// The transcript's sections as `(label, text)`; a query with no labels is one user part.
+fn sections(query: &str) -> Vec<(&str, String)> {
+    let mut out: Vec<(&str, String)> = Vec::new();
+    for line in query.lines() {
+        let label = LABELS
+            .iter()
+            .find(|l| line.starts_with(**l) && line.ends_with(']'));
+        match (label, out.last_mut()) {
+            (Some(label), _) => out.push((label, String::new())),
+            (None, Some((_, text))) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => out.push(("[USER", format!("{line}\n"))),
+        }
+    }
+    out
+}
+
+/// The answer to a query in a session that offers `tools` (this query's block, or the one
+/// the session kept), or `None` for the ordinary echo.
+pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> {
+    let sections = sections(query);
+    let results: Vec<&String> = sections
+        .iter()
+        .rev()
+        .take_while(|(label, _)| *label == "[TOOL]")
+        .map(|(_, text)| text)
+        .collect();
+    if !results.is_empty() {
+        let quoted: Vec<String> = results.into_iter().rev().filter_map(|t| quote(t)).collect();
+        return Some(format!("{prefix}{}", quoted.join("; ")));
+    }
+    let (label, latest) = sections.last()?;
+    if *label != "[USER" {
+        return None;
+    }
+    let tools = offered(tools?);
+    let mut named: Vec<(usize, &(String, Value))> = tools
+        .iter()
+        .filter_map(|tool| Some((mentioned(latest, &tool.0)?, tool)))
+        .collect();
+    named.sort_by_key(|(at, _)| *at);
+    if named.is_empty() && latest.contains(CALL_ANY) {
+        named.extend(tools.first().map(|t| (0, t)));
+    }
+    if named.is_empty() {
+        return None;
+    }
+    let mut out = format!(
+        "{prefix}Calling {}.\n",
+        named
+            .iter()
+            .map(|(_, (name, _))| name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    for (_, (name, parameters)) in named {
+        out.push_str(&format!(
+            "<tool_call>\n{}\n</tool_call>\n",
+            json!({"name": name, "arguments": arguments(parameters)})
+        ));
+    }
+    Some(out)
+}
+
+/// Where `text` names the tool `name` as a word.
+fn mentioned(text: &str, name: &str) -> Option<usize> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices(name).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+/// `"<name> returned: <content>"` for each `<tool_response>` block in `text`.
+fn quote(text: &str) -> Option<String> {
+    let quoted: Vec<String> = text
+        .split("<tool_response>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</tool_response>").next())
+        .filter_map(|body| serde_json::from_str::<Value>(body.trim()).ok())
+        .map(|result| {
+            let name = result
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("the tool");
+            let content = match result.get("content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            format!("{name} returned: {content}")
+        })
+        .collect();
+    (!quoted.is_empty()).then(|| quoted.join("; "))
+}
+
+/// Plausible arguments for a JSON Schema: every property, with a value of its type.
+pub fn arguments(schema: &Value) -> Value {
+    let mut out = Map::new();
+    for (name, property) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        out.insert(name.clone(), example(name, property));
+    }
+    Value::Object(out)
+}
+
+fn example(name: &str, schema: &Value) -> Value {
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    let kind = match schema.get("type") {
+        Some(Value::Array(kinds)) => kinds.iter().find(|k| *k != "null").cloned(),
+        other => other.cloned(),
+    };
+    match kind.as_ref().and_then(Value::as_str) {
+        Some("integer") => json!(3),
+        Some("number") => json!(1.5),
+        Some("boolean") => json!(true),
+        Some("array") => json!([]),
+        Some("object") => arguments(schema),
+        _ => Value::from(match name {
+            "city" | "location" | "place" => "Paris",
+            "path" | "file" | "file_path" => "README.md",
+            "query" | "q" | "search" => "on-demand.io",
+            "unit" | "units" => "celsius",
+            _ => "example",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUERY: &str = "[SYSTEM]\n# Tools\n\nYou can call the tools below.\n<tools>\n{\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}}}}\n{\"name\": \"get_time\", \"parameters\": {}}\n</tools>\n\nRules.\n\n[USER]\nPlease use get_weather, then get_time.";
+
+    #[test]
+    fn a_user_naming_tools_gets_calls_with_arguments_from_their_schemas() {
+        let answer = answer("Echo: ", QUERY, block(QUERY)).unwrap();
+        assert_eq!(
+            answer,
+            "Echo: Calling get_weather and get_time.\n<tool_call>\n{\"arguments\":{\"city\":\"Paris\",\"days\":3},\"name\":\"get_weather\"}\n</tool_call>\n<tool_call>\n{\"arguments\":{},\"name\":\"get_time\"}\n</tool_call>\n"
+        );
+        let plain = QUERY.replace("Please use get_weather, then get_time.", "Hello there");
+        assert_eq!(answer_of(&plain), None, "no tool named: the ordinary echo");
+        let word = QUERY.replace("Please use get_weather, then get_time.", "my_get_weather_x");
+        assert_eq!(
+            answer_of(&word),
+            None,
+            "a name inside another word is no mention"
+        );
+    }
+
+    fn answer_of(query: &str) -> Option<String> {
+        answer("", query, block(query))
+    }
+
+    #[test]
+    fn tool_results_are_quoted_and_a_session_keeps_its_tools() {
+        let results = "[ASSISTANT]\n<tool_call>\n{}\n</tool_call>\n\n[TOOL]\n<tool_response>\n{\"content\":\"18°C\",\"name\":\"get_weather\",\"tool_call_id\":\"c1\"}\n</tool_response>\n\n[TOOL]\n<tool_response>\n{\"content\":{\"t\":\"noon\"},\"name\":\"get_time\"}\n</tool_response>";
+        assert_eq!(
+            answer("", results, None).unwrap(),
+            "get_weather returned: 18°C; get_time returned: {\"t\":\"noon\"}"
+        );
+        let kept = block(QUERY);
+        assert!(
+            answer("", "Now use get_time please", kept).is_some_and(|a| a.contains("get_time"))
+        );
+        assert!(
+            answer(
+                "",
+                "Your answer did not call a tool. Call one of the tools now: answer.",
+                kept
+            )
+            .is_some_and(|a| a.contains("get_weather")),
+            "the corrective follow-up names no tool: the first one"
+        );
+        assert_eq!(answer("", "use get_time", None), None, "no tools offered");
+    }
+}
