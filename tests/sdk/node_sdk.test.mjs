@@ -63,3 +63,66 @@ test("errors", async () => {
   const bad = new OpenAI({ baseURL, apiKey: "wrong-token", maxRetries: 0 });
   await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError);
 });
+
+const weatherSchema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
+
+test("a tool round trip through runTools, streaming and not", async () => {
+  for (const stream of [false, true]) {
+    const seen = [];
+    const runner = client.chat.completions.runTools({
+      model: "gpt-4o",
+      messages: [{ role: "user", content: "Use get_weather for my city." }],
+      stream,
+      tools: [
+        {
+          type: "function",
+          function: {
+            name: "get_weather",
+            description: "The weather now in a city",
+            parameters: weatherSchema,
+            parse: JSON.parse,
+            function: (args) => {
+              seen.push(args);
+              return "18°C and sunny";
+            },
+          },
+        },
+      ],
+    });
+    const content = await runner.finalContent();
+    assert.deepEqual(seen, [{ city: "Paris" }], `stream: ${stream}`);
+    assert.ok(content.endsWith("get_weather returned: 18°C and sunny"), content);
+  }
+});
+
+test("parallel calls stream as deltas the SDK assembles, and tool_choice is honoured", async () => {
+  const tools = [
+    { type: "function", function: { name: "get_weather", parameters: weatherSchema } },
+    { type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } },
+  ];
+  const stream = client.chat.completions.stream({
+    model: "gpt-4o",
+    messages: [{ role: "user", content: "Use get_weather and get_time." }],
+    tools,
+  });
+  const final = await stream.finalChatCompletion();
+  assert.equal(final.choices[0].finish_reason, "tool_calls");
+  assert.deepEqual(
+    final.choices[0].message.tool_calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
+    [["get_weather", { city: "Paris" }], ["get_time", {}]],
+  );
+  const named = await client.chat.completions.create({
+    model: "gpt-4o",
+    messages: [{ role: "user", content: "Hello" }],
+    tools,
+    tool_choice: { type: "function", function: { name: "get_time" } },
+  });
+  assert.deepEqual(named.choices[0].message.tool_calls.map((c) => c.function.name), ["get_time"]);
+  const legacy = await client.chat.completions.create({
+    model: "gpt-4o",
+    messages: [{ role: "user", content: "Use get_weather." }],
+    functions: [{ name: "get_weather", parameters: weatherSchema }],
+  });
+  assert.equal(legacy.choices[0].finish_reason, "function_call");
+  assert.equal(legacy.choices[0].message.function_call.name, "get_weather");
+});

@@ -3,6 +3,7 @@
 Run by scripts/test.sh, which starts the binary and sets OPENAI_BASE_URL / OPENAI_API_KEY.
 """
 
+import json
 import os
 
 import openai
@@ -64,3 +65,72 @@ def test_errors(client):
     bad = OpenAI(base_url=BASE_URL, api_key="wrong-token", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather now in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+
+
+def test_tool_round_trip(client):
+    messages = [{"role": "user", "content": "What's the weather? Use get_weather."}]
+    r = client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER, TIME])
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert call.id.startswith("call_") and call.type == "function"
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    messages.append(choice.message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": "18°C and sunny"})
+    r = client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER, TIME])
+    assert r.choices[0].finish_reason == "stop"
+    assert r.choices[0].message.content.endswith("get_weather returned: 18°C and sunny")
+
+
+def test_tool_round_trip_streaming_with_parallel_calls(client):
+    messages = [{"role": "user", "content": "Use get_weather and get_time."}]
+    # The SDK's stream helper assembles the call deltas as an application would.
+    with client.chat.completions.stream(model="gpt-4o", messages=messages, tools=[WEATHER, TIME]) as stream:
+        final = stream.get_final_completion()
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [c.function.name for c in choice.message.tool_calls] == ["get_weather", "get_time"]
+    assert [json.loads(c.function.arguments) for c in choice.message.tool_calls] == [{"city": "Paris"}, {}]
+    messages.append(choice.message.model_dump(exclude_none=True))
+    for call, result in zip(choice.message.tool_calls, ["18°C", '{"time": "noon"}']):
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    stream = client.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEATHER, TIME], stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text.endswith('get_weather returned: 18°C; get_time returned: {"time":"noon"}')
+
+
+def test_tool_choice_forms_and_legacy_functions(client):
+    ask = [{"role": "user", "content": "Hello"}]
+    named = client.chat.completions.create(
+        model="gpt-4o", messages=ask, tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    assert [c.function.name for c in named.choices[0].message.tool_calls] == ["get_time"]
+    required = client.chat.completions.create(model="gpt-4o", messages=ask, tools=[WEATHER, TIME], tool_choice="required")
+    assert required.choices[0].finish_reason == "tool_calls"
+    none = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Use get_weather."}], tools=[WEATHER], tool_choice="none",
+    )
+    assert none.choices[0].finish_reason == "stop" and none.choices[0].message.tool_calls is None
+    serial = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Use get_weather and get_time."}],
+        tools=[WEATHER, TIME], parallel_tool_calls=False,
+    )
+    assert len(serial.choices[0].message.tool_calls) == 1
+    legacy = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Use get_weather."}], functions=[WEATHER["function"]],
+    )
+    assert legacy.choices[0].finish_reason == "function_call"
+    assert legacy.choices[0].message.function_call.name == "get_weather"
