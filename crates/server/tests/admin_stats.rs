@@ -102,6 +102,7 @@ async fn series_and_breakdowns_for_the_charts() {
         "/api/stats/series?bucket=hour&from=0&to=999999999999",
         "/api/stats/breakdown?by=color",
         "/api/stats/breakdown",
+        "/api/stats/breakdown?by=model&from=10&to=5",
     ] {
         let (status, body) = get(&h, bad, Some(ADMIN)).await;
         assert_eq!(status, 400, "{bad}: {body}");

@@ -185,8 +185,11 @@ pub async fn breakdown(
     State(state): State<AppState>,
     Params(q): Params<BreakdownQuery>,
 ) -> Answer<List<Share>> {
-    let to = q.to.unwrap_or_else(now_ms);
-    let from = q.from.unwrap_or(to - DAY_MS);
+    let (from, to) = Range {
+        from: q.from,
+        to: q.to,
+    }
+    .resolve(DAY_MS)?;
     let by = q.by;
     let data = state
         .store()
