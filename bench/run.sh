@@ -72,6 +72,16 @@ for round in 1 2 3; do
     "$bin/loadgen" --duration "$half" --label "saturation, usage $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
   done
 done
+# Tools: a request offering 20 tools (the protocol in the query, the answer parsed for calls)
+# against the same request without, at 1,000 req/s, and a stream's first text with and without
+# (text that is not a call is not held back), alternating as above.
+for round in 1 2 3; do
+  for side in without with; do
+    tools=0; [ "$side" = with ] && tools=20
+    "$bin/loadgen" --duration "$half" --label "@1000/s, $side 20 tools #$round" --target proxy --url "$healthy" --key "$token" --rate 1000 --tools "$tools" | tee -a "$results"
+    "$bin/loadgen" --duration "$half" --label "stream @500/s, $side 20 tools #$round" --target proxy --url "$healthy" --key "$token" --rate 500 --stream --tools "$tools" | tee -a "$results"
+  done
+done
 # Session cleanup on (the default) vs off: the proxy's added p99 at 1,000 req/s, alternating
 # as above. Each request's session is deleted upstream in the background when on.
 for round in 1 2 3; do
@@ -109,4 +119,8 @@ print(f"usage recorded vs off at saturation: {on:.0f} vs {off:.0f} req/s ({100 *
 p99_on, p99_off = median("@1000/s, cleanup on", "p99_ms"), median("@1000/s, cleanup off", "p99_ms")
 p50_on, p50_off = median("@1000/s, cleanup on", "p50_ms"), median("@1000/s, cleanup off", "p50_ms")
 print(f"session cleanup on vs off @1000/s: p50 {p50_on:.2f} vs {p50_off:.2f} ms, p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs; target within 0.1 ms)")
+with_, without = median("@1000/s, with 20 tools", "p99_ms"), median("@1000/s, without 20 tools", "p99_ms")
+print(f"20 tools vs none @1000/s: p99 {with_:.2f} vs {without:.2f} ms ({with_ - without:+.2f} ms; medians of 3 alternating runs; target at most +0.2 ms)")
+with_, without = median("stream @500/s, with 20 tools", "ttft_p50_ms"), median("stream @500/s, without 20 tools", "ttft_p50_ms")
+print(f"20 tools vs none, stream first text p50: {with_:.2f} vs {without:.2f} ms ({with_ - without:+.2f} ms; text that is not a call is not held back)")
 PY

@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import { z } from "zod";
 
 const baseURL = process.env.OPENAI_BASE_URL;
 const apiKey = process.env.OPENAI_API_KEY;
@@ -125,4 +127,14 @@ test("parallel calls stream as deltas the SDK assembles, and tool_choice is hono
   });
   assert.equal(legacy.choices[0].finish_reason, "function_call");
   assert.equal(legacy.choices[0].message.function_call.name, "get_weather");
+});
+
+test("structured output that the SDK parses (zodResponseFormat)", async () => {
+  const Person = z.object({ name: z.string(), age: z.number().int() });
+  const r = await client.chat.completions.parse({
+    model: "gpt-4o",
+    messages: [{ role: "user", content: "Describe a person." }],
+    response_format: zodResponseFormat(Person, "person"),
+  });
+  assert.deepEqual(r.choices[0].message.parsed, { name: "example", age: 3 });
 });

@@ -7,6 +7,7 @@ import json
 import os
 
 import openai
+import pydantic
 import pytest
 from openai import OpenAI
 
@@ -134,3 +135,25 @@ def test_tool_choice_forms_and_legacy_functions(client):
     )
     assert legacy.choices[0].finish_reason == "function_call"
     assert legacy.choices[0].message.function_call.name == "get_weather"
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+def test_structured_output_that_the_sdk_parses(client):
+    for stream in (False, True):
+        messages = [{"role": "user", "content": "Describe a person."}]
+        if stream:
+            with client.chat.completions.stream(model="gpt-4o", messages=messages, response_format=Person) as s:
+                r = s.get_final_completion()
+        else:
+            r = client.chat.completions.parse(model="gpt-4o", messages=messages, response_format=Person)
+        person = r.choices[0].message.parsed
+        assert isinstance(person, Person), r
+        assert person.age == 3 and person.name == "example"
+    r = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Any JSON"}], response_format={"type": "json_object"},
+    )
+    assert json.loads(r.choices[0].message.content) == {"echo": "Any JSON"}

@@ -57,6 +57,10 @@ struct Args {
     /// sends the history with the answers so far; a conversation restarts after 8 turns).
     #[arg(long, default_value_t = 0)]
     conversations: usize,
+    /// Proxy only: offer this many tools with each request (the answers call none, so this
+    /// measures what offering tools costs: the protocol in the query, the parser on the answer).
+    #[arg(long, default_value_t = 0)]
+    tools: usize,
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
@@ -124,6 +128,23 @@ fn content_marker(target: Target, stream: bool) -> &'static [u8] {
     }
 }
 
+/// `n` tools as an agent offers them: a description and a schema of a few typed properties.
+fn tools(n: usize) -> serde_json::Value {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({"type": "function", "function": {
+                "name": format!("tool_{i}"),
+                "description": format!("Tool number {i}: reads or changes something in the workspace, as coding agents' tools do."),
+                "parameters": {"type": "object", "properties": {
+                    "path": {"type": "string", "description": "A path relative to the workspace"},
+                    "limit": {"type": "integer", "description": "Most lines to read"},
+                    "recursive": {"type": "boolean"}
+                }, "required": ["path"]}
+            }})
+        })
+        .collect()
+}
+
 /// One unit of work; returns when its first answer text arrived.
 async fn one(shared: &Shared) -> anyhow::Result<Instant> {
     let a = &shared.args;
@@ -163,7 +184,10 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             Ok(at)
         }
         Target::Proxy => {
-            let body = serde_json::json!({"model": "gpt-4o", "stream": a.stream, "messages": [{"role": "user", "content": PROMPT}]});
+            let mut body = serde_json::json!({"model": "gpt-4o", "stream": a.stream, "messages": [{"role": "user", "content": PROMPT}]});
+            if a.tools > 0 {
+                body["tools"] = tools(a.tools);
+            }
             let auth = format!("Bearer {}", a.key);
             let (status, body) = post(
                 &shared.client,

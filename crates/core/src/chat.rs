@@ -15,6 +15,7 @@ use crate::conversation;
 use crate::endpoints::{Endpoint, EndpointCatalog};
 use crate::models::{ModelCatalog, UnknownModel};
 use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
+use crate::output::{self, Format};
 use crate::sessions::HistoryHash;
 use crate::tools::{self, ToolSet};
 
@@ -39,6 +40,8 @@ pub struct ChatPlan {
     /// The tools offered, when the tool protocol is in the query: the answer is parsed
     /// for calls.
     pub tools: Option<Arc<ToolSet>>,
+    /// The shape the answer must have (`response_format`).
+    pub format: Option<Arc<Format>>,
 }
 
 /// Where a request stands in its conversation, for reuse mode.
@@ -250,6 +253,9 @@ pub fn plan(
     .map_err(|refused| invalid(&refused.param, refused.message))?
     .filter(ToolSet::active)
     .map(Arc::new);
+    let format = output::read(request.response_format.as_ref())
+        .map_err(|refused| invalid(&refused.param, refused.message))?
+        .map(Arc::new);
     for (i, message) in request.messages.iter().enumerate() {
         check_tool_fields(i, message)?;
         if let Some(MessageContent::Parts(parts)) = &message.content {
@@ -291,7 +297,14 @@ pub fn plan(
     let resolved = catalog.resolve_live(&request.model, live)?;
     let mut notes = Vec::new();
     let reasoning_effort = effort_for(reasoning_effort, resolved.endpoint.as_ref(), &mut notes);
-    let instructions = tools.as_deref().map(tools::render::instructions);
+    // What the answer must be goes first, as a system part: the tools, then the format.
+    let parts: Vec<String> = tools
+        .as_deref()
+        .map(tools::render::instructions)
+        .into_iter()
+        .chain(format.as_deref().map(Format::instructions))
+        .collect();
+    let instructions = (!parts.is_empty()).then(|| parts.join("\n\n"));
     let names = conversation::tool_names(&request.messages);
     let query = conversation::transcript(&request.messages, instructions.as_deref(), &names);
     if query.trim().is_empty() {
@@ -324,6 +337,7 @@ pub fn plan(
         conversation,
         notes,
         tools,
+        format,
     })
 }
 

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod live;
 pub mod models;
 pub mod openai;
+pub mod output;
 pub mod pool;
 pub mod record;
 pub mod relay;

@@ -49,6 +49,9 @@ pub struct ChatCompletionRequest {
     pub functions: Option<Value>,
     #[serde(default)]
     pub function_call: Option<Value>,
+    /// Read and checked by [`crate::output::read`].
+    #[serde(default)]
+    pub response_format: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

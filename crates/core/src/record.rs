@@ -36,6 +36,17 @@ impl std::fmt::Debug for RequestRecord {
 }
 
 impl RequestRecord {
+    /// Adds a line to the row's notes (what the proxy changed or saw about the request).
+    pub fn note(&mut self, line: &str) {
+        match &mut self.event.notes {
+            Some(notes) => {
+                notes.push('\n');
+                notes.push_str(line);
+            }
+            None => self.event.notes = Some(line.to_owned()),
+        }
+    }
+
     /// A record for one request of `token`; `sink` is `None` when usage is not recorded.
     pub fn new(sink: Option<UsageSink>, live: Arc<LiveFeed>, token: Arc<ClientToken>) -> Self {
         Self {

@@ -1,8 +1,9 @@
-//! A model that follows the proxy's tool protocol, for tests and `--demo`: when the latest
+//! A model that follows the proxy's instructions, for tests and `--demo`: when the latest
 //! user message names an offered tool, the answer calls it (arguments built from its
-//! schema); when the latest messages are tool results, the answer quotes them; anything
-//! else is left to the ordinary echo. A session remembers the tools its first query offered,
-//! as a model remembers its instructions.
+//! schema); when the latest messages are tool results, the answer quotes them; when an
+//! answer format is asked, the answer is JSON of that shape (in a fence, with a line of prose,
+//! as models write it); anything else is left to the ordinary echo. A session remembers the
+//! instructions its first query gave, as a model does.
 
 use serde_json::{Map, Value, json};
 
@@ -12,16 +13,35 @@ const LABELS: [&str; 4] = ["[SYSTEM]", "[USER", "[ASSISTANT]", "[TOOL]"];
 /// What the proxy's corrective follow-up asks, when it names no tool.
 const CALL_ANY: &str = "Call one of the tools now";
 
-/// The query's tools block (what a session keeps), if it offers tools.
+const FORMAT: &str = "# Answer format";
+const SCHEMA_OPEN: &str = "<schema>\n";
+const SCHEMA_CLOSE: &str = "\n</schema>";
+
+/// The query's instructions (what a session keeps): its first system part, when it offers
+/// tools or asks for a format.
 pub fn block(query: &str) -> Option<&str> {
-    let start = query.find(TOOLS_OPEN)? + TOOLS_OPEN.len();
-    let end = start + query[start..].find(TOOLS_CLOSE)?;
-    Some(&query[start..end])
+    let (label, _) = sections(query).into_iter().next()?;
+    if label != "[SYSTEM]" {
+        return None;
+    }
+    let start = query.find("[SYSTEM]\n")? + "[SYSTEM]\n".len();
+    let end = query[start..]
+        .find("\n\n[")
+        .map_or(query.len(), |n| start + n);
+    let system = &query[start..end];
+    (system.contains(TOOLS_OPEN) || system.contains(FORMAT)).then_some(system)
 }
 
-/// `(name, parameters)` of each tool in a tools block (one JSON object per line).
-fn offered(block: &str) -> Vec<(String, Value)> {
-    block
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = start + text[start..].find(close)?;
+    Some(&text[start..end])
+}
+
+/// `(name, parameters)` of each tool in the instructions (one JSON object per line).
+fn offered(system: &str) -> Vec<(String, Value)> {
+    between(system, TOOLS_OPEN, TOOLS_CLOSE)
+        .unwrap_or("")
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|tool| {
@@ -68,7 +88,8 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
     if *label != "[USER" {
         return None;
     }
-    let tools = offered(tools?);
+    let system = tools?;
+    let tools = offered(system);
     let mut named: Vec<(usize, &(String, Value))> = tools
         .iter()
         .filter_map(|tool| Some((mentioned(latest, &tool.0)?, tool)))
@@ -78,7 +99,9 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
         named.extend(tools.first().map(|t| (0, t)));
     }
     if named.is_empty() {
-        return None;
+        return system
+            .contains(FORMAT)
+            .then(|| json_answer(prefix, system, latest));
     }
     let mut out = format!(
         "{prefix}Calling {}.\n",
@@ -95,6 +118,18 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
         ));
     }
     Some(out)
+}
+
+/// JSON of the asked shape: built from the schema, or `{"echo": …}` for any object; in a
+/// fence after a line of prose.
+fn json_answer(prefix: &str, system: &str, latest: &str) -> String {
+    let value = match between(system, SCHEMA_OPEN, SCHEMA_CLOSE)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        Some(schema) => arguments(&schema),
+        None => json!({"echo": latest.trim()}),
+    };
+    format!("{prefix}Here it is:\n```json\n{value}\n```")
 }
 
 /// Where `text` names the tool `name` as a word.

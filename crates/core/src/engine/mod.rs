@@ -22,6 +22,7 @@
 
 mod failover;
 mod session;
+mod shape;
 mod stream;
 mod upkeep;
 
@@ -368,19 +369,24 @@ impl Engine {
                     &answer.answer,
                     &answer.reasoning,
                 );
-                let calls = match &plan.tools {
-                    Some(set) => {
-                        let (mut prose, mut calls) = stream::Calls::split(set, &answer.answer);
-                        if set.missing_call(&calls)
+                let calls = match shape::Shaper::new(plan) {
+                    Some(mut shaper) => {
+                        shaper.whole(&answer.answer);
+                        if let Some(correction) = shaper.review()
                             && let Some((second, more)) = self
-                                .correct(plan, set, hold.account(), settings, &session.id)
+                                .correct(plan, &correction, hold.account(), settings, &session.id)
                                 .await
                         {
                             record.event.corrected = true;
                             usage = usage + more;
-                            (prose, calls) = stream::Calls::split(set, &second.answer);
+                            shaper.restart();
+                            shaper.whole(&second.answer);
                         }
-                        answer.answer = std::mem::take(&mut prose);
+                        if let Some(why) = shaper.unfit() {
+                            record.note(&format!("response_format not met: {why}"));
+                        }
+                        let (content, calls) = shaper.content();
+                        answer.answer = content;
                         calls
                     }
                     None => Vec::new(),
@@ -407,18 +413,17 @@ impl Engine {
     /// Opens a stream on the first account that produces content. The stream owns the
     /// plan and the record from then on; a refusal hands the record back.
     /// The corrective follow-up, on the session the answer came from: one more query that
-    /// asks for the call the answer left out. Its answer and usage, or `None` if it failed
+    /// asks for what the answer owes (a required call, valid arguments, JSON that fits). Its answer and usage, or `None` if it failed
     /// (the first answer then stands).
     async fn correct(
         &self,
         plan: &ChatPlan,
-        set: &crate::tools::ToolSet,
+        correction: &str,
         account: &Account,
         settings: &Settings,
         session_id: &str,
     ) -> Option<(SyncAnswer, TokenUsage)> {
-        let correction = crate::tools::render::correction(set);
-        let body = Self::query_body(plan, &correction, ResponseMode::Sync);
+        let body = Self::query_body(plan, correction, ResponseMode::Sync);
         match self
             .upstream
             .query_sync(&account.credential, settings, session_id, &body)
@@ -427,7 +432,7 @@ impl Engine {
             Ok(second) => {
                 let usage = TokenUsage::resolve(
                     second.metrics,
-                    &correction,
+                    correction,
                     &second.answer,
                     &second.reasoning,
                 );

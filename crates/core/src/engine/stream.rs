@@ -10,8 +10,9 @@ use std::sync::Arc;
 use super::{Engine, Hold, SessionUse};
 use crate::chat::ChatPlan;
 use crate::record::RequestRecord;
-use crate::tools::parse::{CallParser, Piece};
-use crate::tools::{ToolCall, ToolSet};
+use crate::tools::ToolCall;
+
+use super::shape::Shaper;
 use crate::upstream::error::UpstreamError;
 use crate::upstream::sse::UpstreamEvent;
 use crate::upstream::{Answer, EventStream, ResponseMode};
@@ -41,106 +42,6 @@ pub enum Finish {
     ToolCalls,
 }
 
-/// Finding calls in an answer as it streams, and keeping what was found.
-#[derive(Debug)]
-pub(super) struct Calls {
-    set: Arc<ToolSet>,
-    parser: CallParser,
-    /// Several calls per answer, or only the first.
-    parallel: bool,
-    /// Text held back while a call the choice requires has not come yet (it is given
-    /// before the call, or replaced by the corrective follow-up's answer).
-    held: Vec<StreamEvent>,
-    /// The answer's text outside calls, and its calls, as given.
-    pub(super) prose: String,
-    pub(super) found: Vec<ToolCall>,
-}
-
-impl Calls {
-    pub(super) fn new(set: &Arc<ToolSet>) -> Self {
-        Self {
-            set: set.clone(),
-            parser: CallParser::new(set.names()),
-            parallel: set.parallel,
-            held: Vec::new(),
-            prose: String::new(),
-            found: Vec::new(),
-        }
-    }
-
-    /// A call the choice requires has not come (yet).
-    fn missing_call(&self) -> bool {
-        self.set.missing_call(&self.found)
-    }
-
-    /// Starts over for the corrective follow-up's answer: what the first one said is
-    /// dropped (it was held, never given).
-    fn restart(&mut self) {
-        *self = Self::new(&self.set);
-    }
-
-    /// The events `pieces` give: text as it is, each call whole (after the first, only
-    /// when calls may be parallel; the others are dropped).
-    fn events(&mut self, pieces: Vec<Piece>, out: &mut VecDeque<StreamEvent>) {
-        for piece in pieces {
-            match piece {
-                Piece::Text(text) => {
-                    self.prose.push_str(&text);
-                    let event = StreamEvent::Text(text);
-                    if self.missing_call() {
-                        self.held.push(event);
-                    } else {
-                        out.push_back(event);
-                    }
-                }
-                Piece::Call(call) if self.parallel || self.found.is_empty() => {
-                    self.found.push(call.clone());
-                    if !self.missing_call() {
-                        out.extend(self.held.drain(..));
-                    }
-                    out.push_back(StreamEvent::ToolCall(call));
-                }
-                Piece::Call(call) => {
-                    tracing::debug!(tool = %call.name, "a second call where one is allowed: dropped");
-                }
-            }
-        }
-    }
-
-    pub(super) fn feed(&mut self, text: &str, out: &mut VecDeque<StreamEvent>) {
-        let pieces = self.parser.feed(text);
-        self.events(pieces, out);
-    }
-
-    pub(super) fn finish(&mut self, out: &mut VecDeque<StreamEvent>) {
-        let pieces = self.parser.finish();
-        self.events(pieces, out);
-    }
-
-    /// Gives what was held (the answer ends without the call it needed).
-    fn release(&mut self, out: &mut VecDeque<StreamEvent>) {
-        out.extend(self.held.drain(..));
-    }
-
-    /// A whole answer's prose (trimmed when it has calls) and calls.
-    pub(super) fn split(set: &Arc<ToolSet>, answer: &str) -> (String, Vec<ToolCall>) {
-        let mut calls = Self::new(set);
-        let mut sink = VecDeque::new();
-        calls.feed(answer, &mut sink);
-        calls.finish(&mut sink);
-        if calls.found.is_empty() {
-            (calls.prose, calls.found)
-        } else {
-            (calls.prose.trim().to_owned(), calls.found)
-        }
-    }
-
-    /// The answer as the next request's history shows it.
-    pub(super) fn history(&self) -> String {
-        crate::conversation::answer_turn(&self.prose, &self.found)
-    }
-}
-
 /// Why a stream that had begun broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamFailure {
@@ -165,8 +66,8 @@ pub struct ChatStream {
     answer: Answer,
     record: RequestRecord,
     finished: bool,
-    /// When tools were offered: the calls in the answer.
-    calls: Option<Calls>,
+    /// When the request asked something of the answer (tools, a format): its shaping.
+    shaper: Option<Shaper>,
     /// Events decided and not yet given.
     ready: VecDeque<StreamEvent>,
     /// The corrective follow-up was sent (it is sent once at most).
@@ -210,7 +111,7 @@ impl ChatStream {
         rest: EventStream,
         record: RequestRecord,
     ) -> Self {
-        let calls = plan.tools.as_ref().map(Calls::new);
+        let shaper = Shaper::new(&plan);
         Self {
             engine,
             plan,
@@ -221,7 +122,7 @@ impl ChatStream {
             answer: Answer::default(),
             record,
             finished: false,
-            calls,
+            shaper,
             ready: VecDeque::new(),
             corrected: false,
         }
@@ -252,9 +153,9 @@ impl ChatStream {
             let end = match event {
                 Ok(UpstreamEvent::Done) => Ok(()),
                 Ok(event) => {
-                    match (piece(&mut self.answer, event), &mut self.calls) {
-                        (Some(StreamEvent::Text(text)), Some(calls)) => {
-                            calls.feed(&text, &mut self.ready);
+                    match (piece(&mut self.answer, event), &mut self.shaper) {
+                        (Some(StreamEvent::Text(text)), Some(shaper)) => {
+                            shaper.feed(&text, &mut self.ready);
                         }
                         (Some(out), _) => self.ready.push_back(out),
                         (None, _) => {}
@@ -263,14 +164,22 @@ impl ChatStream {
                 }
                 Err(error) => Err(error),
             };
-            // What was held as a possible call is decided now, before the end.
-            if let Some(calls) = &mut self.calls {
-                calls.finish(&mut self.ready);
-                if end.is_ok() && calls.missing_call() && !self.corrected && self.correct().await {
+            // What was held is decided now, before the end: a possible call, a required
+            // call that did not come, JSON that must fit.
+            if let Some(shaper) = &mut self.shaper {
+                shaper.finish(&mut self.ready);
+                if let Some(correction) = shaper.review()
+                    && end.is_ok()
+                    && !self.corrected
+                    && self.correct(&correction).await
+                {
                     continue;
                 }
-                if let Some(calls) = &mut self.calls {
-                    calls.release(&mut self.ready);
+                if let Some(shaper) = &mut self.shaper {
+                    if let Some(why) = shaper.unfit() {
+                        self.record.note(&format!("response_format not met: {why}"));
+                    }
+                    shaper.release(&mut self.ready);
                 }
             }
             let last = match end {
@@ -281,17 +190,14 @@ impl ChatStream {
         }
     }
 
-    /// The corrective follow-up: the answer ended without the call the choice requires, so
-    /// one more query on the same session asks for it, and its answer replaces the first
-    /// (which was held, never given). `false` if it could not be sent.
-    async fn correct(&mut self) -> bool {
-        let Some(set) = self.plan.tools.clone() else {
-            return false;
-        };
+    /// The corrective follow-up: the answer ended owing something (a required call, valid
+    /// arguments, JSON that fits), so one more query on the same session asks for it, and
+    /// its answer replaces the first (which was held, never given). `false` if it could not
+    /// be sent.
+    async fn correct(&mut self, correction: &str) -> bool {
         self.corrected = true;
-        let correction = crate::tools::render::correction(&set);
         let settings = self.engine.settings();
-        let body = Engine::query_body(&self.plan, &correction, ResponseMode::Stream);
+        let body = Engine::query_body(&self.plan, correction, ResponseMode::Stream);
         let credential = &self.hold.account().credential;
         match self
             .engine
@@ -302,8 +208,8 @@ impl ChatStream {
             Ok(stream) => {
                 self.rest = stream;
                 self.record.event.corrected = true;
-                if let Some(calls) = &mut self.calls {
-                    calls.restart();
+                if let Some(shaper) = &mut self.shaper {
+                    shaper.restart();
                 }
                 true
             }
@@ -318,8 +224,8 @@ impl ChatStream {
     fn count(&mut self) {
         let usage = self.usage();
         self.record.count(&usage);
-        if let Some(calls) = &self.calls {
-            self.record.event.tool_calls = calls.found.iter().map(ToolCall::summary).collect();
+        if let Some(shaper) = &self.shaper {
+            self.record.event.tool_calls = shaper.found.iter().map(ToolCall::summary).collect();
         }
     }
 
@@ -335,7 +241,7 @@ impl ChatStream {
     fn done(&mut self) -> StreamEvent {
         self.finished = true;
         let account = self.hold.account().clone();
-        let history = self.calls.as_ref().map(Calls::history);
+        let history = self.shaper.as_ref().map(Shaper::history);
         self.engine.remember(
             &self.plan,
             history.as_deref().unwrap_or(&self.answer.content),
@@ -346,7 +252,7 @@ impl ChatStream {
         let usage = self.usage();
         self.count();
         self.record.event.error_class = None;
-        let called = self.calls.as_ref().is_some_and(|c| !c.found.is_empty());
+        let called = self.shaper.as_ref().is_some_and(|c| !c.found.is_empty());
         StreamEvent::Done {
             usage,
             finish: if called {

@@ -27,8 +27,8 @@ pub struct Tool {
     pub description: Option<String>,
     /// JSON Schema of the arguments (`{}` when the client gave none).
     pub parameters: Value,
-    /// The arguments must validate against `parameters`.
-    pub strict: bool,
+    /// `strict`: the arguments must validate against `parameters` (compiled).
+    pub strict: Option<crate::output::Schema>,
 }
 
 /// Whether and which tool the model must call.
@@ -67,6 +67,26 @@ impl ToolSet {
             ToolChoice::Named(name) => !calls.iter().any(|c| &c.name == name),
             ToolChoice::Auto | ToolChoice::None => false,
         }
+    }
+
+    /// Why a call's arguments do not validate against its strict tool's schema, if one does
+    /// not.
+    pub fn invalid_arguments(&self, calls: &[ToolCall]) -> Option<String> {
+        calls.iter().find_map(|call| {
+            let schema = self
+                .tools
+                .iter()
+                .find(|t| t.name == call.name)?
+                .strict
+                .as_ref()?;
+            let arguments: Value = serde_json::from_str(&call.arguments).ok()?;
+            schema.check(&arguments).err().map(|why| {
+                format!(
+                    "The arguments of `{}` do not follow its schema: {why}.",
+                    call.name
+                )
+            })
+        })
     }
 
     /// The names a call may use.
@@ -219,6 +239,13 @@ pub fn read(fields: Fields<'_>) -> Result<Option<ToolSet>, Refused> {
                 ));
             }
         };
+        let strict = match function.get("strict").and_then(Value::as_bool) {
+            Some(true) => Some(
+                crate::output::Schema::compile(&parameters)
+                    .map_err(|why| refused(format!("{at}.function.parameters"), why))?,
+            ),
+            _ => None,
+        };
         tools.push(Tool {
             name: name.to_owned(),
             description: function
@@ -226,7 +253,7 @@ pub fn read(fields: Fields<'_>) -> Result<Option<ToolSet>, Refused> {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             parameters,
-            strict: function.get("strict").and_then(Value::as_bool) == Some(true),
+            strict,
         });
     }
     let (choice_param, choice) = if legacy {

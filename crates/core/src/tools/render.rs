@@ -96,7 +96,7 @@ mod tests {
                 name: "get_weather".into(),
                 description: Some("Weather now".into()),
                 parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-                strict: false,
+                strict: None,
             }],
             choice,
             parallel,
