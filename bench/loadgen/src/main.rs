@@ -70,6 +70,8 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Shared {
     client: HttpClient,
+    /// The proxy request's body, built once (so building it is not measured).
+    proxy_body: String,
     /// Conversation histories (`--conversations`), each used by one request at a time.
     conversations: Vec<Mutex<Vec<serde_json::Value>>>,
     next_conversation: AtomicU64,
@@ -184,16 +186,12 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             Ok(at)
         }
         Target::Proxy => {
-            let mut body = serde_json::json!({"model": "gpt-4o", "stream": a.stream, "messages": [{"role": "user", "content": PROMPT}]});
-            if a.tools > 0 {
-                body["tools"] = tools(a.tools);
-            }
             let auth = format!("Bearer {}", a.key);
             let (status, body) = post(
                 &shared.client,
                 format!("{}/v1/chat/completions", a.url),
                 &[("authorization", &auth)],
-                body.to_string(),
+                shared.proxy_body.clone(),
             )
             .await?;
             let first = drain(body, content_marker(a.target, a.stream)).await?;
@@ -279,8 +277,13 @@ async fn main() -> anyhow::Result<()> {
         .build(connector);
     let duration = Duration::from_secs(args.duration);
     let warmup = Duration::from_secs(1);
+    let mut proxy_body = serde_json::json!({"model": "gpt-4o", "stream": args.stream, "messages": [{"role": "user", "content": PROMPT}]});
+    if args.tools > 0 {
+        proxy_body["tools"] = tools(args.tools);
+    }
     let shared = Arc::new(Shared {
         client,
+        proxy_body: proxy_body.to_string(),
         latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         first_byte: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         ok: AtomicU64::new(0),

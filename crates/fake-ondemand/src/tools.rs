@@ -20,15 +20,8 @@ const SCHEMA_CLOSE: &str = "\n</schema>";
 /// The query's instructions (what a session keeps): its first system part, when it offers
 /// tools or asks for a format.
 pub fn block(query: &str) -> Option<&str> {
-    let (label, _) = sections(query).into_iter().next()?;
-    if label != "[SYSTEM]" {
-        return None;
-    }
-    let start = query.find("[SYSTEM]\n")? + "[SYSTEM]\n".len();
-    let end = query[start..]
-        .find("\n\n[")
-        .map_or(query.len(), |n| start + n);
-    let system = &query[start..end];
+    let start = query.strip_prefix("[SYSTEM]\n")?;
+    let system = start.find("\n\n[").map_or(start, |n| &start[..n]);
     (system.contains(TOOLS_OPEN) || system.contains(FORMAT)).then_some(system)
 }
 
@@ -38,35 +31,45 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&text[start..end])
 }
 
-/// `(name, parameters)` of each tool in the instructions (one JSON object per line).
-fn offered(system: &str) -> Vec<(String, Value)> {
+/// `(name, line)` of each tool in the instructions (one JSON object per line, name first).
+fn offered(system: &str) -> Vec<(&str, &str)> {
     between(system, TOOLS_OPEN, TOOLS_CLOSE)
         .unwrap_or("")
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter_map(|tool| {
-            let name = tool.get("name")?.as_str()?.to_owned();
-            Some((name, tool.get("parameters").cloned().unwrap_or(json!({}))))
+        .filter_map(|line| {
+            let rest = line.strip_prefix("{\"name\": \"")?;
+            Some((&rest[..rest.find('"')?], line))
         })
         .collect()
 }
 
+/// A tool's parameters, from its line.
+fn parameters(line: &str) -> Value {
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|tool| tool.get("parameters").cloned())
+        .unwrap_or(json!({}))
+}
+
 /// The transcript's sections as `(label, text)`; a query with no labels is one user part.
-fn sections(query: &str) -> Vec<(&str, String)> {
-    let mut out: Vec<(&str, String)> = Vec::new();
-    for line in query.lines() {
-        let label = LABELS
+fn sections(query: &str) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    let (mut label, mut start, mut at) = ("[USER", 0, 0);
+    for line in query.split_inclusive('\n') {
+        let text = line.trim_end_matches('\n');
+        if let Some(found) = LABELS
             .iter()
-            .find(|l| line.starts_with(**l) && line.ends_with(']'));
-        match (label, out.last_mut()) {
-            (Some(label), _) => out.push((label, String::new())),
-            (None, Some((_, text))) => {
-                text.push_str(line);
-                text.push('\n');
+            .find(|l| text.starts_with(**l) && text.ends_with(']'))
+        {
+            if at > start {
+                out.push((label, &query[start..at]));
             }
-            (None, None) => out.push(("[USER", format!("{line}\n"))),
+            label = found;
+            start = at + line.len();
         }
+        at += line.len();
     }
+    out.push((label, &query[start..]));
     out
 }
 
@@ -74,11 +77,11 @@ fn sections(query: &str) -> Vec<(&str, String)> {
 /// the session kept), or `None` for the ordinary echo.
 pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> {
     let sections = sections(query);
-    let results: Vec<&String> = sections
+    let results: Vec<&str> = sections
         .iter()
         .rev()
         .take_while(|(label, _)| *label == "[TOOL]")
-        .map(|(_, text)| text)
+        .map(|(_, text)| *text)
         .collect();
     if !results.is_empty() {
         let quoted: Vec<String> = results.into_iter().rev().filter_map(|t| quote(t)).collect();
@@ -90,9 +93,9 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
     }
     let system = tools?;
     let tools = offered(system);
-    let mut named: Vec<(usize, &(String, Value))> = tools
+    let mut named: Vec<(usize, &(&str, &str))> = tools
         .iter()
-        .filter_map(|tool| Some((mentioned(latest, &tool.0)?, tool)))
+        .filter_map(|tool| Some((mentioned(latest, tool.0)?, tool)))
         .collect();
     named.sort_by_key(|(at, _)| *at);
     if named.is_empty() && latest.contains(CALL_ANY) {
@@ -107,14 +110,14 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
         "{prefix}Calling {}.\n",
         named
             .iter()
-            .map(|(_, (name, _))| name.as_str())
+            .map(|(_, (name, _))| *name)
             .collect::<Vec<_>>()
             .join(" and ")
     );
-    for (_, (name, parameters)) in named {
+    for (_, (name, line)) in named {
         out.push_str(&format!(
             "<tool_call>\n{}\n</tool_call>\n",
-            json!({"name": name, "arguments": arguments(parameters)})
+            json!({"name": name, "arguments": arguments(&parameters(line))})
         ));
     }
     Some(out)
