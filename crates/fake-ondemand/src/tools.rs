@@ -84,7 +84,7 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
         .map(|(_, text)| *text)
         .collect();
     if !results.is_empty() {
-        let quoted: Vec<String> = results.into_iter().rev().filter_map(|t| quote(t)).collect();
+        let quoted: Vec<String> = results.into_iter().rev().filter_map(quote).collect();
         return Some(format!("{prefix}{}", quoted.join("; ")));
     }
     let (label, latest) = sections.last()?;
