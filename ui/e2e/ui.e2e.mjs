@@ -240,6 +240,30 @@ test('connect: a token without a name is refused inline; a test request shows th
   assert.match(await byTest('connect-answer').innerText(), /Simulated answer/);
 });
 
+test('a tool round trip shows its calls in the request log and the tools card by model', async () => {
+  const client = sdk();
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const messages = [{ role: 'user', content: 'Use get_weather.' }];
+  const first = await client.chat.completions.create({ model: 'gpt-4o', messages, tools });
+  const call = first.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  messages.push(first.choices[0].message, { role: 'tool', tool_call_id: call.id, content: 'sunny' });
+  const second = await client.chat.completions.create({ model: 'gpt-4o', messages, tools });
+  assert.match(second.choices[0].message.content, /get_weather returned: sunny/);
+  await nav('requests');
+  await page.waitForFunction(() => document.querySelector('[data-testid=request-row]')?.textContent?.includes('gpt-4o'));
+  await byTest('request-row').nth(1).click();
+  await byTest('request-detail').waitFor();
+  const detail = await byTest('request-detail').innerText();
+  assert.match(detail, /get_weather \(16 B\)/, detail);
+  assert.doesNotMatch(detail, /Paris/, 'argument values are never shown');
+  await page.keyboard.press('Escape');
+  await nav('dashboard');
+  await byTest('tools-by-model').waitFor();
+  assert.match(await byTest('tools-by-model').innerText(), /gpt-4o/);
+  await byTest('tools-by-model').screenshot({ path: join(SHOTS, 'en-tools-by-model.png') });
+});
+
 test('switch language, and screenshots of every page in both languages', async () => {
   // A fresh page: no notifications left over from the tests above.
   await page.goto(`${base}/#/dashboard`);

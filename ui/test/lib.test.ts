@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, errorFrom } from '../src/api/client';
 import { fieldError, formLevelError, readableError } from '../src/lib/errors';
-import { formatCompact, formatDuration, formatNumber, formatPercent } from '../src/lib/format';
+import { formatBytes, formatCompact, formatDuration, formatNumber, formatPercent } from '../src/lib/format';
 import { rangeBounds, startOfDay, tzOffsetMinutes } from '../src/lib/range';
 import { toSeries, topShares } from '../src/lib/series';
 import { changedSettings, groupSettings, inLanguage } from '../src/lib/settings';
@@ -22,6 +22,8 @@ describe('format', () => {
   it('formats durations for people', () => {
     expect(formatDuration(820, 'en')).toBe('820 ms');
     expect(formatDuration(1400, 'en')).toBe('1.4 sec');
+    expect(formatBytes(16, 'en')).toBe('16 B');
+    expect(formatBytes(2400, 'zh-CN')).toBe('2.4 kB');
     expect(formatDuration(125_000, 'en')).toBe('2 min 5 sec');
     expect(formatDuration(null, 'en')).toBe('—');
   });

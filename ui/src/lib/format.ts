@@ -16,6 +16,12 @@ export function formatPercent(ratio: number | null | undefined, locale: string):
   return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 }).format(ratio);
 }
 
+/** A size for people: "16 B", "2.4 kB" (decimal units). */
+export function formatBytes(n: number, locale: string): string {
+  if (n < 1000) return `${formatNumber(n, locale)} B`;
+  return `${new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(n / 1000)} kB`;
+}
+
 /** Milliseconds for people: "820 ms", "1.4 s", "2 min 5 s". */
 export function formatDuration(ms: number | null | undefined, locale: string): string {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';

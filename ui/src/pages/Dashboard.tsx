@@ -123,6 +123,7 @@ export function Dashboard() {
         <ShareCard title={t('dashboard.byAccount')} shares={byAccount.data} other={t('dashboard.other')} testId="chart-accounts" />
         <ShareCard title={t('dashboard.byToken')} shares={byToken.data} other={t('dashboard.other')} testId="chart-tokens" />
       </SimpleGrid>
+      <ToolsCard shares={byModel.data} />
       <RecentLive />
     </>
   );
@@ -177,6 +178,46 @@ function ShareCard({ title, shares, other, testId }: { title: string; shares: Sh
           }}
         />
       )}
+    </Card>
+  );
+}
+
+/** Per model: how many requests offered tools, and how often the answer needed the corrective
+ * follow-up; shown once any request offered tools. This is how a user sees which models follow
+ * the tool protocol. */
+function ToolsCard({ shares }: { shares: Share[] | undefined }) {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const rows = (shares ?? []).filter((s) => s.tool_requests > 0);
+  if (rows.length === 0) return null;
+  return (
+    <Card withBorder padding="sm" mb="sm" data-testid="tools-by-model">
+      <Title order={3} size="h5" mb={4}>
+        {t('dashboard.tools.title')}
+      </Title>
+      <Table fz="sm" striped>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>{t('dashboard.tools.model')}</Table.Th>
+            <Table.Th ta="right">{t('dashboard.tools.share')}</Table.Th>
+            <Table.Th ta="right">{t('dashboard.tools.corrected')}</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {rows.map((s) => (
+            <Table.Tr key={s.key}>
+              <Table.Td>{s.key}</Table.Td>
+              <Table.Td ta="right">
+                {formatPercent(s.tool_requests / s.requests, lang)} ({formatNumber(s.tool_requests, lang)})
+              </Table.Td>
+              <Table.Td ta="right">{formatPercent(s.corrected / s.tool_requests, lang)}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      <Text size="xs" c="dimmed" mt={4}>
+        {t('dashboard.tools.help')}
+      </Text>
     </Card>
   );
 }

@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next';
 import { type RequestFilters, useAccounts, useRequestLog, useTokens } from '../api/hooks';
 import type { RequestRow } from '../api/types';
 import { Empty, ErrorAlert, PageHeader } from '../components/common';
-import { formatDateTime, formatDuration, formatNumber, formatShortDateTime } from '../lib/format';
+import { formatBytes, formatDateTime, formatDuration, formatNumber, formatShortDateTime } from '../lib/format';
 
 const ROW_HEIGHT = 38;
 /** Column widths in px; the model column takes the rest, at least 140. */
@@ -190,6 +190,18 @@ function Detail({ r }: { r: RequestRow }) {
     [t('requests.outputTokens'), formatNumber(r.output_tokens, lang)],
     [t('requests.counted'), r.tokens_estimated ? t('requests.estimated') : t('requests.exact')],
     [t('requests.session'), r.session_reused ? t('requests.reused') : t('requests.fresh')],
+    ...(r.tools > 0
+      ? [
+          [t('requests.tools'), t('requests.toolsOffered', { count: r.tools })] as [string, React.ReactNode],
+          [
+            t('requests.toolCalls'),
+            r.tool_calls.length === 0
+              ? t('requests.noToolCalls')
+              : r.tool_calls.map((c) => `${c.name} (${formatBytes(c.argument_bytes, lang)})`).join(', '),
+          ] as [string, React.ReactNode],
+        ]
+      : []),
+    ...(r.corrected ? [[t('requests.corrected'), t('requests.correctedYes')] as [string, React.ReactNode]] : []),
     ...(r.notes ? [[t('requests.notes'), r.notes] as [string, React.ReactNode]] : []),
   ];
   return (
