@@ -61,6 +61,7 @@ fn event(i: u64, now: i64) -> UsageEvent {
             vec![]
         },
         corrected: i % 40 == 0,
+        response_format: (i % 20 == 0).then(|| "json_schema".to_owned()),
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {
             vec![FailedAttempt {

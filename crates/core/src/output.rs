@@ -124,6 +124,14 @@ pub fn read(value: Option<&Value>) -> Result<Option<Format>, Refused> {
 }
 
 impl Format {
+    /// The format's name in `response_format.type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::JsonObject => "json_object",
+            Format::JsonSchema { .. } => "json_schema",
+        }
+    }
+
     /// The system part that asks for the format.
     pub fn instructions(&self) -> String {
         match self {

@@ -36,6 +36,12 @@ impl std::fmt::Debug for RequestRecord {
 }
 
 impl RequestRecord {
+    /// What the request asked of the answer: the tools it offered, the format.
+    pub fn asked(&mut self, plan: &crate::chat::ChatPlan) {
+        self.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
+        self.event.response_format = plan.format.as_ref().map(|f| f.name().to_owned());
+    }
+
     /// Adds a line to the row's notes (what the proxy changed or saw about the request).
     pub fn note(&mut self, line: &str) {
         match &mut self.event.notes {

@@ -95,6 +95,7 @@ async fn an_answer_that_does_not_fit_gets_one_follow_up_then_comes_back_as_it_is
     let rows = h.usage_rows(2).await;
     for row in rows {
         assert!(row.corrected);
+        assert_eq!(row.response_format.as_deref(), Some("json_schema"));
         assert!(
             row.notes
                 .as_deref()

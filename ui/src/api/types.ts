@@ -1161,7 +1161,10 @@ export interface components {
             attempts: number;
             /** @description The client token's name. */
             client_token: string;
-            /** @description A corrective follow-up was needed: the answer left out a call it had to make. */
+            /**
+             * @description A corrective follow-up was needed: the answer left out a call it had to make,
+             *     arguments did not follow a strict tool's schema, or the answer did not fit its format.
+             */
             corrected: boolean;
             endpoint_id?: string | null;
             /**
@@ -1184,6 +1187,8 @@ export interface components {
             notes?: string | null;
             /** Format: int64 */
             output_tokens: number;
+            /** @description The answer format asked for: `json_object` or `json_schema` (`None`: text). */
+            response_format?: string | null;
             /** @description Reuse mode continued an upstream session. */
             session_reused: boolean;
             /**

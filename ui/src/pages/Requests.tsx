@@ -201,6 +201,7 @@ function Detail({ r }: { r: RequestRow }) {
           ] as [string, React.ReactNode],
         ]
       : []),
+    ...(r.response_format ? [[t('requests.format'), r.response_format] as [string, React.ReactNode]] : []),
     ...(r.corrected ? [[t('requests.corrected'), t('requests.correctedYes')] as [string, React.ReactNode]] : []),
     ...(r.notes ? [[t('requests.notes'), r.notes] as [string, React.ReactNode]] : []),
   ];

@@ -342,7 +342,7 @@ impl Engine {
     ) -> Result<Completion, Refusal> {
         let settings = self.settings();
         let settings = &*settings;
-        record.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
+        record.asked(plan);
         let resume = self.resume(plan, settings);
         let attempts = &record.attempts;
         let run =
@@ -452,7 +452,7 @@ impl Engine {
     ) -> Result<ChatStream, Refusal> {
         let settings = self.settings();
         let settings = &*settings;
-        record.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
+        record.asked(&plan);
         let resume = self.resume(&plan, settings);
         let plan_ref = &plan;
         let opened = self

@@ -35,6 +35,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0006_latency_histograms.sql")),
         M::up(include_str!("sql/0007_endpoint_catalogue.sql")),
         M::up(include_str!("sql/0008_tool_calls.sql")),
+        M::up(include_str!("sql/0009_response_format.sql")),
     ])
 }
 
@@ -274,6 +275,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 8);
+        assert_eq!(version, 9);
     }
 }

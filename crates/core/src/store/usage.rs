@@ -42,8 +42,11 @@ pub struct UsageEvent {
     pub tools: u32,
     /// The calls the answer made: names and argument sizes, never the arguments.
     pub tool_calls: Vec<CallSummary>,
-    /// A corrective follow-up was needed: the answer left out a call it had to make.
+    /// A corrective follow-up was needed: the answer left out a call it had to make,
+    /// arguments did not follow a strict tool's schema, or the answer did not fit its format.
     pub corrected: bool,
+    /// The answer format asked for: `json_object` or `json_schema` (`None`: text).
+    pub response_format: Option<String>,
 }
 
 /// A call an answer made, as the request log keeps it.
@@ -120,8 +123,8 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-            notes, tools, tool_calls, corrected)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            notes, tools, tool_calls, corrected, response_format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -154,6 +157,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             e.tools,
             json_list(&e.tool_calls),
             e.corrected,
+            e.response_format,
         ])?;
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
@@ -290,7 +294,7 @@ pub fn page(
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
                 latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-                notes, tools, tool_calls, corrected
+                notes, tools, tool_calls, corrected, response_format
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -355,6 +359,7 @@ pub fn page(
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
                 corrected: r.get(20)?,
+                response_format: r.get(21)?,
             },
         ))
     })?;
