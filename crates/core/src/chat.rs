@@ -69,7 +69,7 @@ impl Conversation {
     ) -> Self {
         let mut history = HistoryHash::new(client, model);
         if let Some(instructions) = instructions {
-            history.push("tools", None, instructions);
+            history.push("instructions", None, instructions);
         }
         let last_assistant = messages.iter().rposition(|m| m.role == "assistant");
         let (resume_key, turn) = match last_assistant {

@@ -177,6 +177,7 @@ impl ChunkEncoder {
                 None,
             ),
             StreamEvent::ToolCall(call) => self.call(call),
+            StreamEvent::KeepAlive => Bytes::from_static(KEEPALIVE),
             StreamEvent::Done { usage, finish } => self.finish(*usage, *finish),
             StreamEvent::Failed(failure) => error_event(ErrorObject {
                 message: failure.message.clone(),

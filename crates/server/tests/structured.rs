@@ -139,3 +139,31 @@ async fn strict_tool_arguments_that_do_not_validate_get_a_follow_up() {
             .contains("The arguments of `get_weather` do not follow its schema")
     );
 }
+
+#[tokio::test]
+async fn a_held_answer_keeps_the_stream_alive() {
+    let h = Harness::build(
+        fake_ondemand::FakeOptions::default(),
+        vec![key_account("k")],
+        |s| s.stream_keepalive = std::time::Duration::from_millis(100),
+    )
+    .await;
+    h.fake.set_behaviour(
+        "k",
+        Behaviour {
+            answer: Some("{\"name\": \"Ann\", \"age\": 3, \"note\": \"a long answer\"}".into()),
+            delta_chars: Some(5),
+            frame_delay_ms: 60,
+            ..Behaviour::default()
+        },
+    );
+    let (status, events, raw) = h.stream(ask(person_format())).await;
+    assert_eq!(status, 200);
+    let first_content = raw.find("\"content\":\"{").unwrap();
+    let alive = raw[..first_content].matches(": keep-alive").count();
+    assert!(
+        alive >= 3,
+        "{alive} keep-alives while the answer was held: {raw}"
+    );
+    assert!(streamed_content(&events).starts_with("{\"name\""));
+}

@@ -31,6 +31,9 @@ pub enum StreamEvent {
     Done { usage: TokenUsage, finish: Finish },
     /// The stream broke after it had begun; nothing follows.
     Failed(StreamFailure),
+    /// Nothing was given for `stream_keepalive` while the answer goes on (its text is held:
+    /// a possible call, a required call, JSON to check): the client hears the stream is alive.
+    KeepAlive,
 }
 
 /// How an answer ended.
@@ -72,6 +75,8 @@ pub struct ChatStream {
     ready: VecDeque<StreamEvent>,
     /// The corrective follow-up was sent (it is sent once at most).
     corrected: bool,
+    /// When the client was last given something.
+    given: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -125,6 +130,7 @@ impl ChatStream {
             shaper,
             ready: VecDeque::new(),
             corrected: false,
+            given: tokio::time::Instant::now(),
         }
     }
 
@@ -137,18 +143,24 @@ impl ChatStream {
     pub async fn next(&mut self) -> Option<StreamEvent> {
         loop {
             if let Some(event) = self.ready.pop_front() {
+                self.given = tokio::time::Instant::now();
                 return Some(event);
             }
             if self.finished {
                 return None;
             }
+            let due = self.given + self.engine.settings().stream_keepalive;
             let event = match self.first.pop_front() {
                 Some(event) => Ok(event),
-                None => self
-                    .rest
-                    .next()
-                    .await
-                    .unwrap_or(Err(UpstreamError::Truncated)),
+                // Reading the next event is safe to stop and start again (the upstream
+                // stream keeps its place), so waiting for it can end in a keep-alive.
+                None => match tokio::time::timeout_at(due, self.rest.next()).await {
+                    Ok(event) => event.unwrap_or(Err(UpstreamError::Truncated)),
+                    Err(_) => {
+                        self.given = tokio::time::Instant::now();
+                        return Some(StreamEvent::KeepAlive);
+                    }
+                },
             };
             let end = match event {
                 Ok(UpstreamEvent::Done) => Ok(()),

@@ -347,23 +347,40 @@ fn repair(text: &str) -> Option<Value> {
     serde_json::from_str(&close_open_brackets(&cleaned)?).ok()
 }
 
+/// Whether a scan of JSON text is inside a string.
+#[derive(Debug, Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next character; whether it belongs to a string (its quotes included).
+    fn step(&mut self, c: char) -> bool {
+        if self.inside {
+            if self.escaped {
+                self.escaped = false;
+            } else if c == '\\' {
+                self.escaped = true;
+            } else if c == '"' {
+                self.inside = false;
+            }
+            true
+        } else {
+            self.inside = c == '"';
+            self.inside
+        }
+    }
+}
+
 /// `text` without commas that stand right before a closing bracket (outside strings).
 fn without_trailing_commas(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for (i, c) in text.char_indices() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-        } else if c == ',' && matches!(text[i + 1..].trim_start().chars().next(), Some('}' | ']')) {
+        let trailing =
+            c == ',' && matches!(text[i + 1..].trim_start().chars().next(), Some('}' | ']'));
+        if !strings.step(c) && trailing {
             continue;
         }
         out.push(c);
@@ -374,21 +391,12 @@ fn without_trailing_commas(text: &str) -> String {
 /// `text` with its open brackets closed, if it ends outside a string.
 fn close_open_brackets(text: &str) -> Option<String> {
     let mut open = Vec::new();
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for c in text.chars() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
+        if strings.step(c) {
             continue;
         }
         match c {
-            '"' => in_string = true,
             '{' => open.push('}'),
             '[' => open.push(']'),
             '}' | ']' => match open.pop() {
@@ -398,7 +406,7 @@ fn close_open_brackets(text: &str) -> Option<String> {
             _ => {}
         }
     }
-    if in_string || open.is_empty() {
+    if strings.inside || open.is_empty() {
         return None;
     }
     let mut closed = text.trim_end().trim_end_matches(',').to_owned();
