@@ -218,6 +218,23 @@ fn check_context(query: &str, endpoint: Option<&Endpoint>) -> Result<(), PlanErr
     )))
 }
 
+/// The longest model name taken: it is stored with every usage row and echoed in answers.
+pub const MAX_MODEL_BYTES: usize = 256;
+
+/// Refuses an empty model name, or one too long to store or echo.
+pub fn check_model(model: &str) -> Result<(), PlanError> {
+    if model.trim().is_empty() {
+        return Err(invalid("model", "`model` must not be empty."));
+    }
+    if model.len() > MAX_MODEL_BYTES {
+        return Err(invalid(
+            "model",
+            format!("`model` is a name of at most {MAX_MODEL_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a request and plans its upstream query. `live` is the endpoint catalogue the
 /// model must be available in (when it is known). `client` names the client token, which
 /// scopes reuse-mode conversations.
@@ -228,9 +245,7 @@ pub fn plan(
     settings: &Settings,
     client: &str,
 ) -> Result<ChatPlan, PlanError> {
-    if request.model.trim().is_empty() {
-        return Err(invalid("model", "`model` must not be empty."));
-    }
+    check_model(&request.model)?;
     if request.messages.is_empty() {
         return Err(invalid(
             "messages",

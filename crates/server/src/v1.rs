@@ -65,6 +65,9 @@ pub async fn get_model(
     Extension(token): Extension<Arc<ClientToken>>,
     Path(model): Path<String>,
 ) -> Response {
+    if let Err(e) = chat::check_model(&model) {
+        return ApiError::from(e).into_response();
+    }
     if !token.allows(&model) {
         return ApiError::model_not_allowed(&model).into_response();
     }
@@ -98,8 +101,12 @@ pub async fn chat_completions(
         Ok(parsed) => parsed,
         Err(e) => return refuse(&mut record, e),
     };
-    record.event.model = parsed.model.clone();
     record.event.stream = parsed.stream.unwrap_or(false);
+    // Checked before the name is stored or echoed anywhere.
+    if let Err(e) = chat::check_model(&parsed.model) {
+        return refuse(&mut record, ApiError::from(e));
+    }
+    record.event.model = parsed.model.clone();
     if !token.allows(&parsed.model) {
         return refuse(&mut record, ApiError::model_not_allowed(&parsed.model));
     }

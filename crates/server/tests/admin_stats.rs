@@ -103,6 +103,14 @@ async fn series_and_breakdowns_for_the_charts() {
         "/api/stats/breakdown?by=color",
         "/api/stats/breakdown",
         "/api/stats/breakdown?by=model&from=10&to=5",
+        // Times that would wrap a subtraction (it once grew a bucket list until the
+        // process aborted), and times out of range, are refused.
+        "/api/stats/series?from=-9223372036851774000",
+        "/api/stats/series?bucket=day&from=-9223372036854775808",
+        "/api/stats/overview?from=-9223372036854775808",
+        "/api/stats/overview?to=9223372036854775807",
+        "/api/stats/breakdown?by=token&from=-1",
+        "/api/stats/series?to=253402300800000",
     ] {
         let (status, body) = get(&h, bad, Some(ADMIN)).await;
         assert_eq!(status, 400, "{bad}: {body}");

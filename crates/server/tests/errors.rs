@@ -354,3 +354,25 @@ async fn no_accounts_is_a_clear_503() {
     assert_eq!(error["code"], "no_accounts");
     assert!(error["message"].as_str().unwrap().contains("--demo"));
 }
+
+#[tokio::test]
+async fn a_huge_model_name_is_refused_before_it_is_stored_or_echoed() {
+    let h = Harness::with_keys(&["k"]).await;
+    let mut body = user("x");
+    body["model"] = json!("m".repeat(3 * 1024 * 1024));
+    let (status, answer) = h.chat(body).await;
+    assert_eq!(status, 400);
+    assert_eq!(envelope(&answer)["param"], "model");
+    assert!(answer.to_string().len() < 1_000, "nothing echoed");
+    let rows = h.usage_rows(1).await;
+    assert!(rows[0].model.is_empty(), "not stored");
+    let long = "m".repeat(300);
+    let response = h
+        .http
+        .get(h.url(&format!("/v1/models/{long}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}

@@ -168,8 +168,9 @@ impl Attempts {
             .push(FailedAttempt {
                 account: account.to_owned(),
                 status: error.status(),
-                code: error.code().map(str::to_owned),
-                message: error.to_string(),
+                code: error.code().map(|c| c.chars().take(64).collect()),
+                // The upstream's words are kept short: they are stored with every row.
+                message: error.to_string().chars().take(500).collect(),
             });
     }
 

@@ -30,11 +30,24 @@ pub struct Range {
     to: Option<i64>,
 }
 
+/// The latest time a range may name: the end of the year 9999, in Unix ms. Bounding both
+/// ends keeps every sum and difference of them far from overflow.
+const MAX_MS: i64 = 253_402_300_799_999;
+
 impl Range {
-    /// `(from, to)`, with `from` defaulting to `span` before `to`.
+    /// `(from, to)`, with `from` defaulting to `span` before `to`. Times before 1970 or
+    /// after 9999 are refused.
     fn resolve(&self, span: i64) -> Result<(i64, i64), ApiError> {
+        for (name, value) in [("from", self.from), ("to", self.to)] {
+            if value.is_some_and(|v| !(0..=MAX_MS).contains(&v)) {
+                return Err(ApiError::invalid(format!(
+                    "`{name}` must be Unix milliseconds from 0 to {MAX_MS}."
+                ))
+                .with_param(name));
+            }
+        }
         let to = self.to.unwrap_or_else(now_ms);
-        let from = self.from.unwrap_or(to - span);
+        let from = self.from.unwrap_or(to.saturating_sub(span).max(0));
         if from >= to {
             return Err(ApiError::invalid("`from` must be before `to`.").with_param("from"));
         }
