@@ -349,6 +349,11 @@ async fn a_required_call_left_out_gets_one_corrective_follow_up_on_the_same_sess
         assert_eq!(h.fake.requests_to("/sessions").len(), 1, "one session");
     }
     let rows = h.usage_rows(2).await;
+    assert_eq!(
+        (rows[0].input_tokens, rows[0].output_tokens),
+        (rows[1].input_tokens, rows[1].output_tokens),
+        "a stream counts both upstream calls, as a whole answer does"
+    );
     for row in &rows {
         assert!(row.corrected, "{row:?}");
         assert_eq!(row.tools, 2);

@@ -77,6 +77,9 @@ pub struct ChatStream {
     corrected: bool,
     /// When the client was last given something.
     given: tokio::time::Instant,
+    /// After a corrective follow-up: the first answer's usage, and the follow-up's query.
+    earlier: Option<TokenUsage>,
+    query: String,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -131,6 +134,8 @@ impl ChatStream {
             ready: VecDeque::new(),
             corrected: false,
             given: tokio::time::Instant::now(),
+            earlier: None,
+            query: String::new(),
         }
     }
 
@@ -219,6 +224,15 @@ impl ChatStream {
         {
             Ok(stream) => {
                 self.rest = stream;
+                // The follow-up's answer is read afresh; the first one's usage is kept.
+                let first = std::mem::take(&mut self.answer);
+                self.earlier = Some(TokenUsage::resolve(
+                    first.metrics,
+                    &self.plan.query,
+                    &first.content,
+                    &first.reasoning,
+                ));
+                self.query = correction.to_owned();
                 self.record.event.corrected = true;
                 if let Some(shaper) = &mut self.shaper {
                     shaper.restart();
@@ -241,13 +255,20 @@ impl ChatStream {
         }
     }
 
+    /// The stream's usage: its answer's, plus the first answer's when a follow-up was sent.
     fn usage(&self) -> TokenUsage {
-        TokenUsage::resolve(
+        let query = if self.earlier.is_some() {
+            &self.query
+        } else {
+            &self.plan.query
+        };
+        let usage = TokenUsage::resolve(
             self.answer.metrics,
-            &self.plan.query,
+            query,
             &self.answer.content,
             &self.answer.reasoning,
-        )
+        );
+        self.earlier.map_or(usage, |earlier| earlier + usage)
     }
 
     fn done(&mut self) -> StreamEvent {
