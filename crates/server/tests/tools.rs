@@ -389,3 +389,26 @@ async fn a_required_call_left_out_gets_one_corrective_follow_up_on_the_same_sess
     assert_eq!(breakdown["data"][0]["tool_requests"], 3);
     assert_eq!(breakdown["data"][0]["corrected"], 3);
 }
+
+#[tokio::test]
+async fn a_call_to_another_tool_than_the_named_one_is_replaced_not_added_to() {
+    let h = Harness::with_keys(&["k"]).await;
+    let mut body = with_tools("Use get_weather.");
+    body["tool_choice"] = json!({"type": "function", "function": {"name": "get_time"}});
+    let (_, whole) = h.chat(body.clone()).await;
+    let names: Vec<&str> = whole["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["get_time"]);
+    let (_, events, raw) = h.stream(body).await;
+    let streamed: Vec<String> = streamed_calls(&events).into_iter().map(|c| c.1).collect();
+    assert_eq!(
+        streamed,
+        ["get_time"],
+        "the first answer was held, not given: {raw}"
+    );
+    assert!(!streamed_content(&events).contains("get_weather"), "{raw}");
+}

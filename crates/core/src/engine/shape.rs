@@ -11,15 +11,17 @@ use super::stream::StreamEvent;
 use crate::chat::ChatPlan;
 use crate::output::Format;
 use crate::tools::parse::{CallParser, Piece};
-use crate::tools::{ToolCall, ToolSet, render};
+use crate::tools::{ToolCall, ToolChoice, ToolSet, render};
 
 #[derive(Debug)]
 pub(super) struct Shaper {
     tools: Option<Arc<ToolSet>>,
     format: Option<Arc<Format>>,
     parser: Option<CallParser>,
-    /// Text held back while the answer may still owe something (a required call; under a
-    /// format, the whole answer until it is checked).
+    /// The answer is held whole until it is reviewed: it may owe a corrective follow-up (a
+    /// required or named call, a strict tool, a format), whose answer would replace it.
+    hold_all: bool,
+    /// What is held back.
     held: Vec<StreamEvent>,
     /// The answer's text outside calls, and its calls, as found.
     pub(super) prose: String,
@@ -34,7 +36,12 @@ impl Shaper {
     }
 
     fn of(tools: Option<Arc<ToolSet>>, format: Option<Arc<Format>>) -> Self {
+        let may_owe = tools.as_deref().is_some_and(|t| {
+            matches!(t.choice, ToolChoice::Required | ToolChoice::Named(_))
+                || t.tools.iter().any(|tool| tool.strict.is_some())
+        });
         Self {
+            hold_all: may_owe || format.is_some(),
             parser: tools.as_ref().map(|t| CallParser::new(t.names())),
             tools,
             format,
@@ -50,40 +57,30 @@ impl Shaper {
         *self = Self::of(self.tools.take(), self.format.take());
     }
 
-    /// Text is held while a required call has not come, and under a format until the
-    /// answer is checked (unless it is calls).
-    fn holding(&self) -> bool {
-        let owes_call = self
-            .tools
-            .as_ref()
-            .is_some_and(|t| t.missing_call(&self.found));
-        owes_call || (self.format.is_some() && self.found.is_empty())
-    }
-
     fn events(&mut self, pieces: Vec<Piece>, out: &mut VecDeque<StreamEvent>) {
         let parallel = self.tools.as_ref().is_some_and(|t| t.parallel);
         for piece in pieces {
             match piece {
                 Piece::Text(text) => {
                     self.prose.push_str(&text);
-                    let event = StreamEvent::Text(text);
-                    if self.holding() {
-                        self.held.push(event);
-                    } else {
-                        out.push_back(event);
-                    }
+                    self.give(StreamEvent::Text(text), out);
                 }
                 Piece::Call(call) if parallel || self.found.is_empty() => {
                     self.found.push(call.clone());
-                    if !self.holding() {
-                        out.extend(self.held.drain(..));
-                    }
-                    out.push_back(StreamEvent::ToolCall(call));
+                    self.give(StreamEvent::ToolCall(call), out);
                 }
                 Piece::Call(call) => {
                     tracing::debug!(tool = %call.name, "a second call where one is allowed: dropped");
                 }
             }
+        }
+    }
+
+    fn give(&mut self, event: StreamEvent, out: &mut VecDeque<StreamEvent>) {
+        if self.hold_all {
+            self.held.push(event);
+        } else {
+            out.push_back(event);
         }
     }
 
@@ -130,8 +127,8 @@ impl Shaper {
         format.check(&self.prose).err()
     }
 
-    /// Gives what was held. Under a format, an answer that fits goes out as its JSON alone
-    /// (the prose or fence around it stripped); one that does not, as it is.
+    /// Gives what was held, in order. Under a format, an answer that fits goes out as its
+    /// JSON alone (the prose or fence around it stripped); one that does not, as it is.
     pub(super) fn release(&mut self, out: &mut VecDeque<StreamEvent>) {
         if let Some(format) = self.format.as_ref().filter(|_| self.found.is_empty())
             && let Ok(json) = format.check(&self.prose)
