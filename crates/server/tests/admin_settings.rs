@@ -302,3 +302,19 @@ async fn everything_survives_a_restart() {
     );
     assert_eq!(h.usage().await.len(), 2, "usage rows survive too");
 }
+
+#[tokio::test]
+async fn an_import_with_counters_past_what_can_be_added_to_is_refused() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let doc = |used: u64| {
+        json!({"format": "ondemand-proxy-export", "version": 1, "includes_secrets": false,
+            "tokens": [{"name": "big", "enabled": true, "used_tokens": used}]})
+    };
+    let (status, body) = h
+        .admin("POST", "/api/import", Some(doc(9_223_372_036_854_775_807)))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "tokens[0].used_tokens");
+    let (status, _) = h.admin("POST", "/api/import", Some(doc(1_000))).await;
+    assert_eq!(status, 200);
+}

@@ -23,6 +23,9 @@ use crate::store::{aliases, now_ms};
 use crate::tokens::{display_prefix, generate_secret, hash_secret};
 
 pub const FORMAT: &str = "ondemand-proxy-export";
+/// The largest use counter an import takes: far beyond any real use, and far below what the
+/// database's integers hold, so adding to it never overflows.
+const MAX_COUNTER: u64 = 1 << 53;
 pub const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -204,6 +207,21 @@ fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>, ControlEr
                 i,
                 ControlError::invalid("secret_hash", "`secret_hash` must be 64 hex digits."),
             ));
+        }
+        for (field, count) in [
+            ("used_requests", t.used_requests),
+            ("used_tokens", t.used_tokens),
+        ] {
+            if count > MAX_COUNTER {
+                return Err(field_error(
+                    "tokens",
+                    i,
+                    ControlError::invalid(
+                        field,
+                        format!("`{field}` must be at most {MAX_COUNTER}."),
+                    ),
+                ));
+            }
         }
         let (secret_hash, prefix, secret) = match &t.secret_hash {
             Some(hash) => (

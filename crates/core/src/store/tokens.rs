@@ -201,11 +201,17 @@ pub fn sync_config(
 /// transaction). `uses` is `(name, successful requests, tokens, last used)`.
 pub fn add_use(tx: &Transaction<'_>, uses: &[(&str, u64, u64, i64)]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "UPDATE client_tokens SET used_requests = used_requests + ?2, used_tokens = used_tokens + ?3,
+        // Saturating: a counter at the top stays there instead of failing the whole batch.
+        "UPDATE client_tokens SET
+            used_requests = CASE WHEN used_requests > 9223372036854775807 - ?2
+                THEN 9223372036854775807 ELSE used_requests + ?2 END,
+            used_tokens = CASE WHEN used_tokens > 9223372036854775807 - ?3
+                THEN 9223372036854775807 ELSE used_tokens + ?3 END,
             last_used_at = MAX(COALESCE(last_used_at, 0), ?4) WHERE name = ?1",
     )?;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     for (name, requests, tokens, last) in uses {
-        stmt.execute(params![name, *requests as i64, *tokens as i64, last])?;
+        stmt.execute(params![name, count(*requests), count(*tokens), last])?;
     }
     Ok(())
 }
@@ -245,5 +251,25 @@ mod tests {
         );
         assert!(delete(&tx, row.id).unwrap());
         assert!(!delete(&tx, row.id).unwrap());
+    }
+
+    #[test]
+    fn use_counters_saturate_instead_of_failing() {
+        let mut conn = open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        sync_config(&tx, "default", "h1", "sk-odp-ab", 1).unwrap();
+        tx.execute(
+            "UPDATE client_tokens SET used_tokens = 9223372036854775800 WHERE name = 'default'",
+            [],
+        )
+        .unwrap();
+        add_use(
+            &tx,
+            &[("default", 1, 100, 5), ("default", u64::MAX, u64::MAX, 6)],
+        )
+        .unwrap();
+        let row = find_by_name(&tx, "default").unwrap().unwrap();
+        assert_eq!(row.used_tokens, i64::MAX as u64);
+        assert_eq!(row.used_requests, i64::MAX as u64);
     }
 }

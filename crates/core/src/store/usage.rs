@@ -133,9 +133,15 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     // Rollups are summed per (hour, model, account, token) in memory first: a batch of a
     // thousand rows usually touches a handful of rollup rows, so this saves most upserts.
     let mut sums: HashMap<(i64, &str, &str, &str), [i64; 8]> = HashMap::new();
+    // Saturating: a row with absurd counts must not wrap the sums of the others.
+    let add = |into: &mut [i64; 8], sum: [i64; 8]| {
+        for (t, v) in into.iter_mut().zip(sum) {
+            *t = t.saturating_add(v);
+        }
+    };
     for e in events {
-        let input = e.input_tokens as i64;
-        let output = e.output_tokens as i64;
+        let input = i64::try_from(e.input_tokens).unwrap_or(i64::MAX);
+        let output = i64::try_from(e.output_tokens).unwrap_or(i64::MAX);
         insert.execute(params![
             e.ts,
             e.client_token,
@@ -165,28 +171,26 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             e.account.as_deref().unwrap_or(""),
             e.client_token.as_str(),
         );
-        let sum = sums.entry(key).or_default();
-        sum[0] += 1;
-        sum[1] += i64::from(e.succeeded());
-        sum[2] += input;
-        sum[3] += output;
-        sum[4] += if e.tokens_estimated {
-            input + output
+        let estimated = if e.tokens_estimated {
+            input.saturating_add(output)
         } else {
             0
         };
-        sum[5] += i64::from(e.latency_ms);
-        sum[6] += i64::from(e.tools > 0);
-        sum[7] += i64::from(e.corrected);
+        let row = [
+            1,
+            i64::from(e.succeeded()),
+            input,
+            output,
+            estimated,
+            i64::from(e.latency_ms),
+            i64::from(e.tools > 0),
+            i64::from(e.corrected),
+        ];
+        add(sums.entry(key).or_default(), row);
     }
     let mut totals = tx.prepare_cached(&rollup_upsert("usage_hourly_totals", &["hour"]))?;
     let mut per_hour: HashMap<i64, [i64; 8]> = HashMap::new();
     let mut per_day: HashMap<(i64, &str, &str, &str), [i64; 8]> = HashMap::new();
-    let add = |into: &mut [i64; 8], sum: [i64; 8]| {
-        for (t, v) in into.iter_mut().zip(sum) {
-            *t += v;
-        }
-    };
     for ((hour, model, account, token), sum) in sums {
         let [a, b, c, d, e, f, g, h] = sum;
         rollup.execute(params![hour, model, account, token, a, b, c, d, e, f, g, h])?;

@@ -223,12 +223,27 @@ fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>, feed: &LiveFeed) {
     if batch.is_empty() {
         return;
     }
-    let result = conn.transaction().and_then(|tx| {
-        insert_batch(&tx, batch)?;
-        tx.commit()
-    });
-    if let Err(error) = result {
-        tracing::error!(%error, rows = batch.len(), "writing usage failed; these rows are lost");
+    let insert = |conn: &mut Connection, rows: &[UsageEvent]| {
+        conn.transaction().and_then(|tx| {
+            insert_batch(&tx, rows)?;
+            tx.commit()
+        })
+    };
+    if let Err(error) = insert(conn, batch) {
+        // One bad row must not cost the others: write them one by one, and lose only the
+        // rows that fail alone.
+        tracing::warn!(%error, rows = batch.len(), "writing a usage batch failed; writing its rows one by one");
+        let lost = batch
+            .chunks(1)
+            .filter(|row| {
+                insert(conn, row)
+                    .inspect_err(|error| tracing::error!(%error, model = %row[0].model, "a usage row cannot be written; it is lost"))
+                    .is_err()
+            })
+            .count();
+        if lost > 0 {
+            tracing::error!(lost, "usage rows lost");
+        }
     }
     // Shown live even if the write failed: the requests did happen.
     feed.publish_all(batch);
@@ -309,6 +324,39 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        writer.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_row_that_cannot_be_written_costs_no_other_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        // A row that fails on purpose: the database refuses the model "poison".
+        open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON usage_events WHEN NEW.model = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned on purpose'); END;",
+            )
+            .unwrap();
+        let (writer, sink) = UsageWriter::start(&path, Arc::default()).unwrap();
+        for i in 0..100 {
+            sink.record(event(i)).unwrap();
+            if i % 25 == 0 {
+                sink.record(UsageEvent {
+                    model: "poison".into(),
+                    ..event(i)
+                })
+                .unwrap();
+            }
+        }
+        sink.flush().await;
+        let reader = open(&path).unwrap();
+        assert_eq!(
+            totals(&reader, 0, i64::MAX).unwrap().0,
+            100,
+            "every good row of the batches the poisoned rows were in is written"
+        );
         writer.close().await;
     }
 }
