@@ -25,6 +25,8 @@ pub struct RequestRecord {
     /// The row being filled in.
     pub event: UsageEvent,
     started: Instant,
+    /// A reservation of the token's request quota is held.
+    reserved: bool,
 }
 
 impl std::fmt::Debug for RequestRecord {
@@ -40,6 +42,13 @@ impl RequestRecord {
     pub fn asked(&mut self, plan: &crate::chat::ChatPlan) {
         self.event.tools = plan.tools.as_ref().map_or(0, |t| t.tools.len() as u32);
         self.event.response_format = plan.format.as_ref().map(|f| f.name().to_owned());
+    }
+
+    /// Admits the request against its token's request quota (see
+    /// [`ClientToken::reserve`]); the reservation ends when the record is dropped.
+    pub fn reserve(&mut self) -> Result<(), crate::tokens::Refusal> {
+        self.reserved = self.token.reserve()?;
+        Ok(())
     }
 
     /// Adds a line to the row's notes (what the proxy changed or saw about the request).
@@ -68,6 +77,7 @@ impl RequestRecord {
             },
             started: Instant::now(),
             attempts: Attempts::default(),
+            reserved: false,
             token,
         }
     }
@@ -139,9 +149,13 @@ impl Drop for RequestRecord {
         );
         self.token.record_use(
             e.succeeded(),
-            e.input_tokens + e.output_tokens,
+            e.input_tokens.saturating_add(e.output_tokens),
             e.ts + i64::from(e.latency_ms),
         );
+        // Counted first, then released: used plus reserved never dips below the truth.
+        if self.reserved {
+            self.token.release();
+        }
         // The writer shows a row live once it is committed; what is not stored shows now.
         match &self.sink {
             Some(sink) => {

@@ -74,6 +74,9 @@ pub struct ClientToken {
     pub enabled: bool,
     pub source: Source,
     used_requests: AtomicU64,
+    /// Requests admitted and not finished, counted against `quota_requests` so that
+    /// concurrent requests cannot overshoot it.
+    reserved: AtomicU64,
     used_tokens: AtomicU64,
     last_used_at: AtomicI64,
 }
@@ -102,6 +105,7 @@ impl ClientToken {
             enabled: row.enabled,
             source: row.source,
             used_requests: AtomicU64::new(row.used_requests),
+            reserved: AtomicU64::new(0),
             used_tokens: AtomicU64::new(row.used_tokens),
             last_used_at: AtomicI64::new(row.last_used_at.unwrap_or(0)),
         }
@@ -117,7 +121,7 @@ impl ClientToken {
             return Err(Refusal::Expired);
         }
         if let Some(quota) = l.quota_requests
-            && self.used_requests() >= quota
+            && self.used_requests() + self.reserved.load(Ordering::Acquire) >= quota
         {
             return Err(Refusal::RequestQuota(quota));
         }
@@ -135,6 +139,34 @@ impl ClientToken {
             .models
             .as_ref()
             .is_none_or(|models| models.iter().any(|m| m.eq_ignore_ascii_case(model)))
+    }
+
+    /// Admits a request against `quota_requests`: reserves one of the requests left, or
+    /// refuses. `true` when a reservation was made (release it with [`Self::release`]).
+    pub fn reserve(&self) -> Result<bool, Refusal> {
+        let Some(quota) = self.limits.quota_requests else {
+            return Ok(false);
+        };
+        let mut reserved = self.reserved.load(Ordering::Acquire);
+        loop {
+            if self.used_requests() + reserved >= quota {
+                return Err(Refusal::RequestQuota(quota));
+            }
+            match self.reserved.compare_exchange_weak(
+                reserved,
+                reserved + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(true),
+                Err(now) => reserved = now,
+            }
+        }
+    }
+
+    /// Gives back a reservation, after the request was counted.
+    pub fn release(&self) {
+        self.reserved.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Counts a finished request.

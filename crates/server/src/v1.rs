@@ -90,6 +90,9 @@ pub async fn chat_completions(
     let settings = engine.settings();
     let sink = settings.record_usage.then(|| state.usage().clone());
     let mut record = RequestRecord::new(sink, engine.live.clone(), token.clone());
+    if let Err(refusal) = record.reserve() {
+        return refuse(&mut record, ApiError::from(refusal));
+    }
     let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);
     if let Err(wait) = engine
         .rate_limiter

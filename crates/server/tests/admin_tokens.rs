@@ -274,3 +274,47 @@ async fn aliases_add_override_and_delete_and_requests_follow_them() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_cannot_overshoot_a_request_quota() {
+    let h = Harness::with_keys(&["k1"]).await;
+    h.fake.set_behaviour(
+        "k1",
+        fake_ondemand::Behaviour {
+            header_delay_ms: 300,
+            ..Default::default()
+        },
+    );
+    let (_, created) = h
+        .admin(
+            "POST",
+            "/api/tokens",
+            Some(json!({"name": "one-shot", "quota_requests": 1})),
+        )
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let answers = futures_util::future::join_all(
+        (0..20).map(|i| h.chat_as(&secret, user(&format!("race {i}")))),
+    )
+    .await;
+    let served = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers
+        .iter()
+        .filter(|(status, body)| *status == 429 && body["error"]["code"] == "insufficient_quota")
+        .count();
+    assert_eq!((served, refused), (1, 19), "{answers:?}");
+    // A failed request gives its reservation back.
+    let (_, created) = h
+        .admin(
+            "POST",
+            "/api/tokens",
+            Some(json!({"name": "retry", "quota_requests": 1})),
+        )
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let mut missing = user("x");
+    missing["model"] = json!("no-such-model");
+    assert_eq!(h.chat_as(&secret, missing).await.0, 404);
+    assert_eq!(h.chat_as(&secret, user("y")).await.0, 200);
+    assert_eq!(h.chat_as(&secret, user("z")).await.0, 429);
+}
