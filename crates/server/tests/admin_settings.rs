@@ -318,3 +318,27 @@ async fn an_import_with_counters_past_what_can_be_added_to_is_refused() {
     let (status, _) = h.admin("POST", "/api/import", Some(doc(1_000))).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn values_that_cannot_be_sent_as_headers_are_refused() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            "/api/settings",
+            Some(json!({"user_agent": "bad\u{7}agent"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "user_agent");
+    let (status, body) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"api_key": "abc\u{1}def"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "api_key");
+    assert_eq!(h.chat(user("still fine")).await.0, 200, "nothing changed");
+}

@@ -159,6 +159,13 @@ pub(super) fn parse_accounts(
             get("password"),
         ) {
             (Some(key), None, None) => {
+                if key.chars().any(char::is_whitespace) || !crate::upstream::header_safe(key) {
+                    return Err(invalid(
+                        &field,
+                        origin,
+                        "api_key must be visible ASCII characters without spaces",
+                    ));
+                }
                 let api_key = Secret::new(key);
                 AccountConfig::ApiKey {
                     name: name.unwrap_or_else(|| key_fingerprint(&api_key)),

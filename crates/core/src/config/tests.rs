@@ -284,3 +284,32 @@ fn every_setting_is_declared_once_with_both_languages_and_a_valid_default() {
     let names: Vec<&str> = all_names().map(|n| n.key).collect();
     assert_eq!(names.len(), SETTINGS.len() + START_FIELDS.len());
 }
+
+#[test]
+fn values_sent_as_headers_must_be_header_safe() {
+    let ua = error_text(load_with(
+        None,
+        &[("ONDEMAND_USER_AGENT", "bad\u{7}agent")],
+        &[],
+    ));
+    assert!(
+        ua.contains("ONDEMAND_USER_AGENT") && ua.contains("visible ASCII"),
+        "{ua}"
+    );
+    let key = error_text(load_with(
+        None,
+        &[("ONDEMAND_ACCOUNTS", "[{\"api_key\": \"abc\\u0001def\"}]")],
+        &[],
+    ));
+    assert!(key.contains("api_key must be visible ASCII"), "{key}");
+    let utf8 = error_text(load_with(None, &[], &[("user_agent", "Mozilla/5.0 ☃")]));
+    assert!(utf8.contains("visible ASCII"), "{utf8}");
+    assert!(
+        load_with(
+            None,
+            &[("ONDEMAND_USER_AGENT", "Mozilla/5.0 (X11; Linux)")],
+            &[]
+        )
+        .is_ok()
+    );
+}

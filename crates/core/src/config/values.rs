@@ -100,8 +100,20 @@ pub(super) fn boolean(key: &str, raw: &Raw, origin: &Origin) -> Result<bool, Con
     }
 }
 
+/// A text setting: it is sent as a header (the user agent), so visible ASCII and spaces
+/// only, at most 512 bytes.
 pub(super) fn text(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
     match raw {
+        Raw::Json(Value::String(s)) | Raw::Text(s)
+            if !s.trim().is_empty()
+                && (!crate::upstream::header_safe(s.trim()) || s.trim().len() > 512) =>
+        {
+            Err(invalid(
+                key,
+                origin,
+                "expected at most 512 visible ASCII characters (no control characters)",
+            ))
+        }
         Raw::Json(Value::String(s)) | Raw::Text(s) if !s.trim().is_empty() => {
             Ok(s.trim().to_owned())
         }

@@ -41,6 +41,13 @@ fn secret_field(field: &str, value: &str) -> Result<Secret, ControlError> {
             format!("`{field}` must be 1 to 512 characters without spaces."),
         ));
     }
+    // An API key travels as a header: anything but visible ASCII would fail every call.
+    if field == "api_key" && !crate::upstream::header_safe(value) {
+        return Err(ControlError::invalid(
+            field,
+            "`api_key` must be visible ASCII characters (no control characters).",
+        ));
+    }
     Ok(Secret::new(value))
 }
 

@@ -67,6 +67,12 @@ pub struct SyncAnswer {
     pub metrics: Option<Metrics>,
 }
 
+/// Whether `value` can be sent as an HTTP header value: visible ASCII and spaces only (an API
+/// key or a user agent with anything else would make every upstream call fail).
+pub fn header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// Describes a transport error by kind and cause chain, without the URL reqwest prints.
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
