@@ -275,7 +275,13 @@ pub fn plan(
         check_tool_fields(i, message)?;
         if let Some(MessageContent::Parts(parts)) = &message.content {
             for (j, part) in parts.iter().enumerate() {
-                if part.kind != "text" || part.text.is_none() {
+                if part.kind == "text" && part.text.is_none() {
+                    return Err(invalid(
+                        &format!("messages[{i}].content[{j}].text"),
+                        "A `text` part needs its `text` (a string).",
+                    ));
+                }
+                if part.kind != "text" {
                     return Err(invalid(
                         &format!("messages[{i}].content[{j}]"),
                         format!(

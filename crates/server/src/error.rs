@@ -127,14 +127,16 @@ impl ApiError {
         .with_param("model")
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    /// A body over `limit` bytes; `setting` names the setting that sets the limit, if one does.
+    pub fn too_large(limit: usize, setting: Option<&str>) -> Self {
+        let set_by = setting
+            .map(|s| format!(" (setting {s})"))
+            .unwrap_or_default();
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
             Some("request_too_large"),
-            format!(
-                "The request body is larger than the limit of {limit} bytes (setting max_body_bytes)."
-            ),
+            format!("The request body is larger than the limit of {limit} bytes{set_by}."),
         )
     }
 

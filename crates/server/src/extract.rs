@@ -20,15 +20,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        read_json(request, MAX_BODY).await.map(JsonBody)
+        read_json(request, MAX_BODY, None).await.map(JsonBody)
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes, naming the offending field on a type error.
-pub async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Result<T, ApiError> {
+/// Reads a JSON body of at most `limit` bytes (set by the setting `setting`, if one does),
+/// naming the offending field on a type error.
+pub async fn read_json<T: DeserializeOwned>(
+    request: Request,
+    limit: usize,
+    setting: Option<&str>,
+) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), limit)
         .await
-        .map_err(|_| ApiError::too_large(limit))?;
+        .map_err(|_| ApiError::too_large(limit, setting))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("The request body is empty; send JSON."));
     }

@@ -5,7 +5,7 @@
 //! data: everything comes from `/api/`, which answers nothing until the browser signs in.
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
 #[derive(rust_embed::Embed)]
@@ -25,7 +25,8 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>OnDemand Prox
 
 fn file(path: &str) -> Response {
     let Some(asset) = Assets::get(path) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return crate::error::ApiError::not_found(format!("No file /{path} in the web UI."))
+            .into_response();
     };
     let mime = asset.metadata.mimetype().to_owned();
     // Hashed asset names never change content; the page itself is always revalidated.

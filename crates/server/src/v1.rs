@@ -100,10 +100,11 @@ pub async fn chat_completions(
     {
         return refuse(&mut record, ApiError::rate_limited(rpm, wait));
     }
-    let parsed: ChatCompletionRequest = match read_json(request, settings.max_body_bytes).await {
-        Ok(parsed) => parsed,
-        Err(e) => return refuse(&mut record, e),
-    };
+    let parsed: ChatCompletionRequest =
+        match read_json(request, settings.max_body_bytes, Some("max_body_bytes")).await {
+            Ok(parsed) => parsed,
+            Err(e) => return refuse(&mut record, e),
+        };
     record.event.stream = parsed.stream.unwrap_or(false);
     // Checked before the name is stored or echoed anywhere.
     if let Err(e) = chat::check_model(&parsed.model) {

@@ -131,6 +131,29 @@ async fn oversized_body_is_413() {
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
     assert_eq!(envelope(&body)["code"], "request_too_large");
+    assert!(
+        envelope(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("setting max_body_bytes")
+    );
+    // The sign-in's limit is fixed: its message names no setting.
+    let login = h
+        .http
+        .post(h.url("/api/login"))
+        .json(&serde_json::json!({"password": "p".repeat(100_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 413);
+    let body: Value = login.json().await.unwrap();
+    let message = envelope(&body)["message"].as_str().unwrap().to_owned();
+    assert!(!message.contains("max_body_bytes"), "{message}");
+    // A text part without its text is named as such.
+    let null_text = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": null}]}]});
+    let (status, body) = h.chat(null_text).await;
+    assert_eq!(status, 400);
+    assert_eq!(envelope(&body)["param"], "messages[0].content[0].text");
 }
 
 #[tokio::test]

@@ -54,14 +54,12 @@ async fn the_ui_is_served_with_strict_headers_and_the_api_stays_closed() {
     } else {
         assert!(html.contains("built without its web UI"), "{html}");
     }
+    let missing = h.http.get(h.url("/assets/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(
-        h.http
-            .get(h.url("/assets/nope.js"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
+        body["error"]["code"], "not_found",
+        "the envelope, as everywhere"
     );
     let closed = h.http.get(h.url("/api/session")).send().await.unwrap();
     assert_eq!(closed.status(), 401, "nothing from /api/ before sign-in");

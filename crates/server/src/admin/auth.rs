@@ -181,7 +181,7 @@ pub struct Login {
     responses((status = 204, description = "Signed in")))]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let auth = state.admin();
-    let Login { password } = match crate::extract::read_json(request, LOGIN_BODY).await {
+    let Login { password } = match crate::extract::read_json(request, LOGIN_BODY, None).await {
         Ok(login) => login,
         Err(error) => return error.into_response(),
     };
