@@ -63,6 +63,29 @@ fn streamed_calls(events: &[Value]) -> Vec<(String, String, String)> {
     calls
 }
 
+/// A stream's calls as `(name, arguments)`.
+fn streamed_pairs(events: &[Value]) -> Vec<(String, String)> {
+    streamed_calls(events)
+        .into_iter()
+        .map(|(_, name, arguments)| (name, arguments))
+        .collect()
+}
+
+/// A whole answer's calls as `(name, arguments)`.
+fn answered_calls(body: &Value) -> Vec<(String, String)> {
+    body["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["function"]["name"].as_str().unwrap().to_owned(),
+                c["function"]["arguments"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn finish_of(events: &[Value]) -> Option<&str> {
     events
         .iter()
@@ -179,21 +202,8 @@ async fn a_stream_split_anywhere_gives_the_calls_the_whole_answer_gives() {
             let (_, whole) = h.chat(with_tools("anything")).await;
             let (_, events, raw) = h.stream(with_tools("anything")).await;
             let message = &whole["choices"][0]["message"];
-            let calls: Vec<(String, String)> = message["tool_calls"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c["function"]["name"].as_str().unwrap().to_owned(),
-                        c["function"]["arguments"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect();
-            let streamed: Vec<(String, String)> = streamed_calls(&events)
-                .into_iter()
-                .map(|(_, name, arguments)| (name, arguments))
-                .collect();
+            let calls = answered_calls(&whole);
+            let streamed = streamed_pairs(&events);
             assert_eq!(streamed, calls, "{answer:?} in pieces of {size}: {raw}");
             let text = message["content"].as_str().unwrap_or("");
             assert_eq!(
@@ -313,24 +323,11 @@ async fn a_required_call_left_out_gets_one_corrective_follow_up_on_the_same_sess
                 !streamed_content(&events).contains("What time is it"),
                 "the first answer was held and replaced: {raw}"
             );
-            streamed_calls(&events)
-                .into_iter()
-                .map(|c| (c.1, c.2))
-                .collect::<Vec<_>>()
+            streamed_pairs(&events)
         } else {
             let (_, body) = h.chat(body).await;
             assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
-            body["choices"][0]["message"]["tool_calls"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| {
-                    (
-                        c["function"]["name"].as_str().unwrap().to_owned(),
-                        c["function"]["arguments"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect()
+            answered_calls(&body)
         };
         assert_eq!(
             calls,
@@ -396,18 +393,12 @@ async fn a_call_to_another_tool_than_the_named_one_is_replaced_not_added_to() {
     let mut body = with_tools("Use get_weather.");
     body["tool_choice"] = json!({"type": "function", "function": {"name": "get_time"}});
     let (_, whole) = h.chat(body.clone()).await;
-    let names: Vec<&str> = whole["choices"][0]["message"]["tool_calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["function"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["get_time"]);
+    let only_time = [("get_time".to_owned(), "{}".to_owned())];
+    assert_eq!(answered_calls(&whole), only_time);
     let (_, events, raw) = h.stream(body).await;
-    let streamed: Vec<String> = streamed_calls(&events).into_iter().map(|c| c.1).collect();
     assert_eq!(
-        streamed,
-        ["get_time"],
+        streamed_pairs(&events),
+        only_time,
         "the first answer was held, not given: {raw}"
     );
     assert!(!streamed_content(&events).contains("get_weather"), "{raw}");

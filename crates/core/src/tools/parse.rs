@@ -1,7 +1,7 @@
 //! Finding tool calls in a model's answer, as it streams.
 //!
 //! One incremental parser serves both paths: a stream feeds it each text delta, a whole
-//! answer is fed at once ([`parse`]). Either way the pieces are the same (adjacent text
+//! answer is fed at once. Either way the pieces are the same (adjacent text
 //! merged), however the answer was split, because every decision waits for the bytes that
 //! decide it and for no others.
 //!
@@ -60,8 +60,6 @@ pub struct CallParser {
     /// What arrived and is not decided yet. In `Tag`, `FenceInfo` and `CallFence` it starts
     /// with the block's opening marker.
     held: String,
-    /// Calls found so far.
-    calls: usize,
 }
 
 impl CallParser {
@@ -71,13 +69,7 @@ impl CallParser {
             offered,
             state: State::Text,
             held: String::new(),
-            calls: 0,
         }
-    }
-
-    /// How many calls were found.
-    pub fn calls(&self) -> usize {
-        self.calls
     }
 
     /// Takes the next piece of the answer; returns what is decided.
@@ -243,21 +235,10 @@ impl CallParser {
     /// block as text when it holds none that can be had.
     fn block(&mut self, whole: &str, body: &str, out: &mut Vec<Piece>) {
         match calls_in(body, &self.offered) {
-            Some(calls) => {
-                self.calls += calls.len();
-                out.extend(calls.into_iter().map(Piece::Call));
-            }
+            Some(calls) => out.extend(calls.into_iter().map(Piece::Call)),
             None => text(out, whole.to_owned()),
         }
     }
-}
-
-/// Every piece of a whole answer (what a stream of it would give, merged).
-pub fn parse(answer: &str, offered: &[String]) -> Vec<Piece> {
-    let mut parser = CallParser::new(offered.to_vec());
-    let mut pieces = parser.feed(answer);
-    pieces.extend(parser.finish());
-    merge(pieces)
 }
 
 fn text(out: &mut Vec<Piece>, text: String) {

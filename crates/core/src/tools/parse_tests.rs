@@ -3,6 +3,14 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 
+/// Every piece of a whole answer (what a stream of it would give, merged).
+pub fn parse(answer: &str, offered: &[String]) -> Vec<Piece> {
+    let mut parser = CallParser::new(offered.to_vec());
+    let mut pieces = parser.feed(answer);
+    pieces.extend(parser.finish());
+    merge(pieces)
+}
+
 fn offered() -> Vec<String> {
     ["get_weather", "search_web", "read_file", "run_command"]
         .map(str::to_owned)
