@@ -7,12 +7,14 @@
 //! - [`models`]: the alias table; [`endpoints`]: the live endpoint catalogue;
 //! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over; [`janitor`]: deleting
 //!   finished upstream sessions in the background;
-//! - [`relay`]: encoding answers and streams in the OpenAI format;
+//! - [`relay`]: encoding answers and streams in the OpenAI format, and the [`relay::Encoder`]
+//!   every dialect's stream implements; [`anthropic`]: the Anthropic Messages dialect;
 //! - [`usage`]: exact and estimated token counts; [`record`]: one request's usage row; [`store`]: the SQLite database;
 //! - [`live`]: the feed behind the live dashboard; [`tokens`]: client tokens and their limits; [`control`]: the changes people make,
 //!   stored and applied live;
 //! - [`config`]: configuration sources and validation; [`secret`]: values never printed.
 
+pub mod anthropic;
 pub mod app;
 pub mod chat;
 pub mod config;

@@ -1,8 +1,9 @@
-//! Encoding answers in the OpenAI Chat Completions format: the non-stream `chat.completion`
-//! object, and the stream of `chat.completion.chunk` events (role first, then deltas, then a
-//! chunk with `finish_reason`, an optional usage chunk, then `data: [DONE]`).
+//! Encoding answers: the [`Encoder`] every dialect's stream implements, and the OpenAI Chat
+//! Completions format: the non-stream `chat.completion` object, and the stream of
+//! `chat.completion.chunk` events (role first, then deltas, then a chunk with
+//! `finish_reason`, an optional usage chunk, then `data: [DONE]`).
 //!
-//! The encoder is a pure function of the engine's [`StreamEvent`]s: the exact bytes a client
+//! An encoder is a pure function of the engine's [`StreamEvent`]s: the exact bytes a client
 //! receives are tested without a server or an upstream.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,6 +91,22 @@ pub fn completion(plan: &ChatPlan, done: Completion) -> ChatCompletion {
     }
 }
 
+/// Turns a stream's dialect-neutral events into one dialect's bytes. The HTTP layer drives
+/// it: keep-alives while the answer has not begun, then [`Encoder::start`] and one call of
+/// [`Encoder::event`] per event, or [`Encoder::refused`] when the request fails after the
+/// `200` went out.
+pub trait Encoder: Send + 'static {
+    /// The first bytes once the answer has begun.
+    fn start(&mut self) -> Bytes;
+    /// The bytes for one event; after `Done` or `Failed` nothing more is asked.
+    fn event(&mut self, event: &StreamEvent) -> Bytes;
+    /// Bytes that keep the connection alive before the answer has begun.
+    fn keepalive(&mut self) -> Bytes;
+    /// The closing bytes when the request failed after the `200` went out and before any
+    /// content: `status` is the one it would have had.
+    fn refused(&mut self, status: u16, error: ErrorObject) -> Bytes;
+}
+
 /// Turns a stream's events into OpenAI SSE chunks.
 #[derive(Debug)]
 pub struct ChunkEncoder {
@@ -146,7 +163,7 @@ impl ChunkEncoder {
     }
 
     /// The opening chunk: `delta: {role: "assistant", content: ""}`.
-    pub fn start(&self) -> Bytes {
+    fn opening(&self) -> Bytes {
         self.chunk(
             Delta {
                 role: Some("assistant"),
@@ -160,7 +177,7 @@ impl ChunkEncoder {
     /// The bytes for one event. `Done` closes with the finish chunk, the usage chunk if
     /// asked, and `[DONE]`; `Failed` with an error event and no `[DONE]`, so no client
     /// mistakes a broken answer for a complete one.
-    pub fn event(&mut self, event: &StreamEvent) -> Bytes {
+    fn encode(&mut self, event: &StreamEvent) -> Bytes {
         match event {
             StreamEvent::Text(text) => self.chunk(
                 Delta {
@@ -258,6 +275,24 @@ impl ChunkEncoder {
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
         Bytes::from(out)
+    }
+}
+
+impl Encoder for ChunkEncoder {
+    fn start(&mut self) -> Bytes {
+        self.opening()
+    }
+
+    fn event(&mut self, event: &StreamEvent) -> Bytes {
+        self.encode(event)
+    }
+
+    fn keepalive(&mut self) -> Bytes {
+        Bytes::from_static(KEEPALIVE)
+    }
+
+    fn refused(&mut self, _status: u16, error: ErrorObject) -> Bytes {
+        error_event(error)
     }
 }
 

@@ -175,7 +175,7 @@ async fn run_query(
     let answer = match &behaviour.answer {
         Some(scripted) => scripted.clone(),
         None => tools::answer(&options.answer_prefix, query, tools.as_deref())
-            .unwrap_or_else(|| answer_for(&options.answer_prefix, query)),
+            .unwrap_or_else(|| answer_for(&options.answer_prefix, tools::latest_turn(query))),
     };
     let thinking = behaviour.thinking || effort.is_some() || endpoint.contains("deepseek-r1");
     match mode {

@@ -73,10 +73,25 @@ fn sections(query: &str) -> Vec<(&str, &str)> {
     out
 }
 
+/// The sections that matter for an answer: trailing system parts (reminders an agent adds
+/// after the user's turn) are read as a model reads them, as context, not as the turn.
+fn turn_sections(query: &str) -> Vec<(&str, &str)> {
+    let mut sections = sections(query);
+    while sections.len() > 1 && sections.last().is_some_and(|(l, _)| *l == "[SYSTEM]") {
+        sections.pop();
+    }
+    sections
+}
+
+/// The text of the query's latest turn (what the echo repeats).
+pub fn latest_turn(query: &str) -> &str {
+    turn_sections(query).last().map_or(query, |(_, text)| text)
+}
+
 /// The answer to a query in a session that offers `tools` (this query's block, or the one
 /// the session kept), or `None` for the ordinary echo.
 pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> {
-    let sections = sections(query);
+    let sections = turn_sections(query);
     let results: Vec<&str> = sections
         .iter()
         .rev()
@@ -117,7 +132,7 @@ pub fn answer(prefix: &str, query: &str, tools: Option<&str>) -> Option<String> 
     for (_, (name, line)) in named {
         out.push_str(&format!(
             "<tool_call>\n{}\n</tool_call>\n",
-            json!({"name": name, "arguments": arguments(&parameters(line))})
+            json!({"name": name, "arguments": arguments(&parameters(line), latest)})
         ));
     }
     Some(out)
@@ -129,7 +144,7 @@ fn json_answer(prefix: &str, system: &str, latest: &str) -> String {
     let value = match between(system, SCHEMA_OPEN, SCHEMA_CLOSE)
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
     {
-        Some(schema) => arguments(&schema),
+        Some(schema) => arguments(&schema, latest),
         None => json!({"echo": latest.trim()}),
     };
     format!("{prefix}Here it is:\n```json\n{value}\n```")
@@ -168,21 +183,48 @@ fn quote(text: &str) -> Option<String> {
     (!quoted.is_empty()).then(|| quoted.join("; "))
 }
 
-/// Plausible arguments for a JSON Schema: every property, with a value of its type.
-pub fn arguments(schema: &Value) -> Value {
+/// Plausible arguments for a JSON Schema: its required properties (every property when it
+/// lists none), each with a value of its type; a path is a file name the user's `message`
+/// mentions, if it mentions one.
+pub fn arguments(schema: &Value, message: &str) -> Value {
+    let required: Option<Vec<&str>> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect());
     let mut out = Map::new();
     for (name, property) in schema
         .get("properties")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
+        .filter(|(name, _)| required.as_ref().is_none_or(|r| r.contains(&name.as_str())))
     {
-        out.insert(name.clone(), example(name, property));
+        out.insert(name.clone(), example(name, property, message));
     }
     Value::Object(out)
 }
 
-fn example(name: &str, schema: &Value) -> Value {
+/// The last word of `message` that looks like a file name (`notes.txt`, `/tmp/a.md`): the
+/// user's own words come after any reminders an agent puts first.
+fn file_name(message: &str) -> Option<&str> {
+    message
+        .split_whitespace()
+        .rev()
+        .map(|w| {
+            let quote = |c: char| "\"'`,;:!?()[]<>".contains(c);
+            w.trim_start_matches(quote)
+                .trim_end_matches(|c| quote(c) || c == '.')
+        })
+        .find(|w| {
+            w.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty()
+                    && !ext.is_empty()
+                    && ext.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+        })
+}
+
+fn example(name: &str, schema: &Value, message: &str) -> Value {
     if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
         return first.clone();
     }
@@ -195,10 +237,10 @@ fn example(name: &str, schema: &Value) -> Value {
         Some("number") => json!(1.5),
         Some("boolean") => json!(true),
         Some("array") => json!([]),
-        Some("object") => arguments(schema),
+        Some("object") => arguments(schema, message),
         _ => Value::from(match name {
             "city" | "location" | "place" => "Paris",
-            "path" | "file" | "file_path" => "README.md",
+            "path" | "file" | "file_path" => file_name(message).unwrap_or("README.md"),
             "query" | "q" | "search" => "on-demand.io",
             "unit" | "units" => "celsius",
             _ => "example",
@@ -254,5 +296,35 @@ mod tests {
             "the corrective follow-up names no tool: the first one"
         );
         assert_eq!(answer("", "use get_time", None), None, "no tools offered");
+    }
+
+    #[test]
+    fn an_agents_trailing_reminder_is_context_not_the_turn() {
+        let query = QUERY.replace(
+            "Please use get_weather, then get_time.",
+            "<reminder>CLAUDE.md</reminder>\nUse get_weather on /tmp/notes.txt.\n\n[SYSTEM]\nA reminder.",
+        );
+        let answer = answer_of(&query).unwrap();
+        assert!(answer.contains("get_weather"), "{answer}");
+        assert_eq!(latest_turn("[USER]\nhello\n\n[SYSTEM]\nnote"), "hello\n\n");
+        assert_eq!(latest_turn("just text"), "just text");
+    }
+
+    #[test]
+    fn arguments_fill_required_properties_and_take_a_mentioned_file() {
+        let schema = json!({"type": "object", "required": ["file_path"], "properties": {
+            "file_path": {"type": "string"}, "offset": {"type": "integer"}}});
+        assert_eq!(
+            arguments(&schema, "See CLAUDE.md, then read (notes.txt)."),
+            json!({"file_path": "notes.txt"})
+        );
+        assert_eq!(
+            arguments(&schema, "no file"),
+            json!({"file_path": "README.md"})
+        );
+        assert_eq!(
+            arguments(&schema, "open /tmp/a-b/x.md"),
+            json!({"file_path": "/tmp/a-b/x.md"})
+        );
     }
 }

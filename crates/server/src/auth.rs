@@ -1,4 +1,5 @@
-//! Client authentication for `/v1/*`: `Authorization: Bearer <token>`, looked up by the
+//! Client authentication for `/v1/*`: `Authorization: Bearer <token>` (or Anthropic's
+//! `x-api-key: <token>`), looked up by the
 //! SHA-256 of the presented secret (so timing reveals nothing about stored tokens), then
 //! the token's own limits: enabled, expiry, quotas. The token travels on with the request
 //! as an extension, for its model allow-list, rate limit and usage.
@@ -15,9 +16,9 @@ pub async fn require_client_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(presented) = crate::extract::bearer(request.headers()) else {
+    let Some(presented) = crate::extract::client_key(request.headers()) else {
         return ApiError::unauthorized(
-            "You didn't provide an API key. Send a client token as `Authorization: Bearer <token>`.",
+            "You didn't provide an API key. Send a client token as `Authorization: Bearer <token>` (or `x-api-key: <token>`).",
         )
         .into_response();
     };

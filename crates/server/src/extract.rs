@@ -94,6 +94,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
+/// A client credential: `Authorization: Bearer <token>`, or Anthropic's `x-api-key` (what
+/// the Anthropic SDKs send).
+pub fn client_key(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| {
+        headers
+            .get("x-api-key")?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    })
+}
+
 /// A numeric id in the path; anything else is "not found", as no such entry can exist.
 pub struct Id(pub i64);
 

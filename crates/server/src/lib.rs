@@ -14,6 +14,7 @@ pub mod extract;
 pub mod glance;
 pub mod launch;
 pub mod logging;
+mod messages;
 pub mod preferences;
 pub mod supervisor;
 pub mod ui;
@@ -192,6 +193,16 @@ impl ProxySummary {
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
+    let client_token = || middleware::from_fn_with_state(state.clone(), auth::require_client_token);
+    // Anthropic's routes answer in Anthropic's terms, the token check's refusals included.
+    let anthropic = Router::new()
+        .route("/messages", axum::routing::post(messages::messages))
+        .route(
+            "/messages/count_tokens",
+            axum::routing::post(messages::count_tokens),
+        )
+        .route_layer(client_token())
+        .layer(middleware::map_response(messages::in_anthropic_terms));
     let v1 = Router::new()
         .route("/models", get(v1::list_models))
         .route("/models/{*model}", get(v1::get_model))
@@ -199,12 +210,10 @@ pub fn router(state: AppState) -> Router {
             "/chat/completions",
             axum::routing::post(v1::chat_completions),
         )
+        .route_layer(client_token())
+        .merge(anthropic)
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(unknown_route)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_client_token,
-        ));
+        .fallback(unknown_route);
     let cors = cors(&state.0.allowed_origins);
     Router::new()
         .nest("/v1", v1)
@@ -240,7 +249,13 @@ fn cors(
         tower_http::cors::CorsLayer::new()
             .allow_origin(origins)
             .allow_methods(tower_http::cors::Any)
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::HeaderName::from_static("x-api-key"),
+                header::HeaderName::from_static("anthropic-version"),
+                header::HeaderName::from_static("anthropic-beta"),
+            ])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }

@@ -1,4 +1,6 @@
-//! The OpenAI routes: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions`.
+//! The OpenAI routes: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions`;
+//! and what every dialect's request goes through: admission, planning, answering (whole, or
+//! streamed through the dialect's [`Encoder`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,10 +16,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::Engine;
 use ondemand_core::chat::{self, ChatPlan};
-use ondemand_core::engine::{ChatStream, Refusal, StreamEvent};
+use ondemand_core::engine::{ChatStream, Completion, Refusal, StreamEvent};
 use ondemand_core::openai::{ChatCompletionRequest, ModelEntry, ModelList};
 use ondemand_core::record::RequestRecord;
-use ondemand_core::relay::{self, ChunkEncoder};
+use ondemand_core::relay::{self, ChunkEncoder, Encoder};
 use ondemand_core::tokens::ClientToken;
 use serde_json::json;
 
@@ -81,63 +83,129 @@ pub async fn get_model(
     }
 }
 
-pub async fn chat_completions(
-    State(state): State<AppState>,
-    Extension(token): Extension<Arc<ClientToken>>,
+/// A request body of some dialect: what admission reads before the dialect's own checks.
+pub(crate) trait Asking: serde::de::DeserializeOwned {
+    fn model(&self) -> &str;
+    fn stream(&self) -> bool;
+}
+
+impl Asking for ChatCompletionRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+}
+
+/// What every dialect's request goes through first: the token's quota reserved, its rate
+/// limit, the body read within `max_body_bytes`, the model named and allowed. Any refusal is
+/// noted on the request's record (written when it drops) and answered.
+pub(crate) async fn admit<T: Asking>(
+    state: &AppState,
+    token: &Arc<ClientToken>,
     request: Request,
-) -> Response {
+) -> Result<(RequestRecord, T), Response> {
     let engine = state.engine();
     let settings = engine.settings();
     let sink = settings.record_usage.then(|| state.usage().clone());
     let mut record = RequestRecord::new(sink, engine.live.clone(), token.clone());
     if let Err(refusal) = record.reserve() {
-        return refuse(&mut record, ApiError::from(refusal));
+        return Err(refuse(&mut record, ApiError::from(refusal)));
     }
     let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);
     if let Err(wait) = engine
         .rate_limiter
         .check(&token.name, rpm, std::time::Instant::now())
     {
-        return refuse(&mut record, ApiError::rate_limited(rpm, wait));
+        return Err(refuse(&mut record, ApiError::rate_limited(rpm, wait)));
     }
-    let parsed: ChatCompletionRequest =
-        match read_json(request, settings.max_body_bytes, Some("max_body_bytes")).await {
-            Ok(parsed) => parsed,
-            Err(e) => return refuse(&mut record, e),
-        };
-    record.event.stream = parsed.stream.unwrap_or(false);
+    let parsed: T = match read_json(request, settings.max_body_bytes, Some("max_body_bytes")).await
+    {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(refuse(&mut record, e)),
+    };
+    record.event.stream = parsed.stream();
     // Checked before the name is stored or echoed anywhere.
-    if let Err(e) = chat::check_model(&parsed.model) {
-        return refuse(&mut record, ApiError::from(e));
+    if let Err(e) = chat::check_model(parsed.model()) {
+        return Err(refuse(&mut record, ApiError::from(e)));
     }
-    record.event.model = parsed.model.clone();
-    if !token.allows(&parsed.model) {
-        return refuse(&mut record, ApiError::model_not_allowed(&parsed.model));
+    record.event.model = parsed.model().to_owned();
+    if !token.allows(parsed.model()) {
+        return Err(refuse(
+            &mut record,
+            ApiError::model_not_allowed(parsed.model()),
+        ));
     }
-    let planned = chat::plan(
-        parsed,
+    Ok((record, parsed))
+}
+
+/// Plans a request (in Chat Completions' terms, whatever its dialect) for this token.
+pub(crate) fn plan(
+    state: &AppState,
+    token: &ClientToken,
+    record: &mut RequestRecord,
+    request: ChatCompletionRequest,
+) -> Result<ChatPlan, chat::PlanError> {
+    let engine = state.engine();
+    let plan = chat::plan(
+        request,
         &engine.catalog(),
         &engine.endpoints(),
-        &settings,
+        &engine.settings(),
         &token.name,
-    );
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(e) => return refuse(&mut record, ApiError::from(e)),
-    };
+    )?;
     record.event.endpoint_id = Some(plan.endpoint_id.clone());
     record.event.notes = (!plan.notes.is_empty()).then(|| plan.notes.join("\n"));
+    Ok(plan)
+}
+
+/// Answers a planned request: a stream through the dialect's `encoder`, or the whole answer
+/// through `whole`.
+pub(crate) async fn answer<E: Encoder>(
+    state: &AppState,
+    plan: ChatPlan,
+    mut record: RequestRecord,
+    encoder: fn(&ChatPlan) -> E,
+    whole: fn(&ChatPlan, Completion) -> Response,
+) -> Response {
+    let engine = state.engine();
     if plan.stream {
-        return stream(state.engine_arc(), plan, record, settings.stream_keepalive).await;
+        let keepalive = engine.settings().stream_keepalive;
+        let encoder = encoder(&plan);
+        return stream(state.engine_arc(), plan, record, keepalive, encoder).await;
     }
     match engine.complete(&plan, record).await {
-        Ok(done) => Json(relay::completion(&plan, done)).into_response(),
-        Err(Refusal { error, mut record }) => refuse(&mut record, ApiError::from(error)),
+        Ok(done) => whole(&plan, done),
+        Err(Refusal { error, record: r }) => {
+            record = r;
+            refuse(&mut record, ApiError::from(error))
+        }
+    }
+}
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<ClientToken>>,
+    request: Request,
+) -> Response {
+    let (mut record, parsed) = match admit::<ChatCompletionRequest>(&state, &token, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    match plan(&state, &token, &mut record, parsed) {
+        Ok(plan) => {
+            answer(&state, plan, record, ChunkEncoder::new, |plan, done| {
+                Json(relay::completion(plan, done)).into_response()
+            })
+            .await
+        }
+        Err(e) => refuse(&mut record, ApiError::from(e)),
     }
 }
 
 /// Notes the refusal on the request's record (written when it drops) and answers with it.
-fn refuse(record: &mut RequestRecord, error: ApiError) -> Response {
+pub(crate) fn refuse(record: &mut RequestRecord, error: ApiError) -> Response {
     record.refused(error.status.as_u16(), error.error.code.clone());
     error.into_response()
 }
@@ -148,13 +216,13 @@ type Opening = Pin<Box<dyn Future<Output = Result<ChatStream, Refusal>> + Send>>
 /// normal response, with a real status on failure. A slow one is committed as `200` and
 /// kept alive with SSE comments until the upstream's first content; a failure after that
 /// arrives as an error event.
-async fn stream(
+async fn stream<E: Encoder>(
     engine: Arc<Engine>,
     plan: ChatPlan,
     mut record: RequestRecord,
     keepalive: Duration,
+    encoder: E,
 ) -> Response {
-    let encoder = ChunkEncoder::new(&plan);
     let mut opening: Opening = Box::pin(async move { engine.open_stream(plan, record).await });
     let phase = match tokio::time::timeout(keepalive, &mut opening).await {
         Ok(Ok(stream)) => Phase::Open(Box::new(stream), false),
@@ -198,13 +266,13 @@ enum Phase {
 }
 
 /// The HTTP side of one relayed stream: keep-alives while waiting, then the encoder.
-struct Relay {
+struct Relay<E> {
     phase: Phase,
-    encoder: ChunkEncoder,
+    encoder: E,
     keepalive: Duration,
 }
 
-impl Relay {
+impl<E: Encoder> Relay<E> {
     /// The next bytes for the client, or `None` when the stream is over.
     async fn next(&mut self) -> Option<Bytes> {
         loop {
@@ -223,10 +291,10 @@ impl Relay {
                                 // The 200 went out already; the row keeps the real failure.
                                 record.refused(200, error.error.code.clone());
                                 self.phase = Phase::Done;
-                                return Some(relay::error_event(error.error));
+                                return Some(self.encoder.refused(error.status.as_u16(), error.error));
                             }
                         },
-                        _ = tick.tick() => return Some(Bytes::from_static(relay::KEEPALIVE)),
+                        _ = tick.tick() => return Some(self.encoder.keepalive()),
                     }
                 }
                 Phase::Open(stream, role_sent) => {
