@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of OnDemand Proxy: the web UI's lint, type check, unit tests and build;
-# Rust format, lints, unit and black-box tests; the official OpenAI Python and Node SDKs
-# against the real binary; the UI end to end in headless Chromium; and the desktop app in a
-# real window under Xvfb, driven through WebDriver. On Debian/Ubuntu it
+# Rust format, lints, unit and black-box tests; the official OpenAI and Anthropic Python and
+# Node SDKs, and Claude Code, against the real binary; the UI end to end in headless Chromium;
+# and the desktop app in a real window under Xvfb, driven through WebDriver. On Debian/Ubuntu it
 # installs missing system packages (as root, or with sudo); anything it cannot install, it
 # names.
 set -euo pipefail
@@ -46,7 +46,7 @@ cargo clippy --workspace --all-targets --locked "${desktop[@]}" -- -D warnings
 step "unit and black-box tests (cargo test)"
 cargo test --workspace --locked "${desktop[@]}"
 
-step "official OpenAI SDKs against the binary"
+step "the binaries the SDK, agent and end-to-end tests drive"
 cargo build --locked "${desktop[@]}" -p ondemand-proxy -p fake-ondemand -p ondemand-proxy-desktop
 target_dir=${CARGO_TARGET_DIR:-target}
 
@@ -59,7 +59,9 @@ venv="$target_dir/sdk-venv"
 
 work=$(mktemp -d)
 token="sk-sdk-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-API_ACCESS_TOKEN="$token" "$target_dir/debug/ondemand-proxy" serve --demo --port 0 --data-dir "$work/data" \
+# No rate limit: the SDK and agent suites share one token and together send close to the
+# default 60 requests a minute (the limit has its own black-box tests).
+RATE_LIMIT=0 API_ACCESS_TOKEN="$token" "$target_dir/debug/ondemand-proxy" serve --demo --port 0 --data-dir "$work/data" \
   >"$work/stdout" 2>"$work/stderr" &
 proxy=$!
 trap 'kill "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -71,6 +73,7 @@ done
 base_url=$(sed -n 's/^OpenAI base URL: //p' "$work/stdout")
 [ -n "$base_url" ] || { cat "$work/stderr" >&2; echo "the proxy printed no URL" >&2; exit 1; }
 export OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="$token"
+export ANTHROPIC_BASE_URL="${base_url%/v1}" ANTHROPIC_API_KEY="$token"
 echo "proxy (demo mode) at $base_url"
 
 step "OpenAI Python SDK (pytest)"
@@ -78,6 +81,16 @@ step "OpenAI Python SDK (pytest)"
 
 step "OpenAI Node SDK (node --test)"
 node --test tests/sdk/node_sdk.test.mjs
+
+step "Anthropic Python SDK (pytest)"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/sdk/test_anthropic_sdk.py
+
+step "Anthropic Node SDK (node --test)"
+node --test tests/sdk/anthropic_sdk.test.mjs
+
+step "coding agents from npm, pinned: claude -p"
+npm ci --prefix tests/agents --no-audit --no-fund --loglevel=error
+node --test tests/agents/*.test.mjs
 
 step "web UI end to end (the binary in demo mode, headless Chromium, the Node SDK)"
 abs_target=$(cd "$target_dir" && pwd)

@@ -64,3 +64,17 @@ fn the_start_only_keys_are_documented() {
         }
     }
 }
+
+#[test]
+fn every_built_in_model_pattern_is_documented() {
+    let readme = readme();
+    let catalog = ondemand_core::models::ModelCatalog::builtin();
+    assert!(!catalog.patterns().is_empty());
+    for pattern in catalog.patterns() {
+        assert!(
+            readme.contains(&format!("`{}`", pattern.pattern)),
+            "{} is not in the README's pattern table",
+            pattern.pattern
+        );
+    }
+}
