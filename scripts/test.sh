@@ -88,7 +88,7 @@ step "Anthropic Python SDK (pytest)"
 step "Anthropic Node SDK (node --test)"
 node --test tests/sdk/anthropic_sdk.test.mjs
 
-step "coding agents from npm, pinned: claude -p"
+step "coding agents from npm, pinned: claude -p and codex exec"
 npm ci --prefix tests/agents --no-audit --no-fund --loglevel=error
 node --test tests/agents/*.test.mjs
 

@@ -138,3 +138,69 @@ test("structured output that the SDK parses (zodResponseFormat)", async () => {
   });
   assert.deepEqual(r.choices[0].message.parsed, { name: "example", age: 3 });
 });
+
+// ---- the Responses API ------------------------------------------------------------------
+
+const responseTools = [
+  {
+    type: "function",
+    name: "get_weather",
+    description: "The weather now in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+  { type: "custom", name: "exec", description: "Run JavaScript" },
+];
+
+test("responses: whole, continued, retrieved, deleted", async () => {
+  const first = await client.responses.create({ model: "gpt-5.6-luna", input: "My name is Ada" });
+  assert.match(first.id, /^resp_/);
+  assert.ok(first.output_text.endsWith("My name is Ada"));
+  const second = await client.responses.create({
+    model: "gpt-5.6-luna",
+    input: "Again?",
+    previous_response_id: first.id,
+  });
+  assert.equal(second.previous_response_id, first.id);
+  assert.equal((await client.responses.retrieve(first.id)).id, first.id);
+  await client.responses.delete(first.id);
+  await assert.rejects(client.responses.retrieve(first.id), (e) => e instanceof OpenAI.NotFoundError);
+});
+
+for (const streamed of [false, true]) {
+  test(`responses: function and custom tool round trip (${streamed ? "stream" : "whole"})`, async () => {
+    const ask = { model: "gpt-5.6-luna", input: "Use get_weather, then exec to run `text(6 * 7)`", tools: responseTools };
+    const first = streamed
+      ? await client.responses.stream(ask).finalResponse()
+      : await client.responses.create(ask);
+    const fn = first.output.find((i) => i.type === "function_call");
+    const custom = first.output.find((i) => i.type === "custom_tool_call");
+    assert.deepEqual(JSON.parse(fn.arguments), { city: "Paris" });
+    assert.equal(custom.input, "text(6 * 7)");
+    const second = await client.responses.create({
+      model: "gpt-5.6-luna",
+      tools: responseTools,
+      previous_response_id: first.id,
+      input: [
+        { type: "function_call_output", call_id: fn.call_id, output: "18°C" },
+        { type: "custom_tool_call_output", call_id: custom.call_id, output: "42" },
+      ],
+    });
+    assert.ok(second.output_text.endsWith("get_weather returned: 18°C; exec returned: 42"));
+  });
+}
+
+test("responses: stream events and parse with a schema", async () => {
+  let text = "";
+  const stream = client.responses.stream({ model: "gpt-5.6-luna", input: "Stream to Node" });
+  stream.on("response.output_text.delta", (e) => (text += e.delta));
+  const final = await stream.finalResponse();
+  assert.equal(text, final.output_text);
+  const { zodTextFormat } = await import("openai/helpers/zod");
+  const Person = z.object({ name: z.string(), age: z.number().int() });
+  const parsed = await client.responses.parse({
+    model: "gpt-5.6-luna",
+    input: "Describe a person.",
+    text: { format: zodTextFormat(Person, "person") },
+  });
+  assert.deepEqual(parsed.output_parsed, { name: "example", age: 3 });
+});

@@ -157,3 +157,77 @@ def test_structured_output_that_the_sdk_parses(client):
         model="gpt-4o", messages=[{"role": "user", "content": "Any JSON"}], response_format={"type": "json_object"},
     )
     assert json.loads(r.choices[0].message.content) == {"echo": "Any JSON"}
+
+
+# ---- the Responses API -----------------------------------------------------------------
+
+RESPONSE_TOOLS = [
+    {"type": "function", "name": "get_weather", "description": "The weather now in a city",
+     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    {"type": "custom", "name": "exec", "description": "Run JavaScript"},
+]
+
+
+def test_responses_whole_continued_retrieved_and_deleted(client):
+    first = client.responses.create(model="gpt-5.6-luna", instructions="Be brief.", input="My name is Ada")
+    assert first.id.startswith("resp_") and first.status == "completed"
+    assert first.output_text.endswith("My name is Ada")
+    assert first.usage.input_tokens > 0 and first.usage.output_tokens_details.reasoning_tokens >= 0
+    second = client.responses.create(model="gpt-5.6-luna", input="And again?", previous_response_id=first.id)
+    assert second.previous_response_id == first.id and second.output_text.endswith("And again?")
+    assert client.responses.retrieve(first.id).output_text == first.output_text
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+
+
+def test_responses_stream(client):
+    with client.responses.stream(model="gpt-5.6-luna", input="Stream a response") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == final.output_text
+    assert final.output_text.endswith("Stream a response")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_responses_function_and_custom_tool_round_trip(client, streamed):
+    ask = "Use get_weather, then exec to run `text(6 * 7)`"
+    if streamed:
+        with client.responses.stream(model="gpt-5.6-luna", input=ask, tools=RESPONSE_TOOLS) as stream:
+            first = stream.get_final_response()
+    else:
+        first = client.responses.create(model="gpt-5.6-luna", input=ask, tools=RESPONSE_TOOLS)
+    calls = {item.type: item for item in first.output if item.type in ("function_call", "custom_tool_call")}
+    assert json.loads(calls["function_call"].arguments) == {"city": "Paris"}
+    assert calls["custom_tool_call"].input == "text(6 * 7)"
+    results = [
+        {"type": "function_call_output", "call_id": calls["function_call"].call_id, "output": "18°C"},
+        {"type": "custom_tool_call_output", "call_id": calls["custom_tool_call"].call_id, "output": "42"},
+    ]
+    second = client.responses.create(
+        model="gpt-5.6-luna", tools=RESPONSE_TOOLS, previous_response_id=first.id, input=results
+    )
+    assert second.output_text.endswith("get_weather returned: 18°C; exec returned: 42")
+
+
+def test_responses_parse_with_a_schema(client):
+    r = client.responses.parse(model="gpt-5.6-luna", input="Describe a person.", text_format=Person)
+    assert isinstance(r.output_parsed, Person) and r.output_parsed.age == 3
+
+
+def test_responses_errors(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-5.6-luna", input="x", tools=[{"type": "web_search"}])
+    assert e.value.param == "tools[0].type"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.responses.create(model="gpt-5.6-luna", input="x", previous_response_id="resp_missing")
+    assert e.value.param == "previous_response_id"
+
+
+def test_legacy_completions(client):
+    r = client.completions.create(model="gpt-4o-mini", prompt="Once upon a time", max_tokens=16)
+    assert r.object == "text_completion" and r.choices[0].finish_reason == "stop"
+    assert r.choices[0].text.endswith("Once upon a time")
+    text = "".join(c.choices[0].text for c in client.completions.create(
+        model="gpt-4o-mini", prompt="Stream it", stream=True) if c.choices)
+    assert text.endswith("Stream it")

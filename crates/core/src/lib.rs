@@ -8,7 +8,7 @@
 //! - [`pool`] and [`engine`]: choosing accounts, retrying, failing over; [`janitor`]: deleting
 //!   finished upstream sessions in the background;
 //! - [`relay`]: encoding answers and streams in the OpenAI format, and the [`relay::Encoder`]
-//!   every dialect's stream implements; [`anthropic`]: the Anthropic Messages dialect;
+//!   every dialect's stream implements; [`anthropic`]: the Anthropic Messages dialect; [`responses`]: the OpenAI Responses dialect; [`completions`]: legacy completions;
 //! - [`usage`]: exact and estimated token counts; [`record`]: one request's usage row; [`store`]: the SQLite database;
 //! - [`live`]: the feed behind the live dashboard; [`tokens`]: client tokens and their limits; [`control`]: the changes people make,
 //!   stored and applied live;
@@ -17,6 +17,7 @@
 pub mod anthropic;
 pub mod app;
 pub mod chat;
+pub mod completions;
 pub mod config;
 pub mod control;
 pub mod conversation;
@@ -32,6 +33,7 @@ pub mod output;
 pub mod pool;
 pub mod record;
 pub mod relay;
+pub mod responses;
 pub mod secret;
 pub mod sessions;
 pub mod store;

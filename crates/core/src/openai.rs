@@ -67,36 +67,51 @@ pub enum Stop {
     Many(Vec<String>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A message; serialisable too, for the conversations the Responses dialect stores.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatMessage {
     pub role: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<MessageContent>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// An assistant's calls (checked by [`crate::chat::plan`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
     /// A `tool` message: the call it answers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
     /// An assistant's legacy call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl ChatMessage {
+    /// A message of plain text.
+    pub fn text(role: &str, text: String) -> Self {
+        Self {
+            role: role.to_owned(),
+            content: Some(MessageContent::Text(text)),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            function_call: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
@@ -288,6 +303,7 @@ mod tests {
             completion_tokens: 2,
             total_tokens: 3,
             estimated: true,
+            ..TokenUsage::default()
         };
         let last = serde_json::to_value(chunk(ChunkUsage::Final(usage))).unwrap();
         assert_eq!(

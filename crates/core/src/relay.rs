@@ -105,7 +105,15 @@ pub trait Encoder: Send + 'static {
     /// The closing bytes when the request failed after the `200` went out and before any
     /// content: `status` is the one it would have had.
     fn refused(&mut self, status: u16, error: ErrorObject) -> Bytes;
+    /// Work to finish after the last event was encoded and before its bytes go out (a
+    /// response to store, so that the next request can continue it).
+    fn settle(&mut self) -> Option<Settling> {
+        None
+    }
 }
+
+/// See [`Encoder::settle`].
+pub type Settling = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Turns a stream's events into OpenAI SSE chunks.
 #[derive(Debug)]

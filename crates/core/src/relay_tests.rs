@@ -45,6 +45,7 @@ fn exact(input: u64, output: u64) -> TokenUsage {
         completion_tokens: output,
         total_tokens: input + output,
         estimated: false,
+        ..TokenUsage::default()
     }
 }
 

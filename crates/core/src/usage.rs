@@ -47,6 +47,10 @@ pub struct TokenUsage {
     /// wire format has no such field, so it is not serialised to clients.
     #[serde(skip)]
     pub estimated: bool,
+    /// How many of `completion_tokens` were reasoning (counted from the reasoning's text: the
+    /// upstream's metrics do not split them). For the dialects that report it.
+    #[serde(skip)]
+    pub reasoning_tokens: u64,
 }
 
 impl std::ops::Add for TokenUsage {
@@ -59,6 +63,7 @@ impl std::ops::Add for TokenUsage {
             completion_tokens: self.completion_tokens + other.completion_tokens,
             total_tokens: self.total_tokens + other.total_tokens,
             estimated: self.estimated || other.estimated,
+            reasoning_tokens: self.reasoning_tokens + other.reasoning_tokens,
         }
     }
 }
@@ -67,21 +72,24 @@ impl TokenUsage {
     /// Exact usage when the upstream gave metrics, else an estimate over what was sent and
     /// received.
     pub fn resolve(metrics: Option<Metrics>, query: &str, answer: &str, reasoning: &str) -> Self {
+        let reasoning_tokens = count_tokens(reasoning);
         match metrics {
             Some(m) => Self {
                 prompt_tokens: m.input_tokens,
                 completion_tokens: m.output_tokens,
                 total_tokens: m.total_tokens,
                 estimated: false,
+                reasoning_tokens: reasoning_tokens.min(m.output_tokens),
             },
             None => {
                 let prompt_tokens = count_tokens(query);
-                let completion_tokens = count_tokens(answer) + count_tokens(reasoning);
+                let completion_tokens = count_tokens(answer) + reasoning_tokens;
                 Self {
                     prompt_tokens,
                     completion_tokens,
                     total_tokens: prompt_tokens + completion_tokens,
                     estimated: true,
+                    reasoning_tokens,
                 }
             }
         }

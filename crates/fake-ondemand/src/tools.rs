@@ -204,6 +204,13 @@ pub fn arguments(schema: &Value, message: &str) -> Value {
     Value::Object(out)
 }
 
+/// The first `backtick-quoted` span of `message`: the code a user asks a tool to run.
+fn quoted(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(&message[start..end]).filter(|code| !code.trim().is_empty())
+}
+
 /// The last word of `message` that looks like a file name (`notes.txt`, `/tmp/a.md`): the
 /// user's own words come after any reminders an agent puts first.
 fn file_name(message: &str) -> Option<&str> {
@@ -241,6 +248,7 @@ fn example(name: &str, schema: &Value, message: &str) -> Value {
         _ => Value::from(match name {
             "city" | "location" | "place" => "Paris",
             "path" | "file" | "file_path" => file_name(message).unwrap_or("README.md"),
+            "input" | "code" | "command" | "cmd" | "script" => quoted(message).unwrap_or("example"),
             "query" | "q" | "search" => "on-demand.io",
             "unit" | "units" => "celsius",
             _ => "example",
@@ -308,6 +316,16 @@ mod tests {
         assert!(answer.contains("get_weather"), "{answer}");
         assert_eq!(latest_turn("[USER]\nhello\n\n[SYSTEM]\nnote"), "hello\n\n");
         assert_eq!(latest_turn("just text"), "just text");
+    }
+
+    #[test]
+    fn code_to_run_is_taken_from_backticks() {
+        let schema = json!({"type": "object", "required": ["input"], "properties": {"input": {"type": "string"}}});
+        assert_eq!(
+            arguments(&schema, "Use exec to run `text(6 * 7)` please"),
+            json!({"input": "text(6 * 7)"})
+        );
+        assert_eq!(arguments(&schema, "no code"), json!({"input": "example"}));
     }
 
     #[test]

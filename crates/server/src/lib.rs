@@ -16,6 +16,7 @@ pub mod launch;
 pub mod logging;
 mod messages;
 pub mod preferences;
+mod responses;
 pub mod supervisor;
 pub mod ui;
 mod v1;
@@ -209,6 +210,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/chat/completions",
             axum::routing::post(v1::chat_completions),
+        )
+        .route("/completions", axum::routing::post(v1::completions))
+        .route("/responses", axum::routing::post(responses::create))
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
         )
         .route_layer(client_token())
         .merge(anthropic)

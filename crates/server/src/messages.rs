@@ -56,7 +56,7 @@ pub async fn messages(
                 record.event.notes = Some(plan.notes.join("\n"));
             }
             v1::answer(&state, plan, record, MessageEncoder::new, |plan, done| {
-                Json(encode::message(plan, &done)).into_response()
+                std::future::ready(Json(encode::message(plan, &done)).into_response())
             })
             .await
         }

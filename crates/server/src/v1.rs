@@ -1,4 +1,5 @@
-//! The OpenAI routes: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions`;
+//! The OpenAI routes: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions`,
+//! `POST /v1/completions`;
 //! and what every dialect's request goes through: admission, planning, answering (whole, or
 //! streamed through the dialect's [`Encoder`]).
 
@@ -16,6 +17,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::Engine;
 use ondemand_core::chat::{self, ChatPlan};
+use ondemand_core::completions::{self, CompletionRequest, TextEncoder};
 use ondemand_core::engine::{ChatStream, Completion, Refusal, StreamEvent};
 use ondemand_core::openai::{ChatCompletionRequest, ModelEntry, ModelList};
 use ondemand_core::record::RequestRecord;
@@ -162,13 +164,17 @@ pub(crate) fn plan(
 
 /// Answers a planned request: a stream through the dialect's `encoder`, or the whole answer
 /// through `whole`.
-pub(crate) async fn answer<E: Encoder>(
+pub(crate) async fn answer<E, W>(
     state: &AppState,
     plan: ChatPlan,
     mut record: RequestRecord,
-    encoder: fn(&ChatPlan) -> E,
-    whole: fn(&ChatPlan, Completion) -> Response,
-) -> Response {
+    encoder: impl FnOnce(&ChatPlan) -> E,
+    whole: impl FnOnce(&ChatPlan, Completion) -> W,
+) -> Response
+where
+    E: Encoder,
+    W: Future<Output = Response>,
+{
     let engine = state.engine();
     if plan.stream {
         let keepalive = engine.settings().stream_keepalive;
@@ -176,7 +182,7 @@ pub(crate) async fn answer<E: Encoder>(
         return stream(state.engine_arc(), plan, record, keepalive, encoder).await;
     }
     match engine.complete(&plan, record).await {
-        Ok(done) => whole(&plan, done),
+        Ok(done) => whole(&plan, done).await,
         Err(Refusal { error, record: r }) => {
             record = r;
             refuse(&mut record, ApiError::from(error))
@@ -196,7 +202,7 @@ pub async fn chat_completions(
     match plan(&state, &token, &mut record, parsed) {
         Ok(plan) => {
             answer(&state, plan, record, ChunkEncoder::new, |plan, done| {
-                Json(relay::completion(plan, done)).into_response()
+                std::future::ready(Json(relay::completion(plan, done)).into_response())
             })
             .await
         }
@@ -306,11 +312,59 @@ impl<E: Encoder> Relay<E> {
                     if matches!(event, StreamEvent::Done { .. } | StreamEvent::Failed(_)) {
                         let bytes = self.encoder.event(&event);
                         self.phase = Phase::Done;
+                        // What the answer leaves behind (a stored response) is in place
+                        // before the client hears it is complete.
+                        if let Some(settling) = self.encoder.settle() {
+                            settling.await;
+                        }
                         return Some(bytes);
                     }
                     return Some(self.encoder.event(&event));
                 }
             }
         }
+    }
+}
+
+impl Asking for CompletionRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+}
+
+/// Legacy completions: a prompt in, `text_completion` objects out.
+pub async fn completions(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<ClientToken>>,
+    request: Request,
+) -> Response {
+    let (mut record, parsed) = match admit::<CompletionRequest>(&state, &token, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let decoded = match completions::decode(parsed) {
+        Ok(decoded) => decoded,
+        Err(e) => return refuse(&mut record, ApiError::from(e)),
+    };
+    let echo = decoded.echo;
+    match plan(&state, &token, &mut record, decoded.request) {
+        Ok(plan) => {
+            let whole_echo = echo.clone();
+            answer(
+                &state,
+                plan,
+                record,
+                move |plan| TextEncoder::new(plan, echo),
+                move |plan, done| {
+                    let body = completions::completion(plan, whole_echo.as_deref(), &done);
+                    std::future::ready(Json(body).into_response())
+                },
+            )
+            .await
+        }
+        Err(e) => refuse(&mut record, ApiError::from(e)),
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::chat::PlanError;
-use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
+use crate::openai::{ChatCompletionRequest, ChatMessage, Stop};
 
 /// A Messages request. Unknown fields are accepted and ignored, as Anthropic's API does
 /// for new client fields.
@@ -81,17 +81,6 @@ fn invalid(param: impl Into<String>, message: impl Into<String>) -> PlanError {
     }
 }
 
-fn message(role: &str, text: String) -> ChatMessage {
-    ChatMessage {
-        role: role.to_owned(),
-        content: Some(MessageContent::Text(text)),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        function_call: None,
-    }
-}
-
 fn block_type(block: &Value) -> &str {
     block.get("type").and_then(Value::as_str).unwrap_or("")
 }
@@ -141,7 +130,7 @@ fn joined_text(content: &Content, at: &str) -> Result<String, PlanError> {
 fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<(), PlanError> {
     let blocks = match content {
         Content::Text(text) => {
-            out.push(message("user", text.clone()));
+            out.push(ChatMessage::text("user", text.clone()));
             return Ok(());
         }
         Content::Blocks(blocks) => blocks,
@@ -175,7 +164,7 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
                     }
                 };
                 let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
-                let mut tool = message(
+                let mut tool = ChatMessage::text(
                     "tool",
                     if failed {
                         format!("Error: {result}")
@@ -192,7 +181,7 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
         }
     }
     if !texts.is_empty() {
-        out.push(message("user", texts.join("\n")));
+        out.push(ChatMessage::text("user", texts.join("\n")));
     }
     Ok(())
 }
@@ -200,7 +189,7 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
 /// An assistant turn: its text, and its `tool_use` blocks as calls.
 fn assistant_turn(content: &Content, i: usize) -> Result<ChatMessage, PlanError> {
     let blocks = match content {
-        Content::Text(text) => return Ok(message("assistant", text.clone())),
+        Content::Text(text) => return Ok(ChatMessage::text("assistant", text.clone())),
         Content::Blocks(blocks) => blocks,
     };
     let mut texts = Vec::new();
@@ -226,7 +215,7 @@ fn assistant_turn(content: &Content, i: usize) -> Result<ChatMessage, PlanError>
             kind => return Err(unsupported(kind, &at)),
         }
     }
-    let mut turn = message("assistant", texts.join("\n"));
+    let mut turn = ChatMessage::text("assistant", texts.join("\n"));
     turn.tool_calls = (!calls.is_empty()).then_some(Value::Array(calls));
     Ok(turn)
 }
@@ -407,7 +396,7 @@ pub fn decode(request: MessagesRequest) -> Result<Decoded, PlanError> {
     if let Some(system) = &request.system {
         let text = joined_text(system, "system")?;
         if !text.is_empty() {
-            messages.push(message("system", text));
+            messages.push(ChatMessage::text("system", text));
         }
     }
     for (i, m) in request.messages.iter().enumerate() {
@@ -415,7 +404,7 @@ pub fn decode(request: MessagesRequest) -> Result<Decoded, PlanError> {
             "user" => user_turn(&m.content, i, &mut messages)?,
             "assistant" => messages.push(assistant_turn(&m.content, i)?),
             // Claude Code puts reminders in a `system` message inside `messages`.
-            "system" => messages.push(message(
+            "system" => messages.push(ChatMessage::text(
                 "system",
                 joined_text(&m.content, &format!("messages[{i}].content"))?,
             )),

@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 use super::encode::{self, MessageEncoder};
 use super::*;
 use crate::engine::{Completion, Finish, StreamEvent, StreamFailure};
+use crate::openai::MessageContent;
 use crate::relay::Encoder;
 use crate::upstream::SyncAnswer;
 use crate::usage::TokenUsage;
@@ -177,6 +178,7 @@ fn usage() -> TokenUsage {
         completion_tokens: 3,
         total_tokens: 10,
         estimated: false,
+        ..TokenUsage::default()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod aliases;
 pub mod endpoints;
 pub mod latency;
+pub mod responses;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
@@ -36,6 +37,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0007_endpoint_catalogue.sql")),
         M::up(include_str!("sql/0008_tool_calls.sql")),
         M::up(include_str!("sql/0009_response_format.sql")),
+        M::up(include_str!("sql/0010_stored_responses.sql")),
     ])
 }
 
@@ -275,6 +277,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 9);
+        assert_eq!(version, 10);
     }
 }
