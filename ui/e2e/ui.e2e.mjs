@@ -229,15 +229,20 @@ test('models: the live catalogue refreshes; a bad alias is refused inline; an al
   await row.getByTestId('dead-target').waitFor();
 });
 
-test('connect: a token without a name is refused inline; a test request shows the answer', async () => {
+test('connect: a token without a name is refused inline; each client test speaks its dialect', async () => {
   await nav('connect');
   await byTest('connect-create-token').click();
   assert.match(await inlineError('connect-token-name'), /name/);
   assert.equal(await byTest('base-url').innerText(), `${base}/v1`);
   await byTest('connect-token').fill(secret);
-  await byTest('connect-send').click();
-  await byTest('connect-answer').waitFor();
-  assert.match(await byTest('connect-answer').innerText(), /Simulated answer/);
+  // Claude Code (Anthropic Messages), Codex (Responses), curl (Chat Completions).
+  for (const client of ['claude', 'codex', 'curl']) {
+    await byTest(`connect-tab-${client}`).click();
+    await byTest(`connect-test-${client}`).click();
+    await byTest('connect-answer').waitFor();
+    assert.match(await byTest('connect-answer').innerText(), /Simulated answer/);
+    if (client === 'claude') await page.screenshot({ path: join(SHOTS, 'en-connect-claude.png') });
+  }
 });
 
 test('a tool round trip shows its calls in the request log and the tools card by model', async () => {
@@ -252,9 +257,16 @@ test('a tool round trip shows its calls in the request log and the tools card by
   assert.match(second.choices[0].message.content, /get_weather returned: sunny/);
   await nav('requests');
   await page.waitForFunction(() => document.querySelector('[data-testid=request-row]')?.textContent?.includes('gpt-4o'));
-  await byTest('request-row').nth(1).click();
-  await byTest('request-detail').waitFor();
-  const detail = await byTest('request-detail').innerText();
+  // The call's row is the second newest once the log has caught up (rows are written in
+  // batches): look until it is, within a deadline.
+  let detail = '';
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await page.waitForTimeout(100)) {
+    await byTest('request-row').nth(1).click();
+    await byTest('request-detail').waitFor();
+    detail = await byTest('request-detail').innerText();
+    if (/get_weather/.test(detail)) break;
+    await page.keyboard.press('Escape');
+  }
   assert.match(detail, /get_weather \(16 B\)/, detail);
   assert.doesNotMatch(detail, /Paris/, 'argument values are never shown');
   await page.keyboard.press('Escape');

@@ -48,6 +48,13 @@ describe('translations', () => {
       ...['auto', 'light', 'dark'].map((k) => `header.theme.${k}`),
       ...['builtin', 'custom'].map((k) => `models.sources.${k}`),
       ...['1h', '24h', '7d', 'all'].map((k) => `requests.windows.${k}`),
+      ...['chat', 'messages', 'responses', 'completions'].map((k) => `dialects.${k}`),
+      ...['claude_code', 'codex', 'cherry_studio', 'openai_sdk', 'anthropic_sdk', 'cline', 'roo_code', 'curl', 'other'].map(
+        (k) => `clients.${k}`,
+      ),
+      // The Connect page's numbered steps.
+      ...[1, 2, 3, 4, 5].map((i) => `connect.cherry.${i}`),
+      ...[1, 2, 3, 4].flatMap((i) => [`connect.cherryAnthropic.${i}`, `connect.cline.${i}`]),
       ...['default', 'dashboard', 'config_file', 'environment', 'flag'].map((k) => `settings.sources.${k}`),
       // The groups the proxy declares (config::Group); labels and help come from the proxy.
       ...['conversations', 'retries', 'limits', 'pool', 'usage', 'upstream'].map((g) => `settings.groups.${g}`),

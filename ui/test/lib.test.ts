@@ -6,7 +6,7 @@ import { rangeBounds, startOfDay, tzOffsetMinutes } from '../src/lib/range';
 import { toSeries, topShares } from '../src/lib/series';
 import { changedSettings, groupSettings, inLanguage } from '../src/lib/settings';
 import type { Setting } from '../src/api/types';
-import { openaiBaseUrl, snippets } from '../src/lib/snippets';
+import { anthropicBaseUrl, openaiBaseUrl, snippets, testRequest } from '../src/lib/snippets';
 import type { TFunction } from 'i18next';
 
 const t = ((key: string, options?: Record<string, unknown>) => (options ? `${key}:${JSON.stringify(options)}` : key)) as unknown as TFunction;
@@ -104,9 +104,27 @@ describe('snippets', () => {
   it('fill the base URL, token and model', () => {
     const base = openaiBaseUrl('http://127.0.0.1:8787/');
     expect(base).toBe('http://127.0.0.1:8787/v1');
+    expect(anthropicBaseUrl(base)).toBe('http://127.0.0.1:8787');
     const s = snippets({ baseUrl: base, token: 'sk-odp-x', model: 'gpt-4o' });
-    expect(s.python).toContain('base_url="http://127.0.0.1:8787/v1", api_key="sk-odp-x"');
-    expect(s.node).toContain('baseURL: "http://127.0.0.1:8787/v1"');
-    expect(s.curl).toContain('http://127.0.0.1:8787/v1/chat/completions');
+    expect(s.pythonOpenai).toContain('base_url="http://127.0.0.1:8787/v1", api_key="sk-odp-x"');
+    expect(s.pythonAnthropic).toContain('base_url="http://127.0.0.1:8787", api_key="sk-odp-x"');
+    expect(s.nodeOpenai).toContain('baseURL: "http://127.0.0.1:8787/v1"');
+    expect(s.curlChat).toContain('http://127.0.0.1:8787/v1/chat/completions');
+    expect(s.claude).toContain('ANTHROPIC_BASE_URL="http://127.0.0.1:8787"');
+    expect(s.codex).toContain('wire_api = "responses"');
+    expect(s.codex).toContain('base_url = "http://127.0.0.1:8787/v1"');
+  });
+  it('test requests speak each dialect and read its answer', () => {
+    const input = { baseUrl: 'http://h/v1', token: 'tok', model: 'm' };
+    const chat = testRequest('chat', input, 'hi');
+    expect(chat.url).toBe('http://h/v1/chat/completions');
+    expect(chat.answer({ choices: [{ message: { content: 'A' } }] })).toBe('A');
+    const messages = testRequest('messages', input, 'hi');
+    expect(messages.url).toBe('http://h/v1/messages');
+    expect((messages.init.headers as Record<string, string>)['x-api-key']).toBe('tok');
+    expect(messages.answer({ content: [{ type: 'thinking', thinking: 'x' }, { type: 'text', text: 'B' }] })).toBe('B');
+    const responses = testRequest('responses', input, 'hi');
+    expect(JSON.parse(String(responses.init.body))).toEqual({ model: 'm', input: 'hi', store: false });
+    expect(responses.answer({ output: [{ type: 'reasoning' }, { type: 'message', content: [{ type: 'output_text', text: 'C' }] }] })).toBe('C');
   });
 });

@@ -73,6 +73,8 @@ impl RequestRecord {
                 // Overwritten on every path that finishes; a panic leaves this behind.
                 status: 500,
                 error_class: Some("internal_error".into()),
+                dialect: "chat".into(),
+                client: "other".into(),
                 ..UsageEvent::default()
             },
             started: Instant::now(),
@@ -164,6 +166,61 @@ impl Drop for RequestRecord {
                 }
             }
             None => self.live.publish(e),
+        }
+    }
+}
+/// The client family a request came from, for the dashboard: read from its user agent (and
+/// the `X-Title` / `HTTP-Referer` that Cline and Roo Code send, as they use the OpenAI SDK).
+pub fn client_family(user_agent: &str, title: &str) -> &'static str {
+    let title = title.to_ascii_lowercase();
+    if title.contains("roo") {
+        return "roo_code";
+    }
+    if title.contains("cline") {
+        return "cline";
+    }
+    let agent = user_agent.to_ascii_lowercase();
+    let families: [(&str, &'static str); 8] = [
+        ("claude-cli/", "claude_code"),
+        ("claude-code", "claude_code"),
+        ("codex_", "codex"),
+        ("cherrystudio", "cherry_studio"),
+        ("anthropic/", "anthropic_sdk"),
+        ("openai/", "openai_sdk"),
+        ("curl/", "curl"),
+        ("codex/", "codex"),
+    ];
+    families
+        .iter()
+        .find(|(mark, _)| agent.contains(mark))
+        .map_or("other", |(_, family)| family)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_family;
+
+    #[test]
+    fn clients_are_told_apart_by_what_they_send() {
+        for (agent, title, family) in [
+            ("claude-cli/2.1.328 (external, sdk-cli)", "", "claude_code"),
+            ("codex_exec/0.169.0 (Debian 12; x86_64) xterm", "", "codex"),
+            ("codex_cli_rs/0.169.0", "", "codex"),
+            (
+                "Mozilla/5.0 CherryStudio/1.5.3 Chrome/134",
+                "",
+                "cherry_studio",
+            ),
+            ("Anthropic/Python 2.14.0", "", "anthropic_sdk"),
+            ("Anthropic/JS 1.14.0", "", "anthropic_sdk"),
+            ("OpenAI/Python 3.57.0", "", "openai_sdk"),
+            ("OpenAI/JS 7.57.0", "Cline", "cline"),
+            ("OpenAI/JS 7.57.0", "Roo Code", "roo_code"),
+            ("curl/8.14.1", "", "curl"),
+            ("python-requests/2.32", "", "other"),
+            ("", "", "other"),
+        ] {
+            assert_eq!(client_family(agent, title), family, "{agent} / {title}");
         }
     }
 }

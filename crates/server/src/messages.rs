@@ -23,6 +23,7 @@ use crate::extract::read_json;
 use crate::v1::{self, Asking};
 
 impl Asking for MessagesRequest {
+    const DIALECT: &'static str = "messages";
     fn model(&self) -> &str {
         &self.model
     }

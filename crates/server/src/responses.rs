@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::v1::{self, Asking};
 
 impl Asking for ResponsesRequest {
+    const DIALECT: &'static str = "responses";
     fn model(&self) -> &str {
         &self.model
     }

@@ -20,7 +20,7 @@ use ondemand_core::chat::{self, ChatPlan};
 use ondemand_core::completions::{self, CompletionRequest, TextEncoder};
 use ondemand_core::engine::{ChatStream, Completion, Refusal, StreamEvent};
 use ondemand_core::openai::{ChatCompletionRequest, ModelEntry, ModelList};
-use ondemand_core::record::RequestRecord;
+use ondemand_core::record::{self, RequestRecord};
 use ondemand_core::relay::{self, ChunkEncoder, Encoder};
 use ondemand_core::tokens::ClientToken;
 use serde_json::json;
@@ -87,11 +87,14 @@ pub async fn get_model(
 
 /// A request body of some dialect: what admission reads before the dialect's own checks.
 pub(crate) trait Asking: serde::de::DeserializeOwned {
+    /// The dialect's name in the usage log.
+    const DIALECT: &'static str;
     fn model(&self) -> &str;
     fn stream(&self) -> bool;
 }
 
 impl Asking for ChatCompletionRequest {
+    const DIALECT: &'static str = "chat";
     fn model(&self) -> &str {
         &self.model
     }
@@ -112,6 +115,8 @@ pub(crate) async fn admit<T: Asking>(
     let settings = engine.settings();
     let sink = settings.record_usage.then(|| state.usage().clone());
     let mut record = RequestRecord::new(sink, engine.live.clone(), token.clone());
+    record.event.client = client_of(request.headers()).into();
+    record.event.dialect = T::DIALECT.into();
     if let Err(refusal) = record.reserve() {
         return Err(refuse(&mut record, ApiError::from(refusal)));
     }
@@ -140,6 +145,18 @@ pub(crate) async fn admit<T: Asking>(
         ));
     }
     Ok((record, parsed))
+}
+
+/// The client family a request's headers show.
+fn client_of(headers: &axum::http::HeaderMap) -> &'static str {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let title = [header("x-title"), header("http-referer")].join(" ");
+    record::client_family(header("user-agent"), &title)
 }
 
 /// Plans a request (in Chat Completions' terms, whatever its dialect) for this token.
@@ -327,6 +344,7 @@ impl<E: Encoder> Relay<E> {
 }
 
 impl Asking for CompletionRequest {
+    const DIALECT: &'static str = "completions";
     fn model(&self) -> &str {
         &self.model
     }

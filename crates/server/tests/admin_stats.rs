@@ -293,3 +293,89 @@ async fn one_request_of_the_log_by_its_id() {
     let (status, _) = get(&h, &format!("/api/requests/{newest}"), None).await;
     assert_eq!(status, 401, "the admin credential is needed");
 }
+
+#[tokio::test]
+async fn usage_is_broken_down_by_dialect_and_client() {
+    let h = Harness::with_keys(&["k"]).await;
+    let send = |path: &'static str, agent: &'static str, body: serde_json::Value| {
+        let h = &h;
+        async move {
+            let response = h
+                .http
+                .post(h.url(path))
+                .bearer_auth(TOKEN)
+                .header("user-agent", agent)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+    };
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    send("/v1/chat/completions", "OpenAI/Python 3.57.0", chat.clone()).await;
+    send("/v1/chat/completions", "OpenAI/Python 3.57.0", chat).await;
+    send(
+        "/v1/messages",
+        "claude-cli/2.1.328 (external, sdk-cli)",
+        json!({"model": "claude-sonnet-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    send(
+        "/v1/responses",
+        "codex_exec/0.169.0",
+        json!({"model": "gpt-5.6-luna", "input": "hi"}),
+    )
+    .await;
+    send(
+        "/v1/completions",
+        "curl/8.14.1",
+        json!({"model": "gpt-4o", "prompt": "hi"}),
+    )
+    .await;
+    let rows = h.usage_rows(5).await;
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.dialect.clone(), r.client.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("chat".into(), "openai_sdk".into()),
+            ("chat".into(), "openai_sdk".into()),
+            ("completions".into(), "curl".into()),
+            ("messages".into(), "claude_code".into()),
+            ("responses".into(), "codex".into()),
+        ]
+    );
+    let (_, page) = get(&h, "/api/requests?limit=1", Some(ADMIN)).await;
+    assert_eq!(page["data"][0]["dialect"], "completions");
+    assert_eq!(page["data"][0]["client"], "curl");
+    let keys = |list: &serde_json::Value| -> Vec<(String, u64)> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap().to_owned(),
+                    s["requests"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (_, dialects) = get(&h, "/api/stats/breakdown?by=dialect", Some(ADMIN)).await;
+    assert_eq!(
+        keys(&dialects),
+        [
+            ("chat".into(), 2),
+            ("completions".into(), 1),
+            ("messages".into(), 1),
+            ("responses".into(), 1)
+        ]
+    );
+    let (_, clients) = get(&h, "/api/stats/breakdown?by=client", Some(ADMIN)).await;
+    assert_eq!(keys(&clients)[0], ("openai_sdk".into(), 2));
+    assert_eq!(keys(&clients).len(), 4);
+}

@@ -62,7 +62,7 @@ export function useUsageToday(by: 'account' | 'token') {
   return byKey(useBreakdown(by, today).data);
 }
 
-export function useBreakdown(by: 'model' | 'account' | 'token', from: number, to?: number) {
+export function useBreakdown(by: 'model' | 'account' | 'token' | 'dialect' | 'client', from: number, to?: number) {
   return useQuery({
     queryKey: [...keys.stats, 'breakdown', by, from, to],
     queryFn: () => api<{ data: Share[] }>('/api/stats/breakdown', { query: { by, from, to } }).then((r) => r.data),

@@ -1159,6 +1159,11 @@ export interface components {
             account?: string | null;
             /** Format: int32 */
             attempts: number;
+            /**
+             * @description The client family, from the user agent: `claude_code`, `codex`, `cherry_studio`,
+             *     `openai_sdk`, `anthropic_sdk`, `cline`, `roo_code`, `curl` or `other`.
+             */
+            client: string;
             /** @description The client token's name. */
             client_token: string;
             /**
@@ -1166,6 +1171,8 @@ export interface components {
              *     arguments did not follow a strict tool's schema, or the answer did not fit its format.
              */
             corrected: boolean;
+            /** @description The API dialect: `chat`, `messages`, `responses` or `completions`. */
+            dialect: string;
             endpoint_id?: string | null;
             /**
              * @description Why it failed, for failures: an error code (`upstream_timeout`,
@@ -1928,7 +1935,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description What to share by. */
-                by: "model" | "account" | "token";
+                by: "model" | "account" | "token" | "dialect" | "client";
                 /** @description Unix ms, inclusive (default: 24 hours before `to`). */
                 from?: number;
                 /** @description Unix ms, exclusive (default: now). */

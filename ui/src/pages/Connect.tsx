@@ -1,15 +1,18 @@
 import { useState } from 'react';
 import {
-  ActionIcon, Alert, Button, Card, Code, CopyButton, Group, List, PasswordInput, Select, Stack, Tabs, Text, TextInput,
-  Textarea, Title, Tooltip,
+  ActionIcon, Alert, Button, Card, Code, CopyButton, Group, List, PasswordInput, SegmentedControl, Select, Stack, Tabs,
+  Text, TextInput, Textarea, Title, Tooltip,
 } from '@mantine/core';
 import { IconCheck, IconCopy } from '@tabler/icons-react';
+import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
 import { ApiError, connection, errorFrom } from '../api/client';
 import { useAliases, useCreateToken } from '../api/hooks';
 import { PageHeader } from '../components/common';
 import { fieldError, readableError } from '../lib/errors';
-import { openaiBaseUrl, snippets } from '../lib/snippets';
+import {
+  type Dialect, type SnippetInput, type SnippetKey, anthropicBaseUrl, openaiBaseUrl, snippets, testRequest,
+} from '../lib/snippets';
 
 function Copy({ value }: { value: string }) {
   const { t } = useTranslation();
@@ -26,6 +29,88 @@ function Copy({ value }: { value: string }) {
   );
 }
 
+function Snippet({ code }: { code: string }) {
+  return (
+    <Group align="flex-start" wrap="nowrap" gap="xs">
+      <Code block style={{ flex: 1 }}>{code}</Code>
+      <Copy value={code} />
+    </Group>
+  );
+}
+
+/** A variant of a client's setup: how it is shown, and the dialect its test speaks. */
+interface Variant {
+  label: string;
+  dialect: Dialect;
+  body: React.ReactNode;
+}
+
+/** The clients, each with its variants (an SDK for OpenAI and one for Anthropic, …). */
+function clients(t: TFunction, input: SnippetInput): { id: string; name: string; variants: Variant[] }[] {
+  const code = snippets(input);
+  const snippet = (key: SnippetKey) => <Snippet code={code[key]} />;
+  const steps = (prefix: string, count: number, values: Record<string, unknown> = {}) => (
+    <List type="ordered" size="sm" spacing={4}>
+      {Array.from({ length: count }, (_, i) => (
+        <List.Item key={i}>{t(`${prefix}.${i + 1}`, values)}</List.Item>
+      ))}
+    </List>
+  );
+  const origin = anthropicBaseUrl(input.baseUrl);
+  return [
+    {
+      id: 'claude',
+      name: 'Claude Code',
+      variants: [{ label: 'Anthropic Messages', dialect: 'messages', body: <>{snippet('claude')}<Text size="sm" c="dimmed" mt="xs">{t('connect.claudeHint')}</Text></> }],
+    },
+    {
+      id: 'codex',
+      name: 'Codex CLI',
+      variants: [{ label: 'OpenAI Responses', dialect: 'responses', body: <>{snippet('codex')}<Text size="sm" c="dimmed" mt="xs">{t('connect.codexHint')}</Text></> }],
+    },
+    {
+      id: 'cherry',
+      name: 'Cherry Studio',
+      variants: [
+        { label: 'OpenAI', dialect: 'chat', body: steps('connect.cherry', 5, { url: origin }) },
+        { label: 'Anthropic', dialect: 'messages', body: steps('connect.cherryAnthropic', 4, { url: origin }) },
+      ],
+    },
+    {
+      id: 'cline',
+      name: 'Cline / Roo Code',
+      variants: [{ label: 'OpenAI Compatible', dialect: 'chat', body: steps('connect.cline', 4, { url: input.baseUrl, model: input.model }) }],
+    },
+    {
+      id: 'python',
+      name: 'Python',
+      variants: [
+        { label: 'openai', dialect: 'chat', body: snippet('pythonOpenai') },
+        { label: 'anthropic', dialect: 'messages', body: snippet('pythonAnthropic') },
+      ],
+    },
+    {
+      id: 'node',
+      name: 'Node.js',
+      variants: [
+        { label: 'openai', dialect: 'chat', body: snippet('nodeOpenai') },
+        { label: '@anthropic-ai/sdk', dialect: 'messages', body: snippet('nodeAnthropic') },
+      ],
+    },
+    {
+      id: 'curl',
+      name: 'curl',
+      variants: [
+        { label: 'Chat Completions', dialect: 'chat', body: snippet('curlChat') },
+        { label: 'Messages', dialect: 'messages', body: snippet('curlMessages') },
+        { label: 'Responses', dialect: 'responses', body: snippet('curlResponses') },
+      ],
+    },
+  ];
+}
+
+type Outcome = { answer: string } | { error: unknown };
+
 export function Connect() {
   const { t } = useTranslation();
   const baseUrl = openaiBaseUrl(connection().baseUrl || window.location.origin);
@@ -35,11 +120,12 @@ export function Connect() {
   const [name, setName] = useState('');
   const [model, setModel] = useState<string | null>('gpt-4o');
   const [message, setMessage] = useState(() => t('connect.testMessage'));
-  const [answer, setAnswer] = useState<string | null>(null);
-  const [testError, setTestError] = useState<unknown>(null);
+  const [tab, setTab] = useState<string | null>('claude');
+  const [variant, setVariant] = useState<Record<string, string>>({});
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
   const [sending, setSending] = useState(false);
-  const shown = token || 'sk-odp-…';
-  const code = snippets({ baseUrl, token: shown, model: model ?? 'gpt-4o' });
+  const input: SnippetInput = { baseUrl, token: token || 'sk-odp-…', model: model ?? 'gpt-4o' };
+  const list = clients(t, input);
 
   const newToken = async () => {
     try {
@@ -49,21 +135,17 @@ export function Connect() {
       // Shown inline.
     }
   };
-  const send = async () => {
+  const send = async (dialect: Dialect) => {
     setSending(true);
-    setAnswer(null);
-    setTestError(null);
+    setOutcome(null);
+    const request = testRequest(dialect, { ...input, token }, message);
     try {
-      const response = await fetch(`${baseUrl}/chat/completions`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ model, messages: [{ role: 'user', content: message }] }),
-      });
+      const response = await fetch(request.url, request.init);
       const body = await response.json().catch(() => null);
       if (!response.ok) throw errorFrom(response.status, body);
-      setAnswer(body?.choices?.[0]?.message?.content ?? '');
+      setOutcome({ answer: request.answer(body) });
     } catch (e) {
-      setTestError(e instanceof ApiError ? e : new ApiError(0, 'network'));
+      setOutcome({ error: e instanceof ApiError ? e : new ApiError(0, 'network') });
     } finally {
       setSending(false);
     }
@@ -79,6 +161,7 @@ export function Connect() {
             <Code fz="md" data-testid="base-url">{baseUrl}</Code>
             <Copy value={baseUrl} />
           </Group>
+          <Text size="sm" c="dimmed" mt="xs">{t('connect.anthropicBaseUrl', { url: anthropicBaseUrl(baseUrl) })}</Text>
         </Card>
         <Card withBorder>
           <Title order={3} size="h5" mb="xs">{t('connect.token')}</Title>
@@ -89,47 +172,57 @@ export function Connect() {
           </Group>
           <PasswordInput label={t('connect.useToken')} value={token} onChange={(e) => setToken(e.currentTarget.value.trim())} data-testid="connect-token" />
           {create.data && token === create.data.secret && <Alert color="yellow" mt="xs" p="xs">{t('tokens.secretWarning')}</Alert>}
+          <Group mt="xs" align="flex-end">
+            <Select label={t('connect.model')} data={(aliases.data ?? []).map((a) => a.alias)} value={model} onChange={setModel} searchable w={240} allowDeselect={false} />
+            <Textarea label={t('connect.message')} value={message} onChange={(e) => setMessage(e.currentTarget.value)} autosize minRows={1} style={{ flex: 1 }} />
+          </Group>
         </Card>
         <Card withBorder>
           <Title order={3} size="h5" mb="xs">{t('connect.setup')}</Title>
-          <Tabs defaultValue="cherry">
+          <Tabs value={tab} onChange={(v) => { setTab(v); setOutcome(null); }}>
             <Tabs.List>
-              <Tabs.Tab value="cherry">Cherry Studio</Tabs.Tab>
-              <Tabs.Tab value="python">Python</Tabs.Tab>
-              <Tabs.Tab value="node">Node.js</Tabs.Tab>
-              <Tabs.Tab value="curl">curl</Tabs.Tab>
+              {list.map((c) => (
+                <Tabs.Tab key={c.id} value={c.id} data-testid={`connect-tab-${c.id}`}>{c.name}</Tabs.Tab>
+              ))}
             </Tabs.List>
-            <Tabs.Panel value="cherry" pt="sm">
-              <List type="ordered" size="sm" spacing={4}>
-                <List.Item>{t('connect.cherry.1')}</List.Item>
-                <List.Item>{t('connect.cherry.2')}</List.Item>
-                <List.Item>{t('connect.cherry.3', { url: baseUrl.replace(/\/v1$/, '') })}</List.Item>
-                <List.Item>{t('connect.cherry.4')}</List.Item>
-                <List.Item>{t('connect.cherry.5')}</List.Item>
-              </List>
-            </Tabs.Panel>
-            {(['python', 'node', 'curl'] as const).map((lang) => (
-              <Tabs.Panel value={lang} pt="sm" key={lang}>
-                <Group align="flex-start" wrap="nowrap" gap="xs">
-                  <Code block style={{ flex: 1 }}>{code[lang]}</Code>
-                  <Copy value={code[lang]} />
-                </Group>
-              </Tabs.Panel>
-            ))}
+            {list.map((c) => {
+              const chosen = c.variants.find((v) => v.label === variant[c.id]) ?? c.variants[0];
+              return (
+                <Tabs.Panel value={c.id} pt="sm" key={c.id}>
+                  <Stack gap="sm">
+                    {c.variants.length > 1 && (
+                      <SegmentedControl
+                        size="xs"
+                        w="fit-content"
+                        data={c.variants.map((v) => v.label)}
+                        value={chosen.label}
+                        onChange={(v) => { setVariant({ ...variant, [c.id]: v }); setOutcome(null); }}
+                      />
+                    )}
+                    {chosen.body}
+                    <Group>
+                      <Button
+                        variant="light"
+                        onClick={() => send(chosen.dialect)}
+                        loading={sending}
+                        disabled={!token || !message.trim()}
+                        data-testid={`connect-test-${c.id}`}
+                      >
+                        {t('connect.testIn', { dialect: t(`dialects.${chosen.dialect}`) })}
+                      </Button>
+                      {!token && <Text size="sm" c="dimmed">{t('connect.needToken')}</Text>}
+                    </Group>
+                    {tab === c.id && outcome && 'answer' in outcome && (
+                      <Alert color="teal" title={t('connect.answer')} data-testid="connect-answer">{outcome.answer}</Alert>
+                    )}
+                    {tab === c.id && outcome && 'error' in outcome && (
+                      <Alert color="red" data-testid="connect-error">{readableError(outcome.error, t)}</Alert>
+                    )}
+                  </Stack>
+                </Tabs.Panel>
+              );
+            })}
           </Tabs>
-        </Card>
-        <Card withBorder>
-          <Title order={3} size="h5" mb="xs">{t('connect.test')}</Title>
-          <Stack gap="xs">
-            <Select label={t('connect.model')} data={(aliases.data ?? []).map((a) => a.alias)} value={model} onChange={setModel} searchable maw={300} allowDeselect={false} />
-            <Textarea label={t('connect.message')} value={message} onChange={(e) => setMessage(e.currentTarget.value)} autosize minRows={2} />
-            <Group>
-              <Button onClick={send} loading={sending} disabled={!token || !message.trim()} data-testid="connect-send">{t('connect.send')}</Button>
-              {!token && <Text size="sm" c="dimmed">{t('connect.needToken')}</Text>}
-            </Group>
-            {answer !== null && <Alert color="teal" title={t('connect.answer')} data-testid="connect-answer">{answer}</Alert>}
-            {testError !== null && <Alert color="red" data-testid="connect-error">{readableError(testError, t)}</Alert>}
-          </Stack>
         </Card>
       </Stack>
     </>

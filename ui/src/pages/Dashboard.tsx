@@ -44,6 +44,10 @@ export function Dashboard() {
   const byModel = useBreakdown('model', from);
   const byAccount = useBreakdown('account', from);
   const byToken = useBreakdown('token', from);
+  const byDialect = useBreakdown('dialect', from);
+  const byClient = useBreakdown('client', from);
+  const named = (shares: Share[] | undefined, prefix: 'dialects' | 'clients') =>
+    shares?.map((s) => ({ ...s, key: t(`${prefix}.${s.key}`, { defaultValue: s.key }) }));
   const accounts = useAccounts();
   const o = overview.data;
 
@@ -122,6 +126,10 @@ export function Dashboard() {
         <ShareCard title={t('dashboard.byModel')} shares={byModel.data} other={t('dashboard.other')} testId="chart-models" />
         <ShareCard title={t('dashboard.byAccount')} shares={byAccount.data} other={t('dashboard.other')} testId="chart-accounts" />
         <ShareCard title={t('dashboard.byToken')} shares={byToken.data} other={t('dashboard.other')} testId="chart-tokens" />
+      </SimpleGrid>
+      <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="sm" mb="sm">
+        <ShareCard title={t('dashboard.byDialect')} shares={named(byDialect.data, 'dialects')} other={t('dashboard.other')} testId="chart-dialects" />
+        <ShareCard title={t('dashboard.byClient')} shares={named(byClient.data, 'clients')} other={t('dashboard.other')} testId="chart-clients" />
       </SimpleGrid>
       <ToolsCard shares={byModel.data} />
       <RecentLive />

@@ -183,6 +183,8 @@ function Detail({ r }: { r: RequestRow }) {
     [t('requests.token'), r.client_token],
     [t('requests.account'), r.account ?? '—'],
     [t('requests.kind'), r.stream ? t('requests.stream') : t('requests.sync')],
+    [t('requests.dialect'), t(`dialects.${r.dialect}`, { defaultValue: r.dialect })],
+    [t('requests.client'), t(`clients.${r.client}`, { defaultValue: r.client })],
     [t('requests.latency'), formatDuration(r.latency_ms, lang)],
     [t('requests.ttft'), formatDuration(r.ttft_ms, lang)],
     [t('requests.attempts'), formatNumber(r.attempts, lang)],

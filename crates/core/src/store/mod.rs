@@ -38,6 +38,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0008_tool_calls.sql")),
         M::up(include_str!("sql/0009_response_format.sql")),
         M::up(include_str!("sql/0010_stored_responses.sql")),
+        M::up(include_str!("sql/0011_dialect_client.sql")),
     ])
 }
 
@@ -277,6 +278,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 10);
+        assert_eq!(version, 11);
     }
 }

@@ -47,6 +47,11 @@ pub struct UsageEvent {
     pub corrected: bool,
     /// The answer format asked for: `json_object` or `json_schema` (`None`: text).
     pub response_format: Option<String>,
+    /// The API dialect: `chat`, `messages`, `responses` or `completions`.
+    pub dialect: String,
+    /// The client family, from the user agent: `claude_code`, `codex`, `cherry_studio`,
+    /// `openai_sdk`, `anthropic_sdk`, `cline`, `roo_code`, `curl` or `other`.
+    pub client: String,
 }
 
 /// A call an answer made, as the request log keeps it.
@@ -123,8 +128,8 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-            notes, tools, tool_calls, corrected, response_format)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            notes, tools, tool_calls, corrected, response_format, dialect, client)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -133,6 +138,7 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
     // Rollups are summed per (hour, model, account, token) in memory first: a batch of a
     // thousand rows usually touches a handful of rollup rows, so this saves most upserts.
     let mut sums: HashMap<(i64, &str, &str, &str), [i64; 8]> = HashMap::new();
+    let mut per_client: HashMap<(i64, &str, &str), [i64; 8]> = HashMap::new();
     // Saturating: a row with absurd counts must not wrap the sums of the others.
     let add = |into: &mut [i64; 8], sum: [i64; 8]| {
         for (t, v) in into.iter_mut().zip(sum) {
@@ -164,6 +170,8 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             json_list(&e.tool_calls),
             e.corrected,
             e.response_format,
+            e.dialect,
+            e.client,
         ])?;
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
@@ -187,6 +195,19 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             i64::from(e.corrected),
         ];
         add(sums.entry(key).or_default(), row);
+        add(
+            per_client
+                .entry((key.0, e.dialect.as_str(), e.client.as_str()))
+                .or_default(),
+            row,
+        );
+    }
+    let mut clients = tx.prepare_cached(&rollup_upsert(
+        "usage_clients_hourly",
+        &["hour", "dialect", "client"],
+    ))?;
+    for ((hour, dialect, client), [a, b, c, d, e, f, g, h]) in per_client {
+        clients.execute(params![hour, dialect, client, a, b, c, d, e, f, g, h])?;
     }
     let mut totals = tx.prepare_cached(&rollup_upsert("usage_hourly_totals", &["hour"]))?;
     let mut per_hour: HashMap<i64, [i64; 8]> = HashMap::new();
@@ -298,7 +319,7 @@ pub fn page(
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
                 latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-                notes, tools, tool_calls, corrected, response_format
+                notes, tools, tool_calls, corrected, response_format, dialect, client
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -364,6 +385,8 @@ pub fn page(
                     .unwrap_or_default(),
                 corrected: r.get(20)?,
                 response_format: r.get(21)?,
+                dialect: r.get(22)?,
+                client: r.get(23)?,
             },
         ))
     })?;
@@ -485,6 +508,10 @@ pub enum Dimension {
     Model,
     Account,
     Token,
+    /// The API dialect the requests spoke.
+    Dialect,
+    /// The client family that sent them.
+    Client,
 }
 
 /// One slice of a breakdown.
@@ -501,7 +528,8 @@ pub struct Share {
     pub corrected: u64,
 }
 
-/// Totals per model, account or client token over `[from, to)`, largest first.
+/// Totals per model, account, client token, dialect or client over `[from, to)`, largest
+/// first.
 pub fn breakdown(
     conn: &Connection,
     from_ms: i64,
@@ -512,7 +540,20 @@ pub fn breakdown(
         Dimension::Model => "model",
         Dimension::Account => "account",
         Dimension::Token => "client_token",
+        Dimension::Dialect => "dialect",
+        Dimension::Client => "client",
     };
+    if matches!(by, Dimension::Dialect | Dimension::Client) {
+        // Few rows per hour: the hourly rollup alone is quick for any range.
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {column}, SUM(requests), SUM(successes), SUM(input_tokens), SUM(output_tokens),
+                SUM(tool_requests), SUM(corrected)
+             FROM usage_clients_hourly WHERE hour >= ?1 AND hour < ?2
+             GROUP BY 1 ORDER BY SUM(requests) DESC, 1"
+        ))?;
+        let from_hour = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        return stmt.query_map(params![from_hour, to_ms], share)?.collect();
+    }
     // Whole UTC days in the middle come from the daily rollup, the hours at the edges from
     // the hourly one: the same sums as hours alone, reading ~24 times fewer rows.
     let from_hour = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
@@ -536,18 +577,20 @@ pub fn breakdown(
             FROM usage_hourly WHERE hour >= ?3 AND hour < ?4
          ) GROUP BY k ORDER BY SUM(r) DESC, k"
     ))?;
-    let rows = stmt.query_map(params![from_hour, first_day, end_day, to_ms], |r| {
-        Ok(Share {
-            key: r.get(0)?,
-            requests: r.get::<_, i64>(1)? as u64,
-            successes: r.get::<_, i64>(2)? as u64,
-            input_tokens: r.get::<_, i64>(3)? as u64,
-            output_tokens: r.get::<_, i64>(4)? as u64,
-            tool_requests: r.get::<_, i64>(5)? as u64,
-            corrected: r.get::<_, i64>(6)? as u64,
-        })
-    })?;
+    let rows = stmt.query_map(params![from_hour, first_day, end_day, to_ms], share)?;
     rows.collect()
+}
+
+fn share(r: &rusqlite::Row<'_>) -> rusqlite::Result<Share> {
+    Ok(Share {
+        key: r.get(0)?,
+        requests: r.get::<_, i64>(1)? as u64,
+        successes: r.get::<_, i64>(2)? as u64,
+        input_tokens: r.get::<_, i64>(3)? as u64,
+        output_tokens: r.get::<_, i64>(4)? as u64,
+        tool_requests: r.get::<_, i64>(5)? as u64,
+        corrected: r.get::<_, i64>(6)? as u64,
+    })
 }
 
 #[cfg(test)]
