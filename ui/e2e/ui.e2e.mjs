@@ -229,6 +229,26 @@ test('models: the live catalogue refreshes; a bad alias is refused inline; an al
   await row.getByTestId('dead-target').waitFor();
 });
 
+test('models: a pattern is added (a bad target refused inline), used by requests, and the built-ins restored', async () => {
+  await nav('models');
+  await byTest('patterns-table').waitFor();
+  await byTest('add-pattern').click();
+  await byTest('pattern-name').fill('e2e-*');
+  await byTest('pattern-targets').fill('bad/id');
+  await byTest('pattern-form').getByRole('button', { name: 'Save' }).click();
+  assert.match(await inlineError('pattern-targets'), /endpoint/);
+  await byTest('pattern-targets').fill('predefined-gpt-5.6-luna');
+  await byTest('pattern-form').getByRole('button', { name: 'Save' }).click();
+  const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'e2e-*', exact: true }) });
+  await row.getByText('in use').waitFor();
+  const answer = await sdk().chat.completions.create({ model: 'e2e-model-anything', messages: [{ role: 'user', content: 'hi' }] });
+  assert.match(answer.choices[0].message.content, /hi/);
+  await byTest('patterns-table').screenshot({ path: join(SHOTS, 'en-patterns.png') });
+  await byTest('reset-patterns').click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Restore built-in patterns' }).click();
+  await row.waitFor({ state: 'detached' });
+});
+
 test('connect: a token without a name is refused inline; each client test speaks its dialect', async () => {
   await nav('connect');
   await byTest('connect-create-token').click();

@@ -6,6 +6,7 @@ import { rangeBounds, startOfDay, tzOffsetMinutes } from '../src/lib/range';
 import { toSeries, topShares } from '../src/lib/series';
 import { changedSettings, groupSettings, inLanguage } from '../src/lib/settings';
 import type { Setting } from '../src/api/types';
+import { edited, moved } from '../src/lib/patterns';
 import { anthropicBaseUrl, openaiBaseUrl, snippets, testRequest } from '../src/lib/snippets';
 import type { TFunction } from 'i18next';
 
@@ -126,5 +127,17 @@ describe('snippets', () => {
     const responses = testRequest('responses', input, 'hi');
     expect(JSON.parse(String(responses.init.body))).toEqual({ model: 'm', input: 'hi', store: false });
     expect(responses.answer({ output: [{ type: 'reasoning' }, { type: 'message', content: [{ type: 'output_text', text: 'C' }] }] })).toBe('C');
+  });
+});
+
+describe('patterns', () => {
+  const p = (pattern: string) => ({ pattern, targets: ['predefined-x'] });
+  it('are edited and moved as a whole list', () => {
+    const list = [p('a*'), p('b*'), p('c*')];
+    expect(edited(list, null, p('d*')).map((x) => x.pattern)).toEqual(['a*', 'b*', 'c*', 'd*']);
+    expect(edited(list, 1, p('B*')).map((x) => x.pattern)).toEqual(['a*', 'B*', 'c*']);
+    expect(edited(list, 0, null).map((x) => x.pattern)).toEqual(['b*', 'c*']);
+    expect(moved(list, 2, -1).map((x) => x.pattern)).toEqual(['a*', 'c*', 'b*']);
+    expect(moved(list, 0, -1)).toBe(list);
   });
 });

@@ -64,7 +64,13 @@ fn event(i: u64, now: i64) -> UsageEvent {
         response_format: (i % 20 == 0).then(|| "json_schema".to_owned()),
         // The dialects and clients in the proportions a mixed desktop might see.
         dialect: ["chat", "chat", "messages", "responses"][(i % 4) as usize].to_owned(),
-        client: ["openai_sdk", "cherry_studio", "claude_code", "codex", "curl"][(i % 5) as usize]
+        client: [
+            "openai_sdk",
+            "cherry_studio",
+            "claude_code",
+            "codex",
+            "curl",
+        ][(i % 5) as usize]
             .to_owned(),
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {

@@ -342,3 +342,79 @@ async fn values_that_cannot_be_sent_as_headers_are_refused() {
     assert_eq!(body["error"]["param"], "api_key");
     assert_eq!(h.chat(user("still fine")).await.0, 200, "nothing changed");
 }
+
+#[tokio::test]
+async fn model_patterns_are_edited_whole_kept_and_reset() {
+    let mut h = Harness::with_keys(&["k"]).await;
+    let endpoint_for = |h: &Harness, model: &'static str| {
+        let http = h.http.clone();
+        let url = h.url("/v1/chat/completions");
+        async move {
+            let response = http
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    let (status, list) = h.admin("GET", "/api/patterns", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["builtin"], true);
+    let opus = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pattern"] == "claude-*opus*")
+        .unwrap();
+    assert_eq!(
+        opus["resolves_to"], "predefined-claude-opus-5",
+        "the first target the live catalogue has active"
+    );
+    endpoint_for(&h, "claude-opus-4-1-20250805").await;
+    let last =
+        |h: &Harness| h.fake.requests_to("/query").last().unwrap().body["endpointId"].clone();
+    assert_eq!(last(&h), "predefined-claude-opus-5");
+
+    let (status, edited) = h
+        .admin(
+            "PUT",
+            "/api/patterns",
+            Some(json!({"patterns": [{"pattern": " claude-* ", "targets": ["predefined-claude-4-5-haiku"]}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["builtin"], false);
+    assert_eq!(
+        edited["data"],
+        json!([{"pattern": "claude-*", "targets": ["predefined-claude-4-5-haiku"], "resolves_to": "predefined-claude-4-5-haiku"}])
+    );
+    endpoint_for(&h, "claude-opus-4-1-20250805").await;
+    assert_eq!(last(&h), "predefined-claude-4-5-haiku");
+
+    h.restart().await;
+    let (_, kept) = h.admin("GET", "/api/patterns", None).await;
+    assert_eq!(kept["data"], edited["data"], "kept across a restart");
+    endpoint_for(&h, "claude-anything").await;
+    assert_eq!(last(&h), "predefined-claude-4-5-haiku");
+
+    refuses(
+        &h,
+        &[
+            ("PUT", "/api/patterns", Some(json!({"patterns": [{"pattern": "x*", "targets": []}]})), 400, Some("patterns[0].targets")),
+            ("PUT", "/api/patterns", Some(json!({"patterns": [{"pattern": "x*", "targets": ["not an id"]}]})), 400, Some("patterns[0].targets[0]")),
+            ("PUT", "/api/patterns", Some(json!({"patterns": [{"pattern": "has space", "targets": ["predefined-a"]}]})), 400, Some("patterns[0].pattern")),
+            ("PUT", "/api/patterns", Some(json!({"patterns": vec![json!({"pattern": "a*", "targets": ["predefined-a"]}); 65]})), 400, Some("patterns")),
+            ("PUT", "/api/patterns", Some(json!({"list": []})), 400, None),
+        ],
+    )
+    .await;
+
+    let (status, reset) = h.admin("DELETE", "/api/patterns", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(reset["builtin"], true);
+    endpoint_for(&h, "claude-opus-4-1-20250805").await;
+    assert_eq!(last(&h), "predefined-claude-opus-5");
+}

@@ -6,12 +6,13 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Proxy, RequestPage, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Pattern, PatternsView, Proxy, RequestPage, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
   tokens: ['tokens'] as const,
   aliases: ['aliases'] as const,
+  patterns: ['patterns'] as const,
   settings: ['settings'] as const,
   stats: ['stats'] as const,
   requests: ['requests'] as const,
@@ -125,6 +126,12 @@ export const usePutAlias = () =>
     api(`/api/aliases/${encodeURIComponent(alias)}`, { method: 'PUT', body: { endpoint_id } }), [keys.aliases]);
 export const useDeleteAlias = () =>
   useChange((alias: string) => api<void>(`/api/aliases/${encodeURIComponent(alias)}`, { method: 'DELETE' }), [keys.aliases]);
+
+export const usePatterns = () => useQuery({ queryKey: keys.patterns, queryFn: () => api<PatternsView>('/api/patterns') });
+export const usePutPatterns = () =>
+  useChange((patterns: Pattern[]) => api<PatternsView>('/api/patterns', { method: 'PUT', body: { patterns } }), [keys.patterns]);
+export const useResetPatterns = () =>
+  useChange(() => api<PatternsView>('/api/patterns', { method: 'DELETE' }), [keys.patterns]);
 
 export const useUpdateSettings = () =>
   useChange((changes: Record<string, unknown>) =>

@@ -260,6 +260,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/patterns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model patterns: the names agents send, and where they go. */
+        get: operations["models_list_patterns"];
+        /** Replaces the pattern list (an empty list brings the built-in one back). */
+        put: operations["models_put_patterns"];
+        post?: never;
+        /** Brings the built-in pattern list back. */
+        delete: operations["models_reset_patterns"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/proxy": {
         parameters: {
             query?: never;
@@ -861,6 +880,10 @@ export interface components {
             alias: string;
             endpoint_id: string;
         };
+        /** @description The whole ordered list of patterns, to replace the current one. */
+        NewPatterns: {
+            patterns: components["schemas"]["Pattern"][];
+        };
         /** @description A token just created, with its secret: shown this once; only its hash is kept. */
         NewToken: components["schemas"]["Token"] & {
             secret: string;
@@ -878,6 +901,32 @@ export interface components {
             /** Format: int64 */
             to: number;
             upstream_problem?: null | components["schemas"]["UpstreamProblem"];
+        };
+        /**
+         * @description A family of model names and where they go: `claude-*opus*` → the first of its targets
+         *     the live catalogue has available (in order of preference).
+         */
+        Pattern: {
+            /** @description `*` matches any run of characters; the rest matches itself, in any case. */
+            pattern: string;
+            /** @description Endpoint ids, best first. */
+            targets: string[];
+        };
+        /** @description One pattern, and what it resolves to now. */
+        PatternView: {
+            pattern: string;
+            /**
+             * @description The target used now: the first the live catalogue has active (the first, while no
+             *     catalogue is known); `None` when none of them is available.
+             */
+            resolves_to?: string | null;
+            targets: string[];
+        };
+        /** @description The model patterns as the admin API shows them. */
+        PatternsView: {
+            /** @description The list is the shipped one (nothing edited, or reset). */
+            builtin: boolean;
+            data: components["schemas"]["PatternView"][];
         };
         /**
          * @description What kind of proxy-wide problem the upstream shows.
@@ -1280,8 +1329,12 @@ export type Login = components['schemas']['Login'];
 export type ModelBlock = components['schemas']['ModelBlock'];
 export type NamedSecret = components['schemas']['NamedSecret'];
 export type NewAlias = components['schemas']['NewAlias'];
+export type NewPatterns = components['schemas']['NewPatterns'];
 export type NewToken = components['schemas']['NewToken'];
 export type Overview = components['schemas']['Overview'];
+export type Pattern = components['schemas']['Pattern'];
+export type PatternView = components['schemas']['PatternView'];
+export type PatternsView = components['schemas']['PatternsView'];
 export type ProblemKind = components['schemas']['ProblemKind'];
 export type Proxy = components['schemas']['Proxy'];
 export type ProxyInput = components['schemas']['ProxyInput'];
@@ -1751,6 +1804,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    models_list_patterns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatternsView"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    models_put_patterns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPatterns"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatternsView"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    models_reset_patterns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatternsView"];
                 };
             };
             "4XX": components["responses"]["Error"];

@@ -9,6 +9,7 @@ import { Confirm, ErrorAlert, FormModal, ListTable, PageHeader } from '../compon
 import { fieldError, formLevelError } from '../lib/errors';
 import { formatCompact, formatDateTime } from '../lib/format';
 import { settle } from '../lib/notify';
+import { Patterns } from './Patterns';
 
 /** The live endpoint catalogue: what on-demand.io serves now, and which account sees what. */
 function Catalogue() {
@@ -186,6 +187,7 @@ export function Models() {
               ))}
         </ListTable>
       </Card>
+      <Patterns />
       {editing && <AliasForm alias={editing === 'new' ? null : editing} onClose={() => setEditing(null)} />}
       <Confirm
         opened={deleting !== null}

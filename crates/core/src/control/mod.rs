@@ -14,7 +14,7 @@ mod tokens;
 mod transfer;
 
 pub use accounts::AccountInput;
-pub use settings::{AliasSource, AliasView, SettingSource, SettingView};
+pub use settings::{AliasSource, AliasView, PatternView, PatternsView, SettingSource, SettingView};
 pub use tokens::{NewToken, TokenInput};
 pub use transfer::{ExportDocument, ImportMode, ImportReport};
 
@@ -214,6 +214,7 @@ impl Control {
         apply_accounts(engine, &accounts);
         engine.tokens.load(&token_rows::list(&conn)?);
         apply_aliases(engine, &aliases::list(&conn)?);
+        apply_patterns(engine, &crate::store::patterns::list(&conn)?);
         engine.set_endpoints(endpoint_rows::load(&conn)?);
         drop(conn);
         for row in &accounts {
@@ -371,7 +372,19 @@ fn apply_aliases(engine: &Engine, rows: &[aliases::AliasRow]) {
         .iter()
         .map(|r| (r.alias.clone(), r.endpoint_id.clone()))
         .collect();
-    engine.set_catalog(ModelCatalog::with_custom(&custom));
+    let patterns = engine.catalog().patterns().to_vec();
+    engine.set_catalog(ModelCatalog::with_custom(&custom).with_patterns(patterns));
+}
+
+/// The stored patterns, or the built-in ones when none are stored.
+fn apply_patterns(engine: &Engine, rows: &[crate::models::Pattern]) {
+    let patterns = if rows.is_empty() {
+        ModelCatalog::builtin_patterns().to_vec()
+    } else {
+        rows.to_vec()
+    };
+    let catalog = engine.catalog().as_ref().clone().with_patterns(patterns);
+    engine.set_catalog(catalog);
 }
 
 #[cfg(test)]

@@ -3,14 +3,15 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Control, ControlError, apply_aliases};
+use super::{Control, ControlError, apply_aliases, apply_patterns};
 use crate::config::{
     self, Choice, Group, KindName, Origin, SETTINGS, Words, is_live_setting, is_setting,
     settings_json,
 };
 use crate::engine::Engine;
+use crate::models::Pattern;
 use crate::models::{ModelCatalog, PASSTHROUGH_PREFIXES};
-use crate::store::{aliases, now_ms, settings as rows};
+use crate::store::{aliases, now_ms, patterns, settings as rows};
 
 /// One setting as the admin API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -76,7 +77,103 @@ pub struct AliasView {
     pub target_available: Option<bool>,
 }
 
+/// The model patterns as the admin API shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PatternsView {
+    pub data: Vec<PatternView>,
+    /// The list is the shipped one (nothing edited, or reset).
+    pub builtin: bool,
+}
+
+/// One pattern, and what it resolves to now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PatternView {
+    pub pattern: String,
+    pub targets: Vec<String>,
+    /// The target used now: the first the live catalogue has active (the first, while no
+    /// catalogue is known); `None` when none of them is available.
+    pub resolves_to: Option<String>,
+}
+
+/// Most patterns in the list, and targets per pattern.
+const MAX_PATTERNS: usize = 64;
+const MAX_TARGETS: usize = 16;
+
 impl Control {
+    pub async fn patterns(&self, engine: &Engine) -> Result<PatternsView, ControlError> {
+        let stored = self.store.read(patterns::list).await?;
+        let live = engine.endpoints();
+        let catalog = engine.catalog();
+        Ok(PatternsView {
+            builtin: stored.is_empty(),
+            data: catalog
+                .patterns()
+                .iter()
+                .map(|p| PatternView {
+                    pattern: p.pattern.clone(),
+                    targets: p.targets.clone(),
+                    resolves_to: p.target(&live).map(str::to_owned),
+                })
+                .collect(),
+        })
+    }
+
+    /// Replaces the whole ordered list of patterns; an empty list brings the built-in one
+    /// back.
+    pub async fn put_patterns(
+        &self,
+        engine: &Engine,
+        list: Vec<Pattern>,
+    ) -> Result<(), ControlError> {
+        if list.len() > MAX_PATTERNS {
+            return Err(ControlError::invalid(
+                "patterns",
+                format!("At most {MAX_PATTERNS} patterns."),
+            ));
+        }
+        let mut checked = Vec::with_capacity(list.len());
+        for (i, p) in list.into_iter().enumerate() {
+            let at = |field: &str| format!("patterns[{i}].{field}");
+            let pattern = p.pattern.trim();
+            if pattern.is_empty()
+                || pattern.len() > 128
+                || pattern.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ControlError::invalid(
+                    at("pattern"),
+                    "A pattern is 1 to 128 characters without spaces; `*` matches any run of characters.",
+                ));
+            }
+            if p.targets.is_empty() || p.targets.len() > MAX_TARGETS {
+                return Err(ControlError::invalid(
+                    at("targets"),
+                    format!("A pattern needs 1 to {MAX_TARGETS} endpoint ids, best first."),
+                ));
+            }
+            let targets = p
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(j, t)| {
+                    check_endpoint(t).map_err(|e| {
+                        ControlError::invalid(at(&format!("targets[{j}]")), e.to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            checked.push(Pattern {
+                pattern: pattern.to_owned(),
+                targets,
+            });
+        }
+        self.change(
+            engine,
+            move |tx| Ok(patterns::replace(tx, &checked, now_ms())?),
+            patterns::list,
+            apply_patterns,
+        )
+        .await
+    }
+
     pub fn settings_view(&self, engine: &Engine) -> Vec<SettingView> {
         let values = settings_json(&engine.settings());
         let defaults = settings_json(&self.base);

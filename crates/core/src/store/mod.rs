@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod aliases;
 pub mod endpoints;
 pub mod latency;
+pub mod patterns;
 pub mod responses;
 pub mod sessions;
 pub mod settings;
@@ -39,6 +40,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0009_response_format.sql")),
         M::up(include_str!("sql/0010_stored_responses.sql")),
         M::up(include_str!("sql/0011_dialect_client.sql")),
+        M::up(include_str!("sql/0012_model_patterns.sql")),
     ])
 }
 
@@ -278,6 +280,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 11);
+        assert_eq!(version, 12);
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ondemand_core::control::AliasView;
+use ondemand_core::control::{AliasView, PatternsView};
 use ondemand_core::endpoints::{Endpoint, EndpointCatalog};
 use ondemand_core::models::PASSTHROUGH_PREFIXES;
+use ondemand_core::models::Pattern;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -96,6 +97,41 @@ pub async fn delete_alias(
 ) -> Result<StatusCode, ApiError> {
     state.control().delete_alias(state.engine(), &alias).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The model patterns: the names agents send, and where they go.
+#[utoipa::path(get, path = "/api/patterns", tag = "models",
+    responses((status = 200, body = PatternsView)))]
+pub async fn list_patterns(State(state): State<AppState>) -> Answer<PatternsView> {
+    Ok(Json(state.control().patterns(state.engine()).await?))
+}
+
+/// The whole ordered list of patterns, to replace the current one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatterns {
+    patterns: Vec<Pattern>,
+}
+
+/// Replaces the pattern list (an empty list brings the built-in one back).
+#[utoipa::path(put, path = "/api/patterns", tag = "models", request_body = NewPatterns,
+    responses((status = 200, body = PatternsView)))]
+pub async fn put_patterns(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<NewPatterns>,
+) -> Answer<PatternsView> {
+    let control = state.control();
+    control.put_patterns(state.engine(), input.patterns).await?;
+    Ok(Json(control.patterns(state.engine()).await?))
+}
+
+/// Brings the built-in pattern list back.
+#[utoipa::path(delete, path = "/api/patterns", tag = "models",
+    responses((status = 200, body = PatternsView)))]
+pub async fn reset_patterns(State(state): State<AppState>) -> Answer<PatternsView> {
+    let control = state.control();
+    control.put_patterns(state.engine(), Vec::new()).await?;
+    Ok(Json(control.patterns(state.engine()).await?))
 }
 
 /// One endpoint of the live catalogue as the admin API shows it.
@@ -196,6 +232,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_aliases, create_alias))
         .routes(routes!(put_alias, delete_alias))
+        .routes(routes!(list_patterns, put_patterns, reset_patterns))
         .routes(routes!(catalogue))
         .routes(routes!(refresh_catalogue))
 }
