@@ -258,14 +258,7 @@ impl Encoder for TextEncoder {
                 }
                 out.extend_from_slice(b"data: [DONE]\n\n");
             }
-            StreamEvent::Failed(failure) => {
-                return error_event(ErrorObject {
-                    message: failure.message.clone(),
-                    kind: "server_error",
-                    param: None,
-                    code: Some(failure.code.into()),
-                });
-            }
+            StreamEvent::Failed(failure) => return error_event(failure.into()),
         }
         Bytes::from(out)
     }

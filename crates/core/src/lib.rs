@@ -36,6 +36,7 @@ pub mod relay;
 pub mod responses;
 pub mod secret;
 pub mod sessions;
+pub mod stops;
 pub mod store;
 pub mod tokens;
 pub mod tools;

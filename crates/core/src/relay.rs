@@ -22,7 +22,7 @@ use crate::usage::TokenUsage;
 /// `stop`, or calls (`function_call` for the legacy `functions` API).
 fn finish_reason(finish: Finish, legacy: bool) -> &'static str {
     match (finish, legacy) {
-        (Finish::Stop, _) => "stop",
+        (Finish::Stop | Finish::StopSequence(_), _) => "stop",
         (Finish::ToolCalls, false) => "tool_calls",
         (Finish::ToolCalls, true) => "function_call",
     }
@@ -49,6 +49,7 @@ pub fn completion(plan: &ChatPlan, done: Completion) -> ChatCompletion {
         answer,
         calls,
         usage,
+        ..
     } = done;
     let legacy = legacy(plan);
     let finish = if calls.is_empty() {
@@ -204,12 +205,7 @@ impl ChunkEncoder {
             StreamEvent::ToolCall(call) => self.call(call),
             StreamEvent::KeepAlive => Bytes::from_static(KEEPALIVE),
             StreamEvent::Done { usage, finish } => self.finish(*usage, *finish),
-            StreamEvent::Failed(failure) => error_event(ErrorObject {
-                message: failure.message.clone(),
-                kind: "server_error",
-                param: None,
-                code: Some(failure.code.into()),
-            }),
+            StreamEvent::Failed(failure) => error_event(failure.into()),
         }
     }
 

@@ -152,6 +152,7 @@ fn non_stream_completion_shape() {
             },
             calls: vec![],
             usage: exact(3, 4),
+            stop: None,
         },
     );
     let v = serde_json::to_value(&body).unwrap();

@@ -48,38 +48,9 @@ async fn message(h: &Harness, body: &Value) -> (u16, Value) {
     (status, body)
 }
 
-/// A streamed Messages request: status and its events as `(event name, data)`.
+/// A streamed Messages request (as Claude Code sends it, `?beta=true`): status and events.
 async fn stream(h: &Harness, body: &Value) -> (u16, Vec<(String, Value)>) {
-    let mut body = body.clone();
-    body["stream"] = json!(true);
-    let response = h
-        .http
-        .post(h.url("/v1/messages?beta=true"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let raw = response.text().await.unwrap();
-    if status != 200 {
-        return (
-            status,
-            vec![("".into(), serde_json::from_str(&raw).unwrap())],
-        );
-    }
-    let events = raw
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap();
-            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-            let data: Value = serde_json::from_str(data).unwrap();
-            assert_eq!(data["type"], name, "each event's data names its event");
-            (name.to_owned(), data)
-        })
-        .collect();
-    (status, events)
+    named_stream(h, "/v1/messages?beta=true", body).await
 }
 
 /// Checks the event grammar (`message_start`, then blocks each opened, filled and closed in
@@ -492,4 +463,39 @@ async fn tokens_are_counted_as_the_query_would_be_sent() {
         h.fake.requests_to("/query").is_empty(),
         "counting sends nothing upstream"
     );
+}
+
+#[tokio::test]
+async fn a_stop_sequence_the_upstream_ignores_still_ends_the_answer() {
+    // The fake plays an endpoint that does not honour `stopSequences` (§13.4).
+    let h = Harness::with_keys(&["k"]).await;
+    let mut body = ask("alpha beta STOP gamma delta");
+    body["stop_sequences"] = json!(["NEVER", "STOP"]);
+    let (status, whole) = message(&h, &body).await;
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(texts(&whole), "Echo: alpha beta ");
+    assert_eq!(whole["stop_reason"], "stop_sequence");
+    assert_eq!(whole["stop_sequence"], "STOP");
+    assert_eq!(
+        last_query(&h)["modelConfigs"]["stopSequences"],
+        json!(["NEVER", "STOP"]),
+        "still sent upstream"
+    );
+    let (status, events) = stream(&h, &body).await;
+    assert_eq!(status, 200);
+    let streamed = assemble(&events);
+    assert_eq!(texts(&streamed), "Echo: alpha beta ");
+    assert_eq!(streamed["stop_reason"], "stop_sequence");
+    let delta = &events.iter().find(|(n, _)| n == "message_delta").unwrap().1;
+    assert_eq!(delta["delta"]["stop_sequence"], "STOP");
+    // Chat Completions cuts the same way; its finish reason stays `stop`.
+    let (status, chat) = h
+        .chat(json!({"model": MODEL, "stop": "STOP", "messages": [{"role": "user", "content": "alpha beta STOP gamma"}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        chat["choices"][0]["message"]["content"],
+        "Echo: alpha beta "
+    );
+    assert_eq!(chat["choices"][0]["finish_reason"], "stop");
 }

@@ -31,40 +31,13 @@ async fn create(h: &Harness, body: &Value) -> (u16, Value) {
     call(h, "POST", "/v1/responses", TOKEN, Some(body)).await
 }
 
-/// A streamed response: status and its events as `(type, data)`.
+/// A streamed response: status and its events, numbered in order.
 async fn stream(h: &Harness, body: &Value) -> (u16, Vec<(String, Value)>) {
-    let mut body = body.clone();
-    body["stream"] = json!(true);
-    let response = h
-        .http
-        .post(h.url("/v1/responses"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let raw = response.text().await.unwrap();
-    if status != 200 {
-        return (
-            status,
-            vec![(String::new(), serde_json::from_str(&raw).unwrap())],
-        );
-    }
-    let events = raw
-        .split("\n\n")
-        .filter(|e| e.starts_with("event: "))
-        .map(|e| {
-            let name = e.lines().next().unwrap().strip_prefix("event: ").unwrap();
-            let data: Value =
-                serde_json::from_str(e.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
-                    .unwrap();
-            assert_eq!(data["type"], name);
-            (name.to_owned(), data)
-        })
-        .collect::<Vec<_>>();
-    for (i, (_, data)) in events.iter().enumerate() {
-        assert_eq!(data["sequence_number"], i as u64, "numbered in order");
+    let (status, events) = named_stream(h, "/v1/responses", body).await;
+    if status == 200 {
+        for (i, (_, data)) in events.iter().enumerate() {
+            assert_eq!(data["sequence_number"], i as u64, "numbered in order");
+        }
     }
     (status, events)
 }

@@ -30,6 +30,15 @@ fn stop_reason(finish: Finish) -> &'static str {
     match finish {
         Finish::Stop => "end_turn",
         Finish::ToolCalls => "tool_use",
+        Finish::StopSequence(_) => "stop_sequence",
+    }
+}
+
+/// The stop sequence an answer ended on, as written in the request.
+fn stop_sequence(plan_stops: &[String], finish: Finish) -> Option<&str> {
+    match finish {
+        Finish::StopSequence(i) => plan_stops.get(i).map(String::as_str),
+        _ => None,
     }
 }
 
@@ -107,10 +116,10 @@ pub fn message(plan: &ChatPlan, done: &Completion) -> Value {
         name: &call.name,
         input: input_of(call),
     }));
-    let finish = if done.calls.is_empty() {
-        Finish::Stop
-    } else {
-        Finish::ToolCalls
+    let finish = match (done.stop, done.calls.is_empty()) {
+        (Some(i), _) => Finish::StopSequence(i),
+        (None, true) => Finish::Stop,
+        (None, false) => Finish::ToolCalls,
     };
     serde_json::to_value(MessageOut {
         id: message_id(),
@@ -119,7 +128,7 @@ pub fn message(plan: &ChatPlan, done: &Completion) -> Value {
         model: &plan.model,
         content,
         stop_reason: Some(stop_reason(finish)),
-        stop_sequence: None,
+        stop_sequence: stop_sequence(&plan.model_configs.stop_sequences, finish),
         usage: done.usage.into(),
     })
     .unwrap_or(Value::Null)
@@ -175,6 +184,8 @@ enum Open {
 pub struct MessageEncoder {
     id: String,
     model: String,
+    /// The request's stop sequences, to name the one an answer ended on.
+    stops: Vec<String>,
     /// `message_start` went out (it goes first, even before pings: the SDKs insist).
     started: bool,
     /// The block being written, if any, and the next block's index.
@@ -194,6 +205,7 @@ impl MessageEncoder {
         Self {
             id: message_id(),
             model: plan.model.clone(),
+            stops: plan.model_configs.stop_sequences.clone(),
             started: false,
             open: None,
             index: 0,
@@ -340,7 +352,10 @@ impl Encoder for MessageEncoder {
                     "message_delta",
                     &serde_json::json!({
                         "type": "message_delta",
-                        "delta": {"stop_reason": stop_reason(*finish), "stop_sequence": null},
+                        "delta": {
+                            "stop_reason": stop_reason(*finish),
+                            "stop_sequence": stop_sequence(&self.stops, *finish),
+                        },
                         "usage": Usage::from(*usage),
                     }),
                 ));
@@ -349,16 +364,7 @@ impl Encoder for MessageEncoder {
                     &serde_json::json!({"type": "message_stop"}),
                 ));
             }
-            StreamEvent::Failed(failure) => self.error(
-                &mut out,
-                502,
-                &ErrorObject {
-                    message: failure.message.clone(),
-                    kind: "server_error",
-                    param: None,
-                    code: Some(failure.code.into()),
-                },
-            ),
+            StreamEvent::Failed(failure) => self.error(&mut out, 502, &failure.into()),
         }
         Bytes::from(out)
     }

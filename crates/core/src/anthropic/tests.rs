@@ -192,6 +192,7 @@ fn a_whole_answer_has_thinking_text_and_tool_use_blocks() {
         },
         calls: vec![call()],
         usage: usage(),
+        stop: None,
     };
     let body = encode::message(&plan(), &done);
     assert_eq!(

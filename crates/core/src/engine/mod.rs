@@ -212,6 +212,9 @@ pub struct Completion {
     pub calls: Vec<crate::tools::ToolCall>,
     /// Exact when the upstream sent metrics, else estimated.
     pub usage: TokenUsage,
+    /// The stop sequence (its index in the plan's) the proxy cut the answer at: the upstream
+    /// did not honour it.
+    pub stop: Option<usize>,
 }
 
 /// A request the engine could not answer. The caller answers the client and tells the
@@ -397,10 +400,20 @@ impl Engine {
                 self.remember(plan, &history, &mut session, hold.account());
                 record.answered_by(&hold.account().name, attempts, session.reused);
                 record.count(&usage);
+                // A stop sequence the upstream did not honour ends the prose there.
+                let stop =
+                    match crate::stops::cut(&answer.answer, &plan.model_configs.stop_sequences) {
+                        Some((at, i)) if calls.is_empty() => {
+                            answer.answer.truncate(at);
+                            Some(i)
+                        }
+                        _ => None,
+                    };
                 Ok(Completion {
                     answer,
                     calls,
                     usage,
+                    stop,
                 })
             }
             Err(error) => {

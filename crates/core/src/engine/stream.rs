@@ -43,6 +43,8 @@ pub enum Finish {
     Stop,
     /// The answer is calls for the client to make.
     ToolCalls,
+    /// The answer met this stop sequence (its index in the plan's) and was cut there.
+    StopSequence(usize),
 }
 
 /// Why a stream that had begun broke.
@@ -51,6 +53,18 @@ pub struct StreamFailure {
     pub message: String,
     /// The code the usage row and the client see.
     pub code: &'static str,
+}
+
+impl From<&StreamFailure> for crate::openai::ErrorObject {
+    /// The error a stream's client sees, in the OpenAI shape the dialects start from.
+    fn from(failure: &StreamFailure) -> Self {
+        Self {
+            message: failure.message.clone(),
+            kind: "server_error",
+            param: None,
+            code: Some(failure.code.into()),
+        }
+    }
 }
 
 const STREAM_ERROR: &str = "upstream_stream_error";
@@ -80,6 +94,9 @@ pub struct ChatStream {
     /// After a corrective follow-up: the first answer's usage, and the follow-up's query.
     earlier: Option<TokenUsage>,
     query: String,
+    /// Stop sequences the upstream may not honour, watched for in the text given (not with
+    /// tools: their text is shaped whole).
+    stops: Option<crate::stops::StopScan>,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -120,7 +137,12 @@ impl ChatStream {
         record: RequestRecord,
     ) -> Self {
         let shaper = Shaper::new(&plan);
+        let stops = shaper
+            .is_none()
+            .then(|| crate::stops::StopScan::new(&plan.model_configs.stop_sequences))
+            .flatten();
         Self {
+            stops,
             engine,
             plan,
             hold,
@@ -148,6 +170,9 @@ impl ChatStream {
     pub async fn next(&mut self) -> Option<StreamEvent> {
         loop {
             if let Some(event) = self.ready.pop_front() {
+                let Some(event) = self.through_stops(event) else {
+                    continue;
+                };
                 self.given = tokio::time::Instant::now();
                 return Some(event);
             }
@@ -204,6 +229,32 @@ impl ChatStream {
                 Err(error) => self.failed(&error),
             };
             self.ready.push_back(last);
+        }
+    }
+
+    /// An event as the stop sequences leave it: text up to a stop sequence (less what could
+    /// still begin one), nothing after it, and the end saying it stopped there. The text
+    /// held back goes out before the end.
+    fn through_stops(&mut self, event: StreamEvent) -> Option<StreamEvent> {
+        let Some(scan) = &mut self.stops else {
+            return Some(event);
+        };
+        match event {
+            StreamEvent::Text(text) => Some(scan.feed(&text))
+                .filter(|t| !t.is_empty())
+                .map(StreamEvent::Text),
+            StreamEvent::Reasoning(_) if scan.stopped().is_some() => None,
+            StreamEvent::Done { usage, finish } => {
+                let held = scan.finish();
+                let finish = scan.stopped().map_or(finish, Finish::StopSequence);
+                let done = StreamEvent::Done { usage, finish };
+                if held.is_empty() {
+                    return Some(done);
+                }
+                self.ready.push_front(done);
+                Some(StreamEvent::Text(held))
+            }
+            other => Some(other),
         }
     }
 

@@ -196,6 +196,7 @@ fn a_whole_response_has_reasoning_message_and_both_kinds_of_calls() {
             call("exec", "{\"input\":\"text(42)\"}"),
         ],
         usage: usage(),
+        stop: None,
     };
     let r = encode::response(&shell(), &done);
     assert!(r["id"].as_str().unwrap().starts_with("resp_"));

@@ -379,6 +379,45 @@ pub fn parse_sse(raw: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The events of a stream whose events are named (Anthropic's and the Responses API's), as
+/// `(name, data)`; each event's data names its own type too, as those APIs do.
+pub fn named_events(raw: &str) -> Vec<(String, Value)> {
+    raw.split("\n\n")
+        .filter(|e| e.starts_with("event: "))
+        .map(|e| {
+            let name = e.lines().next().unwrap().strip_prefix("event: ").unwrap();
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            let data: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(data["type"], name, "each event's data names its event");
+            (name.to_owned(), data)
+        })
+        .collect()
+}
+
+/// POSTs `body` (with `stream: true`) to `path` with the client token: the status, and the
+/// stream's named events, or the error body as the only event when it did not begin.
+pub async fn named_stream(h: &Harness, path: &str, body: &Value) -> (u16, Vec<(String, Value)>) {
+    let mut body = body.clone();
+    body["stream"] = Value::Bool(true);
+    let response = h
+        .http
+        .post(h.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let raw = response.text().await.unwrap();
+    if status != 200 {
+        return (
+            status,
+            vec![(String::new(), serde_json::from_str(&raw).unwrap())],
+        );
+    }
+    (status, named_events(&raw))
+}
+
 /// The concatenated `delta.content` of a parsed stream.
 pub fn streamed_content(events: &[Value]) -> String {
     events
