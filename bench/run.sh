@@ -2,10 +2,15 @@
 # Proxy benchmarks: the release proxy in front of the fake upstream, compared in the same run
 # with the same traffic sent straight to the fake, with a failing account, and in reuse mode.
 # Prints one JSON line per scenario, then tables. Loopback only.
-# Usage: bench/run.sh [seconds per scenario]
+# Usage: bench/run.sh [seconds per scenario] [group…]
+# Groups: core (the proxy against the fake, failover, conversations), usage, tools, cleanup,
+# dialects, store; all of them when none is named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+shift || true
+groups=" ${*:-core usage tools cleanup dialects store} "
+want() { [[ $groups == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
 bin="${CARGO_TARGET_DIR:-target}/release"
@@ -51,21 +56,23 @@ run() { # label, then loadgen arguments
   local label=$1; shift
   "$bin/loadgen" --duration "$secs" --label "$label" "$@" | tee -a "$results"
 }
-for rate in 500 1000; do
-  run "direct sync @${rate}/s" --target direct --url "$fake" --key ok1 --rate "$rate"
-  run "proxy sync @${rate}/s" --target proxy --url "$healthy" --key "$token" --rate "$rate"
-done
-# ~1,250 new streams/s of ~0.8 s each keeps about 1,000 streams open at once (column `open`).
-run "direct stream ~1000 open" --target direct --url "$fake" --key ok1 --stream --rate 1250
-run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --stream --rate 1250
-run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
-run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
-run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
+if want core; then
+  for rate in 500 1000; do
+    run "direct sync @${rate}/s" --target direct --url "$fake" --key ok1 --rate "$rate"
+    run "proxy sync @${rate}/s" --target proxy --url "$healthy" --key "$token" --rate "$rate"
+  done
+  # ~1,250 new streams/s of ~0.8 s each keeps about 1,000 streams open at once (column `open`).
+  run "direct stream ~1000 open" --target direct --url "$fake" --key ok1 --stream --rate 1250
+  run "proxy stream ~1000 open" --target proxy --url "$healthy" --key "$token" --stream --rate 1250
+  run "proxy sync @1000/s, 1 of 3 accounts 429" --target proxy --url "$failing" --key "$token" --rate 1000
+  run "stateless conversations @1000/s" --target proxy --url "$healthy" --key "$token" --rate 1000 --conversations 256
+  run "reuse conversations @1000/s" --target proxy --url "$reusing" --key "$token" --rate 1000 --conversations 256
+fi
 # Usage recorded vs off, at 1,000 req/s (open loop) and at saturation (closed loop, 32 at a
 # time). Figures swing run to run on a shared 2-core machine, so the two proxies alternate
 # three times and medians are compared.
 half=$(( (secs + 1) / 2 ))
-for round in 1 2 3; do
+want usage && for round in 1 2 3; do
   for side in recorded off; do
     url=$healthy; [ "$side" = off ] && url=$unlogged
     "$bin/loadgen" --duration "$half" --label "@1000/s, usage $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
@@ -75,7 +82,7 @@ done
 # Tools: a request offering 20 tools (the protocol in the query, the answer parsed for calls)
 # against the same request without, at 1,000 req/s, and a stream's first text with and without
 # (text that is not a call is not held back), alternating as above.
-for round in 1 2 3; do
+want tools && for round in 1 2 3; do
   for side in without with; do
     tools=0; [ "$side" = with ] && tools=20
     "$bin/loadgen" --duration "$half" --label "@1000/s, $side 20 tools #$round" --target proxy --url "$healthy" --key "$token" --rate 1000 --tools "$tools" | tee -a "$results"
@@ -84,15 +91,26 @@ for round in 1 2 3; do
 done
 # Session cleanup on (the default) vs off: the proxy's added p99 at 1,000 req/s, alternating
 # as above. Each request's session is deleted upstream in the background when on.
-for round in 1 2 3; do
+want cleanup && for round in 1 2 3; do
   for side in on off; do
     url=$healthy; [ "$side" = off ] && url=$kept
     "$bin/loadgen" --duration "$half" --label "@1000/s, cleanup $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
   done
 done
-"$bin/storebench" --rows 500000 | tee "$work/store.json"
-# The admin API's queries on a database of 10 million usage rows (90 days).
-"$bin/storebench" --query-rows 10000000
+# Dialects: the same prompt asked in Chat Completions, Anthropic Messages, OpenAI Responses and
+# legacy completions at 1,000 req/s, and streamed at 500/s, alternating as above: each
+# dialect's added latency over Chat Completions is its decoder and encoder.
+want dialects && for round in 1 2 3; do
+  for dialect in chat messages responses completions; do
+    "$bin/loadgen" --duration "$half" --label "@1000/s, $dialect #$round" --target proxy --url "$healthy" --key "$token" --rate 1000 --dialect "$dialect" | tee -a "$results"
+    "$bin/loadgen" --duration "$half" --label "stream @500/s, $dialect #$round" --target proxy --url "$healthy" --key "$token" --rate 500 --stream --dialect "$dialect" | tee -a "$results"
+  done
+done
+if want store; then
+  "$bin/storebench" --rows 500000 | tee "$work/store.json"
+  # The admin API's queries on a database of 10 million usage rows (90 days).
+  "$bin/storebench" --query-rows 10000000
+fi
 
 python3 - "$results" <<'PY'
 import json, sys
@@ -101,26 +119,35 @@ print(f"\n{'scenario':40} {'ok':>7} {'err':>4} {'req/s':>6} {'p50 ms':>7} {'p99 
 for r in rows.values():
     print(f"{r['label']:40} {r['ok']:>7} {r['errors']:>4} {r['rps']:>6.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['ttft_p50_ms']:>8.2f} {r['ttft_p99_ms']:>8.2f} {r['max_in_flight']:>5}")
 def diff(title, base, case):
+    if base not in rows or case not in rows:
+        return
     b, c = rows[base], rows[case]
     print(f"{title:46} p50 {c['p50_ms'] - b['p50_ms']:+6.2f} ms   p99 {c['p99_ms'] - b['p99_ms']:+6.2f} ms"
           f"   first text p99 {c['ttft_p99_ms'] - b['ttft_p99_ms']:+6.2f} ms")
+def median(prefix, key):
+    values = sorted(r[key] for label, r in rows.items() if label.startswith(prefix))
+    return values[len(values) // 2] if values else None
+def compare(title, case, base, key, unit="ms", target=""):
+    c, b = median(case, key), median(base, key)
+    if c is None or b is None:
+        return
+    if unit == "%":
+        print(f"{title}: {c:.0f} vs {b:.0f} req/s ({100 * (c / b - 1):+.1f} %{target})")
+    else:
+        print(f"{title}: {c:.2f} vs {b:.2f} ms ({c - b:+.2f} ms; medians of 3 alternating runs{target})")
 print()
 for rate in (500, 1000):
     diff(f"added by the proxy, sync @{rate}/s", f"direct sync @{rate}/s", f"proxy sync @{rate}/s")
 diff("added by the proxy, ~1000 open streams", "direct stream ~1000 open", "proxy stream ~1000 open")
 diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy sync @1000/s, 1 of 3 accounts 429")
 diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
-def median(prefix, key):
-    return sorted(r[key] for label, r in rows.items() if label.startswith(prefix))[1]
-p99_on, p99_off = median("@1000/s, usage recorded", "p99_ms"), median("@1000/s, usage off", "p99_ms")
-print(f"usage recorded vs off @1000/s: p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs)")
-on, off = median("saturation, usage recorded", "rps"), median("saturation, usage off", "rps")
-print(f"usage recorded vs off at saturation: {on:.0f} vs {off:.0f} req/s ({100 * (on / off - 1):+.1f} %; target within 5 %)")
-p99_on, p99_off = median("@1000/s, cleanup on", "p99_ms"), median("@1000/s, cleanup off", "p99_ms")
-p50_on, p50_off = median("@1000/s, cleanup on", "p50_ms"), median("@1000/s, cleanup off", "p50_ms")
-print(f"session cleanup on vs off @1000/s: p50 {p50_on:.2f} vs {p50_off:.2f} ms, p99 {p99_on:.2f} vs {p99_off:.2f} ms ({p99_on - p99_off:+.2f} ms; medians of 3 alternating runs; target within 0.1 ms)")
-with_, without = median("@1000/s, with 20 tools", "p99_ms"), median("@1000/s, without 20 tools", "p99_ms")
-print(f"20 tools vs none @1000/s: p99 {with_:.2f} vs {without:.2f} ms ({with_ - without:+.2f} ms; medians of 3 alternating runs; target at most +0.2 ms)")
-with_, without = median("stream @500/s, with 20 tools", "ttft_p50_ms"), median("stream @500/s, without 20 tools", "ttft_p50_ms")
-print(f"20 tools vs none, stream first text p50: {with_:.2f} vs {without:.2f} ms ({with_ - without:+.2f} ms; text that is not a call is not held back)")
+compare("usage recorded vs off @1000/s, p99", "@1000/s, usage recorded", "@1000/s, usage off", "p99_ms")
+compare("usage recorded vs off at saturation", "saturation, usage recorded", "saturation, usage off", "rps", "%", "; target within 5 %")
+compare("session cleanup on vs off @1000/s, p50", "@1000/s, cleanup on", "@1000/s, cleanup off", "p50_ms")
+compare("session cleanup on vs off @1000/s, p99", "@1000/s, cleanup on", "@1000/s, cleanup off", "p99_ms", target="; target within 0.1 ms")
+compare("20 tools vs none @1000/s, p99", "@1000/s, with 20 tools", "@1000/s, without 20 tools", "p99_ms", target="; target at most +0.2 ms")
+compare("20 tools vs none, stream first text p50", "stream @500/s, with 20 tools", "stream @500/s, without 20 tools", "ttft_p50_ms", target="; text that is not a call is not held back")
+for dialect in ("messages", "responses", "completions"):
+    compare(f"{dialect} vs chat @1000/s, p99", f"@1000/s, {dialect} #", "@1000/s, chat #", "p99_ms", target="; target within 0.1 ms")
+    compare(f"{dialect} vs chat, stream first text p99", f"stream @500/s, {dialect} #", "stream @500/s, chat #", "ttft_p99_ms")
 PY

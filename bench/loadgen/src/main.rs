@@ -32,6 +32,55 @@ enum Target {
     Direct,
 }
 
+/// The API dialect the proxy is asked in (the same prompt and model in each).
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Dialect {
+    Chat,
+    Messages,
+    Responses,
+    Completions,
+}
+
+impl Dialect {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "/v1/chat/completions",
+            Self::Messages => "/v1/messages",
+            Self::Responses => "/v1/responses",
+            Self::Completions => "/v1/completions",
+        }
+    }
+
+    /// The request body: one user turn, and `stream`.
+    fn body(self, stream: bool) -> serde_json::Value {
+        match self {
+            Self::Chat => {
+                serde_json::json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user", "content": PROMPT}]})
+            }
+            Self::Messages => {
+                serde_json::json!({"model": "gpt-4o", "stream": stream, "max_tokens": 1024, "messages": [{"role": "user", "content": PROMPT}]})
+            }
+            // As Codex sends it: nothing stored.
+            Self::Responses => {
+                serde_json::json!({"model": "gpt-4o", "stream": stream, "input": PROMPT, "store": false})
+            }
+            Self::Completions => {
+                serde_json::json!({"model": "gpt-4o", "stream": stream, "prompt": PROMPT})
+            }
+        }
+    }
+
+    /// What marks the first answer text in the dialect's stream.
+    fn marker(self) -> &'static [u8] {
+        match self {
+            Self::Chat => b"\"delta\":{\"content\":\"Echo",
+            Self::Messages => b"\"delta\":{\"text\":\"Echo",
+            Self::Responses => b"\"delta\":\"Echo",
+            Self::Completions => b"\"text\":\"Echo",
+        }
+    }
+}
+
 #[derive(Parser)]
 struct Args {
     /// Base URL: the proxy's (`http://127.0.0.1:8787`) or the fake's.
@@ -61,6 +110,9 @@ struct Args {
     /// measures what offering tools costs: the protocol in the query, the parser on the answer).
     #[arg(long, default_value_t = 0)]
     tools: usize,
+    /// Proxy only: the API dialect to ask in.
+    #[arg(long, value_enum, default_value = "chat")]
+    dialect: Dialect,
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
@@ -121,12 +173,12 @@ async fn drain(mut body: hyper::body::Incoming, marker: &[u8]) -> anyhow::Result
 }
 
 /// What marks the first answer text in a stream: the upstream's `fulfillment` frame, or the
-/// proxy's first non-empty content delta. Sync bodies have no marker.
-fn content_marker(target: Target, stream: bool) -> &'static [u8] {
+/// proxy's first non-empty text in the dialect asked. Sync bodies have no marker.
+fn content_marker(target: Target, stream: bool, dialect: Dialect) -> &'static [u8] {
     match (stream, target) {
         (false, _) => b"",
         (true, Target::Direct) => b"\"eventType\": \"fulfillment\"",
-        (true, Target::Proxy) => b"\"delta\":{\"content\":\"Echo",
+        (true, Target::Proxy) => dialect.marker(),
     }
 }
 
@@ -189,12 +241,12 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             let auth = format!("Bearer {}", a.key);
             let (status, body) = post(
                 &shared.client,
-                format!("{}/v1/chat/completions", a.url),
+                format!("{}{}", a.url, a.dialect.path()),
                 &[("authorization", &auth)],
                 shared.proxy_body.clone(),
             )
             .await?;
-            let first = drain(body, content_marker(a.target, a.stream)).await?;
+            let first = drain(body, content_marker(a.target, a.stream, a.dialect)).await?;
             if status != 200 {
                 bail!("proxy answered {status}");
             }
@@ -224,7 +276,7 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
                 query.to_string(),
             )
             .await?;
-            let first = drain(body, content_marker(a.target, a.stream)).await?;
+            let first = drain(body, content_marker(a.target, a.stream, a.dialect)).await?;
             if status != 200 {
                 bail!("query answered {status}");
             }
@@ -277,7 +329,10 @@ async fn main() -> anyhow::Result<()> {
         .build(connector);
     let duration = Duration::from_secs(args.duration);
     let warmup = Duration::from_secs(1);
-    let mut proxy_body = serde_json::json!({"model": "gpt-4o", "stream": args.stream, "messages": [{"role": "user", "content": PROMPT}]});
+    let mut proxy_body = args.dialect.body(args.stream);
+    if args.tools > 0 && args.dialect != Dialect::Chat {
+        bail!("--tools is for --dialect chat");
+    }
     if args.tools > 0 {
         proxy_body["tools"] = tools(args.tools);
     }
