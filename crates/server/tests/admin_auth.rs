@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn only_the_admin_credential_opens_the_api() {
@@ -155,23 +155,150 @@ async fn login_sets_a_session_cookie_and_logout_ends_it() {
 }
 
 #[tokio::test]
-async fn repeated_wrong_passwords_are_throttled() {
+async fn guesses_are_throttled_before_the_password_is_checked() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let login = |password: &'static str| {
+        h.http
+            .post(h.url("/api/login"))
+            .json(&json!({"password": password}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login("guess").await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // The right password gets no cookie while the source waits: it is not even checked.
+    let right = login(ADMIN).await.unwrap();
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().get("set-cookie").is_none());
+    assert!(right.headers().contains_key("retry-after"));
+    // Bearer guesses on /api count alike: this source is waiting.
+    let bearer = get(&h, "/api/accounts", Some(ADMIN)).await;
+    assert_eq!(bearer.0, 429, "{}", bearer.1);
+    // The wait is short for the first strikes: the owner gets in once it has run out, and
+    // the right password starts the source over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let status = login(ADMIN).await.unwrap().status().as_u16();
+        if status != 429 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 204);
+    assert_eq!(login("guess").await.unwrap().status(), 401, "a fresh count");
+}
+
+#[tokio::test]
+async fn bearer_guesses_are_throttled_too() {
     let h = Harness::with_keys(&["k1"]).await;
     let mut statuses = Vec::new();
-    for _ in 0..12 {
+    for i in 0..6 {
         statuses.push(
-            h.http
-                .post(h.url("/api/login"))
-                .json(&json!({"password": "guess"}))
-                .send()
+            get(&h, "/api/accounts", Some(&format!("guess-{i}")))
                 .await
-                .unwrap()
-                .status()
-                .as_u16(),
+                .0,
         );
     }
-    assert_eq!(&statuses[..10], [401; 10]);
-    assert_eq!(&statuses[10..], [429, 429]);
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    assert_eq!(get(&h, "/api/accounts", Some(ADMIN)).await.0, 429);
+}
+
+#[tokio::test]
+async fn a_cookie_change_must_come_from_the_dashboard_itself() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let ok = h
+        .http
+        .post(h.url("/api/login"))
+        .json(&json!({"password": ADMIN}))
+        .send()
+        .await
+        .unwrap();
+    let session = ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let own = h.base.clone();
+    let doc = json!({"version": 1, "tokens": [{"name": "planted", "secret": "sk-odp-planted-0123456789abcdef"}]}).to_string();
+    let send = |path: &str,
+                body: String,
+                content_type: &'static str,
+                origin: Option<&str>,
+                site: Option<&'static str>| {
+        let mut request = h
+            .http
+            .post(h.url(path))
+            .header("cookie", session.clone())
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        request.send()
+    };
+    for (content_type, origin, site) in [
+        // The attack as found: text/plain from a page on another local port.
+        (
+            "text/plain",
+            Some("http://127.0.0.1:9999"),
+            Some("same-site"),
+        ),
+        ("text/plain", None, None),
+        (
+            "application/x-www-form-urlencoded",
+            Some(own.as_str()),
+            Some("same-origin"),
+        ),
+        ("application/json", Some("http://127.0.0.1:9999"), None),
+        ("application/json", None, Some("cross-site")),
+        ("application/json", None, Some("same-site")),
+    ] {
+        let response = send(
+            "/api/import?mode=replace",
+            doc.clone(),
+            content_type,
+            origin,
+            site,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 403, "{content_type} {origin:?} {site:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "cross_site_request");
+    }
+    let (_, tokens) = get(&h, "/api/tokens", Some(ADMIN)).await;
+    assert!(
+        !tokens.to_string().contains("planted"),
+        "nothing was planted"
+    );
+    // From the dashboard itself it works, and a change without a body needs no type.
+    let alias = json!({"alias": "made-here", "endpoint_id": "predefined-gpt-5.6-luna"}).to_string();
+    let response = send(
+        "/api/aliases",
+        alias,
+        "application/json",
+        Some(own.as_str()),
+        Some("same-origin"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let logout = h
+        .http
+        .post(h.url("/api/logout"))
+        .header("cookie", session.clone())
+        .header("origin", own.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
 }
 
 #[tokio::test]

@@ -9,6 +9,14 @@
 //! - CORS stays closed: no `Access-Control-*` headers are sent, so other origins cannot read
 //!   admin answers; only the desktop shell names its own webview's origin
 //!   ([`crate::bootstrap::open_with`]).
+//! - Cross-site writes: `SameSite` ignores ports, so a page on another local port carries the
+//!   cookie. A change made with the cookie must come from the dashboard's own origin (`Origin`
+//!   and `Sec-Fetch-Site` say so) and, with a body, be `application/json` (which no page can
+//!   send elsewhere without CORS allowing it).
+//! - Guessing: failed passwords (sign-in or Bearer) are counted per client address and
+//!   overall, and checked before the password is: past a few, each source waits longer
+//!   (doubling, capped), so the owner on loopback is slowed for minutes at most, and a
+//!   guesser gets a handful of tries an hour instead of thousands a second.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,8 +39,111 @@ use crate::error::ApiError;
 pub const COOKIE: &str = "odp_admin";
 /// How long a browser session lasts without a new login.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins allowed per minute (over all clients) before 429s.
-const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 10;
+/// Failed passwords a source may make before it must wait; overall, over all sources.
+const FREE_FAILURES: u32 = 5;
+const FREE_FAILURES_OVERALL: u32 = 50;
+/// The first wait, doubling with each further failure, up to the longest.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+const LONGEST_WAIT: Duration = Duration::from_secs(300);
+/// Sources remembered before idle ones are forgotten.
+const MAX_SOURCES: usize = 10_000;
+
+/// Failed passwords so far, and until when the next try must wait.
+#[derive(Debug, Clone, Copy)]
+struct Strikes {
+    failures: u32,
+    until: Instant,
+}
+
+impl Strikes {
+    fn add(&mut self, free: u32, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= free {
+            let doublings = (self.failures - free).min(16);
+            self.until = now + FIRST_WAIT.saturating_mul(1 << doublings).min(LONGEST_WAIT);
+        }
+    }
+}
+
+/// Failed passwords per source address and overall.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    sources: Mutex<HashMap<std::net::IpAddr, Strikes>>,
+    overall: Mutex<Option<Strikes>>,
+}
+
+impl Throttle {
+    /// How long `source` must still wait before its password is even checked.
+    fn wait(&self, source: Option<std::net::IpAddr>, now: Instant) -> Option<Duration> {
+        let overall = self
+            .overall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|s| s.until);
+        let own = source.and_then(|ip| {
+            let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources.get(&ip).map(|s| s.until)
+        });
+        [overall, own]
+            .into_iter()
+            .flatten()
+            .filter(|until| *until > now)
+            .max()
+            .map(|until| until - now)
+    }
+
+    fn failed(&self, source: Option<std::net::IpAddr>, now: Instant) {
+        let fresh = Strikes {
+            failures: 0,
+            until: now,
+        };
+        self.overall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(fresh)
+            .add(FREE_FAILURES_OVERALL, now);
+        if let Some(ip) = source {
+            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            if sources.len() >= MAX_SOURCES {
+                sources.retain(|_, s| s.until + LONGEST_WAIT > now);
+            }
+            sources.entry(ip).or_insert(fresh).add(FREE_FAILURES, now);
+        }
+    }
+
+    /// The right password: this source starts over (the overall count keeps decaying on its
+    /// own, by the waits running out).
+    fn succeeded(&self, source: Option<std::net::IpAddr>) {
+        if let Some(ip) = source {
+            self.sources
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&ip);
+        }
+    }
+}
+
+/// The client's address, when the server knows it.
+fn source(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+fn too_many(wait: Duration) -> Response {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "requests",
+        Some("too_many_attempts"),
+        format!(
+            "Too many wrong admin passwords from here; try again in {} s.",
+            wait.as_secs().max(1)
+        ),
+    );
+    e.retry_after = Some(wait);
+    e.into_response()
+}
 
 /// The admin password and the browser sessions it opened.
 #[derive(Debug)]
@@ -40,7 +151,7 @@ pub struct AdminAuth {
     password: Secret,
     /// Session id → expiry. Sessions live in memory: a restart signs browsers out.
     sessions: Mutex<HashMap<String, Instant>>,
-    failures: ondemand_core::limits::RateLimiter,
+    throttle: Throttle,
 }
 
 impl AdminAuth {
@@ -48,7 +159,7 @@ impl AdminAuth {
         Self {
             password,
             sessions: Mutex::new(HashMap::new()),
-            failures: Default::default(),
+            throttle: Throttle::default(),
         }
     }
 
@@ -143,20 +254,82 @@ pub async fn require_local_host(request: Request, next: Next) -> Response {
     }
 }
 
-/// Host check, then the admin password or a live session.
+/// Why a change made with the session cookie is refused, if it is: it must come from the
+/// dashboard's own origin (or the desktop shell's) and carry JSON.
+fn cross_site(request: &Request, allowed_origins: &[String]) -> Option<&'static str> {
+    let method = request.method();
+    if method.is_safe() {
+        return None;
+    }
+    let headers = request.headers();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Some("the browser says the request comes from another site");
+    }
+    if let Some(origin) = text(header::ORIGIN) {
+        let own = text(header::HOST).is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+        });
+        if !own && !allowed_origins.iter().any(|o| o == origin) {
+            return Some("it comes from another origin");
+        }
+    }
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || text(header::CONTENT_LENGTH).is_some_and(|n| n != "0");
+    let json = text(header::CONTENT_TYPE).is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    (has_body && !json).then_some("its body is not application/json")
+}
+
+/// Host check, then the admin password or a live session; guesses are throttled before the
+/// password is looked at, and cookie-borne changes must come from the dashboard itself.
 pub async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let allowed = {
-        let headers = request.headers();
-        if !host_allowed(headers) {
-            return forbidden_host();
+    let headers = request.headers();
+    if !host_allowed(headers) {
+        return forbidden_host();
+    }
+    let auth = state.admin();
+    let now = Instant::now();
+    let from = source(&request);
+    let allowed = match crate::extract::bearer(headers) {
+        Some(presented) => {
+            if let Some(wait) = auth.throttle.wait(from, now) {
+                return too_many(wait);
+            }
+            let right = auth.password_matches(presented);
+            if right {
+                auth.throttle.succeeded(from);
+            } else {
+                auth.throttle.failed(from, now);
+            }
+            right
         }
-        let auth = state.admin();
-        crate::extract::bearer(headers).is_some_and(|p| auth.password_matches(p))
-            || cookie_session(headers).is_some_and(|id| auth.session_valid(&id, Instant::now()))
+        None => match cookie_session(headers).filter(|id| auth.session_valid(id, now)) {
+            Some(_) => {
+                if let Some(why) = cross_site(&request, &state.0.allowed_origins) {
+                    return ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "invalid_request_error",
+                        Some("cross_site_request"),
+                        format!("This change was refused: {why}. Make it from the dashboard."),
+                    )
+                    .into_response();
+                }
+                true
+            }
+            None => false,
+        },
     };
     if allowed {
         next.run(request).await
@@ -181,22 +354,18 @@ pub struct Login {
     responses((status = 204, description = "Signed in")))]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let auth = state.admin();
+    let now = Instant::now();
+    let from = source(&request);
+    // Throttled before the password is looked at: a waiting source learns nothing.
+    if let Some(wait) = auth.throttle.wait(from, now) {
+        return too_many(wait);
+    }
     let Login { password } = match crate::extract::read_json(request, LOGIN_BODY, None).await {
         Ok(login) => login,
         Err(error) => return error.into_response(),
     };
-    let now = Instant::now();
     if !auth.password_matches(&password) {
-        if let Err(wait) = auth.failures.check("login", LOGIN_ATTEMPTS_PER_MINUTE, now) {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "requests",
-                Some("too_many_attempts"),
-                "Too many failed sign-ins; wait a minute.",
-            );
-            e.retry_after = Some(wait);
-            return e.into_response();
-        }
+        auth.throttle.failed(from, now);
         tracing::warn!("failed admin sign-in");
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -206,6 +375,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         )
         .into_response();
     }
+    auth.throttle.succeeded(from);
     let id = auth.open_session(now);
     let cookie = format!(
         "{COOKIE}={id}; Path=/api; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -288,6 +458,49 @@ mod tests {
             assert!(!host_allowed(&host(bad)), "{bad}");
         }
         assert!(!host_allowed(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn waits_double_per_source_up_to_a_cap_and_a_success_starts_over() {
+        let throttle = Throttle::default();
+        let (me, other) = (
+            Some("127.0.0.1".parse().unwrap()),
+            Some("10.0.0.9".parse().unwrap()),
+        );
+        let now = Instant::now();
+        for _ in 0..FREE_FAILURES - 1 {
+            throttle.failed(me, now);
+        }
+        assert_eq!(throttle.wait(me, now), None, "a few mistakes cost nothing");
+        throttle.failed(me, now);
+        assert_eq!(throttle.wait(me, now), Some(FIRST_WAIT));
+        throttle.failed(me, now);
+        assert_eq!(throttle.wait(me, now), Some(FIRST_WAIT * 2));
+        for _ in 0..40 {
+            throttle.failed(me, now);
+        }
+        assert_eq!(throttle.wait(me, now), Some(LONGEST_WAIT));
+        assert_eq!(
+            throttle.wait(other, now),
+            None,
+            "another source is not held up"
+        );
+        throttle.succeeded(me);
+        assert_eq!(throttle.wait(me, now), None);
+        // Overall: past many failures from anywhere, everyone waits a little.
+        let many = Throttle::default();
+        for i in 0..FREE_FAILURES_OVERALL {
+            many.failed(
+                Some(std::net::IpAddr::from([
+                    10,
+                    0,
+                    (i / 250) as u8,
+                    (i % 250) as u8,
+                ])),
+                now,
+            );
+        }
+        assert!(many.wait(other, now).is_some());
     }
 
     #[test]
