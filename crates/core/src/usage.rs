@@ -96,9 +96,45 @@ impl TokenUsage {
     }
 }
 
+/// Texts up to this size are counted exactly; a larger one is estimated from a sample of
+/// this size, so that counting never holds a runtime thread for long (a 2 MB prompt took
+/// seconds to count exactly).
+pub const EXACT_COUNT_BYTES: usize = 64 * 1024;
+
 /// Counts tokens with o200k_base, the tokenizer of current OpenAI models; the upstream's
-/// own models differ, so this is an estimate by nature.
+/// own models differ, so this is an estimate by nature. Above [`EXACT_COUNT_BYTES`] the
+/// count is the sample's (the text's start, its middle and its end), scaled by length.
 pub fn count_tokens(text: &str) -> u64 {
+    if text.len() <= EXACT_COUNT_BYTES {
+        return count_exact(text);
+    }
+    let part = EXACT_COUNT_BYTES / 3;
+    let floor = |mut at: usize| {
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let middle = floor(text.len() / 2 - part / 2);
+    let pieces = [
+        &text[..floor(part)],
+        &text[middle..floor(middle + part)],
+        &text[floor(text.len() - part)..],
+    ];
+    let sampled: usize = pieces.iter().map(|p| p.len()).sum();
+    let tokens: u64 = pieces.iter().map(|p| count_exact(p)).sum();
+    (tokens as f64 * text.len() as f64 / sampled.max(1) as f64).ceil() as u64
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes this thread gave the tokenizer: how much work a count was.
+    static TOKENIZED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count_exact(text: &str) -> u64 {
+    #[cfg(test)]
+    TOKENIZED.with(|n| n.set(n.get() + text.len()));
     static BPE: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
     if text.is_empty() {
         return 0;
@@ -155,5 +191,49 @@ mod tests {
             "{est:?}"
         );
         assert_eq!(est.total_tokens, est.prompt_tokens + est.completion_tokens);
+    }
+
+    #[test]
+    fn a_large_text_is_estimated_from_samples_close_to_the_exact_count() {
+        // Varied prose with multi-byte characters: 200 kB, three times the exact limit.
+        let words = [
+            "latency",
+            "throughput",
+            "naïve",
+            "café",
+            "on-demand",
+            "proxy",
+            "流式",
+            "tokens",
+            "42",
+            "\n",
+        ];
+        let text: String = (0..40_000)
+            .map(|i| format!("{} ", words[(i * 7 + i / 13) % words.len()]))
+            .collect();
+        assert!(text.len() > 3 * EXACT_COUNT_BYTES);
+        let exact = count_exact(&text);
+        let estimate = count_tokens(&text);
+        let off = (estimate as f64 - exact as f64).abs() / exact as f64;
+        assert!(off < 0.05, "estimate {estimate} vs exact {exact}");
+        assert_eq!(
+            count_tokens("hello world"),
+            count_exact("hello world"),
+            "small texts are exact"
+        );
+    }
+
+    #[test]
+    fn counting_a_huge_prompt_tokenizes_a_bounded_sample() {
+        let huge = "All work and no play makes a prompt long. ".repeat(50_000);
+        TOKENIZED.with(|n| n.set(0));
+        let tokens = count_tokens(&huge);
+        let work = TOKENIZED.with(std::cell::Cell::get);
+        assert!(
+            work <= EXACT_COUNT_BYTES,
+            "tokenized {work} of {} bytes",
+            huge.len()
+        );
+        assert!(tokens > 400_000 && tokens < 600_000, "{tokens}");
     }
 }
