@@ -418,3 +418,53 @@ async fn model_patterns_are_edited_whole_kept_and_reset() {
     endpoint_for(&h, "claude-opus-4-1-20250805").await;
     assert_eq!(last(&h), "predefined-claude-opus-5");
 }
+
+#[tokio::test]
+async fn an_import_the_client_gives_up_on_still_applies_whole() {
+    let h = Harness::with_keys(&["k"]).await;
+    let aliases: Vec<Value> = (0..8_000)
+        .map(|i| json!({"alias": format!("bulk-{i}"), "endpoint_id": "predefined-gpt-5.6-luna"}))
+        .collect();
+    let doc = json!({"format": "ondemand-proxy-export", "version": 1, "includes_secrets": false, "aliases": aliases});
+    // The client hangs up long before 8,000 aliases can be stored.
+    let gave_up = h
+        .http
+        .post(h.url("/api/import?mode=replace"))
+        .bearer_auth(ADMIN)
+        .timeout(std::time::Duration::from_millis(20))
+        .json(&doc)
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up");
+    // The change still finishes: the database and the running proxy agree on all of them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let live = h
+            .state
+            .engine()
+            .catalog()
+            .aliases()
+            .filter(|(a, _)| a.starts_with("bulk-"))
+            .count();
+        if live == 8_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {live} of 8000 aliases are live"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, listed) = h.admin("GET", "/api/aliases", None).await;
+    let stored = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["alias"].as_str().unwrap().starts_with("bulk-"))
+        .count();
+    assert_eq!(stored, 8_000);
+    assert_eq!(
+        h.state.engine().catalog().resolve("BULK-7999"),
+        Ok("predefined-gpt-5.6-luna")
+    );
+}

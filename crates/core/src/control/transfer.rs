@@ -277,6 +277,16 @@ fn apply(
 ) -> Result<ImportReport, ControlError> {
     let now = now_ms();
     let mut report = ImportReport::default();
+    // What exists is read once: a check per entry against a fresh list made importing
+    // thousands of entries quadratic.
+    let mut alias_names: std::collections::HashSet<String> = aliases::list(tx)?
+        .into_iter()
+        .map(|a| a.alias.to_ascii_lowercase())
+        .collect();
+    let mut secret_hashes: std::collections::HashSet<String> = token_rows::list(tx)?
+        .into_iter()
+        .map(|t| t.secret_hash)
+        .collect();
     for entry in planned {
         match entry {
             Planned::Account(None, name) => skip(
@@ -304,10 +314,7 @@ fn apply(
             },
             Planned::Token(row, secret) => match token_rows::find_by_name(tx, &row.name)? {
                 None => {
-                    if token_rows::list(tx)?
-                        .iter()
-                        .any(|t| t.secret_hash == row.secret_hash)
-                    {
+                    if !secret_hashes.insert(row.secret_hash.clone()) {
                         skip(
                             &mut report.tokens,
                             &row.name,
@@ -338,9 +345,7 @@ fn apply(
                 }
             },
             Planned::Alias(alias, endpoint) => {
-                let exists = aliases::list(tx)?
-                    .iter()
-                    .any(|a| a.alias.eq_ignore_ascii_case(&alias));
+                let exists = !alias_names.insert(alias.to_ascii_lowercase());
                 if exists && mode == ImportMode::Skip {
                     skip(&mut report.aliases, &alias, "already exists");
                     continue;

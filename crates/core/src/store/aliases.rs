@@ -59,6 +59,23 @@ pub fn delete(tx: &Transaction<'_>, alias: &str) -> rusqlite::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lookup_in_any_case_uses_an_index() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT created_at FROM model_aliases WHERE alias = ?1 COLLATE NOCASE",
+                ["x"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("USING INDEX model_aliases_nocase")
+                || plan.contains("USING COVERING INDEX model_aliases_nocase"),
+            "{plan}"
+        );
+    }
+
     use super::*;
     use crate::store::open_in_memory;
 

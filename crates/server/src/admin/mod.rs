@@ -64,10 +64,33 @@ fn open() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi))
 }
 
+/// A change runs to its end once it has begun, whether or not the client still waits: a
+/// client that gives up during a long import must not leave the database changed and the
+/// running proxy unchanged.
+async fn finish_changes(request: axum::extract::Request, next: middleware::Next) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "an admin change failed to finish");
+            crate::error::ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                Some("internal_error"),
+                "The change could not finish; see the log.",
+            )
+            .into_response()
+        }
+    }
+}
+
 /// `/api/*`, with its guards (merged at the root: the paths are written whole).
 pub fn router(state: AppState) -> Router<AppState> {
-    let protected =
-        protected().route_layer(middleware::from_fn_with_state(state, auth::require_admin));
+    let protected = protected()
+        .route_layer(middleware::from_fn(finish_changes))
+        .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
     let open = open().route_layer(middleware::from_fn(auth::require_local_host));
     protected.merge(open).split_for_parts().0
 }
