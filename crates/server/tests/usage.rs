@@ -252,3 +252,38 @@ async fn failover_leaves_the_trail_of_failed_attempts_in_the_row() {
         "the resting account is not tried again"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_refusals_is_tallied_not_stored_row_by_row() {
+    let h = Harness::build(FakeOptions::default(), vec![key_account("k1")], |s| {
+        s.rate_limit = 1;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..300 {
+        statuses.push(h.chat(user("again")).await.0);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 299);
+    let rows = h.usage().await;
+    let (_, overview) = get(&h, "/api/stats/overview", Some(ADMIN)).await;
+    assert_eq!(
+        overview["requests"], 300,
+        "every refusal is counted: {overview}"
+    );
+    let refused_rows = rows.iter().filter(|r| r.status == 429).count();
+    // One sample per minute (the flood may straddle a minute boundary).
+    assert!(
+        (1..=2).contains(&refused_rows),
+        "{refused_rows} rows of refusals"
+    );
+    let conn = rusqlite::Connection::open(h.database()).unwrap();
+    let tallied: i64 = conn
+        .query_row(
+            "SELECT SUM(count) FROM usage_refusals WHERE status = 429 AND error_class = 'rate_limit_exceeded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tallied as usize + refused_rows, 299);
+}

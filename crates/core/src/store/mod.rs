@@ -41,6 +41,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0010_stored_responses.sql")),
         M::up(include_str!("sql/0011_dialect_client.sql")),
         M::up(include_str!("sql/0012_model_patterns.sql")),
+        M::up(include_str!("sql/0013_refusal_tallies.sql")),
     ])
 }
 
@@ -280,6 +281,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 12);
+        assert_eq!(version, 13);
     }
 }

@@ -87,6 +87,44 @@ impl UsageEvent {
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status) && self.error_class.is_none()
     }
+
+    /// Answered with an error before anything went upstream (a rate limit, a quota, a bad
+    /// request): the kind of row a client can make by the thousand.
+    pub fn refused(&self) -> bool {
+        self.attempts == 0 && self.status >= 400
+    }
+}
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Which refusals are kept as rows: the first of each kind (client token, status, error)
+/// per minute; the rest are tallied. Remembers the current minutes only.
+#[derive(Debug, Default)]
+pub struct RefusalSampler {
+    seen: std::collections::HashSet<(i64, String, u16, String)>,
+}
+
+impl RefusalSampler {
+    /// For each event: whether it is only tallied (a refusal of a kind already sampled this
+    /// minute) instead of stored as a row.
+    pub fn tallied(&mut self, events: &[UsageEvent]) -> Vec<bool> {
+        if let Some(newest) = events.iter().map(|e| e.ts).max() {
+            let current = newest.div_euclid(MINUTE_MS);
+            self.seen.retain(|(minute, ..)| *minute + 1 >= current);
+        }
+        events
+            .iter()
+            .map(|e| {
+                e.refused()
+                    && !self.seen.insert((
+                        e.ts.div_euclid(MINUTE_MS),
+                        e.client_token.clone(),
+                        e.status,
+                        e.error_class.clone().unwrap_or_default(),
+                    ))
+            })
+            .collect()
+    }
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -122,9 +160,19 @@ fn rollup_upsert(table: &str, keys: &[&str]) -> String {
 }
 
 /// Inserts events and folds them into the rollups (`usage_hourly`, `usage_hourly_totals`,
-/// `usage_daily`),
-/// in the caller's transaction.
+/// `usage_daily`), in the caller's transaction.
 pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Result<()> {
+    insert_sampled(tx, events, &[])
+}
+
+/// [`insert_batch`], where the events marked in `tallied` are counted (in the rollups and
+/// `usage_refusals`) but not stored as rows.
+pub fn insert_sampled(
+    tx: &Transaction<'_>,
+    events: &[UsageEvent],
+    tallied: &[bool],
+) -> rusqlite::Result<()> {
+    let mut tallies: HashMap<(i64, &str, u16, &str), i64> = HashMap::new();
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
@@ -145,34 +193,44 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
             *t = t.saturating_add(v);
         }
     };
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let input = i64::try_from(e.input_tokens).unwrap_or(i64::MAX);
         let output = i64::try_from(e.output_tokens).unwrap_or(i64::MAX);
-        insert.execute(params![
-            e.ts,
-            e.client_token,
-            e.account,
-            e.model,
-            e.endpoint_id,
-            e.stream,
-            e.status,
-            e.error_class,
-            e.attempts,
-            e.latency_ms,
-            e.ttft_ms,
-            input,
-            output,
-            e.tokens_estimated,
-            e.session_reused,
-            json_list(&e.failed_attempts),
-            e.notes,
-            e.tools,
-            json_list(&e.tool_calls),
-            e.corrected,
-            e.response_format,
-            e.dialect,
-            e.client,
-        ])?;
+        if tallied.get(i).copied().unwrap_or(false) {
+            let key = (
+                e.ts.div_euclid(MINUTE_MS) * MINUTE_MS,
+                e.client_token.as_str(),
+                e.status,
+                e.error_class.as_deref().unwrap_or(""),
+            );
+            *tallies.entry(key).or_default() += 1;
+        } else {
+            insert.execute(params![
+                e.ts,
+                e.client_token,
+                e.account,
+                e.model,
+                e.endpoint_id,
+                e.stream,
+                e.status,
+                e.error_class,
+                e.attempts,
+                e.latency_ms,
+                e.ttft_ms,
+                input,
+                output,
+                e.tokens_estimated,
+                e.session_reused,
+                json_list(&e.failed_attempts),
+                e.notes,
+                e.tools,
+                json_list(&e.tool_calls),
+                e.corrected,
+                e.response_format,
+                e.dialect,
+                e.client,
+            ])?;
+        }
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
             e.model.as_str(),
@@ -246,6 +304,13 @@ pub fn insert_batch(tx: &Transaction<'_>, events: &[UsageEvent]) -> rusqlite::Re
         .collect();
     super::tokens::add_use(tx, &uses)?;
     super::latency::add(tx, events)?;
+    let mut tally = tx.prepare_cached(
+        "INSERT INTO usage_refusals (minute, client_token, status, error_class, count) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (minute, client_token, status, error_class) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for ((minute, token, status, class), count) in tallies {
+        tally.execute(params![minute, token, status, class, count])?;
+    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
-use super::usage::{UsageEvent, insert_batch};
+use super::usage::{RefusalSampler, UsageEvent, insert_sampled};
 use super::{StoreError, open};
 use crate::live::LiveFeed;
 
@@ -146,6 +146,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, feed: &LiveFeed) {
     let mut batch: Vec<UsageEvent> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<std::sync::mpsc::SyncSender<()>> = Vec::new();
     let mut prune_before: Option<i64> = None;
+    let mut sampler = RefusalSampler::default();
     loop {
         // With a prune under way, an empty queue means: delete the next slice now.
         let first = match prune_before {
@@ -192,7 +193,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, feed: &LiveFeed) {
                     }
                 }
             }
-            write(&mut conn, &mut batch, feed);
+            write(&mut conn, &mut batch, &mut sampler, feed);
             for done in waiting.drain(..) {
                 let _ = done.send(());
             }
@@ -216,27 +217,34 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, feed: &LiveFeed) {
             }
         }
     }
-    write(&mut conn, &mut batch, feed);
+    write(&mut conn, &mut batch, &mut sampler, feed);
 }
 
-fn write(conn: &mut Connection, batch: &mut Vec<UsageEvent>, feed: &LiveFeed) {
+fn write(
+    conn: &mut Connection,
+    batch: &mut Vec<UsageEvent>,
+    sampler: &mut RefusalSampler,
+    feed: &LiveFeed,
+) {
     if batch.is_empty() {
         return;
     }
-    let insert = |conn: &mut Connection, rows: &[UsageEvent]| {
+    let tallied = sampler.tallied(batch);
+    let insert = |conn: &mut Connection, rows: &[UsageEvent], tallied: &[bool]| {
         conn.transaction().and_then(|tx| {
-            insert_batch(&tx, rows)?;
+            insert_sampled(&tx, rows, tallied)?;
             tx.commit()
         })
     };
-    if let Err(error) = insert(conn, batch) {
+    if let Err(error) = insert(conn, batch, &tallied) {
         // One bad row must not cost the others: write them one by one, and lose only the
         // rows that fail alone.
         tracing::warn!(%error, rows = batch.len(), "writing a usage batch failed; writing its rows one by one");
         let lost = batch
             .chunks(1)
-            .filter(|row| {
-                insert(conn, row)
+            .zip(tallied.chunks(1))
+            .filter(|(row, tallied)| {
+                insert(conn, row, tallied)
                     .inspect_err(|error| tracing::error!(%error, model = %row[0].model, "a usage row cannot be written; it is lost"))
                     .is_err()
             })
