@@ -46,3 +46,6 @@ pub mod usage;
 pub use app::App;
 pub use engine::Engine;
 pub use secret::Secret;
+
+#[cfg(test)]
+mod properties_tests;

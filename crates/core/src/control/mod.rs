@@ -362,6 +362,13 @@ impl Control {
     }
 }
 
+/// How many entries an import document plans, or why it is refused (for the property tests:
+/// the decoder and the checks alone, no database).
+#[cfg(test)]
+pub(crate) fn check_import(doc: &ExportDocument, engine: &Engine) -> Result<usize, ControlError> {
+    transfer::plan(doc, engine).map(|planned| planned.len())
+}
+
 fn apply_accounts(engine: &Engine, rows: &[account_rows::AccountRow]) {
     let configs: Vec<AccountConfig> = rows.iter().map(|r| r.config.clone()).collect();
     engine.pool.update(&configs);

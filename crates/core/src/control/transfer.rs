@@ -142,7 +142,7 @@ fn export_account(config: &AccountConfig, secrets: bool) -> ExportedAccount {
 }
 
 /// A checked import entry.
-enum Planned {
+pub(super) enum Planned {
     Account(Option<AccountConfig>, String),
     Token(TokenRow, Option<Secret>),
     Alias(String, String),
@@ -154,7 +154,7 @@ fn field_error(list: &str, i: usize, e: ControlError) -> ControlError {
 }
 
 /// Checks every entry; the first bad one refuses the whole document.
-fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>, ControlError> {
+pub(super) fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>, ControlError> {
     if doc.format != FORMAT || doc.version != VERSION {
         return Err(ControlError::invalid(
             "format",

@@ -65,6 +65,16 @@ fn crlf_and_lone_cr_line_ends_give_the_same_frames() {
 }
 
 #[test]
+fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+    // Found by the property test: the empty chunk used to forget the pending `\r`, so the
+    // `\n` after it read as a blank line and dropped the `event:` name in force.
+    let whole = frames_in_chunks(&[b"event: message\r\ndata: x\r\n"]);
+    let split = frames_in_chunks(&[b"event: message\r", b"", b"\ndata: x\r\n"]);
+    assert_eq!(split, whole);
+    assert_eq!(whole[0].event.as_deref(), Some("message"));
+}
+
+#[test]
 fn plain_chat_gives_deltas_metrics_and_done() {
     let events: Vec<_> = events(PLAIN).into_iter().map(Result::unwrap).collect();
     let content: String = events
