@@ -140,6 +140,24 @@ impl ApiError {
         )
     }
 
+    /// A body that did not arrive in time (`body_read_timeout`, when `setting`).
+    pub fn body_timeout(limit: Duration, setting: bool) -> Self {
+        let set_by = if setting {
+            " (setting body_read_timeout)"
+        } else {
+            ""
+        };
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            format!(
+                "The request body did not arrive within {} s{set_by}.",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     /// A body that is not JSON, or JSON of the wrong shape; `param` is the offending path.
     pub fn bad_body(error: &serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = error.path().to_string();

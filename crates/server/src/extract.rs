@@ -13,6 +13,29 @@ use crate::error::ApiError;
 /// Largest admin request body (an import of thousands of entries fits easily).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// How long an admin or sign-in body may take to arrive (`/v1` has its setting).
+pub const ADMIN_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A body's bound: at most `bytes` (set by the setting `setting`, if one does), within
+/// `time`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit<'a> {
+    pub bytes: usize,
+    pub setting: Option<&'a str>,
+    pub time: std::time::Duration,
+}
+
+impl BodyLimit<'_> {
+    /// An admin body's.
+    pub const fn admin(bytes: usize) -> BodyLimit<'static> {
+        BodyLimit {
+            bytes,
+            setting: None,
+            time: ADMIN_BODY_TIMEOUT,
+        }
+    }
+}
+
 /// A JSON body, any content type (curl users often forget it), at most [`MAX_BODY`].
 pub struct JsonBody<T>(pub T);
 
@@ -20,20 +43,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        read_json(request, MAX_BODY, None).await.map(JsonBody)
+        read_json(request, BodyLimit::admin(MAX_BODY))
+            .await
+            .map(JsonBody)
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes (set by the setting `setting`, if one does),
-/// naming the offending field on a type error.
+/// Reads a JSON body within `limit`, naming the offending field on a type error. A declared
+/// `Content-Length` over the limit is refused at once, unread.
 pub async fn read_json<T: DeserializeOwned>(
     request: Request,
-    limit: usize,
-    setting: Option<&str>,
+    limit: BodyLimit<'_>,
 ) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::too_large(limit, setting))?;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.bytes as u64) {
+        return Err(ApiError::too_large(limit.bytes, limit.setting));
+    }
+    let reading = axum::body::to_bytes(request.into_body(), limit.bytes);
+    let bytes = match tokio::time::timeout(limit.time, reading).await {
+        Ok(read) => read.map_err(|_| ApiError::too_large(limit.bytes, limit.setting))?,
+        Err(_) => return Err(ApiError::body_timeout(limit.time, limit.setting.is_some())),
+    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("The request body is empty; send JSON."));
     }

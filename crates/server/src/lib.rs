@@ -308,22 +308,83 @@ pub async fn serve(
     served
 }
 
-/// Answers requests on `listener` until `shutdown` resolves, then stops accepting and
-/// drains the requests in flight. The background tasks are not its business: a running
-/// server may move to another listener ([`launch::Running::rebind`]) and keep them.
+/// Answers requests on `listener` until `shutdown` resolves, then stops accepting, lets the
+/// requests in flight finish within `shutdown_grace`, and cuts the rest. The background tasks
+/// are not its business: a running server may move to another listener
+/// ([`launch::Running::rebind`]) and keep them.
+///
+/// Each connection gets `header_read_timeout` to send each request head (a half-sent head
+/// no longer holds a connection, or the shutdown, for ever).
 pub async fn listen(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let ending = state.clone();
-    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            ending.end_streams();
-        })
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use tower::ServiceExt;
+
+    let app = router(state.clone());
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let header_read_timeout = state.engine().settings().header_read_timeout;
+        let service =
+            app.clone()
+                .map_request(move |request: http::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let mut closed = closed.clone();
+        connections.spawn(async move {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = closed.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    // Endless answers (the live event stream) end now; the rest get the grace period.
+    state.end_streams();
+    let _ = closing.send(true);
+    let grace = state.engine().settings().shutdown_grace;
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "requests still in flight after the shutdown grace period were cut"
+        );
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

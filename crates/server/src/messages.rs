@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::read_json;
+use crate::v1::body_limit;
 use crate::v1::{self, Asking};
 
 impl Asking for MessagesRequest {
@@ -73,11 +74,10 @@ pub async fn count_tokens(
     request: Request,
 ) -> Response {
     let settings = state.engine().settings();
-    let parsed: MessagesRequest =
-        match read_json(request, settings.max_body_bytes, Some("max_body_bytes")).await {
-            Ok(parsed) => parsed,
-            Err(e) => return e.into_response(),
-        };
+    let parsed: MessagesRequest = match read_json(request, body_limit(&settings)).await {
+        Ok(parsed) => parsed,
+        Err(e) => return e.into_response(),
+    };
     if let Err(e) = chat::check_model(&parsed.model) {
         return ApiError::from(e).into_response();
     }

@@ -85,6 +85,17 @@ pub async fn get_model(
     }
 }
 
+/// The bound on a `/v1` request's body, from the settings.
+pub(crate) fn body_limit(
+    settings: &ondemand_core::config::Settings,
+) -> crate::extract::BodyLimit<'static> {
+    crate::extract::BodyLimit {
+        bytes: settings.max_body_bytes,
+        setting: Some("max_body_bytes"),
+        time: settings.body_read_timeout,
+    }
+}
+
 /// A request body of some dialect: what admission reads before the dialect's own checks.
 pub(crate) trait Asking: serde::de::DeserializeOwned {
     /// The dialect's name in the usage log.
@@ -127,8 +138,7 @@ pub(crate) async fn admit<T: Asking>(
     {
         return Err(refuse(&mut record, ApiError::rate_limited(rpm, wait)));
     }
-    let parsed: T = match read_json(request, settings.max_body_bytes, Some("max_body_bytes")).await
-    {
+    let parsed: T = match read_json(request, body_limit(&settings)).await {
         Ok(parsed) => parsed,
         Err(e) => return Err(refuse(&mut record, e)),
     };
@@ -194,9 +204,13 @@ where
 {
     let engine = state.engine();
     if plan.stream {
-        let keepalive = engine.settings().stream_keepalive;
+        let settings = engine.settings();
         let encoder = encoder(&plan);
-        return stream(state.engine_arc(), plan, record, keepalive, encoder).await;
+        let timing = Timing {
+            keepalive: settings.stream_keepalive,
+            write: settings.stream_write_timeout,
+        };
+        return stream(state.engine_arc(), plan, record, timing, encoder).await;
     }
     match engine.complete(&plan, record).await {
         Ok(done) => whole(&plan, done).await,
@@ -239,13 +253,20 @@ type Opening = Pin<Box<dyn Future<Output = Result<ChatStream, Refusal>> + Send>>
 /// normal response, with a real status on failure. A slow one is committed as `200` and
 /// kept alive with SSE comments until the upstream's first content; a failure after that
 /// arrives as an error event.
+/// A stream's clocks: keep-alives while waiting, and how long a client may read nothing.
+struct Timing {
+    keepalive: Duration,
+    write: Duration,
+}
+
 async fn stream<E: Encoder>(
     engine: Arc<Engine>,
     plan: ChatPlan,
     mut record: RequestRecord,
-    keepalive: Duration,
+    timing: Timing,
     encoder: E,
 ) -> Response {
+    let Timing { keepalive, write } = timing;
     let mut opening: Opening = Box::pin(async move { engine.open_stream(plan, record).await });
     let phase = match tokio::time::timeout(keepalive, &mut opening).await {
         Ok(Ok(stream)) => Phase::Open(Box::new(stream), false),
@@ -261,13 +282,33 @@ async fn stream<E: Encoder>(
         encoder,
         keepalive,
     };
-    // Dropping the body (client gone) drops the relay, the core stream, and with it the
-    // upstream connection.
-    let body = futures_util::stream::unfold(relay, |mut relay| async move {
-        relay
-            .next()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), relay))
+    // The relay runs in its own task and hands its bytes over a short queue: a client that
+    // stops reading fills it, and after `write` with no room the relay ends, dropping the
+    // core stream and the upstream slot it held. A client that goes away ends it at once.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let mut relay = relay;
+        loop {
+            let bytes = tokio::select! {
+                bytes = relay.next() => bytes,
+                () = tx.closed() => return,
+            };
+            let Some(bytes) = bytes else { return };
+            match tx.send_timeout(bytes, write).await {
+                Ok(()) => {}
+                Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    tracing::info!(
+                        "a stream's client read nothing for stream_write_timeout; cut off"
+                    );
+                    return;
+                }
+                Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => return,
+            }
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|bytes| bytes.map(Ok::<_, std::convert::Infallible>))
     });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();

@@ -48,6 +48,15 @@ pub struct Settings {
     pub forward_max_tokens: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Bound on a client sending its request head; a connection that takes longer is closed.
+    pub header_read_timeout: Duration,
+    /// Bound on a client sending its request body (408 past it).
+    pub body_read_timeout: Duration,
+    /// Bound on a client reading a stream: one that reads nothing for this long is cut off,
+    /// and the upstream slot it held is freed.
+    pub stream_write_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish before the rest are cut.
+    pub shutdown_grace: Duration,
     /// How the pool spreads requests over accounts.
     pub pool_strategy: Strategy,
     /// Cooldowns, circuit breaking and re-checks of accounts.
@@ -88,6 +97,10 @@ impl Default for Settings {
             delete_sessions: true,
             forward_max_tokens: false,
             max_body_bytes: 10 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            stream_write_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
             pool_strategy: Strategy::RoundRobin,
             health: HealthPolicy::default(),
             no_account_wait: Duration::from_secs(10),

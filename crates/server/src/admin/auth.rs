@@ -360,7 +360,12 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     if let Some(wait) = auth.throttle.wait(from, now) {
         return too_many(wait);
     }
-    let Login { password } = match crate::extract::read_json(request, LOGIN_BODY, None).await {
+    let Login { password } = match crate::extract::read_json(
+        request,
+        crate::extract::BodyLimit::admin(LOGIN_BODY),
+    )
+    .await
+    {
         Ok(login) => login,
         Err(error) => return error.into_response(),
     };
