@@ -53,18 +53,31 @@ fn in_dialect(error: PlanError) -> ApiError {
     ApiError::from(responses::in_dialect(error))
 }
 
+/// The token's stored response `id`, if there is one (an id too long to be one is none).
+async fn find(
+    store: &Arc<Store>,
+    token: &ClientToken,
+    id: &str,
+) -> Result<Option<StoredResponse>, ApiError> {
+    if id.len() > MAX_ID_BYTES {
+        return Ok(None);
+    }
+    let (key, token_id) = (id.to_owned(), token.id);
+    store
+        .read(move |conn| stored::get(conn, &key, token_id, now_ms()))
+        .await
+        .map_err(store_error)
+}
+
 /// The stored conversation `previous_response_id` continues.
 async fn previous(
     store: &Arc<Store>,
     token: &ClientToken,
     id: &str,
 ) -> Result<Vec<ChatMessage>, ApiError> {
-    let (key, token_id) = (id.to_owned(), token.id);
-    let found = store
-        .read(move |conn| stored::get(conn, &key, token_id, now_ms()))
-        .await
-        .map_err(store_error)?;
-    let row = found.ok_or_else(|| not_found(id, Some("previous_response_id")))?;
+    let row = find(store, token, id)
+        .await?
+        .ok_or_else(|| not_found(id, Some("previous_response_id")))?;
     serde_json::from_str(&row.history).map_err(|e| {
         tracing::error!(%e, "a stored response's history does not parse");
         not_found(id, Some("previous_response_id"))
@@ -211,21 +224,13 @@ pub async fn retrieve(
     Extension(token): Extension<Arc<ClientToken>>,
     Path(id): Path<String>,
 ) -> Response {
-    if id.len() > MAX_ID_BYTES {
-        return not_found(&id, None).into_response();
-    }
-    let (key, token_id) = (id.clone(), token.id);
-    match state
-        .store()
-        .read(move |conn| stored::get(conn, &key, token_id, now_ms()))
-        .await
-    {
+    match find(state.store(), &token, &id).await {
         Ok(Some(row)) => match serde_json::from_str::<Value>(&row.response) {
             Ok(response) => Json(response).into_response(),
             Err(_) => not_found(&id, None).into_response(),
         },
         Ok(None) => not_found(&id, None).into_response(),
-        Err(e) => store_error(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
