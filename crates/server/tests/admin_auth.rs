@@ -340,3 +340,29 @@ async fn the_bearer_scheme_is_case_insensitive_on_both_apis_and_bad_queries_name
             .contains("`from`")
     );
 }
+
+#[tokio::test]
+async fn admin_answers_are_never_cached() {
+    let h = Harness::with_keys(&["k1"]).await;
+    for (path, password) in [
+        ("/api/export?secrets=true", Some(ADMIN)),
+        ("/api/accounts", Some(ADMIN)),
+        ("/api/accounts", None),
+        ("/api/openapi.json", None),
+    ] {
+        let mut request = h.http.get(h.url(path));
+        if let Some(password) = password {
+            request = request.bearer_auth(password);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{path} ({})",
+            response.status()
+        );
+    }
+}

@@ -86,13 +86,28 @@ async fn finish_changes(request: axum::extract::Request, next: middleware::Next)
     }
 }
 
+/// Nothing the admin API answers is kept in a cache: exports may hold secrets, and every
+/// other answer is live state.
+async fn no_store(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// `/api/*`, with its guards (merged at the root: the paths are written whole).
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = protected()
         .route_layer(middleware::from_fn(finish_changes))
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
     let open = open().route_layer(middleware::from_fn(auth::require_local_host));
-    protected.merge(open).split_for_parts().0
+    protected
+        .merge(open)
+        .route_layer(middleware::from_fn(no_store))
+        .split_for_parts()
+        .0
 }
 
 /// The OpenAPI document of `/api/*`, built from the handlers' declarations and types
