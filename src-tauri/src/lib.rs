@@ -240,10 +240,29 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             let handle = app.handle().clone();
+            // Before anything is written there (logs, preferences, the webview's storage):
+            // owner-only, existing installs included.
+            let path = app.path();
+            let unprotected: Vec<String> = [
+                path.app_data_dir(),
+                path.app_config_dir(),
+                path.app_cache_dir(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter_map(|dir| {
+                ondemand_proxy::bootstrap::private_dir(&dir)
+                    .err()
+                    .map(|error| format!("{}: {error}", dir.display()))
+            })
+            .collect();
             app.manage(ondemand_proxy::logging::init(
                 false,
                 app.path().app_data_dir().ok().map(|d| d.join("logs")),
             ));
+            for problem in unprotected {
+                tracing::warn!(%problem, "an app directory could not be made private");
+            }
             app.manage(prefs::PrefsFile(
                 app.path().app_config_dir()?.join(prefs::FILE),
             ));

@@ -8,7 +8,7 @@
 // TAURI_DRIVER, and SCREENSHOTS (where the window's screenshots go).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -266,6 +266,22 @@ test('quitting drains, leaves no process behind, and the database moves to the h
   for (const secret of [TOKEN, adminPassword, 'desktop-key']) assert.ok(!logs.includes(secret), 'no secret in the log');
   const db = join(dataDir, 'ondemand-proxy.db');
   assert.ok(existsSync(db), `the database is in the app-data directory (${dataDir})`);
+  // Nothing the app keeps is readable by other users: a path is if every directory above it
+  // lets others through and it lets them read (the roots are owner-only, existing ones too).
+  const exposed = [];
+  const walk = (path, reachable) => {
+    const st = statSync(path);
+    const passable = reachable && (st.mode & 0o001) !== 0;
+    if (reachable && (st.mode & 0o004) !== 0) exposed.push(`${path} (${(st.mode & 0o777).toString(8)})`);
+    if (st.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry), passable);
+  };
+  for (const root of [dataDir, join(env.XDG_CONFIG_HOME, IDENTIFIER), join(env.XDG_CACHE_HOME, IDENTIFIER)]) {
+    if (existsSync(root)) {
+      assert.equal(statSync(root).mode & 0o777, 0o700, `${root} is owner-only`);
+      walk(root, true);
+    }
+  }
+  assert.deepEqual(exposed, [], 'no file or directory of the app is readable by others');
   const check = execFileSync('python3', ['-c', `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])

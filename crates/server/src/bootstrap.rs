@@ -38,6 +38,19 @@ pub fn ensure_data_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Makes `dir` (created if need be) readable by its owner only, also when it already
+/// existed with a wider mode: the desktop app's data, config and cache directories hold
+/// logs, preferences and the webview's storage.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    ensure_data_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// A new random client token (`sk-odp-` and 40 alphanumerics).
 pub fn generate_token() -> Secret {
     ondemand_core::tokens::generate_secret()
@@ -231,6 +244,26 @@ pub fn open_with(
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_made_private_is_so_even_if_it_existed_wider() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("app");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let fresh = root.path().join("new/nested");
+        private_dir(&fresh).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
     use super::*;
 
     #[test]
