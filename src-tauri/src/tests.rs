@@ -346,3 +346,24 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     assert_eq!(px(2, 2), vec![10, 10, 10, 10], "the icon elsewhere");
     tauri::async_runtime::block_on(server.stop());
 }
+
+#[test]
+fn the_window_may_use_only_the_apps_own_commands() {
+    // Each permission here is a decision: anything more (core:default brings tray and menu
+    // creation, event emission, image reading from any path) must be added on purpose.
+    const ALLOWED: [&str; 3] = ["allow-shell-status", "allow-use-port", "allow-preferences"];
+    let capability: Value =
+        serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+    let granted: Vec<&str> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(granted, ALLOWED);
+    assert_eq!(capability["windows"], json!(["main"]));
+    let capabilities = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/capabilities"))
+        .unwrap()
+        .count();
+    assert_eq!(capabilities, 1, "one capability file: the main window's");
+}
