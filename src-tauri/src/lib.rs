@@ -237,7 +237,13 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_clipboard_manager::init())
-        .plugin(tauri_plugin_opener::init())
+        // Used from Rust only (the tray opens the data folder): its script that sends the
+        // page's `_blank` links to `open_url`, a command the window may not call, stays out.
+        .plugin(
+            tauri_plugin_opener::Builder::new()
+                .open_js_links_on_click(false)
+                .build(),
+        )
         .setup(move |app| {
             let handle = app.handle().clone();
             // Before anything is written there (logs, preferences, the webview's storage):
