@@ -14,19 +14,7 @@ want() { [[ $groups == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
 bin="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_line() { # file, marker -> the rest of the first line holding it
-  for _ in $(seq 1 200); do
-    line=$(grep -m1 "$2" "$1" || true)
-    [ -n "$line" ] && { echo "${line#*"$2"}"; return; }
-    sleep 0.05
-  done
-  echo "timed out waiting for '$2' in $1" >&2; exit 1
-}
+source bench/lib.sh
 
 # Stream frames 50 ms apart: a benchmark stream lasts ~0.8 s, like a short real answer.
 # Key `bad` answers every call with 429, for the failover scenario.
