@@ -24,6 +24,25 @@ fn shell_status(server: tauri::State<'_, Arc<Supervisor>>) -> Status {
     server.status()
 }
 
+/// The admin password, for the app's own page to sign in with. Asked for over IPC, which
+/// the capability grants the app's own origin only: no page the window might load could
+/// read it, as it could a value put in every page by an initialization script.
+#[tauri::command]
+fn admin_credential(server: tauri::State<'_, Arc<Supervisor>>) -> Option<String> {
+    match server.status() {
+        Status::Running { admin_password, .. } => Some(admin_password),
+        _ => None,
+    }
+}
+
+/// Whether the window may show `url`: only the app's own pages. Anything else never loads
+/// in it; a web link opens in the system browser instead.
+fn own_page(url: &tauri::Url) -> bool {
+    url.scheme() == "tauri"
+        || (url.scheme() == "http" && url.host_str() == Some("tauri.localhost"))
+        || url.scheme() == "about"
+}
+
 /// Starts the server on `port` (the one the port-problem screen offered), remembers it,
 /// and reopens the window on the new address.
 #[tauri::command]
@@ -139,11 +158,9 @@ fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Inval
 /// nothing in it can break the script.
 fn bootstrap_script(status: &Status, prefs: &prefs::Prefs) -> String {
     let mut value = match status {
-        Status::Running {
-            base_url,
-            admin_password,
-        } => {
-            serde_json::json!({ "baseUrl": base_url, "adminPassword": admin_password, "shell": true })
+        // No secret: this script runs in every page the window loads.
+        Status::Running { base_url, .. } => {
+            serde_json::json!({ "baseUrl": base_url, "shell": true })
         }
         other => serde_json::json!({ "baseUrl": "", "shell": true, "shellError": other }),
     };
@@ -164,6 +181,20 @@ fn open_window<R: Runtime>(
         .min_inner_size(720.0, 480.0)
         .visible(visible)
         .initialization_script(bootstrap_script(status, prefs))
+        .on_navigation({
+            let app = app.clone();
+            move |url| {
+                if own_page(url) {
+                    return true;
+                }
+                tracing::warn!(%url, "the window was kept from leaving the app");
+                if url.scheme() == "https" {
+                    use tauri_plugin_opener::OpenerExt;
+                    let _ = app.opener().open_url(url.as_str(), None::<&str>);
+                }
+                false
+            }
+        })
         .build()?;
     Ok(())
 }
@@ -200,6 +231,7 @@ pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         .plugin(tauri_plugin_store::Builder::new().build())
         .invoke_handler(tauri::generate_handler![
             shell_status,
+            admin_credential,
             use_port,
             get_preferences,
             set_preferences

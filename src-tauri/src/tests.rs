@@ -114,7 +114,7 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
 }
 
 #[test]
-fn the_window_script_carries_the_address_and_password_as_json() {
+fn the_window_script_carries_the_address_but_no_secret() {
     let running = Status::Running {
         base_url: "http://127.0.0.1:8787".into(),
         admin_password: "pw\"</script>".into(),
@@ -127,7 +127,11 @@ fn the_window_script_carries_the_address_and_password_as_json() {
             .trim_end_matches(';'),
     )
     .unwrap();
-    assert_eq!(json["adminPassword"], "pw\"</script>");
+    assert_eq!(json["baseUrl"], "http://127.0.0.1:8787");
+    assert!(
+        !script.contains("pw\"</script>"),
+        "the password is asked for over IPC, never put in a page"
+    );
     let failed = Status::Failed {
         port: 8787,
         reason: "in_use",
@@ -348,10 +352,26 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
 }
 
 #[test]
+fn the_window_shows_only_the_apps_own_pages() {
+    let own = |url: &str| own_page(&url.parse().unwrap());
+    assert!(own("tauri://localhost/index.html"));
+    assert!(own("http://tauri.localhost/index.html"));
+    assert!(!own("http://127.0.0.1:8787/"));
+    assert!(!own("https://example.com/"));
+    assert!(!own("http://tauri.localhost.evil.example/"));
+    assert!(!own("file:///etc/passwd"));
+}
+
+#[test]
 fn the_window_may_use_only_the_apps_own_commands() {
     // Each permission here is a decision: anything more (core:default brings tray and menu
     // creation, event emission, image reading from any path) must be added on purpose.
-    const ALLOWED: [&str; 3] = ["allow-shell-status", "allow-use-port", "allow-preferences"];
+    const ALLOWED: [&str; 4] = [
+        "allow-shell-status",
+        "allow-admin-credential",
+        "allow-use-port",
+        "allow-preferences",
+    ];
     let capability: Value =
         serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
     let granted: Vec<&str> = capability["permissions"]

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,7 +183,22 @@ after(async () => {
     }
   }
   for (const pid of processesOf(APP)) process.kill(pid, 'SIGKILL');
-  if (work) rmSync(work, { recursive: true, force: true });
+  if (!work) return;
+  // The desktop portal (started over D-Bus by the webview) may leave its document mount in
+  // the temporary cache: unmount what is mounted below the work directory, then remove it.
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((line) => line.split(' ')[1] ?? '');
+  for (const mount of mounts.filter((m) => m.startsWith(work)).reverse()) {
+    try {
+      execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+    } catch {
+      // not ours to unmount: the removal below says what is left
+    }
+  }
+  try {
+    rmSync(work, { recursive: true, force: true });
+  } catch (error) {
+    console.warn(`could not remove ${work}: ${error.message}`);
+  }
 });
 
 test('the window opens on the dashboard, signed in by the app', async () => {
@@ -192,8 +208,39 @@ test('the window opens on the dashboard, signed in by the app', async () => {
   assert.equal((await driver.findElements(byTest('logout'))).length, 0, 'no sign-out in the app');
   await driver.wait(async () => (await text('live-status')).includes('Live'), 15_000, 'the live stream connects');
   adminPassword = await driver.executeScript('return window.__ODP__.adminPassword');
-  assert.ok(adminPassword?.length >= 20, 'the app hands the window a generated admin password');
+  assert.ok(adminPassword?.length >= 20, 'the app hands its own page a generated admin password over IPC');
   await shot('desktop-dashboard-empty');
+});
+
+test('the window keeps to the app: a foreign page, by link or by redirect, never loads in it', async () => {
+  // A local page that would read what the shell gives its pages, and a redirect to it.
+  const hits = [];
+  const server = createHttpServer((request, response) => {
+    hits.push(request.url);
+    if (request.url === '/redirect') {
+      response.writeHead(302, { Location: '/page' }).end();
+    } else {
+      response.writeHead(200, { 'Content-Type': 'text/html' }).end('<script>document.title = JSON.stringify(window.__ODP__)</script>');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const foreign = `http://127.0.0.1:${server.address().port}`;
+  const own = await driver.getCurrentUrl();
+  try {
+    for (const path of ['/page', '/redirect']) {
+      await driver.executeScript(
+        `const a = document.createElement('a'); a.href = '${foreign}${path}'; document.body.appendChild(a); a.click();`,
+      );
+      await driver.executeScript(`window.location.href = '${foreign}${path}'`);
+      // Give a navigation time to happen; then the window must still be on the app's page.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(await driver.getCurrentUrl(), own, `the window stayed on the app (${path})`);
+    }
+    assert.deepEqual(hits, [], 'the foreign server was never even asked');
+    assert.equal(await driver.getTitle(), 'OnDemand Proxy');
+  } finally {
+    server.close();
+  }
 });
 
 test('a request sent through the proxy shows up in the window', async () => {

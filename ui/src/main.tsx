@@ -5,12 +5,15 @@ import '@mantine/notifications/styles.css';
 import './seed';
 import './i18n';
 import { App } from './App';
+import { loadShellCredential } from './api/shell';
 
 const root = document.getElementById('root');
 if (root) {
-  ReactDOM.createRoot(root).render(
-    <React.StrictMode>
-      <App />
-    </React.StrictMode>,
+  void loadShellCredential().then(() =>
+    ReactDOM.createRoot(root).render(
+      <React.StrictMode>
+        <App />
+      </React.StrictMode>,
+    ),
   );
 }

@@ -1,13 +1,14 @@
 // The one way the UI talks to the proxy: JSON over fetch, errors as `ApiError`.
 //
 // Headless, the UI is served by the proxy and signs in with a cookie session (same origin).
-// In the desktop window the shell hands over the server's address and the admin password
-// (`window.__ODP__`), sent as a bearer credential.
+// In the desktop window the shell hands over the server's address (`window.__ODP__`); the
+// admin password is asked for over IPC before the UI starts (`loadShellCredential`) and sent
+// as a bearer credential.
 
 export interface Connection {
   /** The proxy's origin, e.g. `http://127.0.0.1:8787`; empty for the page's own origin. */
   baseUrl: string;
-  /** The admin password, when the desktop shell provides it (no sign-in then). */
+  /** The admin password, when the desktop shell gave it over IPC (no sign-in then). */
   adminPassword?: string;
   /** Set in the desktop window. */
   shell?: boolean;

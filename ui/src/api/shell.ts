@@ -42,6 +42,19 @@ function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> 
 
 export const getPreferences = () => invoke<DesktopPrefs>('get_preferences');
 
+/** In the desktop app: the admin password, asked for over IPC (the shell never puts it in a
+ * page, where any page the window loaded could read it), kept in memory for API calls. */
+export async function loadShellCredential(): Promise<void> {
+  const odp = window.__ODP__;
+  if (!odp?.shell || !window.__TAURI__) return;
+  try {
+    const password = await invoke<string | null>('admin_credential');
+    if (password) odp.adminPassword = password;
+  } catch {
+    // Without it the sign-in page shows, as in a browser.
+  }
+}
+
 /** Starts the server on `port` (from the port-problem screen); the window reopens on it. */
 export const switchToPort = (port: number) => invoke<ShellError | { state: 'running' }>('use_port', { port });
 
