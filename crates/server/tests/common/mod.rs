@@ -235,24 +235,30 @@ impl Harness {
     /// A streaming chat: status, the parsed `data:` events (`"[DONE]"` as a string), and
     /// the raw body. A request that failed before the stream began has a plain JSON error
     /// body, returned as the only event.
-    pub async fn stream(&self, mut body: Value) -> (u16, Vec<Value>, String) {
-        body["stream"] = Value::Bool(true);
-        let response = self
-            .http
-            .post(self.url("/v1/chat/completions"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let raw = response.text().await.unwrap();
+    pub async fn stream(&self, body: Value) -> (u16, Vec<Value>, String) {
+        let (status, raw) = self.stream_raw("/v1/chat/completions", &body).await;
         let events = if status == 200 {
             parse_sse(&raw)
         } else {
             vec![serde_json::from_str(&raw).unwrap()]
         };
         (status, events, raw)
+    }
+
+    /// POSTs `body` with `stream: true` to `path` with the client token: status, raw body.
+    pub async fn stream_raw(&self, path: &str, body: &Value) -> (u16, String) {
+        let mut body = body.clone();
+        body["stream"] = Value::Bool(true);
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
     }
 
     /// Starts a stream, reads its first bytes, and hangs up, as a client that goes away does.
@@ -397,18 +403,7 @@ pub fn named_events(raw: &str) -> Vec<(String, Value)> {
 /// POSTs `body` (with `stream: true`) to `path` with the client token: the status, and the
 /// stream's named events, or the error body as the only event when it did not begin.
 pub async fn named_stream(h: &Harness, path: &str, body: &Value) -> (u16, Vec<(String, Value)>) {
-    let mut body = body.clone();
-    body["stream"] = Value::Bool(true);
-    let response = h
-        .http
-        .post(h.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let raw = response.text().await.unwrap();
+    let (status, raw) = h.stream_raw(path, body).await;
     if status != 200 {
         return (
             status,
