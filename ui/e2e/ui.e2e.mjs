@@ -331,8 +331,10 @@ test('the system dark theme is followed', async () => {
 
 test('a window the desktop shell signs in needs no login and offers no sign-out', async () => {
   const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  // The shell puts no secret in the page: the page asks for the credential over IPC.
   await context.addInitScript(([baseUrl, adminPassword]) => {
-    window.__ODP__ = { baseUrl, adminPassword };
+    window.__ODP__ = { baseUrl, shell: true };
+    window.__TAURI__ = { core: { invoke: async (command) => (command === 'admin_credential' ? adminPassword : null) } };
   }, [base, ADMIN]);
   const shell = await context.newPage();
   await shell.goto(base);
@@ -363,10 +365,12 @@ test('the desktop window names a taken port and offers a free one in one click',
 test('desktop preferences: listening beyond this computer needs a confirmation; the language is remembered', async () => {
   const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
   await context.addInitScript(([baseUrl, adminPassword]) => {
-    window.__ODP__ = { baseUrl, adminPassword, shell: true, language: 'en', theme: 'auto' };
+    window.__ODP__ = { baseUrl, shell: true, language: 'en', theme: 'auto' };
     const prefs = { port: 8787, host: '127.0.0.1', close_to_tray: true, start_minimised: false, language: 'en', theme: 'auto', launch_at_login: false, data_dir: '/home/me/.local/share/io.github.ondemand-proxy' };
     window.__invoked = [];
     window.__TAURI__ = { core: { invoke: async (command, args) => {
+      // The app's page asks for the credential over IPC before it starts.
+      if (command === 'admin_credential') return adminPassword;
       window.__invoked.push([command, args]);
       if (command === 'set_preferences') {
         if (args.changes.port === 80) throw { code: 'invalid_port', field: 'port', message: 'Port 80 is reserved; choose 1024 or above.' };

@@ -46,10 +46,11 @@ export const getPreferences = () => invoke<DesktopPrefs>('get_preferences');
  * page, where any page the window loaded could read it), kept in memory for API calls. */
 export async function loadShellCredential(): Promise<void> {
   const odp = window.__ODP__;
-  if (!odp?.shell || !window.__TAURI__) return;
+  // No server running (a port problem): nothing to sign in to.
+  if (!odp?.shell || odp.shellError || !window.__TAURI__) return;
   try {
-    const password = await invoke<string | null>('admin_credential');
-    if (password) odp.adminPassword = password;
+    const password = await invoke<unknown>('admin_credential');
+    if (typeof password === 'string' && password) odp.adminPassword = password;
   } catch {
     // Without it the sign-in page shows, as in a browser.
   }
