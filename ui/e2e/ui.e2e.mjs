@@ -229,6 +229,17 @@ test('models: the live catalogue refreshes; a bad alias is refused inline; an al
   await row.getByTestId('dead-target').waitFor();
 });
 
+test('the navigation is made of links the keyboard reaches, and says which page is open', async () => {
+  await nav('requests');
+  assert.equal(await byTest('nav-requests').getAttribute('aria-current'), 'page');
+  assert.equal(await byTest('nav-dashboard').getAttribute('aria-current'), null);
+  assert.match(await byTest('nav-accounts').getAttribute('href'), /#\/accounts$/);
+  await byTest('nav-accounts').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid=nav-accounts]')?.getAttribute('aria-current') === 'page');
+  assert.match(page.url(), /#\/accounts$/);
+});
+
 test('models: a pattern is added (a bad target refused inline), used by requests, and the built-ins restored', async () => {
   await nav('models');
   await byTest('patterns-table').waitFor();

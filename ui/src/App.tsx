@@ -11,7 +11,7 @@ import {
   IconServer, IconSettings, IconSun, IconSunMoon, IconUsers,
 } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
-import { HashRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
+import { HashRouter, Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { ApiError, api, connection, shellManaged } from './api/client';
 import { useProxy, useSetPaused } from './api/hooks';
 import { useLive } from './api/live';
@@ -110,7 +110,6 @@ function Shell({ version }: { version?: string }) {
   const { t } = useTranslation();
   const [opened, { toggle, close }] = useDisclosure();
   const location = useLocation();
-  const navigate = useNavigate();
   const live = useLive(true);
   return (
     <LiveContext.Provider value={live}>
@@ -145,19 +144,23 @@ function Shell({ version }: { version?: string }) {
           </Group>
         </AppShell.Header>
         <AppShell.Navbar p="xs">
-          {PAGES.map((page) => (
-            <NavLink
-              key={page.path}
-              label={t(page.key)}
-              leftSection={<page.icon size={18} stroke={1.6} />}
-              active={location.pathname.startsWith(page.path)}
-              onClick={() => {
-                navigate(page.path);
-                close();
-              }}
-              data-testid={`nav-${page.path.slice(1)}`}
-            />
-          ))}
+          {PAGES.map((page) => {
+            const current = location.pathname.startsWith(page.path);
+            // Real links: they take focus from the keyboard and say which page is open.
+            return (
+              <NavLink
+                key={page.path}
+                component={Link}
+                to={page.path}
+                label={t(page.key)}
+                leftSection={<page.icon size={18} stroke={1.6} aria-hidden />}
+                active={current}
+                aria-current={current ? 'page' : undefined}
+                onClick={close}
+                data-testid={`nav-${page.path.slice(1)}`}
+              />
+            );
+          })}
         </AppShell.Navbar>
         <AppShell.Main>
           <Suspense fallback={<Loader m="md" />}>

@@ -68,7 +68,7 @@ export function Confirm({
 }) {
   const { t } = useTranslation();
   return (
-    <Modal opened={opened} onClose={onCancel} title={title} centered>
+    <Modal opened={opened} onClose={onCancel} title={title} centered closeButtonProps={{ 'aria-label': t('common.close') }}>
       <Stack>
         <Text size="sm">{message}</Text>
         <Group justify="flex-end">
@@ -100,7 +100,7 @@ export function FormModal({
 }) {
   const { t } = useTranslation();
   return (
-    <Modal opened onClose={onClose} title={title} centered>
+    <Modal opened onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': t('common.close') }}>
       <form
         onSubmit={(e) => {
           e.preventDefault();

@@ -313,7 +313,7 @@ function Transfer({ opened, onClose }: { opened: boolean; onClose: () => void })
   const summary = (o: ImportReport['accounts']) => t('accounts.transfer.summary', { added: o.added.length, replaced: o.replaced.length, skipped: o.skipped.length });
 
   return (
-    <Modal opened={opened} onClose={onClose} title={t('accounts.transfer.title')} centered size="lg">
+    <Modal opened={opened} onClose={onClose} title={t('accounts.transfer.title')} centered size="lg" closeButtonProps={{ 'aria-label': t('common.close') }}>
       <Stack>
         <Text size="sm">{t('accounts.transfer.exportHint')}</Text>
         <Checkbox label={t('accounts.transfer.withSecrets')} checked={secrets} onChange={(e) => setSecrets(e.currentTarget.checked)} />

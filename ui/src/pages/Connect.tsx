@@ -119,7 +119,9 @@ export function Connect() {
   const [token, setToken] = useState('');
   const [name, setName] = useState('');
   const [model, setModel] = useState<string | null>('gpt-4o');
-  const [message, setMessage] = useState(() => t('connect.testMessage'));
+  // The example message follows the language until it is edited.
+  const [edited, setMessage] = useState<string | null>(null);
+  const message = edited ?? t('connect.testMessage');
   const [tab, setTab] = useState<string | null>('claude');
   const [variant, setVariant] = useState<Record<string, string>>({});
   const [outcome, setOutcome] = useState<Outcome | null>(null);

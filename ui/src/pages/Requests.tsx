@@ -149,7 +149,7 @@ export function Requests() {
           {log.isFetchingNextPage && <Loader size="xs" m="xs" />}
         </Card>
       )}
-      <Drawer opened={selected !== null} onClose={() => setSelected(null)} title={t('requests.detail')} position="right" size="md">
+      <Drawer opened={selected !== null} onClose={() => setSelected(null)} title={t('requests.detail')} position="right" size="md" closeButtonProps={{ 'aria-label': t('common.close') }}>
         {selected && <Detail r={selected} />}
       </Drawer>
     </>

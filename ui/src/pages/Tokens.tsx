@@ -209,7 +209,7 @@ function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose
 function SecretOnce({ token, onClose }: { token: NewToken; onClose: () => void }) {
   const { t } = useTranslation();
   return (
-    <Modal opened onClose={onClose} title={t('tokens.createdTitle', { name: token.name })} centered closeOnClickOutside={false}>
+    <Modal opened onClose={onClose} title={t('tokens.createdTitle', { name: token.name })} centered closeOnClickOutside={false} closeButtonProps={{ 'aria-label': t('common.close') }}>
       <Stack>
         <Alert color="yellow">{t('tokens.secretWarning')}</Alert>
         <Group wrap="nowrap" gap="xs">
