@@ -98,7 +98,7 @@ fn input_of(call: &ToolCall) -> Value {
 }
 
 /// The non-stream answer: thinking, text, then one `tool_use` block per call.
-pub fn message(plan: &ChatPlan, done: &Completion) -> Value {
+pub fn message<'a>(plan: &'a ChatPlan, done: &'a Completion) -> MessageOut<'a> {
     let mut content = Vec::with_capacity(2 + done.calls.len());
     if !done.answer.reasoning.is_empty() {
         content.push(Block::Thinking {
@@ -121,7 +121,7 @@ pub fn message(plan: &ChatPlan, done: &Completion) -> Value {
         (None, true) => Finish::Stop,
         (None, false) => Finish::ToolCalls,
     };
-    serde_json::to_value(MessageOut {
+    MessageOut {
         id: message_id(),
         kind: "message",
         role: "assistant",
@@ -130,8 +130,7 @@ pub fn message(plan: &ChatPlan, done: &Completion) -> Value {
         stop_reason: Some(stop_reason(finish)),
         stop_sequence: stop_sequence(&plan.model_configs.stop_sequences, finish),
         usage: done.usage.into(),
-    })
-    .unwrap_or(Value::Null)
+    }
 }
 
 /// Anthropic's error type for a status.

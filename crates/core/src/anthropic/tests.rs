@@ -194,7 +194,8 @@ fn a_whole_answer_has_thinking_text_and_tool_use_blocks() {
         usage: usage(),
         stop: None,
     };
-    let body = encode::message(&plan(), &done);
+    let plan = plan();
+    let body = serde_json::to_value(encode::message(&plan, &done)).unwrap();
     assert_eq!(
         body["content"],
         json!([
