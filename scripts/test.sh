@@ -22,6 +22,8 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 have Xvfb || packages+=(xvfb)
 have WebKitWebDriver || packages+=(webkit2gtk-driver)
 have dbus-run-session || packages+=(dbus)
+# xwininfo: the desktop test sees the window the app rebuilds, which WebDriver does not.
+have xwininfo || packages+=(x11-utils)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
 install_packages

@@ -3,6 +3,7 @@
 //! and the admin password, and adds what only a desktop app has: a tray, preferences, a
 //! single instance, close-to-tray and a graceful quit. No proxy logic lives here.
 
+mod confirm;
 mod prefs;
 mod tray;
 
@@ -88,8 +89,10 @@ fn get_preferences<R: Runtime>(app: AppHandle<R>) -> PrefsView {
     prefs_view(&app, prefs::load(&app))
 }
 
-/// Changes preferences: validated whole first (a bad value changes nothing); a new port
-/// or address is taken before the old one is let go, and the window reopens on it.
+/// Changes preferences: validated whole first (a bad value changes nothing); listening
+/// beyond loopback and launching at login are then asked natively (see [`confirm`]), and a
+/// no changes nothing either; a new port or address is taken before the old one is let
+/// go, and the window reopens on it.
 #[tauri::command]
 async fn set_preferences<R: Runtime>(
     app: AppHandle<R>,
@@ -106,7 +109,22 @@ async fn apply<R: Runtime>(
     changes: &prefs::Changes,
 ) -> Result<prefs::Prefs, Invalid> {
     let current = prefs::load(app);
-    let next = current.with(changes)?;
+    let language = current.language();
+    let next = match current.with(changes, false) {
+        Err(refused) if refused.code == "confirmation_required" => {
+            if !confirm::ask(app, confirm::Question::about("expose", language)).await {
+                return Err(declined("host"));
+            }
+            current.with(changes, true)?
+        }
+        other => other?,
+    };
+    if changes.launch_at_login == Some(true)
+        && !launches_at_login(app)
+        && !confirm::ask(app, confirm::Question::about("launch", language)).await
+    {
+        return Err(declined("launch_at_login"));
+    }
     let moved = (changes.port.is_some() || changes.host.is_some())
         && server.local_addr() != Some((next.host, next.port).into());
     if moved
@@ -135,9 +153,20 @@ async fn apply<R: Runtime>(
         launch_at_login(app, on)?;
     }
     if moved {
-        reopen_window(app, &server.status(), &next);
+        reopen_window(app, &server.status(), &next).await;
     }
     Ok(next)
+}
+
+/// A question asked natively was answered no: nothing changed.
+fn declined(field: &'static str) -> Invalid {
+    Invalid::new("declined", field, "Not confirmed; nothing was changed.")
+}
+
+fn launches_at_login<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.try_state::<AutoLaunchManager>()
+        .and_then(|a| a.is_enabled().ok())
+        .unwrap_or(false)
 }
 
 fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Invalid> {
@@ -199,11 +228,19 @@ fn open_window<R: Runtime>(
     Ok(())
 }
 
-fn reopen_window<R: Runtime>(app: &AppHandle<R>, status: &Status, prefs: &prefs::Prefs) {
+/// Rebuilds the window for a new server address. The old window goes first, and its label
+/// is free only once the event loop has let it go: until then the new one waits.
+async fn reopen_window<R: Runtime>(app: &AppHandle<R>, status: &Status, prefs: &prefs::Prefs) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW)
         && let Err(error) = window.destroy()
     {
         tracing::warn!(%error, "closing the window failed");
+    }
+    for _ in 0..200 {
+        if app.get_webview_window(MAIN_WINDOW).is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     if let Err(error) = open_window(app, status, prefs, true) {
         tracing::error!(%error, "opening the window failed");
@@ -237,11 +274,13 @@ pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             set_preferences
         ])
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event
-                && prefs::load(window.app_handle()).close_to_tray
-            {
-                api.prevent_close();
-                let _ = window.hide();
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if prefs::load(window.app_handle()).close_to_tray {
+                    api.prevent_close();
+                    let _ = window.hide();
+                } else {
+                    quit(window.app_handle());
+                }
             }
         })
 }
@@ -269,6 +308,9 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_clipboard_manager::init())
+        // Used from Rust only, for the questions the page must not answer (its commands
+        // are not in the window's capability).
+        .plugin(tauri_plugin_dialog::init())
         // Used from Rust only (the tray opens the data folder): its script that sends the
         // page's `_blank` links to `open_url`, a command the window may not call, stays out.
         .plugin(
@@ -308,6 +350,7 @@ pub fn run() {
             let server = Arc::new(Supervisor::from_environment(app.path().app_data_dir()?)?);
             let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
+            app.manage(confirm::Confirmer::native(handle.clone()));
             open_window(
                 &handle,
                 &status,
@@ -331,6 +374,15 @@ pub fn run() {
         }
     };
     app.run(|app, event| {
+        // The app ends by `quit` only (the tray, a signal, or closing the window when it
+        // does not close to the tray). The last window going away is not an end: the
+        // window is rebuilt when the server moves, and a hidden app lives in the tray.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = &event
+        {
+            api.prevent_exit();
+        }
         if let RunEvent::Exit = event {
             if let Some(server) = app.try_state::<Arc<Supervisor>>() {
                 tauri::async_runtime::block_on(server.stop());

@@ -32,8 +32,39 @@ fn invoke(
     get_ipc_response(webview, request(cmd, body)).map(|r| r.deserialize::<Value>().unwrap())
 }
 
+/// The native dialog, scripted: each question is kept, and answered with the next reply
+/// (no when none is left).
+#[derive(Clone, Default)]
+struct Person {
+    asked: Arc<std::sync::Mutex<Vec<confirm::Question>>>,
+    replies: Arc<std::sync::Mutex<std::collections::VecDeque<bool>>>,
+}
+
+impl Person {
+    fn will_answer(&self, yes: bool) {
+        self.replies.lock().unwrap().push_back(yes);
+    }
+
+    fn asked(&self) -> Vec<String> {
+        let asked = std::mem::take(&mut *self.asked.lock().unwrap());
+        asked.into_iter().map(|q| q.title).collect()
+    }
+}
+
 /// The shell on the mock runtime, with a server (not started) over a temporary directory.
 fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Supervisor>, std::path::PathBuf) {
+    let (app, server, prefs_file, _) = shell_with_person(dir);
+    (app, server, prefs_file)
+}
+
+fn shell_with_person(
+    dir: &std::path::Path,
+) -> (
+    tauri::App<MockRuntime>,
+    Arc<Supervisor>,
+    std::path::PathBuf,
+    Person,
+) {
     let env = |_: &str| None;
     let mut config = ondemand_core::config::load(ondemand_core::config::Sources {
         file: None,
@@ -50,10 +81,20 @@ fn shell(dir: &std::path::Path) -> (tauri::App<MockRuntime>, Arc<Supervisor>, st
     app.manage(server.clone());
     let prefs_file = dir.join("preferences.json");
     app.manage(prefs::PrefsFile(prefs_file.clone()));
+    let person = Person::default();
+    app.manage(confirm::Confirmer::new({
+        let person = person.clone();
+        move |question| {
+            person.asked.lock().unwrap().push(question);
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let _ = answer.send(person.replies.lock().unwrap().pop_front().unwrap_or(false));
+            answered
+        }
+    }));
     WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default())
         .build()
         .unwrap();
-    (app, server, prefs_file)
+    (app, server, prefs_file, person)
 }
 
 fn window(app: &tauri::App<MockRuntime>) -> tauri::WebviewWindow<MockRuntime> {
@@ -151,7 +192,7 @@ fn the_window_script_carries_the_address_but_no_secret() {
 #[test]
 fn preferences_are_validated_whole_and_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _server, prefs_file) = shell(dir.path());
+    let (app, _server, prefs_file, person) = shell_with_person(dir.path());
     let prefs = invoke(&window(&app), "get_preferences", json!({})).unwrap();
     assert_eq!(prefs["port"], 8787);
     assert_eq!(prefs["host"], "127.0.0.1");
@@ -173,15 +214,12 @@ fn preferences_are_validated_whole_and_kept() {
         ),
         (json!({"port": 80}), "invalid_port", "port"),
         (json!({"host": "example.com"}), "invalid_host", "host"),
-        (
-            json!({"host": "192.168.1.10", "confirm_exposed": true}),
-            "invalid_host",
-            "host",
-        ),
-        (json!({"host": "0.0.0.0"}), "confirmation_required", "host"),
+        (json!({"host": "192.168.1.10"}), "invalid_host", "host"),
+        // Asked natively and answered no (the scripted person has no yes to give).
+        (json!({"host": "0.0.0.0"}), "declined", "host"),
         (
             json!({"launch_at_login": true}),
-            "autostart_failed",
+            "declined",
             "launch_at_login",
         ),
     ] {
@@ -195,15 +233,38 @@ fn preferences_are_validated_whole_and_kept() {
         assert_eq!(refused["field"], field, "{changes}: {refused}");
         assert!(refused["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert!(
-        invoke(
-            &window(&app),
-            "set_preferences",
-            json!({"changes": {"colour": "red"}})
-        )
-        .is_err(),
-        "unknown preferences are refused"
+    assert_eq!(
+        person.asked(),
+        [
+            "Let other machines reach the proxy?",
+            "Start OnDemand Proxy when you log in?"
+        ],
+        "a bad value is refused before anything is asked"
     );
+    person.will_answer(true);
+    let refused = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"launch_at_login": true}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused["code"], "autostart_failed",
+        "a yes goes on to the login item, which the mock runtime has not got"
+    );
+    person.asked();
+    for unknown in [json!({"colour": "red"}), json!({"confirm_exposed": true})] {
+        assert!(
+            invoke(
+                &window(&app),
+                "set_preferences",
+                json!({"changes": unknown})
+            )
+            .is_err(),
+            "unknown preferences are refused: {unknown}"
+        );
+    }
+    assert!(person.asked().is_empty(), "the page has no way to confirm");
     assert_eq!(
         prefs::load(app.handle()),
         prefs::Prefs::default(),
@@ -244,7 +305,7 @@ fn preferences_are_validated_whole_and_kept() {
 #[test]
 fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, server, _) = shell(dir.path());
+    let (app, server, _, person) = shell_with_person(dir.path());
     let port = free_port();
     invoke(&window(&app), "use_port", json!({"port": port})).unwrap();
     assert!(listening(port));
@@ -278,12 +339,25 @@ fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
         "the refused port was not saved"
     );
 
+    let declined = invoke(
+        &window(&app),
+        "set_preferences",
+        json!({"changes": {"host": "0.0.0.0"}}),
+    )
+    .unwrap_err();
+    assert_eq!(declined["code"], "declined");
+    assert!(
+        server.local_addr().unwrap().ip().is_loopback(),
+        "a no keeps it"
+    );
+    person.will_answer(true);
     let exposed = invoke(
         &window(&app),
         "set_preferences",
-        json!({"changes": {"host": "0.0.0.0", "confirm_exposed": true}}),
+        json!({"changes": {"host": "0.0.0.0"}}),
     )
     .unwrap();
+    assert_eq!(person.asked().len(), 2, "asked each time");
     assert_eq!(exposed["host"], "0.0.0.0");
     let addr = server.local_addr().unwrap();
     assert!(addr.ip().is_unspecified() && addr.port() == port, "{addr}");
@@ -299,6 +373,7 @@ fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
         server.local_addr().unwrap().ip().is_loopback(),
         "loopback needs no confirmation"
     );
+    assert!(person.asked().is_empty());
     tauri::async_runtime::block_on(server.stop());
 }
 

@@ -8,7 +8,7 @@
 // TAURI_DRIVER, and SCREENSHOTS (where the window's screenshots go).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,8 @@ let driver;
 let requestsSent = 0;
 /** The admin password the app handed its window. */
 let adminPassword;
+/** Where the debug build's dialog hook asks its questions (ODP_E2E_DIALOG). */
+let dialogDir;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -112,6 +114,34 @@ function tree(pid) {
   return found;
 }
 
+/** The addresses something listens on at TCP `port` (IPv4 LISTEN sockets in /proc/net/tcp). */
+function listeningOn(p) {
+  const hexPort = `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && f[1]?.endsWith(hexPort))
+    .map((f) => [3, 2, 1, 0].map((i) => parseInt(f[1].slice(i * 2, i * 2 + 2), 16)).join('.'));
+}
+
+/** The X ids of the app's windows that show (top-level, named like the app, viewable). */
+function shownWindows() {
+  const x = (...args) => execFileSync('xwininfo', args, { env, encoding: 'utf8' });
+  return [...x('-root', '-children').matchAll(/^\s+(0x[0-9a-f]+) "OnDemand Proxy"/gm)]
+    .map((m) => m[1])
+    .filter((id) => x('-id', id).includes('Map State: IsViewable'));
+}
+
+/** Waits for the app's native question (the debug build's file hook, which release builds
+ * have not got), answers it, and returns its text. */
+async function answerDialog(reply) {
+  const question = join(dialogDir, 'question');
+  const asked = await waitFor('the app to ask', () => existsSync(question) && readFileSync(question, 'utf8'));
+  writeFileSync(join(dialogDir, 'answer.tmp'), `${reply}\n`);
+  renameSync(join(dialogDir, 'answer.tmp'), join(dialogDir, 'answer'));
+  await waitFor('the answer to be taken', () => !existsSync(question));
+  return asked;
+}
+
 const alive = (pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
 
 async function shot(name) {
@@ -131,6 +161,7 @@ before(async () => {
     return dir;
   };
   const [home, data, config, cache] = [xdg('home'), xdg('data'), xdg('config'), xdg('cache')];
+  dialogDir = xdg('dialog');
 
   // A display of our own: Xvfb picks a free number and writes it to fd 3.
   const xvfb = await start('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'],
@@ -156,6 +187,8 @@ before(async () => {
     ONDEMAND_BASE_URL: fake.match[1],
     ONDEMAND_AUTH_BASE_URL: fake.match[1],
     RUST_LOG: 'info',
+    // The native dialog, answered through files (a hook of debug builds only).
+    ODP_E2E_DIALOG: dialogDir,
     // Software rendering: Xvfb has no GPU.
     WEBKIT_DISABLE_COMPOSITING_MODE: '1',
     LIBGL_ALWAYS_SOFTWARE: '1',
@@ -270,20 +303,69 @@ test('a second launch hands over to the first and exits', async () => {
   assert.ok((await fetch(`http://127.0.0.1:${port}/health`)).ok, 'and still serves');
 });
 
-test('launch at login writes and removes the login item, which starts the app minimised', async () => {
+test('launch at login is asked natively, then writes and removes the login item, which starts the app minimised', async () => {
   await click('nav-settings');
   await driver.wait(until.elementLocated(byTest('desktop-settings')), 15_000);
   const item = join(env.HOME, '.config', 'autostart', 'OnDemand Proxy.desktop');
   assert.ok(!existsSync(item));
   const toggle = () => driver.executeScript("document.querySelector('[data-testid=desktop-launch-at-login]').click()");
+  const checked = () => driver.executeScript("return document.querySelector('[data-testid=desktop-launch-at-login]').checked");
   await toggle();
+  assert.match(await answerDialog('no'), /^Start OnDemand Proxy when you log in\?\n/);
+  await driver.wait(async () => !(await checked()), 10_000, 'a no leaves the switch off');
+  assert.ok(!existsSync(item), 'and writes no login item');
+  await toggle();
+  await answerDialog('yes');
   await waitFor('the login item', () => existsSync(item));
-  await driver.wait(() => driver.executeScript("return document.querySelector('[data-testid=desktop-launch-at-login]').checked"), 10_000);
+  await driver.wait(checked, 10_000);
   const entry = readFileSync(item, 'utf8');
   assert.match(entry, new RegExp(`Exec=.*${APP.split('/').pop()}.*--minimised`));
   await shot('desktop-settings');
   await toggle();
   await waitFor('the login item to go', () => !existsSync(item));
+  assert.ok(!existsSync(join(dialogDir, 'question')), 'turning it off asks nothing');
+});
+
+test('listening on every interface waits for the native dialog, which the page cannot answer', async () => {
+  assert.deepEqual(listeningOn(port), ['127.0.0.1']);
+  const invoke = (changes) => driver.executeScript(`
+    window.__outcome = undefined;
+    window.__TAURI__.core.invoke('set_preferences', { changes: ${JSON.stringify(changes)} })
+      .then((v) => { window.__outcome = { host: v.host }; }, (e) => { window.__outcome = { error: e }; });`);
+  const outcome = () => driver.wait(() => driver.executeScript('return window.__outcome'), 10_000);
+
+  // The page saying it confirmed is no confirmation: the field does not exist.
+  await invoke({ host: '0.0.0.0', confirm_exposed: true });
+  assert.match(JSON.stringify(await outcome()), /unknown field `confirm_exposed`/);
+  assert.ok(!existsSync(join(dialogDir, 'question')), 'refused before anything is asked');
+
+  // Asked for the change alone, the app asks its own question and waits for the answer.
+  await invoke({ host: '0.0.0.0' });
+  const question = join(dialogDir, 'question');
+  await waitFor('the app to ask', () => existsSync(question));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(await driver.executeScript('return window.__outcome'), null, 'the page waits on the dialog');
+  assert.deepEqual(listeningOn(port), ['127.0.0.1'], 'nothing moves before the answer');
+  assert.match(await answerDialog('no'), /^Let other machines reach the proxy\?\n.*client token/s);
+  assert.equal((await outcome()).error?.code, 'declined');
+  assert.deepEqual(listeningOn(port), ['127.0.0.1'], 'a no keeps the proxy on this computer');
+
+  // The person says yes, from the page's own control: the proxy moves (and the window reopens).
+  const before = shownWindows();
+  assert.equal(before.length, 1, `one window shows: ${before}`);
+  await driver.findElement(By.xpath("//label[contains(., '0.0.0.0')]")).click();
+  await answerDialog('yes');
+  await waitFor('the proxy on every interface', () => listeningOn(port).join() === '0.0.0.0');
+  assert.ok((await fetch(`http://127.0.0.1:${port}/health`)).ok, 'and still serves');
+  const saved = JSON.parse(readFileSync(join(env.XDG_CONFIG_HOME, IDENTIFIER, 'preferences.json'), 'utf8'));
+  assert.equal(saved.host, '0.0.0.0', 'and it is remembered');
+  // The window was rebuilt for the new address (a new X window, which WebDriver does not
+  // follow), and the app lived through it.
+  await waitFor('the rebuilt window', () => {
+    const now = shownWindows();
+    return now.length === 1 && !before.includes(now[0]);
+  });
+  assert.equal(processesOf(APP).length, 1, 'the app still runs');
 });
 
 test('quitting drains, leaves no process behind, and the database moves to the headless server', async () => {

@@ -373,7 +373,7 @@ test('the desktop window names a taken port and offers a free one in one click',
   await context.close();
 });
 
-test('desktop preferences: listening beyond this computer needs a confirmation; the language is remembered', async () => {
+test('desktop preferences: listening beyond this computer is left to the app to confirm; the language is remembered', async () => {
   const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
   await context.addInitScript(([baseUrl, adminPassword]) => {
     window.__ODP__ = { baseUrl, shell: true, language: 'en', theme: 'auto' };
@@ -385,6 +385,11 @@ test('desktop preferences: listening beyond this computer needs a confirmation; 
       window.__invoked.push([command, args]);
       if (command === 'set_preferences') {
         if (args.changes.port === 80) throw { code: 'invalid_port', field: 'port', message: 'Port 80 is reserved; choose 1024 or above.' };
+        // The app asks natively; the first time, the person says no.
+        if (args.changes.host === '0.0.0.0' && !window.__askedOnce) {
+          window.__askedOnce = true;
+          throw { code: 'declined', field: 'host', message: 'Not confirmed; nothing was changed.' };
+        }
         Object.assign(prefs, args.changes);
       }
       return { ...prefs };
@@ -396,16 +401,17 @@ test('desktop preferences: listening beyond this computer needs a confirmation; 
   await shell.getByTestId('desktop-port').fill('80');
   await shell.getByTestId('desktop-port-apply').click();
   await shell.getByText('Port 80 is reserved').waitFor();
-  await shell.getByText('Every network interface (0.0.0.0)').click();
-  await shell.getByText('Let other machines reach the proxy?').waitFor();
-  await shell.waitForTimeout(400); // the dialog's fade-in
-  await shell.screenshot({ path: join(SHOTS, 'en-desktop-expose.png') });
-  await shell.getByTestId('confirm').click();
-  await shell.waitForFunction(() => window.__invoked.some(([c, a]) => c === 'set_preferences' && a.changes.host === '0.0.0.0'));
-  assert.deepEqual(
-    await shell.evaluate(() => window.__invoked.find(([c, a]) => c === 'set_preferences' && a.changes.host)[1]),
-    { changes: { host: '0.0.0.0', confirm_exposed: true } },
-  );
+  const everywhere = shell.getByText('Every network interface (0.0.0.0)');
+  const hostCalls = () => shell.evaluate(() => window.__invoked.filter(([c, a]) => c === 'set_preferences' && a.changes.host).map(([, a]) => a));
+  await everywhere.click();
+  await shell.waitForFunction(() => window.__askedOnce);
+  await shell.waitForTimeout(300);
+  assert.equal(await shell.getByText('Not confirmed').count(), 0, 'a no needs no message');
+  assert.equal(await shell.locator('[data-testid=desktop-host] input[value="127.0.0.1"]').isChecked(), true, 'a no changes nothing');
+  await everywhere.click();
+  await shell.waitForFunction(() => window.__invoked.filter(([c, a]) => c === 'set_preferences' && a.changes.host).length === 2);
+  await shell.locator('[data-testid=desktop-host] input[value="0.0.0.0"]:checked').waitFor({ state: 'attached' });
+  assert.deepEqual(await hostCalls(), [{ changes: { host: '0.0.0.0' } }, { changes: { host: '0.0.0.0' } }], 'the page asks for the change only, never says it is confirmed');
   await shell.getByTestId('language-menu').click();
   await shell.getByTestId('language-zh-CN').click();
   await shell.waitForFunction(() => window.__invoked.some(([c, a]) => c === 'set_preferences' && a.changes.language === 'zh-CN'));

@@ -12,18 +12,32 @@ use serde_json::Value;
 use crate::AppState;
 use crate::supervisor::{Status, Supervisor};
 
+/// The sections of the web UI's translation files that the shell shows natively: the
+/// tray's words, and the questions of its native dialogs.
 static WORDS: LazyLock<[Value; 2]> = LazyLock::new(|| {
-    let parse = |file: &str| serde_json::from_str::<Value>(file).unwrap_or_default()["tray"].take();
+    let parse = |file: &str| {
+        let mut all = serde_json::from_str::<Value>(file).unwrap_or_default();
+        serde_json::json!({ "tray": all["tray"].take(), "dialog": all["dialog"].take() })
+    };
     [
         parse(include_str!("../../../ui/src/i18n/en.json")),
         parse(include_str!("../../../ui/src/i18n/zh-CN.json")),
     ]
 });
 
-/// The word for `key` in `language` (`en` or `zh-CN`; anything else is English).
-pub fn word(language: &str, key: &str) -> String {
-    let words = &WORDS[usize::from(language == "zh-CN")];
+fn lookup(language: &str, section: &str, key: &str) -> String {
+    let words = &WORDS[usize::from(language == "zh-CN")][section];
     words[key].as_str().unwrap_or(key).to_owned()
+}
+
+/// The tray's word for `key` in `language` (`en` or `zh-CN`; anything else is English).
+pub fn word(language: &str, key: &str) -> String {
+    lookup(language, "tray", key)
+}
+
+/// A native dialog's text for `key` in `language`, as [`word`].
+pub fn dialog_word(language: &str, key: &str) -> String {
+    lookup(language, "dialog", key)
 }
 
 /// The light a status display shows.
@@ -247,6 +261,7 @@ mod tests {
             "no_route",
         ];
         for words in WORDS.iter() {
+            let words = &words["tray"];
             for key in keys {
                 assert!(
                     words[key].as_str().is_some_and(|w| !w.is_empty()),
@@ -255,6 +270,20 @@ mod tests {
             }
             assert!(words["today"].as_str().is_some_and(|w| w.contains("{{n}}")));
         }
+        for language in ["en", "zh-CN"] {
+            for key in [
+                "exposeTitle",
+                "exposeMessage",
+                "exposeYes",
+                "launchTitle",
+                "launchMessage",
+                "launchYes",
+                "cancel",
+            ] {
+                assert_ne!(dialog_word(language, key), key, "{language}: {key}");
+            }
+        }
+        assert_eq!(dialog_word("zh-CN", "cancel"), "取消");
         assert_eq!(word("zh-CN", "quit"), "退出 OnDemand Proxy");
         assert_eq!(word("en", "pause"), "Pause proxy");
     }

@@ -61,9 +61,6 @@ pub struct Changes {
     pub language: Option<Option<String>>,
     pub theme: Option<Theme>,
     pub launch_at_login: Option<bool>,
-    /// Required to listen on anything but loopback: the window's warning was accepted.
-    #[serde(default)]
-    pub confirm_exposed: bool,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -93,8 +90,10 @@ impl Invalid {
 }
 
 impl Prefs {
-    /// These preferences with `changes` applied, or why not.
-    pub fn with(&self, changes: &Changes) -> Result<Prefs, Invalid> {
+    /// These preferences with `changes` applied, or why not. Listening beyond loopback
+    /// needs `exposure_confirmed`: a yes from the person at the machine, which the shell
+    /// asks for natively (the page has no way to say it).
+    pub fn with(&self, changes: &Changes, exposure_confirmed: bool) -> Result<Prefs, Invalid> {
         let mut next = self.clone();
         if let Some(port) = changes.port {
             next.port = valid_port(port)?;
@@ -114,7 +113,7 @@ impl Prefs {
                     "Listen on loopback (127.0.0.1) or on every interface (0.0.0.0).",
                 ));
             }
-            if !next.host.is_loopback() && !changes.confirm_exposed && next.host != self.host {
+            if !next.host.is_loopback() && !exposure_confirmed && next.host != self.host {
                 return Err(Invalid::new(
                     "confirmation_required",
                     "host",

@@ -20,7 +20,10 @@ export interface DesktopPrefs {
   data_dir: string | null;
 }
 
-export type PrefsChanges = Partial<Omit<DesktopPrefs, 'data_dir'>> & { confirm_exposed?: boolean };
+/** What the page may change. Listening on every interface and launching at login are
+ * then confirmed by the app in a native dialog, which the page cannot answer; a no comes
+ * back as the error code `declined`, with nothing changed. */
+export type PrefsChanges = Partial<Omit<DesktopPrefs, 'data_dir'>>;
 
 /** A refused command: a code, the field at fault, a message; for a taken port, a free one. */
 export interface ShellCommandError {

@@ -4,20 +4,20 @@ import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { type PrefsChanges, getPreferences, setPreferences, shellError } from '../api/shell';
-import { Confirm, ErrorAlert } from '../components/common';
+import { ErrorAlert } from '../components/common';
 
 const KEY = ['desktop-preferences'];
 const LOOPBACK = '127.0.0.1';
 const EVERYWHERE = '0.0.0.0';
 
 /** The desktop app's own preferences (the settings page's first card, in the app only).
- * Each applies at once; a new port or address reopens the window on it. */
+ * Each applies at once; a new port or address reopens the window on it. Listening on every
+ * interface and launching at login are confirmed by the app itself, in a native dialog. */
 export function DesktopSettings() {
   const { t } = useTranslation();
   const client = useQueryClient();
   const prefs = useQuery({ queryKey: KEY, queryFn: getPreferences });
   const [port, setPort] = useState<number | string>('');
-  const [confirming, setConfirming] = useState(false);
   const change = useMutation({
     mutationFn: (changes: PrefsChanges) => setPreferences(changes),
     onSuccess: (data) => {
@@ -25,7 +25,9 @@ export function DesktopSettings() {
       notifications.show({ color: 'teal', message: t('desktop.saved') });
     },
   });
-  const error = change.error ? shellError(change.error) : null;
+  // A no in the app's dialog changed nothing, and needs no message.
+  const refused = change.error ? shellError(change.error) : null;
+  const error = refused?.code === 'declined' ? null : refused;
   const fieldError = (field: string) => (error?.field === field ? error.message : undefined);
   if (!prefs.data) return <ErrorAlert error={prefs.error} />;
   const p = prefs.data;
@@ -46,7 +48,7 @@ export function DesktopSettings() {
           </Text>
           <SegmentedControl
             value={p.host === LOOPBACK || p.host === '::1' ? LOOPBACK : EVERYWHERE}
-            onChange={(host) => (host === LOOPBACK ? change.mutate({ host }) : setConfirming(true))}
+            onChange={(host) => change.mutate({ host })}
             data={[
               { value: LOOPBACK, label: t('desktop.loopback') },
               { value: EVERYWHERE, label: t('desktop.everywhere') },
@@ -119,18 +121,6 @@ export function DesktopSettings() {
         )}
         {error && !error.field && <Alert color="red">{error.message}</Alert>}
       </Stack>
-      <Confirm
-        opened={confirming}
-        title={t('desktop.exposeTitle')}
-        message={t('desktop.exposeWarning')}
-        confirmLabel={t('desktop.exposeConfirm')}
-        loading={change.isPending}
-        onCancel={() => setConfirming(false)}
-        onConfirm={() => {
-          setConfirming(false);
-          change.mutate({ host: EVERYWHERE, confirm_exposed: true });
-        }}
-      />
     </Card>
   );
 }
