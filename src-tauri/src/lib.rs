@@ -255,10 +255,17 @@ pub(crate) fn show_window<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Exits; on the way out (`RunEvent::Exit` in [`run`]) the server stops gracefully:
-/// requests in flight drain and usage is written.
+/// Stops the server gracefully (requests in flight drain, usage is written), then exits.
+/// The drain runs while the event loop keeps turning: a task that needs the main thread
+/// (the tray's refresh) must not wait on a main thread that waits on it.
 pub(crate) fn quit<R: Runtime>(app: &AppHandle<R>) {
-    app.exit(0);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(server) = app.try_state::<Arc<Supervisor>>() {
+            server.stop().await;
+        }
+        app.exit(0);
+    });
 }
 
 /// Adds the shell's commands and window behaviour to a builder of any runtime (the tests
@@ -384,6 +391,7 @@ pub fn run() {
             api.prevent_exit();
         }
         if let RunEvent::Exit = event {
+            // Stopped by `quit` already; this is for an exit that did not go through it.
             if let Some(server) = app.try_state::<Arc<Supervisor>>() {
                 tauri::async_runtime::block_on(server.stop());
             }
