@@ -93,3 +93,19 @@ test("errors", async () => {
     (e) => e instanceof Anthropic.AuthenticationError && /^req_/.test(e.requestID),
   );
 });
+
+test("a base64 image block is described by the image agent", async () => {
+  const { createHash } = await import("node:crypto");
+  const pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
+  const bytes = Buffer.from(pixel, "base64");
+  const described = `A PNG picture of ${bytes.length} bytes whose fingerprint is ${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}.`;
+  const r = await client.messages.create({
+    model,
+    max_tokens: 256,
+    messages: [{ role: "user", content: [
+      { type: "text", text: "What is in this picture?" },
+      { type: "image", source: { type: "base64", media_type: "image/png", data: pixel } },
+    ] }],
+  });
+  assert.ok(r.content[0].text.endsWith(`${described} [End of image 1]`), r.content[0].text);
+});

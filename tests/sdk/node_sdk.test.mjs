@@ -204,3 +204,21 @@ test("responses: stream events and parse with a schema", async () => {
   });
   assert.deepEqual(parsed.output_parsed, { name: "example", age: 3 });
 });
+
+// A 1×1 PNG; the demo's image agent describes it by its size and a fingerprint of its bytes,
+// and the description closes the query, which the demo echoes.
+const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
+
+test("an image_url part is described by the image agent", async () => {
+  const { createHash } = await import("node:crypto");
+  const bytes = Buffer.from(PIXEL, "base64");
+  const described = `A PNG picture of ${bytes.length} bytes whose fingerprint is ${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}.`;
+  const r = await client.chat.completions.create({
+    model: "gpt-4o",
+    messages: [{ role: "user", content: [
+      { type: "text", text: "What is in this picture?" },
+      { type: "image_url", image_url: { url: `data:image/png;base64,${PIXEL}` } },
+    ] }],
+  });
+  assert.ok(r.choices[0].message.content.endsWith(`${described} [End of image 1]`), r.choices[0].message.content);
+});

@@ -109,11 +109,37 @@ def test_errors(client):
             model=MODEL,
             max_tokens=10,
             messages=[{"role": "user", "content": [
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "a letter"}}
             ]}],
         )
-    assert "image" in e.value.message
+    assert "document" in e.value.message
     bad = Anthropic(base_url=os.environ["ANTHROPIC_BASE_URL"], api_key="sk-not-a-token", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as e:
         bad.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert e.value.request_id.startswith("req_")
+
+
+# A 1×1 PNG; the demo's image agent describes it by its size and a fingerprint of its bytes.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+
+
+def test_a_base64_image_block_is_described(client):
+    import base64
+    import hashlib
+
+    data = base64.b64decode(PIXEL)
+    described = f"A PNG picture of {len(data)} bytes whose fingerprint is {hashlib.sha256(data).hexdigest()[:12]}."
+    r = client.messages.create(
+        model=MODEL,
+        max_tokens=256,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+                ],
+            }
+        ],
+    )
+    assert r.content[0].text.endswith(f"{described} [End of image 1]")

@@ -231,3 +231,61 @@ def test_legacy_completions(client):
     text = "".join(c.choices[0].text for c in client.completions.create(
         model="gpt-4o-mini", prompt="Stream it", stream=True) if c.choices)
     assert text.endswith("Stream it")
+
+
+# A 1×1 PNG. The demo's image agent describes an image by its size and a fingerprint of its
+# bytes (the first 12 hex digits of their SHA-256); the description closes the query, so the
+# demo's echo of the query's last line shows it reached the upstream.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+
+
+def described(b64):
+    import base64
+    import hashlib
+
+    data = base64.b64decode(b64)
+    return f"A PNG picture of {len(data)} bytes whose fingerprint is {hashlib.sha256(data).hexdigest()[:12]}."
+
+
+def test_an_image_url_part_is_described(client):
+    r = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}", "detail": "low"}},
+                ],
+            }
+        ],
+    )
+    assert r.choices[0].message.content.endswith(f"{described(PIXEL)} [End of image 1]")
+
+
+def test_a_responses_input_image_is_described(client):
+    r = client.responses.create(
+        model="gpt-4o",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is in this picture?"},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{PIXEL}", "detail": "auto"},
+                ],
+            }
+        ],
+        store=False,
+    )
+    assert r.output_text.endswith(f"{described(PIXEL)} [End of image 1]")
+
+
+def test_an_image_that_is_not_png_or_jpeg_is_refused_by_name(client):
+    gif = "R0lGODlhAQABAAAAACw="
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"data:image/gif;base64,{gif}"}}]}],
+        )
+    assert caught.value.body["param"] == "messages[0].content[0]"
+    assert "a GIF" in caught.value.body["message"]

@@ -307,6 +307,31 @@ test('a tool round trip shows its calls in the request log and the tools card by
   await byTest('tools-by-model').screenshot({ path: join(SHOTS, 'en-tools-by-model.png') });
 });
 
+test('an image is described, and the request log says so', async () => {
+  const pixel = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==';
+  const client = sdk();
+  for (const turn of ['first', 'again']) {
+    const r = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [
+      { type: 'text', text: `${turn}: what is this?` },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${pixel}` } },
+    ] }] });
+    assert.match(r.choices[0].message.content, /A PNG picture of 70 bytes/);
+  }
+  await nav('requests');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=request-row]')[1]?.textContent?.includes('Images: 1'), null, { timeout: 10_000 });
+  const details = [];
+  for (const i of [0, 1]) {
+    await byTest('request-row').nth(i).click();
+    await byTest('request-detail').waitFor();
+    details.push(await byTest('request-detail').innerText());
+    await page.keyboard.press('Escape');
+  }
+  assert.match(details[1], /1 described by on-demand\.io's image agent, 0 from the cache/, details[1]);
+  assert.match(details[0], /0 described by on-demand\.io's image agent, 1 from the cache/, details[0]);
+  await nav('connect');
+  assert.match(await byTest('connect-images').innerText(), /described, not seen/);
+});
+
 test('switch language, and screenshots of every page in both languages', async () => {
   // A fresh page: no notifications left over from the tests above.
   await page.goto(`${base}/#/dashboard`);

@@ -72,6 +72,9 @@ fn event(i: u64, now: i64) -> UsageEvent {
             "curl",
         ][(i % 5) as usize]
             .to_owned(),
+        // One request in 25 carries an image, described or (more often) from the cache.
+        images_described: u32::from(i % 100 == 0),
+        images_cached: u32::from(i % 25 == 5),
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {
             vec![FailedAttempt {

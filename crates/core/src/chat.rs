@@ -10,11 +10,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{SessionMode, Settings};
+use crate::config::{ImageInput, SessionMode, Settings};
 use crate::conversation;
 use crate::endpoints::{Endpoint, EndpointCatalog};
+use crate::images::{self, Images, Picture};
 use crate::models::{ModelCatalog, UnknownModel};
-use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
+use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Stop};
 use crate::output::{self, Format};
 use crate::sessions::HistoryHash;
 use crate::tools::{self, ToolSet};
@@ -42,6 +43,8 @@ pub struct ChatPlan {
     pub tools: Option<Arc<ToolSet>>,
     /// The shape the answer must have (`response_format`).
     pub format: Option<Arc<Format>>,
+    /// The request's images, each a marker in `query` until the image agent describes it.
+    pub images: Option<Arc<Images>>,
 }
 
 /// Where a request stands in its conversation, for reuse mode.
@@ -239,7 +242,7 @@ pub fn check_model(model: &str) -> Result<(), PlanError> {
 /// model must be available in (when it is known). `client` names the client token, which
 /// scopes reuse-mode conversations.
 pub fn plan(
-    request: ChatCompletionRequest,
+    mut request: ChatCompletionRequest,
     catalog: &ModelCatalog,
     live: &EndpointCatalog,
     settings: &Settings,
@@ -271,24 +274,36 @@ pub fn plan(
     let format = output::read(request.response_format.as_ref())
         .map_err(|refused| invalid(&refused.param, refused.message))?
         .map(Arc::new);
-    for (i, message) in request.messages.iter().enumerate() {
+    let mut pictures = Vec::new();
+    for (i, message) in request.messages.iter_mut().enumerate() {
         check_tool_fields(i, message)?;
-        if let Some(MessageContent::Parts(parts)) = &message.content {
-            for (j, part) in parts.iter().enumerate() {
-                if part.kind == "text" && part.text.is_none() {
-                    return Err(invalid(
-                        &format!("messages[{i}].content[{j}].text"),
-                        "A `text` part needs its `text` (a string).",
-                    ));
-                }
-                if part.kind != "text" {
-                    return Err(invalid(
-                        &format!("messages[{i}].content[{j}]"),
-                        format!(
-                            "Content parts of type `{}` are not supported: on-demand.io chat takes text only.",
-                            part.kind
-                        ),
-                    ));
+        if let Some(MessageContent::Parts(parts)) = &mut message.content {
+            for (j, part) in parts.iter_mut().enumerate() {
+                let at = part
+                    .at
+                    .clone()
+                    .unwrap_or_else(|| format!("messages[{i}].content[{j}]"));
+                match part.kind.as_str() {
+                    "text" if part.text.is_none() => {
+                        return Err(invalid(
+                            &format!("{at}.text"),
+                            "A `text` part needs its `text` (a string).",
+                        ));
+                    }
+                    "text" => {}
+                    "image_url" => {
+                        let picture = image_part(part, &at, settings)?;
+                        *part = ContentPart::text(images::marker(&picture.key));
+                        pictures.push(picture);
+                    }
+                    other => {
+                        return Err(invalid(
+                            &at,
+                            format!(
+                                "Content parts of type `{other}` are not supported: on-demand.io chat takes text and images."
+                            ),
+                        ));
+                    }
                 }
             }
         }
@@ -359,6 +374,33 @@ pub fn plan(
         notes,
         tools,
         format,
+        images: (!pictures.is_empty()).then(|| Arc::new(Images::new(pictures))),
+    })
+}
+
+/// An `image_url` part's image, read (and a data URL's bytes checked) now; refused when
+/// images are turned off.
+fn image_part(part: &ContentPart, at: &str, settings: &Settings) -> Result<Picture, PlanError> {
+    if settings.image_input == ImageInput::Refuse {
+        return Err(invalid(
+            at,
+            "Images are turned off on this proxy (image_input = refuse); send text only.",
+        ));
+    }
+    let url = match &part.image_url {
+        Some(Value::String(url)) => Some(url.as_str()),
+        Some(Value::Object(object)) => object.get("url").and_then(Value::as_str),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(
+            &format!("{at}.image_url"),
+            "An `image_url` part needs `image_url.url` (a data: or http(s) URL).",
+        )
+    })?;
+    images::read(url, at, settings.image_max_bytes).map_err(|refused| PlanError::Invalid {
+        message: refused.message,
+        param: Some(refused.param),
     })
 }
 

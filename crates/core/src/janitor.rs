@@ -1,6 +1,8 @@
 //! Session hygiene: upstream sessions the proxy has finished with are deleted in the
 //! background (`DELETE /chat/v1/sessions/{id}`, §14.3), so stateless mode does not leave one
-//! session per request in the user's on-demand.io history.
+//! session per request in the user's on-demand.io history; and so are the images it
+//! uploaded for a description (`DELETE /media/v1/public/file/{id}`), which would otherwise
+//! pile up in the account.
 //!
 //! - Never on the request path: a finished session is handed over with a non-blocking
 //!   `try_send` (by dropping its [`SessionTicket`]), and a background task deletes it.
@@ -19,12 +21,21 @@ pub const QUEUE: usize = 4096;
 /// Deletes in flight at once, at most.
 pub const CONCURRENCY: usize = 4;
 
-/// One session to delete: the account it belongs to (by name, looked up when the delete
-/// runs, so no credential waits in the queue) and its id.
+/// What is left upstream to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    Session,
+    /// An uploaded image.
+    Media,
+}
+
+/// One thing to delete: the account it belongs to (by name, looked up when the delete
+/// runs, so no credential waits in the queue), what it is, and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     pub account: String,
-    pub session_id: String,
+    pub what: Leftover,
+    pub id: String,
 }
 
 /// What the janitor has done since start.
@@ -72,9 +83,19 @@ impl Janitor {
 
     /// Queues a session for deletion without waiting.
     pub fn finished(&self, account: &str, session_id: &str) {
+        self.queue(account, Leftover::Session, session_id);
+    }
+
+    /// Queues an uploaded image for deletion without waiting.
+    pub fn uploaded(&self, account: &str, media_id: &str) {
+        self.queue(account, Leftover::Media, media_id);
+    }
+
+    fn queue(&self, account: &str, what: Leftover, id: &str) {
         let job = Finished {
             account: account.to_owned(),
-            session_id: session_id.to_owned(),
+            what,
+            id: id.to_owned(),
         };
         if self.tx.try_send(job).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -176,6 +197,7 @@ mod tests {
         drop(kept);
         drop(SessionTicket::none());
         janitor.finished("b", "s3");
+        janitor.uploaded("a", "m1");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = {
@@ -184,7 +206,7 @@ mod tests {
                 move |job: Finished| {
                     let seen = seen.clone();
                     async move {
-                        seen.lock().unwrap().push(job.session_id.clone());
+                        seen.lock().unwrap().push(job.id.clone());
                         if job.account == "b" {
                             Err("404".into())
                         } else {
@@ -198,7 +220,7 @@ mod tests {
             ))
         };
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while janitor.stats().deleted + janitor.stats().failed < 2 {
+        while janitor.stats().deleted + janitor.stats().failed < 3 {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{:?}",
@@ -208,11 +230,11 @@ mod tests {
         }
         let _ = stop_tx.send(());
         task.await.unwrap();
-        assert_eq!(*seen.lock().unwrap(), ["s1", "s3"]);
+        assert_eq!(*seen.lock().unwrap(), ["s1", "s3", "m1"]);
         assert_eq!(
             janitor.stats(),
             JanitorStats {
-                deleted: 1,
+                deleted: 2,
                 failed: 1,
                 dropped: 0
             }

@@ -24,6 +24,7 @@ pub mod conversation;
 pub mod endpoints;
 pub mod engine;
 pub mod health;
+pub mod images;
 pub mod janitor;
 pub mod limits;
 pub mod live;

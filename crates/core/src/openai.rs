@@ -87,6 +87,18 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
+    /// A message of `parts`: plain text when they are all text (so a conversation keeps the
+    /// shape, and the history keys, it had before images were taken), else the parts.
+    pub fn of_parts(role: &str, parts: Vec<ContentPart>) -> Self {
+        if parts.iter().all(|p| p.kind == "text") {
+            let texts: Vec<&str> = parts.iter().filter_map(|p| p.text.as_deref()).collect();
+            return Self::text(role, texts.join("\n"));
+        }
+        let mut message = Self::text(role, String::new());
+        message.content = Some(MessageContent::Parts(parts));
+        message
+    }
+
     /// A message of plain text.
     pub fn text(role: &str, text: String) -> Self {
         Self {
@@ -113,6 +125,36 @@ pub struct ContentPart {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// An `image_url` part's `{url, detail}` (a bare string is taken too); read by
+    /// [`crate::images::read`] when the request is planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<Value>,
+    /// Where the part stands in the client's own request, when a dialect decoded it from
+    /// another shape (`messages[0].content[2]` of a Messages request), for errors.
+    #[serde(skip)]
+    pub at: Option<String>,
+}
+
+impl ContentPart {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            kind: "text".into(),
+            text: Some(text.into()),
+            image_url: None,
+            at: None,
+        }
+    }
+
+    /// An image by `url` (a data URL or an `http(s)` URL), found at `at` in the client's
+    /// request.
+    pub fn image(url: String, at: String) -> Self {
+        Self {
+            kind: "image_url".into(),
+            text: None,
+            image_url: Some(serde_json::json!({ "url": url })),
+            at: Some(at),
+        }
+    }
 }
 
 // ---- responses -------------------------------------------------------------------------

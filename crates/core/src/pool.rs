@@ -68,6 +68,9 @@ pub struct Account {
     model_blocks: Mutex<HashMap<String, (Instant, String)>>,
     /// `model_blocks` is not empty: the fast path reads this instead of the mutex.
     has_model_blocks: AtomicBool,
+    /// Image uploads were refused with a 429 (the Media API's own limit): no upload on this
+    /// account before then. Its chat is not affected.
+    uploads_rest_until: Mutex<Option<Instant>>,
 }
 
 /// A model an account may not use for now ([`Account::block_model`]).
@@ -189,7 +192,24 @@ impl Account {
             clean: AtomicBool::new(true),
             model_blocks: Mutex::default(),
             has_model_blocks: AtomicBool::new(false),
+            uploads_rest_until: Mutex::default(),
         }
+    }
+
+    /// No image uploads on this account until `until` (its uploads were rate limited).
+    pub fn rest_uploads(&self, until: Instant) {
+        *self
+            .uploads_rest_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(until);
+    }
+
+    /// Whether this account's image uploads are resting at `now`.
+    pub fn uploads_resting(&self, now: Instant) -> bool {
+        self.uploads_rest_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| now < until)
     }
 
     fn blocks(&self) -> MutexGuard<'_, HashMap<String, (Instant, String)>> {

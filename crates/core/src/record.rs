@@ -110,6 +110,7 @@ impl RequestRecord {
             DispatchError::Timeout { attempts } => self.event.attempts = *attempts,
             DispatchError::NoAccounts
             | DispatchError::Unavailable { .. }
+            | DispatchError::BadImage { .. }
             | DispatchError::ModelRefused { .. } => self.event.attempts = self.attempts.count(),
         }
     }
@@ -129,6 +130,15 @@ impl RequestRecord {
     pub(crate) fn stream_began(&mut self) {
         self.event.ttft_ms = Some(self.started.elapsed().as_millis() as u32);
         self.event.error_class = Some("client_disconnected".into());
+    }
+
+    /// What became of the request's images: described now, or found in the cache.
+    pub(crate) fn images(&mut self, plan: &crate::chat::ChatPlan) {
+        if let Some(images) = &plan.images {
+            let tally = images.tally();
+            self.event.images_described = tally.described;
+            self.event.images_cached = tally.cached;
+        }
     }
 
     pub(crate) fn count(&mut self, usage: &TokenUsage) {

@@ -16,6 +16,7 @@
 
 mod auth;
 mod catalogue;
+pub mod media;
 mod query;
 mod routes;
 mod stream;
@@ -75,6 +76,12 @@ pub struct FakeOptions {
     pub delete_delay_ms: u64,
     /// Keep a record of every request (turn off for long benchmarks).
     pub record: bool,
+    /// Media uploads per key per minute; the next one gets 429 (the free plan's 5).
+    pub media_uploads_per_minute: u32,
+    /// Wait this long before answering an upload (the real agent takes 6–7 s).
+    pub media_delay_ms: u64,
+    /// Uploads answer `actionStatus: "processing"` with no description yet.
+    pub media_processing: bool,
 }
 
 impl Default for FakeOptions {
@@ -96,6 +103,9 @@ impl Default for FakeOptions {
             firewall: false,
             delete_delay_ms: 0,
             record: true,
+            media_uploads_per_minute: 5,
+            media_delay_ms: 0,
+            media_processing: false,
         }
     }
 }
@@ -111,6 +121,8 @@ pub enum Stage {
     Query,
     SignIn,
     Refresh,
+    /// Media uploads (never fired by `Any`, which is the chat API's).
+    Media,
 }
 
 /// A scripted HTTP failure: `status` with the upstream error envelope.
@@ -237,6 +249,14 @@ struct Session {
     tools: Option<String>,
 }
 
+/// An uploaded file.
+#[derive(Debug, Clone)]
+struct MediaItem {
+    owner: String,
+    session_id: Option<String>,
+    deleted: bool,
+}
+
 #[derive(Debug, Default)]
 struct State {
     options: FakeOptions,
@@ -250,6 +270,10 @@ struct State {
     behaviours: HashMap<String, Behaviour>,
     default_behaviour: Behaviour,
     recorded: Vec<Recorded>,
+    /// Uploaded files by id.
+    media: HashMap<String, MediaItem>,
+    /// Each key's uploads in the last minute.
+    uploads: HashMap<String, Vec<std::time::Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -296,7 +320,7 @@ impl Shared {
         }
         if matches!(
             (failure.stage, stage),
-            (Stage::Any, Stage::SignIn | Stage::Refresh)
+            (Stage::Any, Stage::SignIn | Stage::Refresh | Stage::Media)
         ) {
             return None;
         }
@@ -441,6 +465,21 @@ impl FakeOnDemand {
             .sessions
             .get(session_id)
             .map(|s| s.queries)
+    }
+
+    /// Uploaded media: `(id, owner, session id, deleted)`, in no order.
+    pub fn media(&self) -> Vec<(String, String, Option<String>, bool)> {
+        self.shared
+            .lock()
+            .media
+            .iter()
+            .map(|(id, m)| (id.clone(), m.owner.clone(), m.session_id.clone(), m.deleted))
+            .collect()
+    }
+
+    /// Forgets the upload counts, as a minute passing would.
+    pub fn reset_upload_limits(&self) {
+        self.shared.lock().uploads.clear();
     }
 
     /// Stops the server and waits for it.

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
-use crate::auth;
 use crate::query::{client_query, query};
 use crate::{Behaviour, FakeOptions, Recorded, Session, Shared, Stage};
+use crate::{auth, media};
 
 /// The state every handler shares.
 pub(crate) type Fake = Arc<Shared>;
@@ -34,6 +34,19 @@ pub(crate) fn router(shared: Fake) -> Router {
         .route("/chat/v1/client/sessions", post(create_client_session))
         .route("/chat/v1/client/sessions/{id}/query", post(client_query))
         .route("/config/v1/public/endpoints", get(endpoints))
+        .route(
+            "/media/v1/public/file/raw",
+            post(media::upload_raw).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
+        .route("/media/v1/public/file", post(media::upload_url))
+        .route(
+            "/media/v1/public/file/{id}",
+            axum::routing::delete(media::delete),
+        )
+        .route(
+            "/media/v1/client/{*rest}",
+            axum::routing::any(media::client_route),
+        )
         .route("/v1/auth/user/signin", post(auth::sign_in))
         .route("/v1/auth/user/refresh_token", post(auth::refresh))
         .route(

@@ -217,6 +217,7 @@ pub fn open_with(
     let (writer, usage) = usage_writer(data_dir, engine.live.clone())
         .map_err(|source| StartError::Database { dir: dir(), source })?;
     let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
+    engine.keep_image_descriptions_in(store.clone());
     let (control, report) = Control::start(
         store.clone(),
         config.pinned.clone(),

@@ -252,6 +252,15 @@ impl From<PlanError> for ApiError {
 fn upstream_status(error: &UpstreamError) -> (StatusCode, &'static str) {
     match (error, error.blame()) {
         (UpstreamError::Timeout(_), _) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        (UpstreamError::UploadsLimited { .. }, _) => {
+            (StatusCode::TOO_MANY_REQUESTS, "image_uploads_limited")
+        }
+        (UpstreamError::NoUploads(_), _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "image_uploads_unavailable")
+        }
+        (UpstreamError::NoDescription { .. }, _) => {
+            (StatusCode::BAD_GATEWAY, "image_not_described")
+        }
         (_, Blame::ModelRefused) => (StatusCode::FORBIDDEN, "model_not_available"),
         (_, Blame::AccountUnusable | Blame::AccountRateLimited) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
@@ -319,13 +328,25 @@ impl From<DispatchError> for ApiError {
                 } else {
                     format!("{attempts} attempts")
                 };
-                Self::new(
+                let mut e = Self::new(
                     status,
                     "server_error",
                     Some(code),
                     format!("on-demand.io request failed after {tries}: {last}"),
-                )
+                );
+                // The Media API's limit is per minute.
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    e.retry_after = Some(std::time::Duration::from_secs(60));
+                }
+                e
             }
+            DispatchError::BadImage { param, message } => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("invalid_image"),
+                message,
+            )
+            .with_param(param),
             // Attempts were made and failed: the last failure says best what went wrong.
             DispatchError::Unavailable {
                 retry_after,

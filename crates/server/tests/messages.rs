@@ -336,7 +336,8 @@ async fn errors_come_in_anthropics_envelope() {
         message(&h, &image).await,
         400,
         "invalid_request_error",
-        "messages[0].content[1]: `image` blocks are not supported",
+        // Images are taken, but only PNG and JPEG, by their bytes.
+        "messages[0].content[1]: The image is not an image the proxy knows; on-demand.io's image agent takes PNG and JPEG only.",
     );
     let mut search = ask("Search the web");
     search["tools"] = json!([{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]);

@@ -308,8 +308,12 @@ async fn what_the_upstream_cannot_do_is_refused_by_name() {
             "tools[0].type",
         ),
         (
-            json!({"model": MODEL, "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]}),
+            json!({"model": MODEL, "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file_1"}]}]}),
             "input[0].content[0]",
+        ),
+        (
+            json!({"model": MODEL, "input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}]}),
+            "input[0].content[0].file_id",
         ),
         (
             json!({"model": MODEL, "input": "x", "previous_response_id": "resp_nope"}),

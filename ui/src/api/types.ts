@@ -1034,7 +1034,7 @@ export interface components {
          * @description Where a setting shows on the dashboard, in this order.
          * @enum {string}
          */
-        SettingGroup: "conversations" | "retries" | "limits" | "pool" | "usage" | "upstream";
+        SettingGroup: "conversations" | "retries" | "limits" | "pool" | "usage" | "images" | "upstream";
         /**
          * @description A kind as the admin API names it.
          * @enum {string}
@@ -1230,6 +1230,16 @@ export interface components {
             error_class?: string | null;
             /** @description The attempts that failed before the outcome, in order (failover's trail). */
             failed_attempts: components["schemas"]["FailedAttempt"][];
+            /**
+             * Format: int32
+             * @description Images whose description came from the cache.
+             */
+            images_cached: number;
+            /**
+             * Format: int32
+             * @description Images described by on-demand.io's image agent for this request.
+             */
+            images_described: number;
             /** Format: int64 */
             input_tokens: number;
             /** Format: int32 */

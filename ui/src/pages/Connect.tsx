@@ -226,6 +226,9 @@ export function Connect() {
             })}
           </Tabs>
         </Card>
+        <Alert color="blue" title={t('connect.imagesTitle')} data-testid="connect-images">
+          {t('connect.images')}
+        </Alert>
       </Stack>
     </>
   );

@@ -133,6 +133,11 @@ export function Requests() {
                           {t('requests.stream')}
                         </Badge>
                       )}
+                      {r.images_described + r.images_cached > 0 && (
+                        <Badge size="xs" variant="outline" color="grape" ml={6}>
+                          {t('requests.imagesBadge', { count: r.images_described + r.images_cached })}
+                        </Badge>
+                      )}
                     </Cell>
                     <Cell w={COLUMNS.token}>{r.client_token}</Cell>
                     <Cell w={COLUMNS.account}>{r.account ?? '—'}</Cell>
@@ -200,6 +205,14 @@ function Detail({ r }: { r: RequestRow }) {
             r.tool_calls.length === 0
               ? t('requests.noToolCalls')
               : r.tool_calls.map((c) => `${c.name} (${formatBytes(c.argument_bytes, lang)})`).join(', '),
+          ] as [string, React.ReactNode],
+        ]
+      : []),
+    ...(r.images_described + r.images_cached > 0
+      ? [
+          [
+            t('requests.images'),
+            t('requests.imagesDetail', { described: r.images_described, cached: r.images_cached }),
           ] as [string, React.ReactNode],
         ]
       : []),

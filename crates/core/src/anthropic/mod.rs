@@ -3,9 +3,11 @@
 //! Anthropic's shapes ([`encode`]). Nothing here keeps its own failover, usage or session
 //! logic: the dialect is a decoder and an encoder around the one core path.
 //!
-//! What the upstream cannot do is refused with a 400 that names it (image and document
-//! blocks, server tools such as `web_search`); what only tunes Anthropic's own serving
-//! (`cache_control`, `context_management`, `anthropic-beta`) is accepted and ignored.
+//! Image blocks (base64 or URL sources, in a user turn or a tool result) become the core's
+//! image parts, described by on-demand.io's image agent ([`crate::images`]). What the
+//! upstream cannot do is refused with a 400 that names it (document blocks, server tools
+//! such as `web_search`); what only tunes Anthropic's own serving (`cache_control`,
+//! `context_management`, `anthropic-beta`) is accepted and ignored.
 
 pub mod encode;
 
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::chat::PlanError;
-use crate::openai::{ChatCompletionRequest, ChatMessage, Stop};
+use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, Stop};
 
 /// A Messages request. Unknown fields are accepted and ignored, as Anthropic's API does
 /// for new client fields.
@@ -98,8 +100,9 @@ fn text_of<'a>(block: &'a Value, at: &str) -> Result<&'a str, PlanError> {
 /// Why a block the upstream cannot take is refused.
 fn unsupported(kind: &str, at: &str) -> PlanError {
     let why = match kind {
-        "image" | "document" => {
-            format!("`{kind}` blocks are not supported: on-demand.io chat takes text only.")
+        "document" => {
+            "`document` blocks are not supported: on-demand.io chat takes text and images."
+                .to_owned()
         }
         "" => "A content block needs its `type`.".to_owned(),
         other => format!("Content blocks of type `{other}` are not supported here."),
@@ -125,8 +128,64 @@ fn joined_text(content: &Content, at: &str) -> Result<String, PlanError> {
     }
 }
 
+/// An `image` block as the core's image part: a base64 source as a data URL (its
+/// `media_type` is only a claim: the bytes decide), or a URL source.
+fn image_of(block: &Value, at: &str) -> Result<ContentPart, PlanError> {
+    let source = block.get("source");
+    let field = |key: &str| source.and_then(|s| s.get(key)).and_then(Value::as_str);
+    let url = match field("type") {
+        Some("base64") => {
+            let data = field("data").ok_or_else(|| {
+                invalid(
+                    format!("{at}.source.data"),
+                    "A base64 image needs its `data`.",
+                )
+            })?;
+            let media_type = field("media_type").unwrap_or("image/png");
+            format!("data:{media_type};base64,{data}")
+        }
+        Some("url") => field("url")
+            .ok_or_else(|| invalid(format!("{at}.source.url"), "A URL image needs its `url`."))?
+            .to_owned(),
+        Some(other) => {
+            return Err(invalid(
+                format!("{at}.source.type"),
+                format!(
+                    "Image sources of type `{other}` are not supported (Anthropic's Files API has no counterpart here); send `base64` or `url`."
+                ),
+            ));
+        }
+        None => {
+            return Err(invalid(
+                format!("{at}.source"),
+                "An `image` block needs a `source` with its `type`.",
+            ));
+        }
+    };
+    Ok(ContentPart::image(url, at.to_owned()))
+}
+
+/// A tool result's content: text and images.
+fn result_parts(content: &Content, at: &str) -> Result<Vec<ContentPart>, PlanError> {
+    match content {
+        Content::Text(text) => Ok(vec![ContentPart::text(text.clone())]),
+        Content::Blocks(blocks) => {
+            let mut out = Vec::with_capacity(blocks.len());
+            for (j, block) in blocks.iter().enumerate() {
+                let at = format!("{at}[{j}]");
+                match block_type(block) {
+                    "text" => out.push(ContentPart::text(text_of(block, &at)?)),
+                    "image" => out.push(image_of(block, &at)?),
+                    kind => return Err(unsupported(kind, &at)),
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// A user turn: its tool results (as `tool` messages, first, as Anthropic orders them),
-/// then its text.
+/// then its text and images.
 fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<(), PlanError> {
     let blocks = match content {
         Content::Text(text) => {
@@ -135,11 +194,12 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
         }
         Content::Blocks(blocks) => blocks,
     };
-    let mut texts = Vec::new();
+    let mut parts = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
         let at = format!("messages[{i}].content[{j}]");
         match block_type(block) {
-            "text" => texts.push(text_of(block, &at)?),
+            "text" => parts.push(ContentPart::text(text_of(block, &at)?)),
+            "image" => parts.push(image_of(block, &at)?),
             "tool_result" => {
                 let id = block
                     .get("tool_use_id")
@@ -151,8 +211,8 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
                             "A `tool_result` needs the `tool_use_id` of the call it answers.",
                         )
                     })?;
-                let result = match block.get("content") {
-                    None | Some(Value::Null) => String::new(),
+                let mut result = match block.get("content") {
+                    None | Some(Value::Null) => vec![ContentPart::text("")],
                     Some(value) => {
                         let content = Content::deserialize(value).map_err(|_| {
                             invalid(
@@ -160,18 +220,16 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
                                 "A tool result's `content` is a string or a list of blocks.",
                             )
                         })?;
-                        joined_text(&content, &format!("{at}.content"))?
+                        result_parts(&content, &format!("{at}.content"))?
                     }
                 };
-                let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
-                let mut tool = ChatMessage::text(
-                    "tool",
-                    if failed {
-                        format!("Error: {result}")
-                    } else {
-                        result
-                    },
-                );
+                if block.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    match result.first_mut().and_then(|p| p.text.as_mut()) {
+                        Some(text) => *text = format!("Error: {text}"),
+                        None => result.insert(0, ContentPart::text("Error:")),
+                    }
+                }
+                let mut tool = ChatMessage::of_parts("tool", result);
                 tool.tool_call_id = Some(id.to_owned());
                 out.push(tool);
             }
@@ -180,8 +238,8 @@ fn user_turn(content: &Content, i: usize, out: &mut Vec<ChatMessage>) -> Result<
             kind => return Err(unsupported(kind, &at)),
         }
     }
-    if !texts.is_empty() {
-        out.push(ChatMessage::text("user", texts.join("\n")));
+    if !parts.is_empty() {
+        out.push(ChatMessage::of_parts("user", parts));
     }
     Ok(())
 }

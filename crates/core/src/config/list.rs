@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::settings::SessionMode;
+use super::settings::{ImageInput, SessionMode};
 use super::table::{Choice, Group, Kind, Setting, Words};
 use crate::pool::Strategy;
 
@@ -500,6 +500,68 @@ pub static SETTINGS: &[Setting] = &[
         ),
         get: |s| Value::from(s.usage_retention_days),
         set: |s, v| s.usage_retention_days = v.whole() as u32,
+    },
+    Setting {
+        key: "image_input",
+        env: "IMAGE_INPUT",
+        flag: "--image-input",
+        kind: Kind::Choice(&[
+            Choice {
+                value: "describe",
+                label: words("Describe them", "描述图片"),
+            },
+            Choice {
+                value: "refuse",
+                label: words("Refuse them", "拒绝图片"),
+            },
+        ]),
+        group: Group::Images,
+        live: true,
+        switch: false,
+        label: words("Images in requests", "请求中的图片"),
+        help: words(
+            "Describe: each image (PNG or JPEG) is uploaded to on-demand.io's image agent and its text description goes into the conversation where the image was; the model reads the description, not the image, so small text and fine detail may be lost. Refuse: a request with an image gets a 400.",
+            "描述：每张图片（PNG 或 JPEG）上传给 on-demand.io 的图片智能体，其文字描述放进对话中图片所在的位置；模型读到的是描述而不是图片本身，细小文字和细节可能丢失。拒绝：带图片的请求返回 400。",
+        ),
+        get: |s| Value::from(s.image_input.as_str()),
+        set: |s, v| {
+            s.image_input = match v.text().as_str() {
+                "refuse" => ImageInput::Refuse,
+                _ => ImageInput::Describe,
+            }
+        },
+    },
+    Setting {
+        key: "image_max_bytes",
+        env: "IMAGE_MAX_BYTES",
+        flag: "--image-max-bytes",
+        kind: whole_in(1024, 64 << 20),
+        group: Group::Images,
+        live: true,
+        switch: false,
+        label: words("Largest image (bytes)", "最大图片（字节）"),
+        help: words(
+            "Largest image taken, decoded or fetched from its URL; a larger one gets a 400. An image in the request body also counts towards max_body_bytes (base64 adds a third).",
+            "可接受的最大图片（解码后或从 URL 下载后）；更大的返回 400。请求体中的图片也计入 max_body_bytes（base64 会多出三分之一）。",
+        ),
+        get: |s| Value::from(s.image_max_bytes),
+        set: |s, v| s.image_max_bytes = v.whole() as usize,
+    },
+    Setting {
+        key: "image_cache_days",
+        env: "IMAGE_CACHE_DAYS",
+        flag: "--image-cache-days",
+        kind: whole_in(1, 3650),
+        group: Group::Images,
+        live: true,
+        switch: false,
+        label: words("Keep image descriptions (days)", "图片描述保留天数"),
+        help: words(
+            "Days a description is kept for the same image sent again (clients resend every earlier image on every turn, and uploads are rate limited). Only the description and a hash of the image are kept, never the image.",
+            "同一张图片再次发送时复用描述的天数（客户端每一轮都会重发之前的图片，而上传有频率限制）。只保存描述和图片的哈希，从不保存图片本身。",
+        ),
+        get: |s| Value::from(s.image_cache_days),
+        set: |s, v| s.image_cache_days = v.whole() as u32,
     },
     Setting {
         key: "base_url",

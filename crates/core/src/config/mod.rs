@@ -16,7 +16,7 @@ pub use accounts::{AccountConfig, AccountKind, AccountOptions, key_fingerprint};
 pub use list::SETTINGS;
 pub use settings::{
     DEFAULT_AUTH_BASE_URL, DEFAULT_BASE_URL, DEFAULT_CLIENT_BASE_URL, DEFAULT_USER_AGENT,
-    SessionMode, Settings,
+    ImageInput, SessionMode, Settings,
 };
 pub use table::{Choice, Group, Kind, KindName, Setting, Words, setting};
 

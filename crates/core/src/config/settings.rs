@@ -75,6 +75,13 @@ pub struct Settings {
     pub record_usage: bool,
     /// Days raw usage rows are kept; hourly rollups are kept for good.
     pub usage_retention_days: u32,
+    /// What becomes of an image in a request: described by on-demand.io's image agent, or
+    /// refused with a 400.
+    pub image_input: ImageInput,
+    /// Largest image taken (decoded, or fetched from its URL).
+    pub image_max_bytes: usize,
+    /// Days an image's description is kept for the same image sent again.
+    pub image_cache_days: u32,
 }
 
 impl Default for Settings {
@@ -109,6 +116,28 @@ impl Default for Settings {
             max_concurrent_upstream: 256,
             record_usage: true,
             usage_retention_days: 90,
+            image_input: ImageInput::Describe,
+            image_max_bytes: 5 * 1024 * 1024,
+            image_cache_days: 30,
+        }
+    }
+}
+
+/// What becomes of an image in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageInput {
+    /// Uploaded to on-demand.io's image agent; its description goes into the query.
+    #[default]
+    Describe,
+    /// Refused with a 400 naming the part.
+    Refuse,
+}
+
+impl ImageInput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Describe => "describe",
+            Self::Refuse => "refuse",
         }
     }
 }

@@ -91,6 +91,7 @@ pub enum Group {
     Limits,
     Pool,
     Usage,
+    Images,
     Upstream,
 }
 

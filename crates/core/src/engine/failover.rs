@@ -60,6 +60,8 @@ pub(super) enum AfterFailure {
     BlockModel,
     /// Record it in the account's health (which may set it aside) and try another.
     NextAccount,
+    /// Try another, leaving the account's health alone (it cannot upload images now).
+    OtherAccount,
 }
 
 pub(super) fn after_failure(blame: Blame) -> AfterFailure {
@@ -70,6 +72,7 @@ pub(super) fn after_failure(blame: Blame) -> AfterFailure {
         Blame::AccountUnusable | Blame::AccountRateLimited | Blame::Transient => {
             AfterFailure::NextAccount
         }
+        Blame::Uploads => AfterFailure::OtherAccount,
     }
 }
 
@@ -185,6 +188,7 @@ impl Engine {
                             );
                             Self::log_set_aside(&account);
                         }
+                        AfterFailure::OtherAccount => {}
                     }
                     if !tried.contains(&account.name) {
                         tried.push(account.name.clone());

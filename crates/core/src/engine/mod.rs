@@ -21,6 +21,7 @@
 //! - [`upkeep`]: the background work (re-checks, the catalogue, deleting sessions).
 
 mod failover;
+mod images;
 mod session;
 mod shape;
 mod stream;
@@ -83,6 +84,10 @@ pub struct Engine {
     pub tokens: TokenRegistry,
     /// Finished requests and running totals, for the live dashboard.
     pub live: Arc<LiveFeed>,
+    /// Fetches images given by URL (never from a private address).
+    fetcher: crate::images::fetch::Fetcher,
+    /// Where image descriptions are kept ([`Engine::keep_image_descriptions_in`]).
+    image_store: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
 
 /// What kind of proxy-wide problem the upstream shows.
@@ -139,6 +144,10 @@ pub enum DispatchError {
     },
     #[error("the request did not finish within request_timeout")]
     Timeout { attempts: u32 },
+    /// An image could not be used: its URL could not be fetched, or its bytes are not PNG
+    /// or JPEG. The client's fault, found before any account was tried.
+    #[error("{message}")]
+    BadImage { param: String, message: String },
     /// Every account is resting (or the upstream cap is full) for longer than the request
     /// may wait. `retry_after` is when one should be usable, if known.
     #[error("no on-demand.io account is available right now")]
@@ -249,6 +258,8 @@ impl Engine {
             sessions: SessionCache::default(),
             tokens: TokenRegistry::default(),
             live: Arc::default(),
+            fetcher: crate::images::fetch::Fetcher::default(),
+            image_store: std::sync::OnceLock::new(),
         }
     }
 
@@ -349,7 +360,8 @@ impl Engine {
         record.asked(plan);
         let resume = self.resume(plan, settings);
         let attempts = &record.attempts;
-        let run =
+        let run = async {
+            self.prepare_images(plan, settings).await?;
             self.with_failover(
                 settings,
                 plan,
@@ -358,13 +370,16 @@ impl Engine {
                 |account, session| async move {
                     self.attempt_sync(&account, plan, settings, session).await
                 },
-            );
+            )
+            .await
+        };
         let result = match tokio::time::timeout(settings.request_timeout, run).await {
             Ok(result) => result,
             Err(_) => Err(DispatchError::Timeout {
                 attempts: attempts.count(),
             }),
         };
+        record.images(plan);
         match result {
             Ok(((mut answer, mut session), hold, attempts)) => {
                 let mut usage = TokenUsage::resolve(
@@ -469,18 +484,23 @@ impl Engine {
         record.asked(&plan);
         let resume = self.resume(&plan, settings);
         let plan_ref = &plan;
-        let opened = self
-            .with_failover(
+        let attempts = &record.attempts;
+        let opened = async {
+            self.prepare_images(plan_ref, settings).await?;
+            self.with_failover(
                 settings,
                 plan_ref,
-                &record.attempts,
+                attempts,
                 resume,
                 |account, session| async move {
                     self.attempt_stream(&account, plan_ref, settings, session)
                         .await
                 },
             )
-            .await;
+            .await
+        }
+        .await;
+        record.images(&plan);
         match opened {
             Ok(((first, rest, session), hold, attempts)) => {
                 record.answered_by(&hold.account().name, attempts, session.reused);

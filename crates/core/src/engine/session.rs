@@ -1,6 +1,7 @@
 //! One attempt on one account: a fresh upstream session with the whole transcript, or
 //! reuse mode's session with only the new turn; and reading a stream up to its first content.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Instant;
 
@@ -76,11 +77,11 @@ impl Engine {
 
     pub(super) fn query_body<'a>(
         plan: &'a ChatPlan,
-        query: &'a str,
+        query: impl Into<Cow<'a, str>>,
         mode: ResponseMode,
     ) -> QueryBody<'a> {
         QueryBody {
-            query,
+            query: query.into(),
             endpoint_id: &plan.endpoint_id,
             plugin_ids: [],
             response_mode: mode,
@@ -163,13 +164,11 @@ impl Engine {
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         if let Some(id) = resume {
+            let text = Self::query_for(plan, true);
+            self.may_describe(account, plan, text)?;
             let mut ticket = self.ticket(settings, &account.name, &id);
-            match query(
-                id.clone(),
-                Self::query_body(plan, Self::query_for(plan, true), mode),
-            )
-            .await
-            {
+            let text = self.described(account, plan, settings, &id, text).await?;
+            match query(id.clone(), Self::query_body(plan, text, mode)).await {
                 Ok(answer) => {
                     let reused = SessionUse {
                         id,
@@ -185,16 +184,15 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        let text = Self::query_for(plan, false);
+        self.may_describe(account, plan, text)?;
         let id = self
             .upstream
             .create_session(&account.credential, settings, &plan.external_user_id)
             .await?;
         let ticket = self.ticket(settings, &account.name, &id);
-        let answer = query(
-            id.clone(),
-            Self::query_body(plan, Self::query_for(plan, false), mode),
-        )
-        .await?;
+        let text = self.described(account, plan, settings, &id, text).await?;
+        let answer = query(id.clone(), Self::query_body(plan, text, mode)).await?;
         Ok((
             answer,
             SessionUse {
@@ -203,6 +201,38 @@ impl Engine {
                 ticket,
             },
         ))
+    }
+
+    /// Refuses the attempt before a session is made when `text` holds an image still to
+    /// describe and `account` cannot upload it now.
+    fn may_describe(
+        &self,
+        account: &Account,
+        plan: &ChatPlan,
+        text: &str,
+    ) -> Result<(), UpstreamError> {
+        match &plan.images {
+            Some(images) if images.pending_in(text) => Self::can_upload(account, Instant::now()),
+            _ => Ok(()),
+        }
+    }
+
+    /// `text` as sent: with its images' descriptions, when it has images.
+    async fn described<'a>(
+        &self,
+        account: &Account,
+        plan: &ChatPlan,
+        settings: &Settings,
+        session_id: &str,
+        text: &'a str,
+    ) -> Result<Cow<'a, str>, UpstreamError> {
+        match &plan.images {
+            Some(images) => Ok(Cow::Owned(
+                self.describe_in(account, settings, session_id, images, text)
+                    .await?,
+            )),
+            None => Ok(Cow::Borrowed(text)),
+        }
     }
 
     /// Reads a stream up to its first content-bearing event. Reasoning models may think for

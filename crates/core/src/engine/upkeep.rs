@@ -86,10 +86,19 @@ impl Engine {
                 .find(|a| a.name == job.account)
                 .cloned()
                 .ok_or_else(|| format!("account {} is gone", job.account))?;
-            self.upstream
-                .delete_session(&account.credential, &settings, &job.session_id)
-                .await
-                .map_err(|e| e.to_string())
+            let deleted = match job.what {
+                crate::janitor::Leftover::Session => {
+                    self.upstream
+                        .delete_session(&account.credential, &settings, &job.id)
+                        .await
+                }
+                crate::janitor::Leftover::Media => {
+                    self.upstream
+                        .delete_media(&account.credential, &settings, &job.id)
+                        .await
+                }
+            };
+            deleted.map_err(|e| e.to_string())
         };
         queue.run(delete, stop).await;
     }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::chat::PlanError;
-use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent};
+use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent};
 
 /// A Responses request. Unknown fields (`include`, `prompt_cache_key`, `client_metadata`,
 /// `truncation`, …) are accepted and ignored.
@@ -85,30 +85,44 @@ fn invalid(param: impl Into<String>, message: impl Into<String>) -> PlanError {
     }
 }
 
-/// The text of an item's `content`: a string, or its text parts joined by newlines.
-fn content_text(content: &Value, at: &str) -> Result<String, PlanError> {
+/// An item's `content` (or a call's `output`): a string, or its text and image parts.
+fn content_parts(content: &Value, at: &str) -> Result<Vec<ContentPart>, PlanError> {
     match content {
-        Value::String(text) => Ok(text.clone()),
-        Value::Null => Ok(String::new()),
+        Value::String(text) => Ok(vec![ContentPart::text(text.clone())]),
+        Value::Null => Ok(vec![ContentPart::text("")]),
         Value::Array(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
                 let at = format!("{at}[{j}]");
                 let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+                let text = |key: &str| part.get(key).and_then(Value::as_str);
                 match kind {
                     "input_text" | "output_text" | "text" | "summary_text" => {
-                        out.push(part.get("text").and_then(Value::as_str).ok_or_else(|| {
+                        out.push(ContentPart::text(text("text").ok_or_else(|| {
                             invalid(format!("{at}.text"), "A text part needs its `text`.")
-                        })?)
+                        })?))
                     }
-                    "refusal" => {
-                        out.push(part.get("refusal").and_then(Value::as_str).unwrap_or(""))
-                    }
-                    "input_image" | "input_file" | "input_audio" => {
+                    "refusal" => out.push(ContentPart::text(text("refusal").unwrap_or(""))),
+                    "input_image" => match text("image_url") {
+                        Some(url) => out.push(ContentPart::image(url.to_owned(), at)),
+                        None if part.get("file_id").is_some() => {
+                            return Err(invalid(
+                                format!("{at}.file_id"),
+                                "Images by `file_id` need OpenAI's Files API, which on-demand.io has no counterpart for; send `image_url` (a data: or http(s) URL).",
+                            ));
+                        }
+                        None => {
+                            return Err(invalid(
+                                format!("{at}.image_url"),
+                                "An `input_image` part needs its `image_url` (a data: or http(s) URL).",
+                            ));
+                        }
+                    },
+                    "input_file" | "input_audio" => {
                         return Err(invalid(
                             at,
                             format!(
-                                "`{kind}` parts are not supported: on-demand.io chat takes text only."
+                                "`{kind}` parts are not supported: on-demand.io chat takes text and images."
                             ),
                         ));
                     }
@@ -120,7 +134,7 @@ fn content_text(content: &Value, at: &str) -> Result<String, PlanError> {
                     }
                 }
             }
-            Ok(out.join("\n"))
+            Ok(out)
         }
         _ => Err(invalid(at, "`content` is a string or a list of parts.")),
     }
@@ -275,12 +289,12 @@ fn read_input(
                         ));
                     }
                 };
-                let text = content_text(
+                let parts = content_parts(
                     item.get("content").unwrap_or(&Value::Null),
                     &format!("{at}.content"),
                 )?;
                 // An assistant's text and the calls that follow it are one turn.
-                messages.push(ChatMessage::text(role, text));
+                messages.push(ChatMessage::of_parts(role, parts));
             }
             "function_call" | "custom_tool_call" => {
                 let call_id = string_field(item, "call_id", &at)?;
@@ -300,11 +314,11 @@ fn read_input(
             }
             "function_call_output" | "custom_tool_call_output" => {
                 let call_id = string_field(item, "call_id", &at)?;
-                let output = content_text(
+                let output = content_parts(
                     item.get("output").unwrap_or(&Value::Null),
                     &format!("{at}.output"),
                 )?;
-                let mut result = ChatMessage::text("tool", output);
+                let mut result = ChatMessage::of_parts("tool", output);
                 result.tool_call_id = Some(call_id.to_owned());
                 messages.push(result);
             }

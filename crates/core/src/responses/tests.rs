@@ -135,9 +135,9 @@ fn parameters_map_and_what_cannot_be_done_is_named() {
     );
     assert_eq!(
         param(with(
-            json!({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]})
+            json!({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}]})
         )),
-        "input[0].content[0]"
+        "input[0].content[0].file_id"
     );
     assert_eq!(
         param(with(

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod aliases;
 pub mod endpoints;
+pub mod images;
 pub mod latency;
 pub mod patterns;
 pub mod responses;
@@ -42,6 +43,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0011_dialect_client.sql")),
         M::up(include_str!("sql/0012_model_patterns.sql")),
         M::up(include_str!("sql/0013_refusal_tallies.sql")),
+        M::up(include_str!("sql/0014_image_descriptions.sql")),
     ])
 }
 
@@ -281,6 +283,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 13);
+        assert_eq!(version, 14);
     }
 }

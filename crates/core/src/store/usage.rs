@@ -52,6 +52,10 @@ pub struct UsageEvent {
     /// The client family, from the user agent: `claude_code`, `codex`, `cherry_studio`,
     /// `openai_sdk`, `anthropic_sdk`, `cline`, `roo_code`, `curl` or `other`.
     pub client: String,
+    /// Images described by on-demand.io's image agent for this request.
+    pub images_described: u32,
+    /// Images whose description came from the cache.
+    pub images_cached: u32,
 }
 
 /// A call an answer made, as the request log keeps it.
@@ -176,8 +180,8 @@ pub fn insert_sampled(
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-            notes, tools, tool_calls, corrected, response_format, dialect, client)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            notes, tools, tool_calls, corrected, response_format, dialect, client, images_described, images_cached)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -229,6 +233,8 @@ pub fn insert_sampled(
                 e.response_format,
                 e.dialect,
                 e.client,
+                e.images_described,
+                e.images_cached,
             ])?;
         }
         let key = (
@@ -384,7 +390,8 @@ pub fn page(
     let mut sql = String::from(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
                 latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-                notes, tools, tool_calls, corrected, response_format, dialect, client
+                notes, tools, tool_calls, corrected, response_format, dialect, client,
+                images_described, images_cached
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -452,6 +459,8 @@ pub fn page(
                 response_format: r.get(21)?,
                 dialect: r.get(22)?,
                 client: r.get(23)?,
+                images_described: r.get(24)?,
+                images_cached: r.get(25)?,
             },
         ))
     })?;

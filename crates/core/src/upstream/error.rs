@@ -49,6 +49,19 @@ pub enum UpstreamError {
         "on-demand.io has no such route (HTTP 404: {message}); check base_url (and client_base_url for email/password accounts)"
     )]
     NoRoute { message: String },
+    /// The Media API refused this account an upload for now (429: the free plan allows 5
+    /// a minute). Its chat is not affected.
+    #[error("on-demand.io limits this account's image uploads (HTTP 429): {message}")]
+    UploadsLimited { message: String },
+    /// This account cannot upload (it signs in by email and password; the Media API takes
+    /// API keys), or its uploads are resting after a 429.
+    #[error("this account cannot describe images now: {0}")]
+    NoUploads(&'static str),
+    /// The image agent answered without a description (still `processing`, or failed).
+    #[error(
+        "on-demand.io's image agent gave no description of the image at {at} (actionStatus: {status})"
+    )]
+    NoDescription { at: String, status: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +99,9 @@ pub enum Blame {
     AccountRateLimited,
     /// The upstream failed for this attempt (5xx, timeout, broken stream): retry elsewhere.
     Transient,
+    /// This account cannot upload images now (rate limited for uploads, or no API key):
+    /// another may; its chat health is untouched.
+    Uploads,
 }
 
 fn code_suffix(code: &Option<String>) -> String {
@@ -241,6 +257,8 @@ impl UpstreamError {
                 _ => Blame::Transient,
             },
             Self::SignIn(_) => Blame::AccountUnusable,
+            Self::UploadsLimited { .. } | Self::NoUploads(_) => Blame::Uploads,
+            Self::NoDescription { .. } => Blame::Transient,
             Self::Firewall { .. } | Self::NoRoute { .. } => Blame::Proxy,
             Self::Timeout(_) | Self::Connect(_) | Self::Truncated | Self::Protocol(_) => {
                 Blame::Transient
@@ -263,6 +281,7 @@ impl UpstreamError {
         match self {
             Self::Status { status, .. } | Self::Firewall { status, .. } => Some(*status),
             Self::NoRoute { .. } => Some(404),
+            Self::UploadsLimited { .. } => Some(429),
             _ => None,
         }
     }
