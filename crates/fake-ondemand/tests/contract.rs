@@ -614,3 +614,106 @@ async fn stream_variants_of_2026() {
     assert!(v["currentStatusLog"].get("answer").is_none(), "{v}");
     assert!(body.contains("[DONE]"));
 }
+
+/// A raw upload as ondemand-media.md §1.1 records it; `agents` are the `plugins` values.
+async fn upload(
+    fake: &FakeOnDemand,
+    http: &reqwest::Client,
+    bytes: &[u8],
+    agents: &[&str],
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec())
+                .file_name("image.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .text("name", "image.png")
+        .text("responseMode", "sync")
+        .text("sizeBytes", bytes.len().to_string());
+    for agent in agents {
+        form = form.text("plugins", agent.to_string());
+    }
+    let response = http
+        .post(format!("{}/media/v1/public/file/raw", fake.url()))
+        .header("apikey", "key")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_media_api_describes_images_and_plays_its_recorded_errors() {
+    let (fake, http) = fake().await;
+    let png = b"\x89PNG\r\n\x1a\n0123456789";
+    let (status, body) = upload(&fake, &http, png, &["plugin-1713958591"]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Media Created");
+    let data = &body["data"];
+    assert_eq!(data["actionStatus"], "completed");
+    assert_eq!(data["mimeType"], "image/png");
+    assert_eq!(data["context"], fake_ondemand::media::describe(png));
+    assert_eq!(data["extractedText"], data["context"]);
+    assert_eq!(data["id"].as_str().unwrap().len(), 24);
+
+    // No agent: the recorded 500; a type the agent does not take: the recorded 400.
+    let (status, body) = upload(&fake, &http, png, &[]).await;
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            json!({"message": "errors.no.executable.plugin.found", "errorCode": "server_error"})
+        )
+    );
+    let (status, body) = upload(&fake, &http, b"GIF89a....", &["agent-1713958591"]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "errors.mime.type.not.supported");
+
+    // Five uploads a minute per key: the sixth is refused with a 429.
+    for _ in 0..4 {
+        assert_eq!(upload(&fake, &http, png, &["plugin-1713958591"]).await.0, 200);
+    }
+    let (status, body) = upload(&fake, &http, png, &["plugin-1713958591"]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errorCode"], "rate_limit_exceeded");
+    fake.reset_upload_limits();
+
+    // Delete, once; the JWT client routes refuse an API key.
+    let id = data["id"].as_str().unwrap();
+    let delete = || {
+        http.delete(format!("{}/media/v1/public/file/{id}", fake.url()))
+            .header("apikey", "key")
+            .send()
+    };
+    let first = delete().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.json::<Value>().await.unwrap(),
+        json!({"message": "Media Deleted!"})
+    );
+    assert_eq!(delete().await.unwrap().status(), 404);
+    let client = http
+        .post(format!("{}/media/v1/client/file/raw", fake.url()))
+        .header("apikey", "key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 401);
+
+    // Still processing: no description yet.
+    fake.set_options(FakeOptions {
+        media_processing: true,
+        ..FakeOptions::default()
+    });
+    let (status, body) = upload(&fake, &http, png, &["plugin-1713958591"]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["actionStatus"], "processing");
+    assert_eq!(body["data"]["context"], "");
+}

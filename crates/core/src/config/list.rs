@@ -101,8 +101,8 @@ pub static SETTINGS: &[Setting] = &[
         switch: false,
         label: words("Delete finished upstream sessions", "删除已结束的上游会话"),
         help: words(
-            "Delete each on-demand.io session once the proxy is done with it, in the background, so your on-demand.io history does not fill with one session per request. Reuse mode keeps a session while it may continue.",
-            "代理用完每个 on-demand.io 会话后在后台删除它，避免你的 on-demand.io 历史记录中每个请求都留下一个会话。复用模式下，会话在可能继续时会被保留。",
+            "Delete each on-demand.io session once the proxy is done with it, in the background, so your on-demand.io history does not fill with one session per request; and each image uploaded for a description. Reuse mode keeps a session while it may continue.",
+            "代理用完每个 on-demand.io 会话后在后台删除它，避免你的 on-demand.io 历史记录中每个请求都留下一个会话；为生成描述而上传的图片也一并删除。复用模式下，会话在可能继续时会被保留。",
         ),
         get: |s| Value::from(s.delete_sessions),
         set: |s, v| s.delete_sessions = v.bool(),
