@@ -678,7 +678,10 @@ async fn the_media_api_describes_images_and_plays_its_recorded_errors() {
 
     // Five uploads a minute per key: the sixth is refused with a 429.
     for _ in 0..4 {
-        assert_eq!(upload(&fake, &http, png, &["plugin-1713958591"]).await.0, 200);
+        assert_eq!(
+            upload(&fake, &http, png, &["plugin-1713958591"]).await.0,
+            200
+        );
     }
     let (status, body) = upload(&fake, &http, png, &["plugin-1713958591"]).await;
     assert_eq!(status, 429, "{body}");
