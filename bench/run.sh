@@ -4,12 +4,13 @@
 # Prints one JSON line per scenario, then tables. Loopback only.
 # Usage: bench/run.sh [seconds per scenario] [group…]
 # Groups: core (the proxy against the fake, failover, conversations), usage, tools, cleanup,
-# dialects, store; all of them when none is named.
+# dialects, store, scale (saturation and 5,000 streams against direct, memory, CPU per
+# request); all of them when none is named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
-groups=" ${*:-core usage tools cleanup dialects store} "
+groups=" ${*:-core usage tools cleanup dialects store scale} "
 want() { [[ $groups == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
@@ -29,7 +30,7 @@ start_proxy() { # name, accounts JSON, extra env...
   env API_ACCESS_TOKEN="$token" RATE_LIMIT=0 MAX_CONCURRENT_UPSTREAM=0 RUST_LOG=warn \
     ONDEMAND_BASE_URL="$fake" ONDEMAND_ACCOUNTS="$accounts" "$@" \
     "$bin/ondemand-proxy" serve --port 0 --data-dir "$work/data-$name" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
+  echo $! >>"$work/pids"
   wait_line "$work/$name.out" "listening on "
 }
 healthy=$(start_proxy healthy '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]')
@@ -94,13 +95,56 @@ want dialects && for round in 1 2 3; do
     "$bin/loadgen" --duration "$half" --label "stream @500/s, $dialect #$round" --target proxy --url "$healthy" --key "$token" --rate 500 --stream --dialect "$dialect" | tee -a "$results"
   done
 done
+# Scale (issue 16), each case against the same traffic sent straight to the fake:
+# - saturation: 32 workers back to back;
+# - 5,000 streams open at once (5,000 workers, each streaming back to back): streams/s,
+#   latency, the proxy's peak RSS and its RSS after 60 s of rest, and the kernel's
+#   listen-queue overflows (system-wide, so direct and proxy are told apart by time);
+# - CPU per request at a light 40 req/s (the proxy's utime + stime over the requests).
+# SCALE_ENV adds settings to this proxy (e.g. SCALE_ENV=LISTEN_BACKLOG=1024 for a before/after),
+# SCALE_BIN runs another build of it (e.g. one with glibc's allocator).
+if want scale; then
+  # shellcheck disable=SC2086
+  env API_ACCESS_TOKEN="$token" RATE_LIMIT=0 MAX_CONCURRENT_UPSTREAM=0 RUST_LOG=warn ${SCALE_ENV:-} \
+    ONDEMAND_BASE_URL="$fake" ONDEMAND_ACCOUNTS='[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' \
+    "${SCALE_BIN:-$bin/ondemand-proxy}" serve --port 0 --data-dir "$work/data-scale" >"$work/scale.out" 2>"$work/scale.err" &
+  scale_pid=$!
+  pids+=($scale_pid)
+  scale=$(wait_line "$work/scale.out" "listening on ")
+  rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  overflows() { awk '/^TcpExt:/ {if (!h) {split($0, k); h = 1} else {for (i = 2; i <= NF; i++) if (k[i] == "ListenOverflows") print $i}}' /proc/net/netstat; }
+  for round in 1 2; do
+    run "saturation, direct #$round" --target direct --url "$fake" --key ok1 --concurrency 32
+    run "saturation, proxy #$round" --target proxy --url "$scale" --key "$token" --concurrency 32
+  done
+  for target in direct proxy; do
+    url=$scale key=$token; [ "$target" = direct ] && url=$fake key=ok1
+    before=$(overflows)
+    [ "$target" = proxy ] && echo 5 >"/proc/$scale_pid/clear_refs"
+    run "5000 streams, $target" --target "$target" --url "$url" --key "$key" --stream --concurrency 5000
+    echo "{\"label\": \"5000 streams, $target: listen overflows\", \"value\": $(( $(overflows) - before ))}" >>"$work/scale.jsonl"
+  done
+  peak=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$scale_pid/status")
+  sleep 60
+  echo "{\"label\": \"5000 streams, proxy: peak RSS MiB\", \"value\": $peak}" >>"$work/scale.jsonl"
+  echo "{\"label\": \"5000 streams, proxy: RSS MiB 60 s after\", \"value\": $(rss "$scale_pid")}" >>"$work/scale.jsonl"
+  ticks=$(cpu_ticks "$scale_pid")
+  "$bin/loadgen" --duration "$secs" --label "light 40 req/s" --target proxy --url "$scale" --key "$token" --rate 40 | tee -a "$results" >"$work/light.json"
+  ticks=$(( $(cpu_ticks "$scale_pid") - ticks ))
+  # Requests: those measured, and the one-second warm-up's 40 before them.
+  python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(json.dumps({'label': 'CPU ms per request @40/s', 'value': round(int(sys.argv[2]) * 1000 / int(sys.argv[3]) / (r['ok'] + 40), 3)}))" \
+    "$work/light.json" "$ticks" "$(getconf CLK_TCK)" >>"$work/scale.jsonl"
+  cat "$work/scale.jsonl" >&2
+fi
 if want store; then
   "$bin/storebench" --rows 500000 | tee "$work/store.json"
   # The admin API's queries on a database of 10 million usage rows (90 days).
   "$bin/storebench" --query-rows 10000000
 fi
 
-python3 - "$results" <<'PY'
+[ -f "$work/scale.jsonl" ] || touch "$work/scale.jsonl"
+python3 - "$results" "$work/scale.jsonl" <<'PY'
 import json, sys
 rows = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
 print(f"\n{'scenario':40} {'ok':>7} {'err':>4} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} {'ttft p99':>8} {'open':>5}")
@@ -135,7 +179,13 @@ compare("session cleanup on vs off @1000/s, p50", "@1000/s, cleanup on", "@1000/
 compare("session cleanup on vs off @1000/s, p99", "@1000/s, cleanup on", "@1000/s, cleanup off", "p99_ms", target="; target within 0.1 ms")
 compare("20 tools vs none @1000/s, p99", "@1000/s, with 20 tools", "@1000/s, without 20 tools", "p99_ms", target="; target at most +0.2 ms")
 compare("20 tools vs none, stream first text p50", "stream @500/s, with 20 tools", "stream @500/s, without 20 tools", "ttft_p50_ms", target="; text that is not a call is not held back")
+compare("saturation, proxy vs direct", "saturation, proxy #", "saturation, direct #", "rps", "%", "; goal at least 50 % of direct, i.e. -50 %")
+diff("5,000 streams, proxy vs direct", "5000 streams, direct", "5000 streams, proxy")
+compare("5,000 streams/s, proxy vs direct", "5000 streams, proxy", "5000 streams, direct", "rps", "%", "; goal -10 % at worst")
 for dialect in ("messages", "responses", "completions"):
     compare(f"{dialect} vs chat @1000/s, p99", f"@1000/s, {dialect} #", "@1000/s, chat #", "p99_ms", target="; target within 0.1 ms")
     compare(f"{dialect} vs chat, stream first text p99", f"stream @500/s, {dialect} #", "stream @500/s, chat #", "ttft_p99_ms")
+for line in open(sys.argv[2]):
+    figure = json.loads(line)
+    print(f"{figure['label']}: {figure['value']}")
 PY
