@@ -39,14 +39,28 @@ impl BindError {
     }
 }
 
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::AddrInUse => BindError::InUse { addr },
-            io::ErrorKind::PermissionDenied => BindError::NotAllowed { addr },
-            _ => BindError::Other { addr, source },
-        })
+/// Listens on `addr` with a queue of `backlog` connections waiting to be accepted (the
+/// standard library's 128, or tokio's 1,024, overflow when thousands of clients arrive at
+/// once).
+pub fn bind(addr: SocketAddr, backlog: u32) -> Result<TcpListener, BindError> {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: a restart may take the port its predecessor's
+        // connections still hold in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    listen().map_err(|source| match source.kind() {
+        io::ErrorKind::AddrInUse => BindError::InUse { addr },
+        io::ErrorKind::PermissionDenied => BindError::NotAllowed { addr },
+        _ => BindError::Other { addr, source },
+    })
 }
 
 /// The first port after `after` (within 200) that can be bound on `host` right now.
@@ -223,12 +237,12 @@ mod tests {
     async fn a_taken_port_is_named_and_a_free_one_offered() {
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = bind(addr).await.unwrap_err();
+        let err = bind(addr, 64).unwrap_err();
         assert!(matches!(err, BindError::InUse { .. }), "{err}");
         assert!(err.to_string().contains(&addr.port().to_string()));
         let free = next_free_port(addr.ip(), addr.port()).await.unwrap();
         assert!(free > addr.port());
-        assert!(bind(SocketAddr::new(addr.ip(), free)).await.is_ok());
+        assert!(bind(SocketAddr::new(addr.ip(), free), 64).is_ok());
     }
 
     #[tokio::test]
@@ -247,20 +261,20 @@ mod tests {
             unknown_keys: Vec::new(),
         };
         let opened = crate::bootstrap::open(&config, dir.path()).unwrap();
-        let first = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let first = bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
         let mut running = Running::start(opened, first).unwrap();
         let old = running.local().unwrap();
         running.state.set_paused(true);
         let state = running.state.clone();
         running
-            .rebind(bind("127.0.0.1:0".parse().unwrap()).await.unwrap())
+            .rebind(bind("127.0.0.1:0".parse().unwrap(), 64).unwrap())
             .unwrap();
         let new = running.local().unwrap();
         assert_ne!(old, new);
         assert!(running.state.paused(), "the same state, pause and all");
         assert!(std::ptr::eq(state.engine(), running.state.engine()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while bind(old).await.is_err() {
+        while bind(old, 64).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the old port stays taken"
@@ -271,7 +285,7 @@ mod tests {
         assert_eq!(answer.status(), 200);
         running.release().await.unwrap();
         assert!(running.local().is_none());
-        assert!(bind(new).await.is_ok(), "released");
+        assert!(bind(new, 64).is_ok(), "released");
         running.shutdown().await.unwrap();
     }
 }

@@ -118,7 +118,7 @@ impl Supervisor {
         let addr = SocketAddr::new(host, port);
         let previous = self.local_addr();
         let mut released = None;
-        let listener = match launch::bind(addr).await {
+        let listener = match launch::bind(addr, self.config.settings.listen_backlog) {
             Err(BindError::InUse { .. }) if previous.is_some_and(|p| p.port() == port) => {
                 let running = self.running().take();
                 if let Some(mut running) = running {
@@ -128,7 +128,7 @@ impl Supervisor {
                     *self.running() = Some(running);
                     released = previous;
                 }
-                launch::bind(addr).await
+                launch::bind(addr, self.config.settings.listen_backlog)
             }
             other => other,
         };
@@ -147,10 +147,14 @@ impl Supervisor {
                     suggestion: launch::next_free_port(host, port.max(1023)).await,
                 };
                 let back = match released {
-                    Some(previous) => match launch::bind(previous).await {
-                        Ok(listener) => matches!(self.listen_on(listener), Status::Running { .. }),
-                        Err(_) => false,
-                    },
+                    Some(previous) => {
+                        match launch::bind(previous, self.config.settings.listen_backlog) {
+                            Ok(listener) => {
+                                matches!(self.listen_on(listener), Status::Running { .. })
+                            }
+                            Err(_) => false,
+                        }
+                    }
                     None => previous.is_some(),
                 };
                 if !back {

@@ -94,7 +94,7 @@ async fn only_a_named_origin_gets_cors_and_a_running_server_stops_gracefully() {
     };
     let opened =
         bootstrap::open_with(&config, data.path(), vec!["tauri://localhost".into()]).unwrap();
-    let listener = launch::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let listener = launch::bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
     let running = launch::Running::start(opened, listener).unwrap();
     let base = running.base_url();
     let http = reqwest::Client::new();

@@ -332,6 +332,22 @@ pub static SETTINGS: &[Setting] = &[
         set: |s, v| s.shutdown_grace = v.seconds(),
     },
     Setting {
+        key: "listen_backlog",
+        env: "LISTEN_BACKLOG",
+        flag: "--listen-backlog",
+        kind: whole_in(64, 65_535),
+        group: Group::Limits,
+        live: false,
+        switch: false,
+        label: words("Listen backlog", "监听队列长度"),
+        help: words(
+            "Connections the system queues for the proxy before it accepts them, for bursts of thousands of clients (the system caps it at net.core.somaxconn); applies when the proxy next binds its port.",
+            "代理接受连接之前由系统排队的连接数，用于成千上万客户端同时到来的情况（系统上限为 net.core.somaxconn）；在代理下次绑定端口时生效。",
+        ),
+        get: |s| Value::from(s.listen_backlog),
+        set: |s, v| s.listen_backlog = v.whole() as u32,
+    },
+    Setting {
         key: "forward_max_tokens",
         env: "FORWARD_MAX_TOKENS",
         flag: "--forward-max-tokens",

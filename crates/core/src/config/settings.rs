@@ -57,6 +57,9 @@ pub struct Settings {
     pub stream_write_timeout: Duration,
     /// On shutdown, how long requests in flight may take to finish before the rest are cut.
     pub shutdown_grace: Duration,
+    /// Connections the kernel queues for the proxy before it accepts them (the system caps
+    /// it at `net.core.somaxconn`); read when the proxy binds its port.
+    pub listen_backlog: u32,
     /// How the pool spreads requests over accounts.
     pub pool_strategy: Strategy,
     /// Cooldowns, circuit breaking and re-checks of accounts.
@@ -108,6 +111,7 @@ impl Default for Settings {
             body_read_timeout: Duration::from_secs(30),
             stream_write_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            listen_backlog: 4096,
             pool_strategy: Strategy::RoundRobin,
             health: HealthPolicy::default(),
             no_account_wait: Duration::from_secs(10),
