@@ -68,3 +68,20 @@ for which in headless desktop; do
     "$(printf '%s\n' "${times[@]}" | median)" $((rss / 1024)) $((pss / 1024)) $((web / 1024))
 done
 echo ".deb: $(basename "$deb"), $(du -k "$deb" | awk '{printf "%.1f MiB", $1/1024}')"
+
+# The window at rest: the CPU the app and its WebKit processes use over 30 s, 10 s after
+# start, with the dashboard showing and nothing happening, and started hidden in the tray
+# (--minimised, as the login item starts it).
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+percent() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", 100 * t / hz / 30}'; }
+for mode in visible hidden; do
+  extra=(); [ "$mode" = hidden ] && extra=(--minimised)
+  launch "${desktop_env[@]}" "$app" "${extra[@]}"
+  sleep 10
+  mapfile -t web < <(children_of "$started")
+  app0=$(ticks "$started"); web0=$(ticks "${web[@]}")
+  sleep 30
+  app1=$(ticks "$started"); web1=$(ticks "${web[@]}")
+  stop "$started"
+  echo "window $mode, at rest: app $(percent $((app1 - app0))) %, web processes $(percent $((web1 - web0))) % of a core"
+done

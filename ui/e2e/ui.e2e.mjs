@@ -332,6 +332,31 @@ test('an image is described, and the request log says so', async () => {
   assert.match(await byTest('connect-images').innerText(), /described, not seen/);
 });
 
+test('a hidden page keeps no live stream open, and catches up when shown', async () => {
+  await nav('dashboard');
+  await page.waitForFunction(() => document.querySelector('[data-testid=live-status]')?.textContent?.includes('Live'));
+  const count = async () => Number((await byTest('kpi-requests-value').innerText()).replace(/\D/g, ''));
+  // The figures settle first (the page refreshes what it had cached when it opened).
+  let before = -1;
+  for (let now = await count(); now !== before; now = await count()) {
+    before = now;
+    await page.waitForTimeout(1000);
+  }
+  const setVisibility = (state) => page.evaluate((s) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+  await setVisibility('hidden');
+  await sdk().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'sent while hidden' }] });
+  await page.waitForTimeout(2500);
+  assert.equal(await count(), before, 'nothing is redrawn while hidden');
+  // Shown again, the page opens a new stream (the old one was closed when it hid).
+  const reopened = page.waitForRequest((r) => r.url().includes('/api/events'));
+  await setVisibility('visible');
+  await reopened;
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=kpi-requests-value]')?.textContent?.replace(/\D/g, '')) === n, before + 1, { timeout: 10_000 });
+});
+
 test('switch language, and screenshots of every page in both languages', async () => {
   // A fresh page: no notifications left over from the tests above.
   await page.goto(`${base}/#/dashboard`);

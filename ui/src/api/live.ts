@@ -1,13 +1,17 @@
 // The live event stream (`/api/events`): read with fetch, so the desktop's bearer
 // credential can be sent (EventSource cannot send headers), parsed by eventsource-parser.
 // Finished requests refresh the statistics; ticks carry the live rates.
+//
+// A page nobody sees (a hidden tab, the desktop window closed to the tray) keeps no stream
+// open and redraws nothing; it catches up when shown again. A tick that says what the last
+// one said (an idle proxy) changes nothing on screen, so it is not passed on.
 
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { createParser } from 'eventsource-parser';
-import { headers, url } from './client';
+import { api, headers, url } from './client';
 import { keys } from './hooks';
-import type { RequestRow, Tick } from './types';
+import type { RequestPage, RequestRow, Tick } from './types';
 
 export interface LiveState {
   connected: boolean;
@@ -18,13 +22,40 @@ export interface LiveState {
 
 const RECENT = 50;
 
+/** Whether the page can be seen (`visibilitychange`). */
+function usePageVisible(): boolean {
+  const [visible, setVisible] = useState(() => document.visibilityState !== 'hidden');
+  useEffect(() => {
+    const changed = () => setVisible(document.visibilityState !== 'hidden');
+    document.addEventListener('visibilitychange', changed);
+    return () => document.removeEventListener('visibilitychange', changed);
+  }, []);
+  return visible;
+}
+
 export function useLive(enabled: boolean): LiveState {
   const client = useQueryClient();
+  const visible = usePageVisible();
   const [state, setState] = useState<LiveState>({ connected: false, tick: null, recent: [] });
+  const hidden = useRef(false);
   useEffect(() => {
     if (!enabled) return;
+    if (!visible) {
+      hidden.current = true;
+      return;
+    }
+    if (hidden.current) {
+      // Back in view: what finished meanwhile is read afresh, the newest requests too.
+      hidden.current = false;
+      void client.invalidateQueries();
+      api<RequestPage>('/api/requests', { query: { limit: RECENT } }).then(
+        (page) => setState((s) => ({ ...s, recent: page.data })),
+        () => undefined,
+      );
+    }
     const abort = new AbortController();
     let retry: ReturnType<typeof setTimeout> | undefined;
+    let lastTick = '';
     const run = async () => {
       try {
         const response = await fetch(url('/api/events'), { headers: headers(false), credentials: 'same-origin', signal: abort.signal });
@@ -34,6 +65,9 @@ export function useLive(enabled: boolean): LiveState {
           onEvent(event) {
             if (event.event === 'tick') {
               const tick = JSON.parse(event.data) as Tick;
+              const same = JSON.stringify({ ...tick, ts: 0 });
+              if (same === lastTick) return;
+              lastTick = same;
               setState((s) => ({ ...s, tick }));
             } else if (event.event === 'requests') {
               const { events } = JSON.parse(event.data) as { events: RequestRow[] };
@@ -64,6 +98,6 @@ export function useLive(enabled: boolean): LiveState {
       abort.abort();
       clearTimeout(retry);
     };
-  }, [enabled, client]);
+  }, [enabled, visible, client]);
   return state;
 }
