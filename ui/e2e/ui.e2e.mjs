@@ -6,7 +6,7 @@
 // SCREENSHOTS (default ui/e2e/screenshots).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -238,6 +238,18 @@ test('the navigation is made of links the keyboard reaches, and says which page 
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('[data-testid=nav-accounts]')?.getAttribute('aria-current') === 'page');
   assert.match(page.url(), /#\/accounts$/);
+  // On a fresh page the first Tab reaches the skip link, which moves the focus past the
+  // navigation to the page.
+  await page.reload();
+  await byTest(LANDMARK.accounts).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'skip-link');
+  assert.ok(await byTest('skip-link').isVisible(), 'it shows when it has the focus');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+  assert.match(page.url(), /#\/accounts$/, 'the page stays');
+  await page.keyboard.press('Tab');
+  assert.ok(await page.evaluate(() => document.getElementById('main').contains(document.activeElement)), 'the next Tab is in the page');
 });
 
 test('models: a pattern is added (a bad target refused inline), used by requests, and the built-ins restored', async () => {
@@ -388,6 +400,43 @@ test('the system dark theme is followed', async () => {
   await nav('accounts');
   await page.screenshot({ path: join(SHOTS, 'en-accounts-dark.png') });
   await page.emulateMedia({ colorScheme: 'light' });
+});
+
+/** axe-core's WCAG 2.1 A and AA rules on the page as it is: serious and critical findings. */
+const AXE = readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+async function axeFindings() {
+  // Evaluated over the DevTools protocol: the page's CSP (rightly) refuses injected scripts.
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ rule: v.id, count: v.nodes.length, where: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n')[1] ?? ''}`) }));
+  });
+}
+
+test('axe finds no serious or critical WCAG 2.1 AA problem on any page, in either language or theme', async () => {
+  await page.goto(`${base}/#/dashboard`);
+  await page.reload();
+  await byTest('kpi-requests').waitFor();
+  const table = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const lang of ['en', 'zh-CN']) {
+      await byTest('language-menu').click();
+      await byTest(`language-${lang}`).click();
+      await page.keyboard.press('Escape');
+      for (const name of PAGES) {
+        await nav(name);
+        await page.waitForTimeout(300);
+        for (const finding of await axeFindings()) table.push({ scheme, lang, page: name, ...finding });
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await byTest('language-menu').click();
+  await byTest('language-en').click();
+  assert.deepEqual(table, [], JSON.stringify(table, null, 1));
 });
 
 test('a window the desktop shell signs in needs no login and offers no sign-out', async () => {

@@ -11,7 +11,8 @@ import type { EChartsCoreOption } from 'echarts/core';
 
 echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
-export function Chart({ option, height = 240, testId }: { option: EChartsCoreOption; height?: number; testId?: string }) {
+/** A chart; `label` is what a screen reader says of it: its title and what it shows. */
+export function Chart({ option, label, height = 240, testId }: { option: EChartsCoreOption; label: string; height?: number; testId?: string }) {
   const ref = useRef<HTMLDivElement>(null);
   const chart = useRef<echarts.ECharts | null>(null);
   const scheme = useComputedColorScheme('light');
@@ -30,5 +31,5 @@ export function Chart({ option, height = 240, testId }: { option: EChartsCoreOpt
   useEffect(() => {
     chart.current?.setOption({ backgroundColor: 'transparent', ...option }, { notMerge: true, lazyUpdate: true });
   }, [option, scheme]);
-  return <div ref={ref} style={{ width: '100%', height }} data-testid={testId} role="img" />;
+  return <div ref={ref} style={{ width: '100%', height }} data-testid={testId} role="img" aria-label={label} />;
 }

@@ -138,7 +138,8 @@ export function ListTable({
   children: ReactNode;
 }) {
   return (
-    <Table.ScrollContainer minWidth={minWidth}>
+    // A table wider than the window scrolls sideways; the keyboard can too (it takes focus).
+    <Table.ScrollContainer minWidth={minWidth} scrollAreaProps={{ viewportProps: { tabIndex: 0 } }}>
       <Table highlightOnHover verticalSpacing={verticalSpacing} fz="sm" data-testid={testId}>
         <Table.Thead>
           <Table.Tr>

@@ -113,13 +113,13 @@ export function Dashboard() {
           <Title order={3} size="h5" mb={4}>
             {t('dashboard.hourly')}
           </Title>
-          <Chart testId="chart-hourly" option={seriesOption(hourly.data, 'hour', lang, t)} />
+          <Chart testId="chart-hourly" option={seriesOption(hourly.data, 'hour', lang, t)} label={seriesLabel(t('dashboard.hourly'), hourly.data, lang, t)} />
         </Card>
         <Card withBorder padding="sm">
           <Title order={3} size="h5" mb={4}>
             {t('dashboard.daily')}
           </Title>
-          <Chart testId="chart-daily" option={seriesOption(daily.data, 'day', lang, t)} />
+          <Chart testId="chart-daily" option={seriesOption(daily.data, 'day', lang, t)} label={seriesLabel(t('dashboard.daily'), daily.data, lang, t)} />
         </Card>
       </SimpleGrid>
       <SimpleGrid cols={{ base: 1, sm: 3 }} spacing="sm" mb="sm">
@@ -164,6 +164,15 @@ function seriesOption(buckets: Bucket[] | undefined, bucket: 'hour' | 'day', lan
   };
 }
 
+/** What a series chart shows, in words: its title and the totals over its range. */
+function seriesLabel(title: string, buckets: Bucket[] | undefined, lang: string, t: (key: string, options: Record<string, string>) => string): string {
+  const sum = (pick: (b: Bucket) => number) => (buckets ?? []).reduce((n, b) => n + pick(b), 0);
+  return `${title}: ${t('dashboard.chartSummary', {
+    requests: formatNumber(sum((b) => b.requests), lang),
+    errors: formatNumber(sum((b) => b.requests - b.successes), lang),
+  })}`;
+}
+
 function ShareCard({ title, shares, other, testId }: { title: string; shares: Share[] | undefined; other: string; testId: string }) {
   const { t } = useTranslation();
   const data = topShares(shares ?? [], 6, other);
@@ -179,6 +188,7 @@ function ShareCard({ title, shares, other, testId }: { title: string; shares: Sh
       ) : (
         <Chart
           testId={testId}
+          label={`${title}: ${data.map((d) => `${d.name} ${d.value}`).join(', ')}`}
           height={200}
           option={{
             tooltip: { trigger: 'item' },
