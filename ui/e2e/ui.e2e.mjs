@@ -520,6 +520,45 @@ test('desktop preferences: listening beyond this computer is left to the app to 
   await context.close();
 });
 
+test('the main flow from the keyboard alone: sign in, change pages, create a token, copy it', async () => {
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 }, locale: 'en-US' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const keys = await context.newPage();
+  const focused = () => keys.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+  /** Presses Tab until the element with `testId` has the focus. */
+  const tabTo = async (testId) => {
+    for (let i = 0; i < 60; i++) {
+      if ((await focused()) === testId) return;
+      await keys.keyboard.press('Tab');
+    }
+    assert.fail(`Tab never reached ${testId}`);
+  };
+  await keys.goto(base);
+  await keys.getByTestId('login-password').waitFor();
+  await tabTo('login-password');
+  await keys.keyboard.type(ADMIN);
+  await keys.keyboard.press('Enter');
+  await keys.getByTestId('kpi-requests').waitFor();
+  await tabTo('nav-tokens');
+  await keys.keyboard.press('Enter');
+  await keys.getByTestId('add-token').waitFor();
+  await tabTo('add-token');
+  await keys.keyboard.press('Enter');
+  await tabTo('token-name');
+  await keys.keyboard.type('keyboard');
+  await tabTo('token-save');
+  await keys.keyboard.press('Enter');
+  await keys.getByTestId('token-secret').waitFor();
+  const made = (await keys.getByTestId('token-secret').innerText()).trim();
+  await tabTo('copy-secret');
+  await keys.keyboard.press('Enter');
+  assert.equal(await keys.evaluate(() => navigator.clipboard.readText()), made);
+  await tabTo('secret-done');
+  await keys.keyboard.press('Enter');
+  await keys.getByTestId('token-keyboard').waitFor();
+  await context.close();
+});
+
 test('sign out: the admin API answers nothing until the next sign-in', async () => {
   await byTest('logout').click();
   await byTest('login-password').waitFor();

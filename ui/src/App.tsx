@@ -89,7 +89,8 @@ export function App() {
   });
   return (
     <MantineProvider theme={theme} defaultColorScheme="auto" cssVariablesResolver={contrast}>
-      <Notifications position="bottom-right" />
+      {/* Narrow and brief, so a toast does not sit over the rows it is about for long. */}
+      <Notifications position="bottom-right" autoClose={3000} containerWidth={340} />
       <QueryClientProvider client={client}>
         <HashRouter>
           {connection().shellError ? (

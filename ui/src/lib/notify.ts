@@ -8,10 +8,13 @@ export function notifyError(error: unknown, t: Translate): void {
   notifications.show({ color: 'red', message: readableError(error, t) });
 }
 
-/** `action`, with its failure shown as a toast; resolves either way. */
-export function settle(action: Promise<unknown>, t: Translate): Promise<void> {
+/** `action`, with its failure shown as a toast (and its success too, when `done` says
+ * what was done); resolves either way. */
+export function settle(action: Promise<unknown>, t: Translate, done?: string): Promise<void> {
   return action.then(
-    () => undefined,
+    () => {
+      if (done) notifications.show({ color: 'teal', message: done });
+    },
     (e: unknown) => notifyError(e, t),
   );
 }

@@ -160,7 +160,10 @@ export function Accounts() {
         confirmLabel={t('common.delete')}
         loading={remove.isPending}
         onCancel={() => setDeleting(null)}
-        onConfirm={() => deleting && act(remove.mutateAsync(deleting.id)).then(() => setDeleting(null))}
+        onConfirm={() =>
+          deleting &&
+          settle(remove.mutateAsync(deleting.id), t, t('accounts.deleted', { name: deleting.name })).then(() => setDeleting(null))
+        }
       />
       <Transfer opened={transfer} onClose={() => setTransfer(false)} />
     </>

@@ -9,7 +9,8 @@ import { formatBytes, formatDateTime, formatDuration, formatNumber, formatShortD
 
 const ROW_HEIGHT = 38;
 /** Column widths in px; the model column takes the rest, at least 140. */
-const COLUMNS = { time: 140, status: 58, token: 100, account: 120, latency: 78, tokens: 72 };
+// Account names run longer than model names ("demo (key-557ef569)"): they get the room.
+const COLUMNS = { time: 140, status: 58, token: 100, account: 180, latency: 78, tokens: 72 };
 const MIN_WIDTH = Object.values(COLUMNS).reduce((a, b) => a + b, 0) + 140 + 24;
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, all: 0 } as const;
 type Window = keyof typeof WINDOWS;
@@ -140,7 +141,7 @@ export function Requests() {
                       )}
                     </Cell>
                     <Cell w={COLUMNS.token}>{r.client_token}</Cell>
-                    <Cell w={COLUMNS.account}>{r.account ?? '—'}</Cell>
+                    <Cell w={COLUMNS.account} title={r.account ?? undefined}>{r.account ?? '—'}</Cell>
                     <Cell w={COLUMNS.latency}>{formatDuration(r.latency_ms, lang)}</Cell>
                     <Cell w={COLUMNS.tokens}>
                       {formatNumber(r.input_tokens + r.output_tokens, lang)}
@@ -169,9 +170,9 @@ function HeaderCell({ children, w, grow }: { children: React.ReactNode; w?: numb
   );
 }
 
-function Cell({ children, w, grow }: { children: React.ReactNode; w?: number; grow?: boolean }) {
+function Cell({ children, w, grow, title }: { children: React.ReactNode; w?: number; grow?: boolean; title?: string }) {
   return (
-    <div style={grow ? { flex: 1, minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' } : { width: w, flexShrink: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>
+    <div title={title} style={grow ? { flex: 1, minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' } : { width: w, flexShrink: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>
       {children}
     </div>
   );

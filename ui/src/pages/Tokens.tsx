@@ -123,7 +123,10 @@ export function Tokens() {
         confirmLabel={t('tokens.revoke')}
         loading={remove.isPending}
         onCancel={() => setRevoking(null)}
-        onConfirm={() => revoking && act(remove.mutateAsync(revoking.id)).then(() => setRevoking(null))}
+        onConfirm={() =>
+          revoking &&
+          settle(remove.mutateAsync(revoking.id), t, t('tokens.revoked', { name: revoking.name })).then(() => setRevoking(null))
+        }
       />
     </>
   );
