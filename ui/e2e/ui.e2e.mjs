@@ -114,7 +114,10 @@ test('add an account, with inline errors for bad input', async () => {
   await byTest('account-name').fill('e2e-account');
   await byTest('account-save').click();
   await byTest('account-e2e-account').waitFor();
-  assert.match(await byTest('account-e2e-account').innerText(), /Healthy/);
+  // The simulated upstream takes any key: the account works, but nothing says its key would.
+  assert.match(await byTest('account-e2e-account').innerText(), /Simulated/);
+  assert.doesNotMatch(await byTest('account-e2e-account').innerText(), /Healthy/);
+  assert.equal(await byTest('demo-badge').innerText(), 'DEMO');
 });
 
 test('import refuses a file that is not an export, readably', async () => {
@@ -187,6 +190,7 @@ test('pause: clients get 503 proxy_paused while the dashboard goes on; resume se
 test('a setting changes live, a bad value gets an inline error, a pinned one is locked', async () => {
   await nav('settings');
   assert.ok(await byTest('setting-stream_keepalive').isDisabled(), 'set by the environment, so locked');
+  assert.ok(await byTest('setting-base_url').isDisabled(), 'the simulated upstream is --demo\'s, not an editable default');
   const input = byTest('setting-rate_limit');
   await input.fill('-1');
   await byTest('settings-save').click();

@@ -5,7 +5,7 @@ import {
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { Notifications } from '@mantine/notifications';
-import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import {
   IconChartBar, IconKey, IconLanguage, IconList, IconLogout, IconMoon, IconPlayerPause, IconPlayerPlay, IconPlugConnected,
   IconServer, IconSettings, IconSun, IconSunMoon, IconUsers,
@@ -13,7 +13,7 @@ import {
 import { useTranslation } from 'react-i18next';
 import { HashRouter, Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { ApiError, api, connection, shellManaged } from './api/client';
-import { useProxy, useSetPaused } from './api/hooks';
+import { useProxy, useSession, useSetPaused } from './api/hooks';
 import { useLive } from './api/live';
 import type { Proxy } from './api/types';
 import { rememberInShell } from './api/shell';
@@ -107,7 +107,7 @@ export function App() {
 /** Shows the login page until the admin API answers. */
 function Gate({ signedOut, onSignedIn }: { signedOut: boolean; onSignedIn: () => void }) {
   const client = useQueryClient();
-  const session = useQuery({ queryKey: ['session'], queryFn: () => api<{ version: string }>('/api/session'), retry: false });
+  const session = useSession();
   if (session.isPending) {
     return (
       <Group justify="center" mt="xl">
@@ -126,10 +126,10 @@ function Gate({ signedOut, onSignedIn }: { signedOut: boolean; onSignedIn: () =>
       />
     );
   }
-  return <Shell version={session.data?.version} />;
+  return <Shell version={session.data?.version} demo={session.data?.demo ?? false} />;
 }
 
-function Shell({ version }: { version?: string }) {
+function Shell({ version, demo }: { version?: string; demo: boolean }) {
   const { t } = useTranslation();
   const [opened, { toggle, close }] = useDisclosure();
   const location = useLocation();
@@ -165,6 +165,13 @@ function Shell({ version }: { version?: string }) {
                 <Text size="xs" c="dimmed">
                   v{version}
                 </Text>
+              )}
+              {demo && (
+                <Tooltip label={t('header.demoHint')} multiline maw={320}>
+                  <Badge color="grape" variant="light" data-testid="demo-badge">
+                    {t('header.demo')}
+                  </Badge>
+                </Tooltip>
               )}
             </Group>
             <Group gap={4} wrap="nowrap">

@@ -3,7 +3,7 @@
 //! Behind the `demo` feature, which the headless binary has and the desktop app leaves out.
 
 use fake_ondemand::{FakeOnDemand, FakeOptions};
-use ondemand_core::config::{AccountConfig, AccountOptions, Config, key_fingerprint};
+use ondemand_core::config::{AccountConfig, AccountOptions, Config, Origin, key_fingerprint};
 
 use crate::bootstrap::generate_token;
 
@@ -25,6 +25,11 @@ pub async fn start(config: &mut Config) -> std::io::Result<FakeOnDemand> {
     config.settings.base_url = fake.url();
     config.settings.auth_base_url = fake.url();
     config.settings.client_base_url = fake.url();
+    // The simulated upstream's address is not a setting anyone should edit (or take for
+    // the default): the dashboard shows it locked, from the --demo flag.
+    for key in ["base_url", "auth_base_url", "client_base_url"] {
+        config.pinned.pin(key, Origin::Flag("--demo"));
+    }
     let api_key = generate_token();
     let name = format!("demo ({})", key_fingerprint(&api_key));
     config.accounts = vec![AccountConfig::ApiKey {

@@ -57,6 +57,8 @@ struct Inner {
     admin: AdminAuth,
     /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
     paused: AtomicBool,
+    /// `--demo`: the upstream is simulated in-process; the dashboard says so.
+    demo: AtomicBool,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -96,6 +98,7 @@ impl AppState {
             allowed_origins,
             admin: AdminAuth::new(admin_password),
             paused: AtomicBool::new(false),
+            demo: AtomicBool::new(false),
             closing: std::sync::Mutex::default(),
         }))
     }
@@ -117,6 +120,16 @@ impl AppState {
     /// Whether `/v1/*` is paused (the desktop tray's and the dashboard's pause).
     pub fn paused(&self) -> bool {
         self.0.paused.load(Ordering::Acquire)
+    }
+
+    /// Marks this server as running against the simulated upstream (`--demo`).
+    pub fn set_demo(&self) {
+        self.0.demo.store(true, Ordering::Release);
+    }
+
+    /// Whether the upstream is the simulated one (`--demo`).
+    pub fn demo(&self) -> bool {
+        self.0.demo.load(Ordering::Acquire)
     }
 
     pub fn set_paused(&self, paused: bool) {

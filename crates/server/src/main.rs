@@ -145,6 +145,9 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(bootstrap::default_data_dir);
     let opened = bootstrap::open(&config, &data_dir)?;
+    if demo {
+        opened.state.set_demo();
+    }
     report(&opened.report);
     let listener = launch::bind(
         SocketAddr::new(config.host, config.port),

@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Pattern, PatternsView, Proxy, RequestPage, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Pattern, PatternsView, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -164,4 +164,10 @@ export function useSetPaused() {
     mutationFn: (paused: boolean) => api<Proxy>('/api/proxy', { method: 'PUT', body: { paused } }),
     onSuccess: (data) => client.setQueryData(['proxy'], data),
   });
+}
+
+/** Who is signed in to what: the proxy's version, and whether its upstream is the
+ * simulated one (`--demo`). */
+export function useSession() {
+  return useQuery({ queryKey: ['session'], queryFn: () => api<Session>('/api/session'), retry: false });
 }

@@ -986,6 +986,8 @@ export interface components {
         /** @description Whether the caller is signed in (this answers only when it is), and the proxy's version. */
         Session: {
             authenticated: boolean;
+            /** @description The upstream is simulated (`--demo`): every answer is made up, every key accepted. */
+            demo: boolean;
             version: string;
         };
         /** @description Whether finished sessions are deleted upstream, and what that has done since start. */

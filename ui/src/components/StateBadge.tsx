@@ -6,8 +6,10 @@ import { formatDuration } from '../lib/format';
 
 const COLORS = { healthy: 'teal', cooling_down: 'yellow', needs_attention: 'red', circuit_open: 'orange', disabled: 'gray' } as const;
 
-/** The account's state, with a live countdown while it waits and the reason on hover. */
-export function StateBadge({ account }: { account: ListedAccount }) {
+/** The account's state, with a live countdown while it waits and the reason on hover. On
+ * the simulated upstream (`--demo`), which takes any key, a working account is only
+ * "simulated": nothing says its key would work on on-demand.io. */
+export function StateBadge({ account, simulated = false }: { account: ListedAccount; simulated?: boolean }) {
   const { t, i18n } = useTranslation();
   const [now, setNow] = useState(() => Date.now());
   const until = account.retry_until ?? null;
@@ -18,6 +20,15 @@ export function StateBadge({ account }: { account: ListedAccount }) {
     return () => clearInterval(timer);
   }, [waiting]);
   const left = until === null ? null : Math.max(0, until - now);
+  if (simulated && account.state === 'healthy') {
+    return (
+      <Tooltip label={t('accounts.simulatedHint')} multiline maw={320}>
+        <Badge color="grape" variant="light" tt="none" style={{ flexShrink: 0 }} data-testid="account-state">
+          {t('accounts.simulated')}
+        </Badge>
+      </Tooltip>
+    );
+  }
   const label = t(`accounts.state.${account.state}`);
   const text = left !== null && account.state !== 'needs_attention' ? `${label} · ${formatDuration(left, i18n.resolvedLanguage ?? 'en')}` : label;
   const badge = (

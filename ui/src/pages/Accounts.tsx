@@ -8,7 +8,7 @@ import { IconDots, IconDownload, IconPlus, IconUpload } from '@tabler/icons-reac
 import { useTranslation } from 'react-i18next';
 import { url, headers } from '../api/client';
 import {
-  type AccountInput, useAccounts, useCreateAccount, useDeleteAccount, useImport, useResetAccount,
+  type AccountInput, useAccounts, useCreateAccount, useDeleteAccount, useImport, useResetAccount, useSession,
   useTestAccount, useUpdateAccount, useUsageToday,
 } from '../api/hooks';
 import type { Account, ImportReport } from '../api/types';
@@ -23,6 +23,7 @@ export function Accounts() {
   const { t, i18n } = useTranslation();
   const lang = i18n.resolvedLanguage ?? 'en';
   const accounts = useAccounts();
+  const demo = useSession().data?.demo ?? false;
   const usage = useUsageToday('account');
   const [editing, setEditing] = useState<Account | 'new' | null>(null);
   const [deleting, setDeleting] = useState<Account | null>(null);
@@ -92,7 +93,7 @@ export function Accounts() {
                       </Table.Td>
                       <Table.Td style={{ whiteSpace: 'nowrap' }}>{t(`accounts.kinds.${a.kind}`)}</Table.Td>
                       <Table.Td style={{ minWidth: 140 }}>
-                        <StateBadge account={a} />
+                        <StateBadge account={a} simulated={demo} />
                         {a.reason && a.state !== 'healthy' && (
                           <Text size="xs" c="dimmed" maw={220} lineClamp={2} title={a.reason} data-testid="account-reason">
                             {a.reason}

@@ -202,6 +202,11 @@ pub fn is_live_setting(key: &str) -> bool {
 pub struct Pinned(BTreeMap<&'static str, Origin>);
 
 impl Pinned {
+    /// Pins `key`: it comes from `origin` and the dashboard cannot change it.
+    pub fn pin(&mut self, key: &'static str, origin: Origin) {
+        self.0.insert(key, origin);
+    }
+
     /// Where `key` was pinned, if it was.
     pub fn origin(&self, key: &str) -> Option<&Origin> {
         self.0.get(key)

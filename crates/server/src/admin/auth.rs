@@ -398,15 +398,18 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
 pub struct Session {
     authenticated: bool,
     version: &'static str,
+    /// The upstream is simulated (`--demo`): every answer is made up, every key accepted.
+    demo: bool,
 }
 
 /// Whether the caller is signed in, and the proxy's version.
 #[utoipa::path(get, path = "/api/session", tag = "auth",
     responses((status = 200, body = Session)))]
-pub async fn session() -> axum::Json<Session> {
+pub async fn session(State(state): State<AppState>) -> axum::Json<Session> {
     axum::Json(Session {
         authenticated: true,
         version: env!("CARGO_PKG_VERSION"),
+        demo: state.demo(),
     })
 }
 
