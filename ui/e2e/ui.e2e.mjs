@@ -163,6 +163,10 @@ test('requests through the OpenAI SDK show up live: counters, charts and the req
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=recent-table] tr').length >= 6, null, { timeout: 10_000 });
   assert.ok(await page.locator('[data-testid=chart-hourly] canvas').count(), 'the hourly chart draws');
   assert.ok(await page.locator('[data-testid=chart-models] canvas').count(), 'the model share draws');
+  // A screen reader gets the charts in words: a name with the totals, and the figures.
+  assert.match(await byTest('chart-hourly').getAttribute('aria-label'), /^Last 24 hours: 6 requests, 0 failed$/);
+  assert.match(await byTest('chart-models').getAttribute('aria-label'), /gpt-4o 5, claude-3\.7-sonnet 1/);
+  assert.match(await byTest('table-hourly').textContent(), /Requests.*6/s);
   await nav('requests');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=request-row]').length === 6);
   assert.match(await byTest('request-log').innerText(), /e2e/);

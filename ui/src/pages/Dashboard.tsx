@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Alert, Badge, Card, Group, SegmentedControl, SimpleGrid, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Card, Group, SegmentedControl, SimpleGrid, Table, Text, Title, VisuallyHidden } from '@mantine/core';
 import { useTranslation } from 'react-i18next';
 import type { EChartsCoreOption } from 'echarts/core';
 import { useAccounts, useBreakdown, useOverview, useSeries } from '../api/hooks';
@@ -114,12 +114,14 @@ export function Dashboard() {
             {t('dashboard.hourly')}
           </Title>
           <Chart testId="chart-hourly" option={seriesOption(hourly.data, 'hour', lang, t)} label={seriesLabel(t('dashboard.hourly'), hourly.data, lang, t)} />
+          <SeriesTable buckets={hourly.data} bucket="hour" caption={t('dashboard.hourly')} testId="table-hourly" />
         </Card>
         <Card withBorder padding="sm">
           <Title order={3} size="h5" mb={4}>
             {t('dashboard.daily')}
           </Title>
           <Chart testId="chart-daily" option={seriesOption(daily.data, 'day', lang, t)} label={seriesLabel(t('dashboard.daily'), daily.data, lang, t)} />
+          <SeriesTable buckets={daily.data} bucket="day" caption={t('dashboard.daily')} testId="table-daily" />
         </Card>
       </SimpleGrid>
       <SimpleGrid cols={{ base: 1, sm: 3 }} spacing="sm" mb="sm">
@@ -162,6 +164,39 @@ function seriesOption(buckets: Bucket[] | undefined, bucket: 'hour' | 'day', lan
       },
     ],
   };
+}
+
+/** The figures behind a series chart, for screen readers (the canvas has none): one row per
+ * bucket that saw requests. */
+function SeriesTable({ buckets, bucket, caption, testId }: { buckets: Bucket[] | undefined; bucket: 'hour' | 'day'; caption: string; testId: string }) {
+  const { t, i18n } = useTranslation();
+  const lang = i18n.resolvedLanguage ?? 'en';
+  const rows = (buckets ?? []).filter((b) => b.requests > 0);
+  return (
+    <VisuallyHidden>
+      <table data-testid={testId}>
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{t('dashboard.series.time')}</th>
+            <th scope="col">{t('dashboard.series.requests')}</th>
+            <th scope="col">{t('dashboard.series.errors')}</th>
+            <th scope="col">{t('dashboard.series.tokens')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((b) => (
+            <tr key={b.start}>
+              <th scope="row">{formatBucket(b.start, bucket, lang)}</th>
+              <td>{formatNumber(b.requests, lang)}</td>
+              <td>{formatNumber(b.requests - b.successes, lang)}</td>
+              <td>{formatNumber(b.input_tokens + b.output_tokens, lang)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </VisuallyHidden>
+  );
 }
 
 /** What a series chart shows, in words: its title and the totals over its range. */
