@@ -439,6 +439,20 @@ test('axe finds no serious or critical WCAG 2.1 AA problem on any page, in eithe
         await page.waitForTimeout(300);
         for (const finding of await axeFindings()) table.push({ scheme, lang, page: name, ...finding });
       }
+      // And what opens over the pages: the account and token forms, a request's details.
+      for (const [name, open, shown] of [
+        ['accounts', 'add-account', 'account-form'],
+        ['tokens', 'add-token', 'token-form'],
+        ['requests', 'request-row', 'request-detail'],
+      ]) {
+        await nav(name);
+        await byTest(open).first().click();
+        await byTest(shown).waitFor();
+        await page.waitForTimeout(300);
+        for (const finding of await axeFindings()) table.push({ scheme, lang, page: `${name}: ${shown}`, ...finding });
+        await page.keyboard.press('Escape');
+        await byTest(shown).waitFor({ state: 'hidden' });
+      }
     }
   }
   await page.emulateMedia({ colorScheme: 'light' });
