@@ -22,6 +22,8 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 have Xvfb || packages+=(xvfb)
 have WebKitWebDriver || packages+=(webkit2gtk-driver)
 have dbus-run-session || packages+=(dbus)
+# systemd-analyze: the service unit in packaging/ is checked (this machine need not run systemd).
+have systemd-analyze || packages+=(systemd)
 # xwininfo: the desktop test sees the window the app rebuilds, which WebDriver does not.
 have xwininfo || packages+=(x11-utils)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
@@ -54,6 +56,15 @@ target_dir=${CARGO_TARGET_DIR:-target}
 
 step "the UI's admin API types match what the server describes"
 bash scripts/dev/api-types.sh --check "$target_dir/debug/ondemand-proxy"
+
+step "the systemd unit: valid, and hardened (systemd-analyze security, exposure at most 1.5)"
+unit_dir=$(mktemp -d)
+# The unit as shipped, pointed at the binary just built (verify checks that it exists).
+sed "s|/usr/local/bin/ondemand-proxy|$(realpath "$target_dir/debug/ondemand-proxy")|" packaging/ondemand-proxy.service \
+  >"$unit_dir/ondemand-proxy.service"
+systemd-analyze verify "$unit_dir/ondemand-proxy.service"
+systemd-analyze security --offline=yes --threshold=15 "$unit_dir/ondemand-proxy.service" | tail -1
+rm -rf "$unit_dir"
 
 venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
