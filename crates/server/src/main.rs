@@ -222,13 +222,7 @@ fn announce(local: SocketAddr, token: &ondemand_core::Secret, origin: &TokenOrig
     match origin {
         TokenOrigin::Configured => println!("Client token: the configured api_access_token"),
         TokenOrigin::Stored(path) => println!("Client token: stored in {}", path.display()),
-        TokenOrigin::Generated(path) => {
-            println!(
-                "Client token (generated now, shown once, stored in {}):",
-                path.display()
-            );
-            println!("  {}", token.expose());
-        }
+        TokenOrigin::Generated(path) => show_generated("Client token", token, path),
     }
     if demo {
         println!("Demo mode: answers come from a simulated upstream, not a model.");
@@ -241,12 +235,25 @@ fn announce_admin(password: &ondemand_core::Secret, origin: &TokenOrigin) {
     match origin {
         TokenOrigin::Configured => println!("Admin password: the configured admin_password"),
         TokenOrigin::Stored(path) => println!("Admin password: stored in {}", path.display()),
-        TokenOrigin::Generated(path) => {
-            println!(
-                "Admin password for /api (generated now, shown once, stored in {}):",
-                path.display()
-            );
-            println!("  {}", password.expose());
-        }
+        TokenOrigin::Generated(path) => show_generated("Admin password for /api", password, path),
+    }
+}
+
+/// A secret generated at this start: shown once on a terminal; otherwise (a service, a
+/// container, a pipe, where the output is likely kept in a log) only where it is stored.
+#[allow(clippy::print_stdout)]
+fn show_generated(what: &str, secret: &ondemand_core::Secret, path: &std::path::Path) {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!(
+            "{what} (generated now, shown once, stored in {}):",
+            path.display()
+        );
+        println!("  {}", secret.expose());
+    } else {
+        println!(
+            "{what}: generated now and stored in {} (not printed: this output is not a terminal, and may be kept in a log)",
+            path.display()
+        );
     }
 }

@@ -137,9 +137,16 @@ async fn token_is_generated_printed_once_and_reused() {
         &[],
         dir.path(),
     );
-    first.wait_for("generated now, shown once");
-    first.wait_for("Admin password for /api (generated now, shown once");
-    let token = first.wait_for("sk-odp-").trim().to_owned();
+    // Piped, as under a service manager: where the secrets are, never the secrets.
+    let line = first.wait_for("Client token: generated now and stored in ");
+    first.wait_for("Admin password for /api: generated now and stored in ");
+    let path = line
+        .split("stored in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (not printed").next())
+        .unwrap();
+    let token = std::fs::read_to_string(path).unwrap().trim().to_owned();
+    assert!(token.starts_with("sk-odp-"), "{token}");
     let base = first.base_url();
     assert!(
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0/v1"),
@@ -150,9 +157,13 @@ async fn token_is_generated_printed_once_and_reused() {
     assert_eq!(models["object"], "list");
     let (status, _) = get_json(&format!("{base}/models"), "wrong").await;
     assert_eq!(status, 401);
-    let (exit, stderr, _) = first.terminate();
+    let (exit, stderr, stdout) = first.terminate();
     assert!(exit.success(), "{stderr}");
     assert!(!stderr.contains(&token), "the token is never logged");
+    assert!(
+        !stdout.join("\n").contains(&token),
+        "nor printed where the output is not a terminal"
+    );
 
     let mut second = start(
         &["--port", "0", "--data-dir", data.to_str().unwrap()],
@@ -516,4 +527,31 @@ async fn kill_9_under_load_loses_at_most_the_last_second_and_reopens_cleanly() {
         .unwrap();
         assert_eq!(found, 1, "acknowledged change {path} #{i} was lost");
     }
+}
+
+/// On a terminal (a pseudo-terminal from `script`), a generated secret is shown once.
+#[test]
+fn on_a_terminal_a_generated_token_is_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let command = format!(
+        "timeout 5 {} serve --port 0 --data-dir {}",
+        env!("CARGO_BIN_EXE_ondemand-proxy"),
+        data.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Client token (generated now, shown once"),
+        "{text}"
+    );
+    let stored = std::fs::read_to_string(data.join("client_token")).unwrap();
+    assert!(
+        text.contains(stored.trim()),
+        "the stored token was shown: {text}"
+    );
 }
