@@ -118,6 +118,9 @@ test('add an account, with inline errors for bad input', async () => {
   assert.match(await byTest('account-e2e-account').innerText(), /Simulated/);
   assert.doesNotMatch(await byTest('account-e2e-account').innerText(), /Healthy/);
   assert.equal(await byTest('demo-badge').innerText(), 'DEMO');
+  await page.getByText('Account added').waitFor();
+  await page.waitForTimeout(400); // its slide-in
+  await page.screenshot({ path: join(SHOTS, 'en-account-added.png') });
 });
 
 test('import refuses a file that is not an export, readably', async () => {

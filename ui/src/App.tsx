@@ -89,8 +89,9 @@ export function App() {
   });
   return (
     <MantineProvider theme={theme} defaultColorScheme="auto" cssVariablesResolver={contrast}>
-      {/* Narrow and brief, so a toast does not sit over the rows it is about for long. */}
-      <Notifications position="bottom-right" autoClose={3000} containerWidth={340} />
+      {/* Over the middle of the header, where nothing is (the name is left, the controls
+          right): a toast covers no row and no control, and goes after 3 s. */}
+      <Notifications position="top-center" autoClose={3000} containerWidth={340} />
       <QueryClientProvider client={client}>
         <HashRouter>
           {connection().shellError ? (
