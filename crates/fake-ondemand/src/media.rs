@@ -225,13 +225,14 @@ async fn create(shared: &Fake, key: &str, form: &Form, upload: Upload, name: Str
         },
         Upload::Url(url) => (describe(url.as_bytes()), "image/png", Some(url.clone())),
     };
-    let options = shared.lock().options.clone();
-    {
+    let (delay_ms, processing) = {
         let mut state = shared.lock();
+        let limit = state.options.media_uploads_per_minute as usize;
+        let (delay_ms, processing) = (state.options.media_delay_ms, state.options.media_processing);
         let now = Instant::now();
         let recent = state.uploads.entry(key.to_owned()).or_default();
         recent.retain(|at| now.duration_since(*at) < Duration::from_secs(60));
-        if recent.len() >= options.media_uploads_per_minute as usize {
+        if recent.len() >= limit {
             return upstream_error(
                 429,
                 "rate_limit_exceeded",
@@ -239,12 +240,13 @@ async fn create(shared: &Fake, key: &str, form: &Form, upload: Upload, name: Str
             );
         }
         recent.push(now);
-    }
-    if options.media_delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(options.media_delay_ms)).await;
+        (delay_ms, processing)
+    };
+    if delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     let id = shared.object_id();
-    let (status, context) = if options.media_processing {
+    let (status, context) = if processing {
         ("processing", String::new())
     } else {
         ("completed", context)

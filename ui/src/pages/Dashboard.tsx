@@ -201,10 +201,11 @@ function SeriesTable({ buckets, bucket, caption, testId }: { buckets: Bucket[] |
 
 /** What a series chart shows, in words: its title and the totals over its range. */
 function seriesLabel(title: string, buckets: Bucket[] | undefined, lang: string, t: (key: string, options: Record<string, string>) => string): string {
-  const sum = (pick: (b: Bucket) => number) => (buckets ?? []).reduce((n, b) => n + pick(b), 0);
+  const s = toSeries(buckets ?? []);
+  const sum = (values: number[]) => values.reduce((n, v) => n + v, 0);
   return `${title}: ${t('dashboard.chartSummary', {
-    requests: formatNumber(sum((b) => b.requests), lang),
-    errors: formatNumber(sum((b) => b.requests - b.successes), lang),
+    requests: formatNumber(sum(s.requests), lang),
+    errors: formatNumber(sum(s.errors), lang),
   })}`;
 }
 

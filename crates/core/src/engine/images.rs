@@ -3,13 +3,14 @@
 //! an attempt, [`Engine::describe_in`] uploads what is still unknown on the attempt's own
 //! account and session, and fills the descriptions into the query.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{DispatchError, Engine};
 use crate::chat::ChatPlan;
 use crate::config::Settings;
-use crate::images::{Images, Slot, Source, markers_in, sha256_hex};
+use crate::images::{Images, Kind, Slot, Source, markers_in, sha256_hex};
 use crate::pool::Account;
 use crate::store::{Store, now_ms};
 use crate::upstream::auth::Credential;
@@ -26,8 +27,8 @@ impl Engine {
         let _ = self.image_store.set(store);
     }
 
-    /// Fetches the images given by URL and looks each image up in the cache. A URL that
-    /// cannot be fetched, or whose bytes are not PNG or JPEG, refuses the request (400).
+    /// Fetches the images given by URL and looks them all up in the cache (one read). A URL
+    /// that cannot be fetched, or whose bytes are not PNG or JPEG, refuses the request (400).
     pub(super) async fn prepare_images(
         &self,
         plan: &ChatPlan,
@@ -36,9 +37,11 @@ impl Engine {
         let Some(images) = &plan.images else {
             return Ok(());
         };
-        let mut found = Vec::new();
+        let mut unknown: Vec<(String, Arc<Vec<u8>>, Kind, String)> = Vec::new();
         for picture in &images.pictures {
-            if images.slot(&picture.key).is_some() {
+            if images.slot(&picture.key).is_some()
+                || unknown.iter().any(|(key, ..)| *key == picture.key)
+            {
                 continue;
             }
             let (bytes, kind) = match &picture.source {
@@ -61,46 +64,71 @@ impl Engine {
                 }
             };
             let hash = sha256_hex(&bytes);
-            let slot = match self.cached_description(&hash, settings).await {
+            unknown.push((picture.key.clone(), bytes, kind, hash));
+        }
+        let hashes: Vec<String> = unknown.iter().map(|(.., hash)| hash.clone()).collect();
+        let mut cached = self.cached_descriptions(hashes, settings).await;
+        let mut found = Vec::new();
+        for (key, bytes, kind, hash) in unknown {
+            let slot = match cached.remove(&hash) {
                 Some(text) => {
                     found.push(hash);
                     Slot::Described { text, cached: true }
                 }
                 None => Slot::Pending { bytes, kind, hash },
             };
-            images.set(&picture.key, slot);
+            images.set(&key, slot);
         }
-        if !found.is_empty()
-            && let Some(store) = self.image_store.get()
-        {
-            let now = now_ms();
+        self.touch_descriptions(found);
+        Ok(())
+    }
+
+    /// The cached descriptions of the images with these hashes, by hash.
+    async fn cached_descriptions(
+        &self,
+        hashes: Vec<String>,
+        settings: &Settings,
+    ) -> HashMap<String, String> {
+        let Some(store) = self.image_store.get().filter(|_| !hashes.is_empty()) else {
+            return HashMap::new();
+        };
+        let (now, ttl) = (now_ms(), i64::from(settings.image_cache_days) * DAY_MS);
+        store
+            .read(move |conn| crate::store::images::get_many(conn, &hashes, now, ttl))
+            .await
+            .inspect_err(
+                |error| tracing::warn!(%error, "reading the image description cache failed"),
+            )
+            .unwrap_or_default()
+    }
+
+    /// Marks cached descriptions as used, in the background: the request does not wait on
+    /// a write that only orders the cache's evictions.
+    fn touch_descriptions(&self, hashes: Vec<String>) {
+        let Some(store) = self
+            .image_store
+            .get()
+            .filter(|_| !hashes.is_empty())
+            .cloned()
+        else {
+            return;
+        };
+        let now = now_ms();
+        tokio::spawn(async move {
             let touched = store
                 .write(move |tx| {
-                    crate::store::images::touch(tx, &found, now)
+                    crate::store::images::touch(tx, &hashes, now)
                         .map_err(crate::store::StoreError::from)
                 })
                 .await;
             if let Err(error) = touched {
                 tracing::debug!(%error, "marking image descriptions as used failed");
             }
-        }
-        Ok(())
+        });
     }
 
-    async fn cached_description(&self, hash: &str, settings: &Settings) -> Option<String> {
-        let store = self.image_store.get()?;
-        let (hash, now) = (hash.to_owned(), now_ms());
-        let ttl = i64::from(settings.image_cache_days) * DAY_MS;
-        store
-            .read(move |conn| crate::store::images::get(conn, &hash, now, ttl))
-            .await
-            .inspect_err(
-                |error| tracing::warn!(%error, "reading the image description cache failed"),
-            )
-            .ok()
-            .flatten()
-    }
-
+    /// Keeps a new description before the answer goes out (awaited, unlike the touch: the
+    /// client's next turn resends the image and must find it).
     async fn remember_description(&self, hash: &str, description: &str, settings: &Settings) {
         let Some(store) = self.image_store.get() else {
             return;

@@ -205,23 +205,32 @@ pub fn read(url: &str, at: &str, max_bytes: usize) -> Result<Picture, Refused> {
 
 /// An image part's place in the transcript until its description is known.
 pub fn marker(key: &str) -> String {
-    format!("\u{FFFC}image:{key}\u{FFFC}")
+    format!("{MARKER_START}{key}{MARKER_END}")
+}
+
+const MARKER_START: &str = "\u{FFFC}image:";
+const MARKER_END: char = '\u{FFFC}';
+
+/// The markers in `text`, in order: each one's byte range and key.
+fn markers(text: &str) -> impl Iterator<Item = (std::ops::Range<usize>, &str)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = from + text[from..].find(MARKER_START)?;
+        let key_start = start + MARKER_START.len();
+        let key_len = text[key_start..].find(MARKER_END)?;
+        let end = key_start + key_len + MARKER_END.len_utf8();
+        from = end;
+        Some((start..end, &text[key_start..key_start + key_len]))
+    })
 }
 
 /// The keys of the markers in `text`, in order (each once).
 pub fn markers_in(text: &str) -> Vec<&str> {
     let mut keys: Vec<&str> = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("\u{FFFC}image:") {
-        let after = &rest[start + "\u{FFFC}image:".len()..];
-        let Some(end) = after.find('\u{FFFC}') else {
-            break;
-        };
-        let key = &after[..end];
+    for (_, key) in markers(text) {
         if !keys.contains(&key) {
             keys.push(key);
         }
-        rest = &after[end + '\u{FFFC}'.len_utf8()..];
     }
     keys
 }
@@ -229,21 +238,15 @@ pub fn markers_in(text: &str) -> Vec<&str> {
 /// `text` with each marker replaced by `described(key)` (a marker it cannot fill stays).
 pub fn fill(text: &str, described: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("\u{FFFC}image:") {
-        let after = &rest[start + "\u{FFFC}image:".len()..];
-        let Some(end) = after.find('\u{FFFC}') else {
-            break;
-        };
-        out.push_str(&rest[..start]);
-        let marker_end = start + "\u{FFFC}image:".len() + end + '\u{FFFC}'.len_utf8();
-        match described(&after[..end]) {
-            Some(description) => out.push_str(&description),
-            None => out.push_str(&rest[start..marker_end]),
+    let mut copied = 0;
+    for (range, key) in markers(text) {
+        if let Some(description) = described(key) {
+            out.push_str(&text[copied..range.start]);
+            out.push_str(&description);
+            copied = range.end;
         }
-        rest = &rest[marker_end..];
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
 }
 

@@ -3,24 +3,33 @@
 //! A description older than the TTL is not used (and goes at the next write); past
 //! [`MAX_ENTRIES`] the least recently used go first.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// Descriptions kept at most (a few hundred bytes to a few KiB each).
 pub const MAX_ENTRIES: i64 = 10_000;
 
-/// The description of the image with `hash`, if one younger than `ttl_ms` is kept.
-pub fn get(
+/// The descriptions kept for these hashes that are younger than `ttl_ms`, by hash.
+pub fn get_many(
     conn: &Connection,
-    hash: &str,
+    hashes: &[String],
     now: i64,
     ttl_ms: i64,
-) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
+) -> rusqlite::Result<HashMap<String, String>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT description FROM image_descriptions WHERE hash = ?1 AND created_ms >= ?2",
-        params![hash, now - ttl_ms],
-        |r| r.get(0),
-    )
-    .optional()
+    )?;
+    let mut found = HashMap::new();
+    for hash in hashes {
+        if let Some(description) = stmt
+            .query_row(params![hash, now - ttl_ms], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            found.insert(hash.clone(), description);
+        }
+    }
+    Ok(found)
 }
 
 /// Marks descriptions as used now (they are kept ahead of those not used lately).
@@ -63,6 +72,12 @@ pub fn put(
 mod tests {
     use super::*;
 
+    fn get(conn: &Connection, hash: &str, now: i64, ttl_ms: i64) -> Option<String> {
+        get_many(conn, &[hash.to_owned()], now, ttl_ms)
+            .unwrap()
+            .remove(hash)
+    }
+
     #[test]
     fn kept_until_old_and_the_least_recently_used_go_first() {
         let mut conn = crate::store::open_in_memory().unwrap();
@@ -76,24 +91,13 @@ mod tests {
             put(tx, "a", "an apple", 0, day, 2).unwrap()
         });
         write(&mut conn, &|tx| put(tx, "b", "a bee", 10, day, 2).unwrap());
-        assert_eq!(
-            get(&conn, "a", 20, day).unwrap().as_deref(),
-            Some("an apple")
-        );
-        assert_eq!(
-            get(&conn, "a", day + 1, day).unwrap(),
-            None,
-            "too old to use"
-        );
+        assert_eq!(get(&conn, "a", 20, day).as_deref(), Some("an apple"));
+        assert_eq!(get(&conn, "a", day + 1, day), None, "too old to use");
         write(&mut conn, &|tx| touch(tx, &["a".into()], 30).unwrap());
         write(&mut conn, &|tx| put(tx, "c", "a cat", 40, day, 2).unwrap());
-        assert_eq!(
-            get(&conn, "b", 50, day).unwrap(),
-            None,
-            "b was used least lately"
-        );
-        assert!(get(&conn, "a", 50, day).unwrap().is_some());
-        assert!(get(&conn, "c", 50, day).unwrap().is_some());
+        assert_eq!(get(&conn, "b", 50, day), None, "b was used least lately");
+        assert!(get(&conn, "a", 50, day).is_some());
+        assert!(get(&conn, "c", 50, day).is_some());
         write(&mut conn, &|tx| {
             put(tx, "d", "a dog", 2 * day, day, 10).unwrap()
         });

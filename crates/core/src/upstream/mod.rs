@@ -287,12 +287,12 @@ impl UpstreamClient {
         settings: &Settings,
         now_ms: i64,
     ) -> Result<Vec<crate::endpoints::Endpoint>, UpstreamError> {
-        let request = self
-            .http
-            .get(format!("{}/config/v1/public/endpoints", settings.base_url))
-            .header("apikey", key.expose())
-            .header("user-agent", &settings.user_agent)
-            .header("accept", "application/json");
+        let request = self.keyed(
+            reqwest::Method::GET,
+            "/config/v1/public/endpoints",
+            key,
+            settings,
+        );
         let wait = settings.request_timeout.min(CATALOGUE_TIMEOUT);
         let response = check_status(send_within(request, wait).await?).await?;
         let body = read_body(response, wait, crate::endpoints::MAX_CATALOGUE_BYTES).await?;
@@ -385,6 +385,22 @@ pub struct Upload {
 }
 
 impl UpstreamClient {
+    /// A call on `base_url` with an API key (the routes that have no email/password twin:
+    /// the catalogue and the Media API), asking for JSON.
+    fn keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &crate::Secret,
+        settings: &Settings,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", settings.base_url))
+            .header("apikey", key.expose())
+            .header("user-agent", &settings.user_agent)
+            .header("accept", "application/json")
+    }
+
     /// `POST /media/v1/public/file/raw` with the image agent in sync mode, on `session_id`
     /// (ondemand-media.md §1.1). Only API-key accounts can: the Media API's JWT routes
     /// refuse API use (§1). A 429 limits this account's uploads, not its chat.
@@ -415,11 +431,12 @@ impl UpstreamClient {
             .text("sizeBytes", size.to_string())
             .text("sessionId", session_id.to_owned());
         let request = self
-            .http
-            .post(format!("{}/media/v1/public/file/raw", settings.base_url))
-            .header("apikey", key.expose())
-            .header("user-agent", &settings.user_agent)
-            .header("accept", "application/json")
+            .keyed(
+                reqwest::Method::POST,
+                "/media/v1/public/file/raw",
+                key,
+                settings,
+            )
             .multipart(form);
         let response =
             match check_status(send_within(request, settings.request_timeout).await?).await {
@@ -455,15 +472,12 @@ impl UpstreamClient {
         let Credential::ApiKey(key) = credential else {
             return Err(UpstreamError::NoUploads("no API key"));
         };
-        let request = self
-            .http
-            .delete(format!(
-                "{}/media/v1/public/file/{media_id}",
-                settings.base_url
-            ))
-            .header("apikey", key.expose())
-            .header("user-agent", &settings.user_agent)
-            .header("accept", "application/json");
+        let request = self.keyed(
+            reqwest::Method::DELETE,
+            &format!("/media/v1/public/file/{media_id}"),
+            key,
+            settings,
+        );
         check_status(send_within(request, settings.request_timeout).await?).await?;
         Ok(())
     }
