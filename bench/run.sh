@@ -5,12 +5,12 @@
 # Usage: bench/run.sh [seconds per scenario] [group…]
 # Groups: core (the proxy against the fake, failover, conversations), usage, tools, cleanup,
 # dialects, store, scale (saturation and 5,000 streams against direct, memory, CPU per
-# request); all of them when none is named.
+# request), metrics (Prometheus counting on vs off); all of them when none is named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
-groups=" ${*:-core usage tools cleanup dialects store scale} "
+groups=" ${*:-core usage tools cleanup dialects store scale metrics} "
 want() { [[ $groups == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
@@ -78,6 +78,27 @@ want tools && for round in 1 2 3; do
     "$bin/loadgen" --duration "$half" --label "stream @500/s, $side 20 tools #$round" --target proxy --url "$healthy" --key "$token" --rate 500 --stream --tools "$tools" | tee -a "$results"
   done
 done
+# Metrics counted (the default) vs off: each request's counters and histograms, at 1,000 req/s
+# and at saturation, alternating as above; a scrape of /metrics every second meanwhile, as a
+# Prometheus server would (more often than most do).
+if want metrics; then
+  uncounted=$(start_proxy uncounted '[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' METRICS=false)
+  admin=$(cat "$work/data-healthy/admin_password")
+  ( while sleep 1; do curl -sf -o /dev/null -H "Authorization: Bearer $admin" "$healthy/metrics" || true; done ) &
+  scraper=$!
+  pids+=("$scraper")
+  for round in 1 2 3; do
+    for side in on off; do
+      url=$healthy; [ "$side" = off ] && url=$uncounted
+      "$bin/loadgen" --duration "$half" --label "@1000/s, metrics $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
+      "$bin/loadgen" --duration "$half" --label "saturation, metrics $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
+    done
+  done
+  kill "$scraper"
+  # One scrape's time, after all that traffic.
+  curl -s -o /dev/null -w '{"label": "one /metrics scrape, ms", "value": %{time_total}}\n' -H "Authorization: Bearer $admin" "$healthy/metrics" \
+    | python3 -c 'import json, sys; r = json.load(sys.stdin); r["value"] = round(r["value"] * 1000, 2); print(json.dumps(r))' >>"$work/scale.jsonl"
+fi
 # Session cleanup on (the default) vs off: the proxy's added p99 at 1,000 req/s, alternating
 # as above. Each request's session is deleted upstream in the background when on.
 want cleanup && for round in 1 2 3; do
@@ -175,6 +196,8 @@ diff("failover (1 of 3 accounts 429) vs healthy", "proxy sync @1000/s", "proxy s
 diff("reuse vs stateless, conversations", "stateless conversations @1000/s", "reuse conversations @1000/s")
 compare("usage recorded vs off @1000/s, p99", "@1000/s, usage recorded", "@1000/s, usage off", "p99_ms")
 compare("usage recorded vs off at saturation", "saturation, usage recorded", "saturation, usage off", "rps", "%", "; target within 5 %")
+compare("metrics on vs off @1000/s, p99", "@1000/s, metrics on", "@1000/s, metrics off", "p99_ms")
+compare("metrics on vs off at saturation", "saturation, metrics on", "saturation, metrics off", "rps", "%", "; target within noise")
 compare("session cleanup on vs off @1000/s, p50", "@1000/s, cleanup on", "@1000/s, cleanup off", "p50_ms")
 compare("session cleanup on vs off @1000/s, p99", "@1000/s, cleanup on", "@1000/s, cleanup off", "p99_ms", target="; target within 0.1 ms")
 compare("20 tools vs none @1000/s, p99", "@1000/s, with 20 tools", "@1000/s, without 20 tools", "p99_ms", target="; target at most +0.2 ms")

@@ -39,6 +39,7 @@ pub mod secret;
 pub mod sessions;
 pub mod stops;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod tools;
 pub mod upstream;

@@ -94,6 +94,14 @@ pub enum AccountState {
 }
 
 impl AccountState {
+    pub const ALL: [Self; 5] = [
+        Self::Healthy,
+        Self::CoolingDown,
+        Self::NeedsAttention,
+        Self::CircuitOpen,
+        Self::Disabled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
@@ -106,15 +114,7 @@ impl AccountState {
 
     /// The state's name as stored (`accounts.state`), back.
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Healthy,
-            Self::CoolingDown,
-            Self::NeedsAttention,
-            Self::CircuitOpen,
-            Self::Disabled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
     /// Serving, or resting for a moment: it will serve without anyone doing anything.
@@ -452,6 +452,18 @@ impl Pool {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many accounts are in each state, every state named.
+    pub fn by_state(&self, now: Instant) -> [(AccountState, usize); 5] {
+        let mut counts = AccountState::ALL.map(|state| (state, 0));
+        for account in self.accounts.load().iter() {
+            let state = account.status(now).state;
+            if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == state) {
+                *n += 1;
+            }
+        }
+        counts
     }
 
     /// The accounts in the order the strategy would try them for this pick.

@@ -6,10 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::{Attempts, DispatchError};
+use crate::config::Settings;
+use crate::engine::{Attempts, DispatchError, Engine};
 use crate::live::LiveFeed;
 use crate::store::usage::UsageEvent;
 use crate::store::writer::UsageSink;
+use crate::telemetry::Telemetry;
 use crate::tokens::ClientToken;
 use crate::usage::TokenUsage;
 
@@ -20,6 +22,8 @@ pub struct RequestRecord {
     token: Arc<ClientToken>,
     /// The dashboard's live feed, for what the usage writer will not publish.
     live: Arc<LiveFeed>,
+    /// Where `/metrics` counts the request (`None`: the `metrics` setting is off).
+    telemetry: Option<Arc<Telemetry>>,
     /// The upstream attempts so far, with the trail of those that failed.
     pub attempts: Attempts,
     /// The row being filled in.
@@ -62,11 +66,18 @@ impl RequestRecord {
         }
     }
 
-    /// A record for one request of `token`; `sink` is `None` when usage is not recorded.
-    pub fn new(sink: Option<UsageSink>, live: Arc<LiveFeed>, token: Arc<ClientToken>) -> Self {
+    /// A record for one request of `token` to `engine`; `sink` is `None` when usage is not
+    /// recorded, as the settings say.
+    pub fn new(
+        sink: Option<UsageSink>,
+        engine: &Engine,
+        settings: &Settings,
+        token: Arc<ClientToken>,
+    ) -> Self {
         Self {
             sink,
-            live,
+            live: engine.live.clone(),
+            telemetry: settings.metrics.then(|| engine.telemetry.clone()),
             event: UsageEvent {
                 ts: crate::store::now_ms(),
                 client_token: token.name.clone(),
@@ -151,8 +162,12 @@ impl RequestRecord {
 impl Drop for RequestRecord {
     fn drop(&mut self) {
         let e = &mut self.event;
-        e.latency_ms = self.started.elapsed().as_millis() as u32;
+        let took = self.started.elapsed();
+        e.latency_ms = took.as_millis() as u32;
         e.failed_attempts = self.attempts.take_failed();
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.finished(e, took, self.attempts.upstream_time());
+        }
         tracing::info!(
             model = %e.model, stream = e.stream, status = e.status, error = e.error_class.as_deref().unwrap_or(""),
             account = e.account.as_deref().unwrap_or(""), attempts = e.attempts, reused = e.session_reused,

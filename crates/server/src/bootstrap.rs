@@ -231,6 +231,7 @@ pub fn open_with(
         allowed_origins,
         client_token,
         admin_password,
+        metrics_token: config.metrics_token.clone(),
         usage,
         store,
     });

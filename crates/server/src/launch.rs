@@ -251,6 +251,7 @@ mod tests {
         let config = ondemand_core::config::Config {
             api_access_token: None,
             admin_password: None,
+            metrics_token: None,
             accounts: Vec::new(),
             host: [127, 0, 0, 1].into(),
             port: 0,

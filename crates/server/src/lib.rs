@@ -15,6 +15,7 @@ pub mod glance;
 pub mod launch;
 pub mod logging;
 mod messages;
+mod metrics;
 pub mod preferences;
 mod responses;
 pub mod supervisor;
@@ -55,6 +56,8 @@ struct Inner {
     allowed_origins: Vec<String>,
     /// The admin password and browser sessions for `/api/*`.
     admin: AdminAuth,
+    /// The token that opens `/metrics` alone, if one is set.
+    metrics_token: Option<Secret>,
     /// Paused: `/v1/*` answers 503 `proxy_paused`; the dashboard and admin API go on.
     paused: AtomicBool,
     /// `--demo`: the upstream is simulated in-process; the dashboard says so.
@@ -72,6 +75,7 @@ pub struct Services {
     pub allowed_origins: Vec<String>,
     pub client_token: Secret,
     pub admin_password: Secret,
+    pub metrics_token: Option<Secret>,
     pub usage: UsageSink,
     pub store: Arc<Store>,
 }
@@ -84,6 +88,7 @@ impl AppState {
             allowed_origins,
             client_token,
             admin_password,
+            metrics_token,
             usage,
             store,
         } = services;
@@ -97,6 +102,7 @@ impl AppState {
             client_token,
             allowed_origins,
             admin: AdminAuth::new(admin_password),
+            metrics_token,
             paused: AtomicBool::new(false),
             demo: AtomicBool::new(false),
             closing: std::sync::Mutex::default(),
@@ -243,6 +249,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{*path}", get(ui::asset))
         .route("/favicon.svg", get(ui::favicon))
         .route("/health", get(v1::health))
+        .merge(metrics::router(state.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

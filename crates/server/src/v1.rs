@@ -125,7 +125,7 @@ pub(crate) async fn admit<T: Asking>(
     let engine = state.engine();
     let settings = engine.settings();
     let sink = settings.record_usage.then(|| state.usage().clone());
-    let mut record = RequestRecord::new(sink, engine.live.clone(), token.clone());
+    let mut record = RequestRecord::new(sink, engine, &settings, token.clone());
     record.event.client = client_of(request.headers()).into();
     record.event.dialect = T::DIALECT.into();
     if let Err(refusal) = record.reserve() {

@@ -83,6 +83,7 @@ async fn only_a_named_origin_gets_cors_and_a_running_server_stops_gracefully() {
     let config = Config {
         api_access_token: Some(Secret::new(TOKEN)),
         admin_password: Some(Secret::new(ADMIN)),
+        metrics_token: None,
         accounts: vec![key_account("k1")],
         host: [127, 0, 0, 1].into(),
         port: 0,

@@ -502,6 +502,22 @@ pub static SETTINGS: &[Setting] = &[
         set: |s, v| s.record_usage = v.bool(),
     },
     Setting {
+        key: "metrics",
+        env: "METRICS",
+        flag: "--metrics",
+        kind: Kind::Bool,
+        group: Group::Usage,
+        live: true,
+        switch: false,
+        label: words("Prometheus metrics", "Prometheus 指标"),
+        help: words(
+            "Count requests, timings, failovers and pool waits for GET /metrics (read with the admin password or METRICS_TOKEN); off answers 404 there.",
+            "为 GET /metrics 统计请求、耗时、故障转移与账号等待（用管理员密码或 METRICS_TOKEN 读取）；关闭后该地址返回 404。",
+        ),
+        get: |s| Value::from(s.metrics),
+        set: |s, v| s.metrics = v.bool(),
+    },
+    Setting {
         key: "usage_retention_days",
         env: "USAGE_RETENTION_DAYS",
         flag: "--usage-retention-days",

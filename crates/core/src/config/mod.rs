@@ -34,6 +34,9 @@ use values::{Raw, invalid, text, whole};
 pub const DEFAULT_PORT: u16 = 8787;
 
 /// Tokens published in the original proxy's sources and docs; anyone could guess them.
+/// The shortest client token accepted when listening on anything but loopback.
+pub const MIN_EXPOSED_TOKEN: usize = 24;
+
 const PUBLIC_SAMPLE_TOKENS: [&str; 1] = ["sk-2api-ondemand-access-token-2025"];
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,9 @@ pub struct Config {
     pub api_access_token: Option<Secret>,
     /// The admin credential for `/api/*`; `None` means "generate one on first run".
     pub admin_password: Option<Secret>,
+    /// A bearer token that opens `GET /metrics` alone (for a Prometheus server); without
+    /// one, `/metrics` takes the admin credential.
+    pub metrics_token: Option<Secret>,
     pub accounts: Vec<AccountConfig>,
     pub host: IpAddr,
     pub port: u16,
@@ -123,6 +129,12 @@ pub const START_FIELDS: &[Field] = &[
         "ADMIN_PASSWORD",
         "--admin-password",
         "Admin password for /api and the dashboard (prefer the env var) [default: generated, stored in the data dir]",
+    ),
+    value(
+        "metrics_token",
+        "METRICS_TOKEN",
+        "--metrics-token",
+        "A token that opens GET /metrics alone, for a Prometheus server (at least 16 characters) [default: /metrics takes the admin password]",
     ),
     value(
         "host",
@@ -382,7 +394,7 @@ fn finish(
                      remove it to get a random one, or choose your own",
                 ));
             }
-            Some(Secret::new(token))
+            Some((Secret::new(token), o))
         }
     };
     let admin_password = match l.take("admin_password") {
@@ -399,6 +411,20 @@ fn finish(
             Some(Secret::new(password))
         }
     };
+    let metrics_token = match l.take("metrics_token") {
+        None => None,
+        Some((raw, o)) => {
+            let token = text("metrics_token", &raw, &o)?;
+            if token.chars().count() < 16 || token.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "metrics_token",
+                    &o,
+                    "must be at least 16 characters, without spaces",
+                ));
+            }
+            Some(Secret::new(token))
+        }
+    };
     let host = match l.take("host") {
         None => IpAddr::from([127, 0, 0, 1]),
         Some((raw, o)) => {
@@ -412,6 +438,24 @@ fn finish(
             }
         }
     };
+    // On any address but loopback the token is all that stands between the network and the
+    // accounts: a short one is an open proxy to whoever guesses it.
+    if let Some((token, o)) = &api_access_token
+        && !host.is_loopback()
+        && token.expose().chars().count() < MIN_EXPOSED_TOKEN
+    {
+        return Err(invalid(
+            "api_access_token",
+            o,
+            format!(
+                "is {} characters, too short to guard a proxy listening on {host}: anyone who \
+                 guesses it can use your accounts. Use at least {MIN_EXPOSED_TOKEN} random \
+                 characters, or leave it unset to have one generated",
+                token.expose().chars().count()
+            ),
+        ));
+    }
+    let api_access_token = api_access_token.map(|(token, _)| token);
     let port = match l.take("port") {
         None => DEFAULT_PORT,
         Some((raw, o)) => whole("port", &raw, &o, 0, 65535)? as u16,
@@ -427,6 +471,7 @@ fn finish(
     Ok(Config {
         api_access_token,
         admin_password,
+        metrics_token,
         accounts,
         host,
         port,

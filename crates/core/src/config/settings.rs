@@ -76,6 +76,8 @@ pub struct Settings {
     pub max_concurrent_upstream: u32,
     /// Write a usage row per request (off: nothing about requests is stored).
     pub record_usage: bool,
+    /// Count requests, timings and failovers for `GET /metrics` (off: `/metrics` is 404).
+    pub metrics: bool,
     /// Days raw usage rows are kept; hourly rollups are kept for good.
     pub usage_retention_days: u32,
     /// What becomes of an image in a request: described by on-demand.io's image agent, or
@@ -119,6 +121,7 @@ impl Default for Settings {
             stream_keepalive: Duration::from_secs(5),
             max_concurrent_upstream: 256,
             record_usage: true,
+            metrics: true,
             usage_retention_days: 90,
             image_input: ImageInput::Describe,
             image_max_bytes: 5 * 1024 * 1024,

@@ -173,6 +173,32 @@ fn the_published_sample_token_is_refused() {
 }
 
 #[test]
+fn a_short_token_is_refused_only_where_the_network_can_reach_it() {
+    let e = error_text(load_with(
+        None,
+        &[
+            ("API_ACCESS_TOKEN", "sk-short-123"),
+            ("LISTEN_HOST", "0.0.0.0"),
+        ],
+        &[],
+    ));
+    assert!(
+        e.contains("api_access_token") && e.contains("12 characters") && e.contains("0.0.0.0"),
+        "{e}"
+    );
+    // The same token on loopback, and a long one anywhere, are fine.
+    assert!(load_with(None, &[("API_ACCESS_TOKEN", "sk-short-123")], &[]).is_ok());
+    let long = "sk-0123456789abcdef01234567";
+    let c = load_with(
+        None,
+        &[("API_ACCESS_TOKEN", long), ("LISTEN_HOST", "0.0.0.0")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.api_access_token.unwrap().expose(), long);
+}
+
+#[test]
 fn an_explicit_missing_file_is_an_error() {
     let lookup = |_: &str| None;
     let e = load(Sources {

@@ -95,6 +95,8 @@ impl Engine {
     {
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<(UpstreamError, String)> = None;
+        // Since when this request has waited for an account to come free, if it is waiting.
+        let mut waiting: Option<Instant> = None;
         let wait_until = Instant::now() + settings.no_account_wait;
         let endpoint = plan.endpoint_id.as_str();
         while attempts.count() <= settings.max_retries {
@@ -106,12 +108,20 @@ impl Engine {
                     .pool
                     .pick_for(settings.pool_strategy, &tried, now, &serves)
                 {
-                    Ok(lease) => (lease, None),
+                    Ok(lease) => {
+                        self.waited_for_account(settings, waiting.take());
+                        (lease, None)
+                    }
                     Err(why) => {
                         let last_error = last.as_ref().map(|(e, _)| e.clone());
                         let recheck = settings.health.recheck_base;
-                        match when_none(why, now, wait_until, recheck, endpoint, last_error) {
+                        let next = when_none(why, now, wait_until, recheck, endpoint, last_error);
+                        if !matches!(next, WhenNone::Wait(_)) {
+                            self.waited_for_account(settings, waiting.take());
+                        }
+                        match next {
                             WhenNone::Wait(at) => {
+                                waiting.get_or_insert(now);
                                 tokio::time::sleep_until(at.into()).await;
                                 continue;
                             }
@@ -122,6 +132,11 @@ impl Engine {
                 },
             };
             let account = lease.account().clone();
+            if let Some((error, _)) = &last
+                && settings.metrics
+            {
+                self.telemetry.failed_over(error.blame().as_str());
+            }
             if tried.contains(&account.name) && !settings.retry_delay.is_zero() {
                 tokio::time::sleep(settings.retry_delay).await;
             }
@@ -140,7 +155,10 @@ impl Engine {
                 });
             };
             let n = attempts.count.fetch_add(1, Ordering::Relaxed) + 1;
-            match attempt(account.clone(), session).await {
+            let began = Instant::now();
+            let outcome = attempt(account.clone(), session).await;
+            attempts.waited_upstream(began);
+            match outcome {
                 Ok(value) => {
                     account.record_success();
                     self.clear_problem();
@@ -204,6 +222,15 @@ impl Engine {
                 account,
             }),
             None => Err(DispatchError::NoAccounts),
+        }
+    }
+
+    /// Counts a wait for an account (in `/metrics`), once it is over.
+    fn waited_for_account(&self, settings: &Settings, since: Option<Instant>) {
+        if let Some(since) = since
+            && settings.metrics
+        {
+            self.telemetry.pool_waited(since.elapsed());
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Engine {
     pub tokens: TokenRegistry,
     /// Finished requests and running totals, for the live dashboard.
     pub live: Arc<LiveFeed>,
+    /// What `/metrics` shows: requests, timings, pool waits and failovers.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Fetches images given by URL (never from a private address).
     fetcher: crate::images::fetch::Fetcher,
     /// Where image descriptions are kept ([`Engine::keep_image_descriptions_in`]).
@@ -163,11 +165,24 @@ pub enum DispatchError {
 pub struct Attempts {
     count: AtomicU32,
     failed: std::sync::Mutex<Vec<FailedAttempt>>,
+    /// Time spent waiting on the upstream, in microseconds: attempts, and a stream's reads.
+    upstream_us: std::sync::atomic::AtomicU64,
 }
 
 impl Attempts {
     pub fn count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Adds time spent waiting on the upstream.
+    pub(crate) fn waited_upstream(&self, since: std::time::Instant) {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.upstream_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The time spent waiting on the upstream so far.
+    pub fn upstream_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.upstream_us.load(Ordering::Relaxed))
     }
 
     fn failed(&self, account: &str, error: &UpstreamError) {
@@ -258,6 +273,7 @@ impl Engine {
             sessions: SessionCache::default(),
             tokens: TokenRegistry::default(),
             live: Arc::default(),
+            telemetry: Arc::default(),
             fetcher: crate::images::fetch::Fetcher::default(),
             image_store: std::sync::OnceLock::new(),
         }
@@ -393,7 +409,14 @@ impl Engine {
                         shaper.whole(&answer.answer);
                         if let Some(correction) = shaper.review()
                             && let Some((second, more)) = self
-                                .correct(plan, &correction, hold.account(), settings, &session.id)
+                                .correct(
+                                    plan,
+                                    &correction,
+                                    hold.account(),
+                                    &record.attempts,
+                                    settings,
+                                    &session.id,
+                                )
                                 .await
                         {
                             record.event.corrected = true;
@@ -449,15 +472,18 @@ impl Engine {
         plan: &ChatPlan,
         correction: &str,
         account: &Account,
+        attempts: &Attempts,
         settings: &Settings,
         session_id: &str,
     ) -> Option<(SyncAnswer, TokenUsage)> {
         let body = Self::query_body(plan, correction, ResponseMode::Sync);
-        match self
+        let began = std::time::Instant::now();
+        let second = self
             .upstream
             .query_sync(&account.credential, settings, session_id, &body)
-            .await
-        {
+            .await;
+        attempts.waited_upstream(began);
+        match second {
             Ok(second) => {
                 let usage = TokenUsage::resolve(
                     second.metrics,

@@ -184,13 +184,18 @@ impl ChatStream {
                 Some(event) => Ok(event),
                 // Reading the next event is safe to stop and start again (the upstream
                 // stream keeps its place), so waiting for it can end in a keep-alive.
-                None => match tokio::time::timeout_at(due, self.rest.next()).await {
-                    Ok(event) => event.unwrap_or(Err(UpstreamError::Truncated)),
-                    Err(_) => {
-                        self.given = tokio::time::Instant::now();
-                        return Some(StreamEvent::KeepAlive);
+                None => {
+                    let began = std::time::Instant::now();
+                    let read = tokio::time::timeout_at(due, self.rest.next()).await;
+                    self.record.attempts.waited_upstream(began);
+                    match read {
+                        Ok(event) => event.unwrap_or(Err(UpstreamError::Truncated)),
+                        Err(_) => {
+                            self.given = tokio::time::Instant::now();
+                            return Some(StreamEvent::KeepAlive);
+                        }
                     }
-                },
+                }
             };
             let end = match event {
                 Ok(UpstreamEvent::Done) => Ok(()),
@@ -267,12 +272,14 @@ impl ChatStream {
         let settings = self.engine.settings();
         let body = Engine::query_body(&self.plan, correction, ResponseMode::Stream);
         let credential = &self.hold.account().credential;
-        match self
+        let began = std::time::Instant::now();
+        let opened = self
             .engine
             .upstream
             .query_stream(credential, &settings, &self.session.id, &body)
-            .await
-        {
+            .await;
+        self.record.attempts.waited_upstream(began);
+        match opened {
             Ok(stream) => {
                 self.rest = stream;
                 // The follow-up's answer is read afresh; the first one's usage is kept.

@@ -83,6 +83,11 @@ impl UsageSink {
         let _ = self.tx.try_send(Message::Prune(cutoff_ms));
     }
 
+    /// Messages waiting for the writer now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

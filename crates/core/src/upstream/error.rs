@@ -104,6 +104,21 @@ pub enum Blame {
     Uploads,
 }
 
+impl Blame {
+    /// The blame's name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Proxy => "proxy",
+            Self::ModelRefused => "model_refused",
+            Self::AccountUnusable => "account_unusable",
+            Self::AccountRateLimited => "account_rate_limited",
+            Self::Transient => "transient",
+            Self::Uploads => "uploads",
+        }
+    }
+}
+
 fn code_suffix(code: &Option<String>) -> String {
     code.as_deref()
         .map(|c| format!(" ({c})"))

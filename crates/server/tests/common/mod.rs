@@ -96,6 +96,7 @@ impl Harness {
         let config = Config {
             api_access_token: Some(Secret::new(TOKEN)),
             admin_password: Some(Secret::new(ADMIN)),
+            metrics_token: None,
             accounts,
             host: [127, 0, 0, 1].into(),
             port: 0,
