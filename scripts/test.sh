@@ -4,7 +4,8 @@
 # Node SDKs, and Claude Code, against the real binary; the UI end to end in headless Chromium;
 # and the desktop app in a real window under Xvfb, driven through WebDriver. On Debian/Ubuntu it
 # installs missing system packages (as root, or with sudo); anything it cannot install, it
-# names.
+# names. It also builds the headless server's container image and runs it from its exported
+# filesystem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ have WebKitWebDriver || packages+=(webkit2gtk-driver)
 have dbus-run-session || packages+=(dbus)
 # systemd-analyze: the service unit in packaging/ is checked (this machine need not run systemd).
 have systemd-analyze || packages+=(systemd)
+# podman: the container image is built (with vfs storage; it is not run, see tests/image).
+have podman || packages+=(podman)
 # xwininfo: the desktop test sees the window the app rebuilds, which WebDriver does not.
 have xwininfo || packages+=(x11-utils)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
@@ -65,6 +68,9 @@ sed "s|/usr/local/bin/ondemand-proxy|$(realpath "$target_dir/debug/ondemand-prox
 systemd-analyze verify "$unit_dir/ondemand-proxy.service"
 systemd-analyze security --offline=yes --threshold=15 "$unit_dir/ondemand-proxy.service" | tail -1
 rm -rf "$unit_dir"
+
+step "the container image: built from scratch, its filesystem exported and run under chroot"
+bash tests/image/run.sh
 
 venv="$target_dir/sdk-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
