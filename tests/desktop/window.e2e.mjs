@@ -150,7 +150,14 @@ async function shot(name) {
 
 const byTest = (id) => By.css(`[data-testid="${id}"]`);
 const text = async (id) => (await driver.findElement(byTest(id))).getText();
-const click = async (id) => (await driver.wait(until.elementLocated(byTest(id)), 15_000)).click();
+// What an element holds, seen or not (WebKit's WebDriver gives no text for what is off screen).
+const content = (id) => driver.executeScript(`return document.querySelector('[data-testid="${id}"]')?.textContent ?? ''`);
+const click = async (id) => {
+  const element = await driver.wait(until.elementLocated(byTest(id)), 15_000);
+  // In view first: a control scrolled under the header would take no click.
+  await driver.executeScript("arguments[0].scrollIntoView({ block: 'center' })", element);
+  await element.click();
+};
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'odp-desktop-e2e-'));
@@ -183,7 +190,7 @@ before(async () => {
     XDG_CONFIG_HOME: config,
     XDG_CACHE_HOME: cache,
     API_ACCESS_TOKEN: TOKEN,
-    ONDEMAND_ACCOUNTS: JSON.stringify([{ api_key: 'desktop-key', name: 'desktop' }]),
+    // No account: the first run offers the demo; the test adds its account afterwards.
     ONDEMAND_BASE_URL: fake.match[1],
     ONDEMAND_AUTH_BASE_URL: fake.match[1],
     RUST_LOG: 'info',
@@ -243,6 +250,44 @@ test('the window opens on the dashboard, signed in by the app', async () => {
   adminPassword = await driver.executeScript('return window.__ODP__.adminPassword');
   assert.ok(adminPassword?.length >= 20, 'the app hands its own page a generated admin password over IPC');
   await shot('desktop-dashboard-empty');
+});
+
+test('a first run without an account tries the demo: a test request from Connect shows on the dashboard', async () => {
+  await click('try-demo');
+  await driver.wait(until.elementLocated(byTest('demo-notice')), 15_000, 'the dashboard says the demo is on');
+  assert.match(await content('demo-notice'), /Demo \(simulated\)/);
+  await shot('desktop-demo-notice');
+  await click('nav-accounts');
+  await driver.wait(async () => /Simulated/.test(await content('account-Demo (simulated)')), 15_000, 'the account is labelled simulated, not healthy');
+  // A new user has no token yet: Connect makes one, then sends a test request with it.
+  await click('nav-connect');
+  const name = await driver.wait(until.elementLocated(byTest('connect-token-name')), 15_000);
+  await name.sendKeys('first run');
+  await click('connect-create-token');
+  await driver.wait(async () => (await driver.findElement(byTest('connect-token')).getAttribute('value')).startsWith('sk-odp-'), 15_000);
+  await click('connect-tab-curl');
+  await click('connect-test-curl');
+  await driver.wait(until.elementLocated(byTest('connect-answer')), 20_000);
+  assert.match(await content('connect-answer'), /Simulated answer/);
+  requestsSent += 1;
+  await shot('desktop-demo-connect');
+  await click('nav-dashboard');
+  await driver.wait(async () => (await text('kpi-requests-value')) === String(requestsSent), 15_000, 'the request is counted');
+  await driver.wait(async () => (await driver.findElements(By.css('[data-testid=recent-table] tbody tr'))).length >= 1, 15_000);
+  await driver.wait(async () => /first run/.test(await content('recent-table')), 15_000, 'it lists the request, with its token');
+  await driver.executeScript("document.querySelector('[data-testid=demo-notice]').scrollIntoView({ block: 'center' })");
+  await shot('desktop-demo-dashboard');
+  // One click ends it; the request stays in the history.
+  await click('end-demo');
+  await driver.wait(async () => (await driver.findElements(byTest('demo-notice'))).length === 0, 15_000);
+  await driver.wait(until.elementLocated(byTest('try-demo')), 15_000, 'back to the first-run offer');
+  // The user's own account, as they would add it (the fake plays on-demand.io).
+  const added = await fetch(`http://127.0.0.1:${port}/api/accounts`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${adminPassword}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ api_key: 'desktop-key', name: 'desktop' }),
+  });
+  assert.equal(added.status, 201, await added.text());
 });
 
 test('the window keeps to the app: a foreign page, by link or by redirect, never loads in it', async () => {

@@ -151,6 +151,11 @@ pub struct AccountStatus {
 }
 
 impl Account {
+    /// A simulated account (the demo's): its calls go to the in-process demo upstream.
+    pub fn simulated(&self) -> bool {
+        matches!(&self.credential, Credential::ApiKey(key) if crate::upstream::is_simulated(key))
+    }
+
     pub fn from_config(config: &AccountConfig) -> Self {
         let (name, credential, weight, max_concurrent, enabled) = match config {
             AccountConfig::ApiKey {

@@ -111,6 +111,13 @@ impl Running {
     /// Serves `opened` on `listener` until [`Running::shutdown`].
     pub fn start(opened: Opened, listener: TcpListener) -> io::Result<Self> {
         let state = opened.state;
+        // A demo account added from the dashboard before a restart needs its simulated
+        // upstream again.
+        if state.engine().has_simulated_accounts()
+            && let Err(error) = state.simulate()
+        {
+            tracing::warn!(%error, "the simulated upstream for demo accounts could not start; they will fail");
+        }
         let listening = Listening::start(&state, listener)?;
         let stop = CancellationToken::new();
         let upkeep = {

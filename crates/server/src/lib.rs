@@ -62,6 +62,8 @@ struct Inner {
     paused: AtomicBool,
     /// `--demo`: the upstream is simulated in-process; the dashboard says so.
     demo: AtomicBool,
+    /// The in-process demo upstream that simulated accounts talk to, while it runs.
+    simulated: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -105,6 +107,7 @@ impl AppState {
             metrics_token,
             paused: AtomicBool::new(false),
             demo: AtomicBool::new(false),
+            simulated: std::sync::Mutex::default(),
             closing: std::sync::Mutex::default(),
         }))
     }
@@ -136,6 +139,34 @@ impl AppState {
     /// Whether the upstream is the simulated one (`--demo`).
     pub fn demo(&self) -> bool {
         self.0.demo.load(Ordering::Acquire)
+    }
+
+    /// Sends simulated accounts' calls to the demo upstream at `url`, which `keep` keeps
+    /// running for as long as this state lives.
+    pub fn simulate_with(&self, url: String, keep: Box<dyn std::any::Any + Send>) {
+        let mut simulated = self.0.simulated.lock().unwrap_or_else(|e| e.into_inner());
+        self.engine().simulate_at(url);
+        *simulated = Some(keep);
+    }
+
+    /// Starts the in-process demo upstream for simulated accounts, unless it runs already.
+    /// Only builds with the `demo` feature have one.
+    pub fn simulate(&self) -> std::io::Result<()> {
+        if self.engine().simulating() {
+            return Ok(());
+        }
+        #[cfg(feature = "demo")]
+        {
+            let fake = demo::upstream()?;
+            self.simulate_with(fake.url(), Box::new(fake));
+            tracing::info!("the simulated upstream for demo accounts is running");
+            Ok(())
+        }
+        #[cfg(not(feature = "demo"))]
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this build has no simulated upstream (the demo feature)",
+        ))
     }
 
     pub fn set_paused(&self, paused: bool) {

@@ -96,8 +96,8 @@ fn print_openapi() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps the demo's simulated upstream running while it is held.
-type DemoUpstream = Option<Box<dyn std::any::Any + Send>>;
+/// The demo's simulated upstream: its URL, and what keeps it running while held.
+type DemoUpstream = Option<(String, Box<dyn std::any::Any + Send>)>;
 
 /// `--demo`: an in-process simulated on-demand.io in place of the configured accounts.
 #[cfg(feature = "demo")]
@@ -111,9 +111,8 @@ async fn demo(args: &ArgMatches, config: &mut config::Config) -> anyhow::Result<
         );
     }
     let fake = ondemand_proxy::demo::start(config)
-        .await
         .map_err(|e| anyhow::anyhow!("starting the demo upstream: {e}"))?;
-    Ok(Some(Box::new(fake)))
+    Ok(Some((fake.url(), Box::new(fake))))
 }
 
 /// Built without the `demo` feature: no `--demo`.
@@ -145,8 +144,9 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(bootstrap::default_data_dir);
     let opened = bootstrap::open(&config, &data_dir)?;
-    if demo {
+    if let Some((url, keep)) = demo_upstream {
         opened.state.set_demo();
+        opened.state.simulate_with(url, keep);
     }
     report(&opened.report);
     let listener = launch::bind(

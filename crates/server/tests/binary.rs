@@ -555,3 +555,49 @@ fn on_a_terminal_a_generated_token_is_shown_once() {
         "the stored token was shown: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_demo_account_from_the_dashboard_still_answers_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let token = "sk-try-the-demo-token-0123";
+    let chat = |base: String| async move {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/chat/completions"))
+            .bearer_auth(token)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "still here?"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        (status, body["choices"][0]["message"]["content"].clone())
+    };
+    let args = ["--port", "0", "--data-dir", data];
+    let mut proxy = start(&args, &[("API_ACCESS_TOKEN", token)], dir.path());
+    let base = proxy.base_url();
+    let admin = std::fs::read_to_string(dir.path().join("data/admin_password")).unwrap();
+    let added = reqwest::Client::new()
+        .post(format!("{}/api/demo", base.trim_end_matches("/v1")))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let (status, content) = chat(base).await;
+    assert_eq!(status, 200, "{content}");
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+
+    // No --demo: the stored demo account brings its simulated upstream back.
+    let mut proxy = start(&args, &[("API_ACCESS_TOKEN", token)], dir.path());
+    let (status, content) = chat(proxy.base_url()).await;
+    assert_eq!(status, 200, "{content}");
+    assert!(
+        content.as_str().unwrap().starts_with("[Simulated answer"),
+        "{content}"
+    );
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+}

@@ -112,6 +112,10 @@ export const useResetAccount = () =>
 export const useTestAccount = () =>
   useChange((id: number) => api<AccountTest>(`/api/accounts/${id}/test`, { method: 'POST' }), [keys.accounts]);
 
+/** Adds the simulated account of *Try the demo*, or ends the demo (removes it). */
+export const useStartDemo = () => useChange(() => api<Account>('/api/demo', { method: 'POST' }), [keys.accounts, keys.stats]);
+export const useEndDemo = () => useChange(() => api<void>('/api/demo', { method: 'DELETE' }), [keys.accounts, keys.stats]);
+
 export const useCreateToken = () =>
   useChange((input: TokenInput) => api<NewToken>('/api/tokens', { method: 'POST', body: input }), [keys.tokens]);
 export const useUpdateToken = () =>

@@ -155,6 +155,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/demo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Adds the simulated account (starting the simulated upstream), or returns the one there is. */
+        post: operations["accounts_start"];
+        /** Removes the simulated accounts added here (their usage history stays). */
+        delete: operations["accounts_end"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -489,6 +507,11 @@ export interface components {
             retry_in_s?: number | null;
             /** @description A few characters of the key or password, to tell them apart; never the secret. */
             secret_hint: string;
+            /**
+             * @description Simulated (the dashboard's *Try the demo*, or `--demo`): its answers are made up by
+             *     the in-process demo upstream; nothing reaches on-demand.io.
+             */
+            simulated: boolean;
             /** @description `config` entries (config.json, environment) are read-only here. */
             source: components["schemas"]["Source"];
             state: components["schemas"]["AccountState"];
@@ -772,6 +795,11 @@ export interface components {
                 retry_in_s?: number | null;
                 /** @description A few characters of the key or password, to tell them apart; never the secret. */
                 secret_hint: string;
+                /**
+                 * @description Simulated (the dashboard's *Try the demo*, or `--demo`): its answers are made up by
+                 *     the in-process demo upstream; nothing reaches on-demand.io.
+                 */
+                simulated: boolean;
                 /** @description `config` entries (config.json, environment) are read-only here. */
                 source: components["schemas"]["Source"];
                 state: components["schemas"]["AccountState"];
@@ -1674,6 +1702,57 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Catalogue"];
                 };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    accounts_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description There was one already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description Added */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    accounts_end: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["Error"];
             "5XX": components["responses"]["Error"];

@@ -17,7 +17,7 @@ import { StateBadge } from '../components/StateBadge';
 import { fieldError, formLevelError } from '../lib/errors';
 import { notifyError, settle } from '../lib/notify';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
-import { inShell } from '../api/shell';
+import { TryDemoButton } from '../components/Demo';
 
 export function Accounts() {
   const { t, i18n } = useTranslation();
@@ -67,9 +67,12 @@ export function Accounts() {
       {accounts.data?.length === 0 && (
         <Empty title={t('accounts.empty')}>
           <Text size="sm" c="dimmed" ta="center" maw={420}>
-            {t(inShell() ? 'accounts.emptyHintApp' : 'accounts.emptyHint')}
+            {t('accounts.emptyHint')}
           </Text>
-          <Button onClick={() => setEditing('new')}>{t('accounts.add')}</Button>
+          <Group gap="xs">
+            <Button onClick={() => setEditing('new')}>{t('accounts.add')}</Button>
+            <TryDemoButton />
+          </Group>
         </Empty>
       )}
       {accounts.data && accounts.data.length > 0 && (
@@ -93,7 +96,7 @@ export function Accounts() {
                       </Table.Td>
                       <Table.Td style={{ whiteSpace: 'nowrap' }}>{t(`accounts.kinds.${a.kind}`)}</Table.Td>
                       <Table.Td style={{ minWidth: 140 }}>
-                        <StateBadge account={a} simulated={demo} />
+                        <StateBadge account={a} simulated={demo || a.simulated} />
                         {a.reason && a.state !== 'healthy' && (
                           <Text size="xs" c="dimmed" maw={220} lineClamp={2} title={a.reason} data-testid="account-reason">
                             {a.reason}

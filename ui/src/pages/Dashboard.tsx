@@ -10,7 +10,7 @@ import { useLiveState } from '../components/LiveContext';
 import { formatBucket, formatCompact, formatDuration, formatNumber, formatPercent, formatTime } from '../lib/format';
 import { type RangeKey, rangeBounds, tzOffsetMinutes } from '../lib/range';
 import { toSeries, topShares } from '../lib/series';
-import { inShell } from '../api/shell';
+import { DemoNotice, TryDemoButton } from '../components/Demo';
 
 function Kpi({ label, value, detail, testId }: { label: string; value: string; detail?: string; testId?: string }) {
   return (
@@ -71,11 +71,13 @@ export function Dashboard() {
       />
       <ErrorAlert error={overview.error} />
       <UpstreamProblemAlert fallback={o?.upstream_problem ?? null} />
+      <DemoNotice />
       {accounts.data?.length === 0 && (
         <Empty title={t('dashboard.noAccounts')}>
-          <Text size="sm" c="dimmed" ta="center">
-            {t(inShell() ? 'dashboard.noAccountsHintApp' : 'dashboard.noAccountsHint')}
+          <Text size="sm" c="dimmed" ta="center" maw={520}>
+            {t('dashboard.noAccountsHint')}
           </Text>
+          <TryDemoButton />
         </Empty>
       )}
       <SimpleGrid cols={{ base: 2, md: 4 }} spacing="sm" mb="md" mt="sm">

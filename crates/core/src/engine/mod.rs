@@ -283,6 +283,21 @@ impl Engine {
         self.settings.load_full()
     }
 
+    /// Sends simulated accounts' calls to the demo upstream at `url` from now on.
+    pub fn simulate_at(&self, url: String) {
+        self.upstream.simulate_at(url);
+    }
+
+    /// Whether a demo upstream takes simulated accounts' calls.
+    pub fn simulating(&self) -> bool {
+        self.upstream.simulating()
+    }
+
+    /// Whether any account is simulated (its key says so).
+    pub fn has_simulated_accounts(&self) -> bool {
+        self.pool.accounts().iter().any(|a| a.simulated())
+    }
+
     pub fn set_settings(&self, settings: Settings) {
         self.settings.store(Arc::new(settings));
     }

@@ -10,6 +10,7 @@ pub mod sse;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -94,9 +95,29 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     message
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UpstreamClient {
     http: reqwest::Client,
+    /// Where simulated accounts' calls go (the in-process demo upstream), once it runs.
+    simulated: arc_swap::ArcSwapOption<String>,
+}
+
+/// API keys that begin so belong to simulated accounts (the dashboard's *Try the demo*):
+/// their calls go to the in-process demo upstream, never to on-demand.io.
+pub const SIMULATED_KEY_PREFIX: &str = "odp-demo-";
+
+/// A new simulated account's key.
+pub fn simulated_key() -> crate::Secret {
+    let random = crate::tokens::generate_secret();
+    let body = random
+        .expose()
+        .trim_start_matches(crate::tokens::SECRET_PREFIX);
+    crate::Secret::new(format!("{SIMULATED_KEY_PREFIX}{body}"))
+}
+
+/// Whether an API key is a simulated account's.
+pub fn is_simulated(key: &crate::Secret) -> bool {
+    key.expose().starts_with(SIMULATED_KEY_PREFIX)
 }
 
 #[derive(Clone, Copy)]
@@ -134,7 +155,34 @@ impl UpstreamClient {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-        Ok(Self { http })
+        Ok(Self {
+            http,
+            simulated: arc_swap::ArcSwapOption::empty(),
+        })
+    }
+
+    /// Sends simulated accounts' calls to `url` (the in-process demo upstream) from now on.
+    pub fn simulate_at(&self, url: String) {
+        self.simulated.store(Some(Arc::new(url)));
+    }
+
+    /// Whether simulated accounts have an upstream to go to.
+    pub fn simulating(&self) -> bool {
+        self.simulated.load().is_some()
+    }
+
+    /// `path` on `base_url`, or on the demo upstream for a simulated account's key. A
+    /// simulated key with no demo upstream running goes nowhere (an address that refuses at
+    /// once), never to on-demand.io.
+    fn url_for(&self, key: &crate::Secret, settings: &Settings, path: &str) -> String {
+        if is_simulated(key) {
+            let simulated = self.simulated.load();
+            let base = simulated
+                .as_deref()
+                .map_or("http://127.0.0.1:9", String::as_str);
+            return format!("{base}{path}");
+        }
+        format!("{}{path}", settings.base_url)
     }
 
     fn auth_endpoint<'a>(&'a self, settings: &'a Settings) -> AuthEndpoint<'a> {
@@ -160,7 +208,7 @@ impl UpstreamClient {
                 let (method, path) = route.request(false);
                 let request = self
                     .http
-                    .request(method, format!("{}{path}", settings.base_url))
+                    .request(method, self.url_for(key, settings, &path))
                     .header("apikey", key.expose());
                 check_status(self.dispatch(request, settings, body, stream).await?).await
             }
@@ -395,7 +443,7 @@ impl UpstreamClient {
         settings: &Settings,
     ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}{path}", settings.base_url))
+            .request(method, self.url_for(key, settings, path))
             .header("apikey", key.expose())
             .header("user-agent", &settings.user_agent)
             .header("accept", "application/json")

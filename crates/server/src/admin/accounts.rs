@@ -36,6 +36,9 @@ pub struct AccountView {
     enabled: bool,
     /// `config` entries (config.json, environment) are read-only here.
     source: Source,
+    /// Simulated (the dashboard's *Try the demo*, or `--demo`): its answers are made up by
+    /// the in-process demo upstream; nothing reaches on-demand.io.
+    simulated: bool,
     state: AccountState,
     reason: Option<String>,
     /// Seconds until it may be used or re-checked again.
@@ -69,6 +72,7 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,
         source: row.source,
+        simulated: simulated(row),
         state: status.as_ref().map_or(AccountState::Disabled, |s| s.state),
         reason: status.as_ref().and_then(|s| s.reason.clone()),
         retry_in_s: status
@@ -90,7 +94,13 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
     }
 }
 
-fn view_of(state: &AppState, row: &AccountRow) -> AccountView {
+/// Whether the account is a simulated one (its key says so).
+pub(super) fn simulated(row: &AccountRow) -> bool {
+    row.config.kind() == AccountKind::ApiKey
+        && ondemand_core::upstream::is_simulated(row.config.secret())
+}
+
+pub(super) fn view_of(state: &AppState, row: &AccountRow) -> AccountView {
     let accounts = state.engine().pool.accounts();
     let live = accounts.iter().find(|a| a.name == row.config.name());
     account_view(row, live.map(AsRef::as_ref), Instant::now())

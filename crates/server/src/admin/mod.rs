@@ -9,6 +9,7 @@
 
 mod accounts;
 pub mod auth;
+mod demo;
 mod events;
 mod models;
 mod settings;
@@ -50,6 +51,7 @@ fn protected() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(accounts::routes())
+        .merge(demo::routes())
         .merge(tokens::routes())
         .merge(models::routes())
         .merge(settings::routes())

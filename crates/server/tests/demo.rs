@@ -1,0 +1,110 @@
+//! *Try the demo* (`POST /api/demo`): a simulated account beside real ones. Its calls go to
+//! the in-process simulated upstream, never to on-demand.io (here, the fake that plays it);
+//! real accounts keep going where they went; one call removes it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn demo_account(h: &Harness) -> Value {
+    let (status, accounts) = h.admin("GET", "/api/accounts", None).await;
+    assert_eq!(status, 200);
+    accounts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["simulated"] == true)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn the_demo_account_answers_from_the_simulated_upstream_and_one_call_removes_it() {
+    let h = Harness::with_keys(&[]).await;
+    assert_eq!(h.chat(user("before")).await.0, 503, "no account yet");
+
+    let (status, added) = h.admin("POST", "/api/demo", None).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["name"], "Demo (simulated)");
+    assert_eq!(added["simulated"], true);
+    assert_eq!(added["source"], "api");
+    // Never the key: only a hint, as for any account.
+    assert!(!added.to_string().contains("odp-demo-"), "{added}");
+    // Twice is the same account, not a second one.
+    let (status, again) = h.admin("POST", "/api/demo", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["id"], added["id"]);
+
+    let (status, body) = h.chat(user("hello demo")).await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("[Simulated answer") && content.ends_with("hello demo"),
+        "{content}"
+    );
+    let (status, events, _) = h.stream(user("streamed")).await;
+    assert_eq!(status, 200);
+    assert!(
+        streamed_content(&events).ends_with("streamed"),
+        "{events:?}"
+    );
+    // The upstream this proxy is configured for (on-demand.io, played by the fake) saw none of it.
+    assert!(h.seen("/query").is_empty(), "{:?}", h.seen("/query"));
+    assert!(h.seen("/sessions").is_empty());
+
+    // A real account beside it keeps going to the real upstream; the demo's never does.
+    h.fake.add_key("real");
+    let (status, _) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"api_key": "real", "name": "real"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for i in 0..4 {
+        assert_eq!(h.chat(user(&format!("turn {i}"))).await.0, 200);
+    }
+    let seen = h.seen("/query");
+    assert_eq!(
+        seen,
+        ["real", "real"],
+        "round robin over both, the demo's turns simulated"
+    );
+
+    assert_eq!(h.admin("DELETE", "/api/demo", None).await.0, 204);
+    assert_eq!(demo_account(&h).await, Value::Null);
+    let (status, accounts) = h.admin("GET", "/api/accounts", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        accounts["data"].as_array().unwrap().len(),
+        1,
+        "the real account stays"
+    );
+    // The demo's requests stay in the usage history.
+    let rows = h.usage().await;
+    assert!(
+        rows.iter()
+            .any(|r| r.account.as_deref() == Some("Demo (simulated)")),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_simulated_key_never_reaches_on_demand_io_even_without_the_simulated_upstream() {
+    let h = Harness::with_keys(&[]).await;
+    // An account whose key looks simulated, added while no simulated upstream runs: its calls
+    // go nowhere rather than to on-demand.io.
+    let (status, _) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"api_key": "odp-demo-handmade0123", "name": "odd"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_ne!(h.chat(user("x")).await.0, 200);
+    assert!(h.fake.requests().is_empty(), "{:?}", h.fake.requests());
+}
