@@ -27,6 +27,8 @@ have dbus-run-session || packages+=(dbus)
 have systemd-analyze || packages+=(systemd)
 # podman: the container image is built (with vfs storage; it is not run, see tests/image).
 have podman || packages+=(podman)
+# rpm: the desktop app's .rpm is installed with it (on this Debian machine) in the package test.
+have rpm || packages+=(rpm)
 # xwininfo: the desktop test sees the window the app rebuilds, which WebDriver does not.
 have xwininfo || packages+=(x11-utils)
 # A CJK font, so the 简体中文 screenshots show characters rather than boxes.
@@ -124,5 +126,8 @@ ODP_DESKTOP_BIN="$abs_target/debug/ondemand-proxy-desktop" ODP_BIN="$abs_target/
   FAKE_BIN="$abs_target/debug/fake-ondemand" TAURI_DRIVER="$tools/bin/tauri-driver" \
   SCREENSHOTS="$abs_target/desktop-screenshots" npm run --silent desktop:e2e
 echo "screenshots of the real window: $target_dir/desktop-screenshots"
+
+step "desktop packages: the .deb and the .rpm install, start, serve and uninstall cleanly"
+bash tests/packages/run.sh
 
 step "all tests passed"
