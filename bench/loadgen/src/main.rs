@@ -51,21 +51,21 @@ impl Dialect {
         }
     }
 
-    /// The request body: one user turn, and `stream`.
-    fn body(self, stream: bool) -> serde_json::Value {
+    /// The request body: one user turn to `model`, and `stream`.
+    fn body(self, model: &str, stream: bool) -> serde_json::Value {
         match self {
             Self::Chat => {
-                serde_json::json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user", "content": PROMPT}]})
+                serde_json::json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": PROMPT}]})
             }
             Self::Messages => {
-                serde_json::json!({"model": "gpt-4o", "stream": stream, "max_tokens": 1024, "messages": [{"role": "user", "content": PROMPT}]})
+                serde_json::json!({"model": model, "stream": stream, "max_tokens": 1024, "messages": [{"role": "user", "content": PROMPT}]})
             }
             // As Codex sends it: nothing stored.
             Self::Responses => {
-                serde_json::json!({"model": "gpt-4o", "stream": stream, "input": PROMPT, "store": false})
+                serde_json::json!({"model": model, "stream": stream, "input": PROMPT, "store": false})
             }
             Self::Completions => {
-                serde_json::json!({"model": "gpt-4o", "stream": stream, "prompt": PROMPT})
+                serde_json::json!({"model": model, "stream": stream, "prompt": PROMPT})
             }
         }
     }
@@ -73,7 +73,8 @@ impl Dialect {
     /// What marks the first answer text in the dialect's stream.
     fn marker(self) -> &'static [u8] {
         match self {
-            Self::Chat => b"\"delta\":{\"content\":\"Echo",
+            // Any gateway's first content chunk, however it spaces and orders its JSON.
+            Self::Chat => b"Echo",
             Self::Messages => b"\"delta\":{\"text\":\"Echo",
             Self::Responses => b"\"delta\":\"Echo",
             Self::Completions => b"\"text\":\"Echo",
@@ -113,15 +114,31 @@ struct Args {
     /// Proxy only: the API dialect to ask in.
     #[arg(long, value_enum, default_value = "chat")]
     dialect: Dialect,
+    /// Proxy only: the model asked for (another gateway may name it its own way).
+    #[arg(long, default_value = "gpt-4o")]
+    model: String,
+    /// Proxy only: one more header, `Name: value` (repeatable), e.g. another gateway's routing
+    /// headers.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    headers: Vec<(String, String)>,
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
+}
+
+fn header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("a header is `Name: value`, got {text:?}"))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Shared {
     client: HttpClient,
+    /// `Bearer <key>`.
+    auth: String,
     /// The proxy request's body, built once (so building it is not measured).
     proxy_body: String,
     /// Conversation histories (`--conversations`), each used by one request at a time.
@@ -134,6 +151,20 @@ struct Shared {
     errors: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+}
+
+impl Shared {
+    /// The proxy request's headers: the bearer key, and any `--header`.
+    fn proxy_headers(&self) -> Vec<(&str, &str)> {
+        std::iter::once(("authorization", self.auth.as_str()))
+            .chain(
+                self.args
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .collect()
+    }
 }
 
 const PROMPT: &str = "Benchmark prompt: say something short about latency and throughput.";
@@ -215,12 +246,11 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             let turn = history.len() / 2 + 1;
             // Distinct content per conversation: identical histories share one key by design.
             history.push(serde_json::json!({"role": "user", "content": format!("{PROMPT} Conversation {slot}, turn {turn}.")}));
-            let body = serde_json::json!({"model": "gpt-4o", "messages": *history});
-            let auth = format!("Bearer {}", a.key);
+            let body = serde_json::json!({"model": a.model, "messages": *history});
             let (status, body) = post(
                 &shared.client,
                 format!("{}/v1/chat/completions", a.url),
-                &[("authorization", &auth)],
+                &shared.proxy_headers(),
                 body.to_string(),
             )
             .await?;
@@ -238,11 +268,10 @@ async fn one(shared: &Shared) -> anyhow::Result<Instant> {
             Ok(at)
         }
         Target::Proxy => {
-            let auth = format!("Bearer {}", a.key);
             let (status, body) = post(
                 &shared.client,
                 format!("{}{}", a.url, a.dialect.path()),
-                &[("authorization", &auth)],
+                &shared.proxy_headers(),
                 shared.proxy_body.clone(),
             )
             .await?;
@@ -329,7 +358,7 @@ async fn main() -> anyhow::Result<()> {
         .build(connector);
     let duration = Duration::from_secs(args.duration);
     let warmup = Duration::from_secs(1);
-    let mut proxy_body = args.dialect.body(args.stream);
+    let mut proxy_body = args.dialect.body(&args.model, args.stream);
     if args.tools > 0 && args.dialect != Dialect::Chat {
         bail!("--tools is for --dialect chat");
     }
@@ -338,6 +367,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let shared = Arc::new(Shared {
         client,
+        auth: format!("Bearer {}", args.key),
         proxy_body: proxy_body.to_string(),
         latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         first_byte: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),

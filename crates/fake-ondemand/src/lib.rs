@@ -17,6 +17,7 @@
 mod auth;
 mod catalogue;
 pub mod media;
+mod openai;
 mod query;
 mod routes;
 mod stream;

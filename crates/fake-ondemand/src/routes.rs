@@ -47,6 +47,10 @@ pub(crate) fn router(shared: Fake) -> Router {
             "/media/v1/client/{*rest}",
             axum::routing::any(media::client_route),
         )
+        .route(
+            "/v1/chat/completions",
+            post(crate::openai::chat_completions),
+        )
         .route("/v1/auth/user/signin", post(auth::sign_in))
         .route("/v1/auth/user/refresh_token", post(auth::refresh))
         .route(

@@ -720,3 +720,45 @@ async fn the_media_api_describes_images_and_plays_its_recorded_errors() {
     assert_eq!(body["data"]["actionStatus"], "processing");
     assert_eq!(body["data"]["context"], "");
 }
+
+/// The OpenAI-shaped route the peer benchmark puts other gateways in front of: the same
+/// answer as the on-demand.io routes, whole or in the same deltas.
+#[tokio::test]
+async fn the_openai_route_answers_the_same_text_whole_or_streamed() {
+    let (fake, http) = fake().await;
+    let url = format!("{}/v1/chat/completions", fake.url());
+    let ask = |stream: bool| json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hello there"}]});
+    let (status, body) = post(&http, url.clone(), "any", ask(false)).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Echo: hello there"
+    );
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let (status, raw) = post(&http, url.clone(), "any", ask(true)).await;
+    assert_eq!(status, 200);
+    let events: Vec<&str> = raw
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"));
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, "Echo: hello there");
+    assert_eq!(
+        events.len(),
+        1 + 3 + 1 + 1,
+        "a role chunk, a chunk per word, the finish, [DONE]"
+    );
+    let (status, _) = post(&http, url, "any", json!({"messages": []})).await;
+    assert_eq!(status, 400);
+}
