@@ -28,17 +28,21 @@ let page;
 let dataDir;
 let secret;
 
-function startProxy() {
-  dataDir = mkdtempSync(join(tmpdir(), 'odp-e2e-'));
-  proxy = spawn(BIN, ['serve', '--demo', '--port', '0', '--data-dir', dataDir], {
+/** The binary on a free port with its data in `dir`: `--demo` unless `demo` is false. */
+function spawnProxy(dir, demo = true) {
+  return spawn(BIN, ['serve', ...(demo ? ['--demo'] : []), '--port', '0', '--data-dir', dir], {
     // STREAM_KEEPALIVE is pinned by the environment, so the dashboard must show it locked.
     env: { ...process.env, ADMIN_PASSWORD: ADMIN, STREAM_KEEPALIVE: '5', RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+}
+
+/** Where `child` listens, once it says so. */
+function listening(child) {
   return new Promise((resolveUrl, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`the proxy did not start: ${out}`)), 20_000);
-    proxy.stdout.on('data', (chunk) => {
+    child.stdout.on('data', (chunk) => {
       out += chunk;
       const match = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
       if (match) {
@@ -46,8 +50,14 @@ function startProxy() {
         resolveUrl(match[1]);
       }
     });
-    proxy.on('exit', (code) => reject(new Error(`the proxy exited with ${code}: ${out}`)));
+    child.on('exit', (code) => reject(new Error(`the proxy exited with ${code}: ${out}`)));
   });
+}
+
+function startProxy() {
+  dataDir = mkdtempSync(join(tmpdir(), 'odp-e2e-'));
+  proxy = spawnProxy(dataDir);
+  return listening(proxy);
 }
 
 before(async () => {
@@ -415,10 +425,10 @@ test('the system dark theme is followed', async () => {
 
 /** axe-core's WCAG 2.1 A and AA rules on the page as it is: serious and critical findings. */
 const AXE = readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
-async function axeFindings() {
+async function axeFindings(on = page) {
   // Evaluated over the DevTools protocol: the page's CSP (rightly) refuses injected scripts.
-  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE);
-  return page.evaluate(async () => {
+  if (!(await on.evaluate(() => Boolean(window.axe)))) await on.evaluate(AXE);
+  return on.evaluate(async () => {
     const result = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -462,6 +472,41 @@ test('axe finds no serious or critical WCAG 2.1 AA problem on any page, in eithe
   await byTest('language-menu').click();
   await byTest('language-en').click();
   assert.deepEqual(table, [], JSON.stringify(table, null, 1));
+});
+
+test('a first run without an account offers the demo, and what it shows passes axe', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'odp-e2e-first-'));
+  const child = spawnProxy(dir, false);
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 }, locale: 'en-US' });
+  try {
+    const url = await listening(child);
+    const first = await context.newPage();
+    first.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+    await first.goto(url);
+    await first.getByTestId('login-password').fill(ADMIN);
+    await first.getByTestId('login-submit').click();
+    const table = [];
+    for (const scheme of ['light', 'dark']) {
+      await first.emulateMedia({ colorScheme: scheme });
+      await first.getByTestId('try-demo').waitFor();
+      // Past the theme's colour transition.
+      await first.waitForTimeout(300);
+      for (const finding of await axeFindings(first)) table.push({ scheme, page: 'dashboard, no account', ...finding });
+      await first.getByTestId('try-demo').click();
+      await first.getByTestId('demo-notice').waitFor();
+      assert.match(await first.getByTestId('demo-notice').innerText(), /Demo \(simulated\)/);
+      await first.waitForTimeout(300);
+      for (const finding of await axeFindings(first)) table.push({ scheme, page: 'dashboard, demo notice', ...finding });
+      if (scheme === 'light') await first.screenshot({ path: join(SHOTS, 'en-dashboard-demo.png') });
+      await first.getByTestId('end-demo').click();
+      await first.getByTestId('demo-notice').waitFor({ state: 'hidden' });
+    }
+    assert.deepEqual(table, [], JSON.stringify(table, null, 1));
+  } finally {
+    await context.close();
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a window the desktop shell signs in needs no login and offers no sign-out', async () => {

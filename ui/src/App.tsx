@@ -1,6 +1,6 @@
-import { Suspense, lazy, useEffect, useState } from 'react';
+import { Suspense, lazy, useEffect, useMemo, useState } from 'react';
 import {
-  ActionIcon, AppShell, Badge, Burger, Button, type CSSVariablesResolver, Group, Loader, MantineProvider, Menu, NavLink, Text, Tooltip, createTheme,
+  ActionIcon, AppShell, Badge, Burger, Button, type CSSVariablesResolver, Group, Loader, MantineProvider, Menu, NavLink, Notification, Text, Tooltip, createTheme,
   useMantineColorScheme,
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
@@ -51,13 +51,18 @@ const contrast: CSSVariablesResolver = () => ({
   },
 });
 
-const theme = createTheme({
-  primaryColor: 'blue',
-  // White on blue 6 is 3.5:1; on blue 8, 4.9:1.
-  primaryShade: { light: 8, dark: 8 },
-  defaultRadius: 'md',
-  fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif',
-});
+/** The theme, with the words it carries (a toast's close button has a name) in `close`. */
+const themeFor = (close: string) =>
+  createTheme({
+    primaryColor: 'blue',
+    // White on blue 6 is 3.5:1; on blue 8, 4.9:1.
+    primaryShade: { light: 8, dark: 8 },
+    defaultRadius: 'md',
+    fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif',
+    components: {
+      Notification: Notification.extend({ defaultProps: { closeButtonProps: { 'aria-label': close } } }),
+    },
+  });
 
 const PAGES = [
   { path: '/dashboard', key: 'nav.dashboard', icon: IconChartBar, element: <Dashboard /> },
@@ -70,6 +75,9 @@ const PAGES = [
 ] as const;
 
 export function App() {
+  const { t } = useTranslation();
+  const close = t('common.close');
+  const theme = useMemo(() => themeFor(close), [close]);
   const [signedOut, setSignedOut] = useState(false);
   const [client] = useState(() => {
     const onError = (error: unknown) => {
