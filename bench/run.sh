@@ -61,13 +61,17 @@ fi
 # time). Figures swing run to run on a shared 2-core machine, so the two proxies alternate
 # three times and medians are compared.
 half=$(( (secs + 1) / 2 ))
-want usage && for round in 1 2 3; do
-  for side in recorded off; do
-    url=$healthy; [ "$side" = off ] && url=$unlogged
-    "$bin/loadgen" --duration "$half" --label "@1000/s, usage $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
-    "$bin/loadgen" --duration "$half" --label "saturation, usage $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
+alternate() { # what, side A, its URL, side B, its URL: @1000/s and saturation, three rounds
+  local what=$1 round side url
+  for round in 1 2 3; do
+    for side in "$2" "$4"; do
+      url=$3; [ "$side" = "$4" ] && url=$5
+      "$bin/loadgen" --duration "$half" --label "@1000/s, $what $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
+      "$bin/loadgen" --duration "$half" --label "saturation, $what $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
+    done
   done
-done
+}
+want usage && alternate usage recorded "$healthy" off "$unlogged"
 # Tools: a request offering 20 tools (the protocol in the query, the answer parsed for calls)
 # against the same request without, at 1,000 req/s, and a stream's first text with and without
 # (text that is not a call is not held back), alternating as above.
@@ -87,13 +91,7 @@ if want metrics; then
   ( while sleep 1; do curl -sf -o /dev/null -H "Authorization: Bearer $admin" "$healthy/metrics" || true; done ) &
   scraper=$!
   pids+=("$scraper")
-  for round in 1 2 3; do
-    for side in on off; do
-      url=$healthy; [ "$side" = off ] && url=$uncounted
-      "$bin/loadgen" --duration "$half" --label "@1000/s, metrics $side #$round" --target proxy --url "$url" --key "$token" --rate 1000 | tee -a "$results"
-      "$bin/loadgen" --duration "$half" --label "saturation, metrics $side #$round" --target proxy --url "$url" --key "$token" --concurrency 32 | tee -a "$results"
-    done
-  done
+  alternate metrics on "$healthy" off "$uncounted"
   kill "$scraper"
   # One scrape's time, after all that traffic.
   curl -s -o /dev/null -w '{"label": "one /metrics scrape, ms", "value": %{time_total}}\n' -H "Authorization: Bearer $admin" "$healthy/metrics" \

@@ -8,13 +8,8 @@
 # credentials and the usage written before it. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fail() { echo "image test: $*" >&2; exit 1; }
-# chroot and the bind mount need root: as root, or through sudo.
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || fail "chroot and mount need root: run as root, or install sudo"
-  sudo="sudo"
-fi
+test_name="image test"
+source tests/root.sh
 
 built=$(scripts/image.sh)
 echo "$built"

@@ -7,12 +7,8 @@
 # serve, and the package is removed: afterwards none of its files is left. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fail() { echo "package test: $*" >&2; exit 1; }
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || fail "installing packages needs root: run as root, or install sudo"
-  sudo="sudo"
-fi
+test_name="package test"
+source tests/root.sh
 target=${CARGO_TARGET_DIR:-target}
 npx tauri build --debug --bundles deb,rpm >"$target/bundle.log" 2>&1 || { cat "$target/bundle.log" >&2; fail "the bundler failed"; }
 deb=$(ls "$target"/debug/bundle/deb/*.deb)

@@ -396,8 +396,10 @@ mod tests {
         }
     }
 
-    fn line<'a>(text: &'a str, starts: &str) -> Option<&'a str> {
-        text.lines().find(|l| l.starts_with(starts))
+    /// The value of the one series named exactly `series` (labels included).
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
     #[test]
@@ -421,73 +423,57 @@ mod tests {
             ..Scrape::default()
         });
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert!(line(&text, "ondemand_proxy_requests_total{route=\"/v1/messages\",dialect=\"messages\",model=\"claude\",stream=\"true\",outcome=\"ok\"} 1").is_some(), "{text}");
+        let expect = |series: &str, wanted: f64| {
+            assert_eq!(value(&text, series), Some(wanted), "{series} in:\n{text}");
+        };
+        expect(
+            r#"ondemand_proxy_requests_total{route="/v1/messages",dialect="messages",model="claude",stream="true",outcome="ok"}"#,
+            1.0,
+        );
         // A model that never resolved is not a label of its own.
         assert!(!text.contains("made-up-name"), "{text}");
-        assert!(line(&text, "ondemand_proxy_requests_total{route=\"/v1/chat/completions\",dialect=\"chat\",model=\"unresolved\",stream=\"true\",outcome=\"model_not_found\"} 1").is_some(), "{text}");
-        // 250 ms in all, 200 upstream: 50 ms overhead, in the 51.2 ms bucket and not below.
-        assert!(
-            line(
-                &text,
-                "ondemand_proxy_overhead_seconds_sum{dialect=\"messages\",stream=\"true\"} 0.05"
-            )
-            .is_some(),
-            "{text}"
+        expect(
+            r#"ondemand_proxy_requests_total{route="/v1/chat/completions",dialect="chat",model="unresolved",stream="true",outcome="model_not_found"}"#,
+            1.0,
         );
-        assert!(line(&text, "ondemand_proxy_overhead_seconds_bucket{le=\"0.0512\",dialect=\"messages\",stream=\"true\"} 1").is_some(), "{text}");
-        assert!(line(&text, "ondemand_proxy_overhead_seconds_bucket{le=\"0.0256\",dialect=\"messages\",stream=\"true\"} 0").is_some(), "{text}");
+        // 250 ms in all, 200 upstream: 50 ms overhead, in the 51.2 ms bucket and not below.
+        let overhead = r#"ondemand_proxy_overhead_seconds"#;
+        expect(
+            &format!(r#"{overhead}_sum{{dialect="messages",stream="true"}}"#),
+            0.05,
+        );
+        expect(
+            &format!(r#"{overhead}_bucket{{le="0.0512",dialect="messages",stream="true"}}"#),
+            1.0,
+        );
+        expect(
+            &format!(r#"{overhead}_bucket{{le="0.0256",dialect="messages",stream="true"}}"#),
+            0.0,
+        );
         // A refusal before any upstream work has no upstream time and no overhead.
         assert!(
-            !text.contains("ondemand_proxy_upstream_duration_seconds_count{dialect=\"chat\""),
+            !text.contains(r#"ondemand_proxy_upstream_duration_seconds_count{dialect="chat""#),
             "{text}"
         );
-        assert!(
-            line(
-                &text,
-                "ondemand_proxy_time_to_first_token_seconds_count{dialect=\"messages\"} 1"
-            )
-            .is_some(),
-            "{text}"
+        expect(
+            r#"ondemand_proxy_time_to_first_token_seconds_count{dialect="messages"}"#,
+            1.0,
         );
-        assert!(
-            line(
-                &text,
-                "ondemand_proxy_tokens_total{model=\"claude\",kind=\"output\"} 30"
-            )
-            .is_some(),
-            "{text}"
+        expect(
+            r#"ondemand_proxy_tokens_total{model="claude",kind="output"}"#,
+            30.0,
         );
-        assert!(
-            line(
-                &text,
-                "ondemand_proxy_failovers_total{blame=\"account_rate_limited\"} 1"
-            )
-            .is_some(),
-            "{text}"
+        expect(
+            r#"ondemand_proxy_failovers_total{blame="account_rate_limited"}"#,
+            1.0,
         );
-        assert!(
-            line(&text, "ondemand_proxy_pool_waits_total 1").is_some(),
-            "{text}"
-        );
-        assert!(
-            line(&text, "ondemand_proxy_pool_wait_seconds_total 1.5").is_some(),
-            "{text}"
-        );
-        assert!(
-            line(&text, "ondemand_proxy_accounts{state=\"cooling_down\"} 1").is_some(),
-            "{text}"
-        );
-        assert!(
-            line(&text, "ondemand_proxy_usage_dropped_total 3").is_some(),
-            "{text}"
-        );
-        let rss: f64 = line(&text, "process_resident_memory_bytes ")
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_default();
+        expect("ondemand_proxy_pool_waits_total", 1.0);
+        expect("ondemand_proxy_pool_wait_seconds_total", 1.5);
+        expect(r#"ondemand_proxy_accounts{state="cooling_down"}"#, 1.0);
+        expect("ondemand_proxy_usage_dropped_total", 3.0);
+        let rss = value(&text, "process_resident_memory_bytes").unwrap_or_default();
         assert!(rss > 1e6, "{text}");
-        let fds: f64 = line(&text, "process_open_fds ")
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_default();
+        let fds = value(&text, "process_open_fds").unwrap_or_default();
         assert!(fds >= 3.0, "{text}");
     }
 }
