@@ -18,7 +18,7 @@ bin="$target/release/ondemand-proxy"
 context="$target/image"
 rm -rf "$context"
 root="$context/rootfs"
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/data" "$root/tmp"
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$context/owned/data"
 install -m 0755 "$bin" "$root/usr/local/bin/ondemand-proxy"
 strip "$root/usr/local/bin/ondemand-proxy" 2>/dev/null || true
 # The shared libraries and the loader, at the paths the binary asks for.
@@ -31,9 +31,8 @@ cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null ||
 printf 'root:x:0:0:root:/:/nonexistent\nproxy:x:10001:10001:OnDemand Proxy:/data:/nonexistent\n' >"$root/etc/passwd"
 printf 'root:x:0:\nproxy:x:10001:\n' >"$root/etc/group"
 chmod 1777 "$root/tmp"
-# The data directory belongs to the proxy's user, and to it alone.
-chown 10001:10001 "$root/data" 2>/dev/null || true
-chmod 0700 "$root/data"
+# The data directory is for the proxy's user alone (the Containerfile makes it its owner).
+chmod 0700 "$context/owned/data"
 
 podman build --quiet --storage-driver vfs --format oci -f packaging/Containerfile -t "$tag" "$context" >/dev/null
 size=$(podman image inspect --storage-driver vfs --format '{{.Size}}' "$tag")

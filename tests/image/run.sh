@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 cid=$(podman create --storage-driver vfs "$tag")
 mkdir -p "$root" "$data"
-podman export --storage-driver vfs "$cid" | $sudo tar -x -C "$root"
+podman export --storage-driver vfs "$cid" | $sudo tar --numeric-owner -x -C "$root"
 # What the image says to run, as whom, with what environment.
 config=$(podman image inspect --storage-driver vfs --format '{{json .Config}}' "$tag")
 field() { python3 -c 'import json, sys; c = json.loads(sys.argv[1]); v = c.get(sys.argv[2]) or []; print("\n".join(v) if isinstance(v, list) else v)' "$config" "$1"; }
@@ -39,13 +39,9 @@ user=$(field User)
 [ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the proxy's own user"
 [ "${cmd[*]}" = "serve --host 0.0.0.0" ] || fail "the image's command is '${cmd[*]}'"
 [ -d "$root/data" ] && [ "$(stat -c %a "$root/data")" = 700 ] || fail "/data in the image is not 0700"
+[ "$(stat -c %u:%g "$root/data")" = "10001:10001" ] || fail "/data in the image is not the proxy user's"
 # No shell, no package manager: the proxy and its runtime only.
 [ ! -e "$root/bin/sh" ] || fail "the image has a shell"
-
-# The volume: a host directory owned by the image's user, mounted at /data.
-$sudo chown 10001:10001 "$data"
-$sudo chmod 0700 "$data"
-$sudo mount --bind "$data" "$root/data"
 
 start() { # a start of the image's entrypoint, with its command plus the demo and any free port
   $sudo env -i "${environment[@]}" "$(command -v chroot)" --userspec="$user" "$root" \
@@ -66,6 +62,16 @@ stop() {
   proxy=""
 }
 
+# Without a volume (and what a fresh named volume starts as): the image's own /data, which
+# its user must be able to write.
+start
+$sudo test -s "$root/data/client_token" || fail "the proxy could not write the image's own /data"
+stop
+
+# The volume: a host directory owned by the image's user, mounted at /data.
+$sudo chown 10001:10001 "$data"
+$sudo chmod 0700 "$data"
+$sudo mount --bind "$data" "$root/data"
 start
 # Generated, stored in the volume, and only where they are is printed (the output is a log).
 $sudo test -s "$data/client_token" -a -s "$data/admin_password" || fail "no credentials generated in /data"
