@@ -21,6 +21,13 @@ impl Secret {
         &self.0
     }
 
+    /// Whether `presented` is this secret, compared in constant time (a credential check
+    /// must not tell a guesser how many characters were right).
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(presented.as_bytes().ct_eq(self.0.as_bytes()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -68,5 +75,14 @@ mod tests {
         assert_eq!(s.hint(), "sk…56");
         assert_eq!(Secret::new("short").hint(), "…");
         assert_eq!(s.expose(), "sk-very-secret-value-123456");
+    }
+
+    #[test]
+    fn matches_only_the_whole_value() {
+        let s = Secret::new("sk-right-value");
+        assert!(s.matches("sk-right-value"));
+        for wrong in ["sk-right-valu", "sk-right-value2", "SK-RIGHT-VALUE", ""] {
+            assert!(!s.matches(wrong), "{wrong}");
+        }
     }
 }

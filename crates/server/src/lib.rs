@@ -149,16 +149,20 @@ impl AppState {
         *simulated = Some(keep);
     }
 
-    /// Starts the in-process demo upstream for simulated accounts, unless it runs already.
-    /// Only builds with the `demo` feature have one.
+    /// Starts the in-process demo upstream for simulated accounts, unless it runs already
+    /// (decided under the lock, so two callers at once start one). Only builds with the
+    /// `demo` feature have one.
     pub fn simulate(&self) -> std::io::Result<()> {
-        if self.engine().simulating() {
+        #[cfg_attr(not(feature = "demo"), allow(unused_mut))]
+        let mut simulated = self.0.simulated.lock().unwrap_or_else(|e| e.into_inner());
+        if simulated.is_some() {
             return Ok(());
         }
         #[cfg(feature = "demo")]
         {
             let fake = demo::upstream()?;
-            self.simulate_with(fake.url(), Box::new(fake));
+            self.engine().simulate_at(fake.url());
+            *simulated = Some(Box::new(fake));
             tracing::info!("the simulated upstream for demo accounts is running");
             Ok(())
         }

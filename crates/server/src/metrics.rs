@@ -12,7 +12,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ondemand_core::telemetry::{CONTENT_TYPE, Scrape};
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 
@@ -25,9 +24,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// The metrics token, or else the admin credential.
 async fn require_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let token_matches = state.0.metrics_token.as_ref().is_some_and(|token| {
-        crate::extract::bearer(request.headers()).is_some_and(|presented| {
-            bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()))
-        })
+        crate::extract::bearer(request.headers()).is_some_and(|presented| token.matches(presented))
     });
     if token_matches {
         return next.run(request).await;

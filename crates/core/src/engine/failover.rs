@@ -155,10 +155,7 @@ impl Engine {
                 });
             };
             let n = attempts.count.fetch_add(1, Ordering::Relaxed) + 1;
-            let began = Instant::now();
-            let outcome = attempt(account.clone(), session).await;
-            attempts.waited_upstream(began);
-            match outcome {
+            match attempts.upstream(attempt(account.clone(), session)).await {
                 Ok(value) => {
                     account.record_success();
                     self.clear_problem();

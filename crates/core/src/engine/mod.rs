@@ -174,10 +174,13 @@ impl Attempts {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Adds time spent waiting on the upstream.
-    pub(crate) fn waited_upstream(&self, since: std::time::Instant) {
-        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    /// Awaits `call` (a wait on the upstream), adding the time it took to the upstream's.
+    pub(crate) async fn upstream<T>(&self, call: impl Future<Output = T>) -> T {
+        let began = std::time::Instant::now();
+        let out = call.await;
+        let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.upstream_us.fetch_add(us, Ordering::Relaxed);
+        out
     }
 
     /// The time spent waiting on the upstream so far.
@@ -286,11 +289,6 @@ impl Engine {
     /// Sends simulated accounts' calls to the demo upstream at `url` from now on.
     pub fn simulate_at(&self, url: String) {
         self.upstream.simulate_at(url);
-    }
-
-    /// Whether a demo upstream takes simulated accounts' calls.
-    pub fn simulating(&self) -> bool {
-        self.upstream.simulating()
     }
 
     /// Whether any account is simulated (its key says so).
@@ -492,12 +490,12 @@ impl Engine {
         session_id: &str,
     ) -> Option<(SyncAnswer, TokenUsage)> {
         let body = Self::query_body(plan, correction, ResponseMode::Sync);
-        let began = std::time::Instant::now();
-        let second = self
-            .upstream
-            .query_sync(&account.credential, settings, session_id, &body)
+        let second = attempts
+            .upstream(
+                self.upstream
+                    .query_sync(&account.credential, settings, session_id, &body),
+            )
             .await;
-        attempts.waited_upstream(began);
         match second {
             Ok(second) => {
                 let usage = TokenUsage::resolve(

@@ -185,10 +185,8 @@ impl ChatStream {
                 // Reading the next event is safe to stop and start again (the upstream
                 // stream keeps its place), so waiting for it can end in a keep-alive.
                 None => {
-                    let began = std::time::Instant::now();
-                    let read = tokio::time::timeout_at(due, self.rest.next()).await;
-                    self.record.attempts.waited_upstream(began);
-                    match read {
+                    let next = tokio::time::timeout_at(due, self.rest.next());
+                    match self.record.attempts.upstream(next).await {
                         Ok(event) => event.unwrap_or(Err(UpstreamError::Truncated)),
                         Err(_) => {
                             self.given = tokio::time::Instant::now();
@@ -272,14 +270,11 @@ impl ChatStream {
         let settings = self.engine.settings();
         let body = Engine::query_body(&self.plan, correction, ResponseMode::Stream);
         let credential = &self.hold.account().credential;
-        let began = std::time::Instant::now();
-        let opened = self
-            .engine
-            .upstream
-            .query_stream(credential, &settings, &self.session.id, &body)
-            .await;
-        self.record.attempts.waited_upstream(began);
-        match opened {
+        let open =
+            self.engine
+                .upstream
+                .query_stream(credential, &settings, &self.session.id, &body);
+        match self.record.attempts.upstream(open).await {
             Ok(stream) => {
                 self.rest = stream;
                 // The follow-up's answer is read afresh; the first one's usage is kept.

@@ -170,11 +170,6 @@ impl UpstreamClient {
         self.simulated.store(Some(Arc::new(url)));
     }
 
-    /// Whether simulated accounts have an upstream to go to.
-    pub fn simulating(&self) -> bool {
-        self.simulated.load().is_some()
-    }
-
     /// `path` on `base_url`, or on the demo upstream for a simulated account's key. A
     /// simulated key with no demo upstream running goes nowhere (an address that refuses at
     /// once), never to on-demand.io.

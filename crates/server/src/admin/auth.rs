@@ -29,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use ondemand_core::Secret;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -168,14 +167,6 @@ impl AdminAuth {
         &self.password
     }
 
-    fn password_matches(&self, presented: &str) -> bool {
-        bool::from(
-            presented
-                .as_bytes()
-                .ct_eq(self.password.expose().as_bytes()),
-        )
-    }
-
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -307,7 +298,7 @@ pub async fn require_admin(
             if let Some(wait) = auth.throttle.wait(from, now) {
                 return too_many(wait);
             }
-            let right = auth.password_matches(presented);
+            let right = auth.password.matches(presented);
             if right {
                 auth.throttle.succeeded(from);
             } else {
@@ -369,7 +360,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         Ok(login) => login,
         Err(error) => return error.into_response(),
     };
-    if !auth.password_matches(&password) {
+    if !auth.password.matches(&password) {
         auth.throttle.failed(from, now);
         tracing::warn!("failed admin sign-in");
         return ApiError::new(
