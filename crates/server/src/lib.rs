@@ -18,6 +18,7 @@ mod messages;
 mod metrics;
 pub mod preferences;
 mod responses;
+mod stall;
 pub mod supervisor;
 pub mod ui;
 mod v1;
@@ -369,7 +370,8 @@ pub async fn serve(
 /// ([`launch::Running::rebind`]) and keep them.
 ///
 /// Each connection gets `header_read_timeout` to send each request head (a half-sent head
-/// no longer holds a connection, or the shutdown, for ever).
+/// no longer holds a connection, or the shutdown, for ever), and is cut when it reads nothing
+/// of an answer for `stream_write_timeout` ([`stall`]).
 pub async fn listen(
     listener: TcpListener,
     state: AppState,
@@ -398,7 +400,9 @@ pub async fn listen(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let _ = stream.set_nodelay(true);
-        let header_read_timeout = state.engine().settings().header_read_timeout;
+        let settings = state.engine().settings();
+        let header_read_timeout = settings.header_read_timeout;
+        let stream = stall::StallLimit::new(stream, settings.stream_write_timeout);
         let service =
             app.clone()
                 .map_request(move |request: http::Request<hyper::body::Incoming>| {

@@ -206,11 +206,8 @@ where
     if plan.stream {
         let settings = engine.settings();
         let encoder = encoder(&plan);
-        let timing = Timing {
-            keepalive: settings.stream_keepalive,
-            write: settings.stream_write_timeout,
-        };
-        return stream(state.engine_arc(), plan, record, timing, encoder).await;
+        let keepalive = settings.stream_keepalive;
+        return stream(state.engine_arc(), plan, record, keepalive, encoder).await;
     }
     match engine.complete(&plan, record).await {
         Ok(done) => whole(&plan, done).await,
@@ -253,20 +250,13 @@ type Opening = Pin<Box<dyn Future<Output = Result<ChatStream, Refusal>> + Send>>
 /// normal response, with a real status on failure. A slow one is committed as `200` and
 /// kept alive with SSE comments until the upstream's first content; a failure after that
 /// arrives as an error event.
-/// A stream's clocks: keep-alives while waiting, and how long a client may read nothing.
-struct Timing {
-    keepalive: Duration,
-    write: Duration,
-}
-
 async fn stream<E: Encoder>(
     engine: Arc<Engine>,
     plan: ChatPlan,
     mut record: RequestRecord,
-    timing: Timing,
+    keepalive: Duration,
     encoder: E,
 ) -> Response {
-    let Timing { keepalive, write } = timing;
     let mut opening: Opening = Box::pin(async move { engine.open_stream(plan, record).await });
     let phase = match tokio::time::timeout(keepalive, &mut opening).await {
         Ok(Ok(stream)) => Phase::Open(Box::new(stream), false),
@@ -282,33 +272,12 @@ async fn stream<E: Encoder>(
         encoder,
         keepalive,
     };
-    // The relay runs in its own task and hands its bytes over a short queue: a client that
-    // stops reading fills it, and after `write` with no room the relay ends, dropping the
-    // core stream and the upstream slot it held. A client that goes away ends it at once.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
-        let mut relay = relay;
-        loop {
-            let bytes = tokio::select! {
-                bytes = relay.next() => bytes,
-                () = tx.closed() => return,
-            };
-            let Some(bytes) = bytes else { return };
-            match tx.send_timeout(bytes, write).await {
-                Ok(()) => {}
-                Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    tracing::info!(
-                        "a stream's client read nothing for stream_write_timeout; cut off"
-                    );
-                    return;
-                }
-                Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => return,
-            }
-        }
-    });
-    let body = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|bytes| bytes.map(Ok::<_, std::convert::Infallible>))
+    // The client's connection pulls the relay as it writes: a client that goes away drops it
+    // at once, and one that reads nothing for `stream_write_timeout` has its connection cut
+    // (`stall`), which drops it too, with the core stream and the upstream slot it held.
+    let body = futures_util::stream::unfold(relay, |mut relay| async move {
+        let bytes = relay.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(bytes), relay))
     });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();

@@ -309,8 +309,8 @@ pub static SETTINGS: &[Setting] = &[
         switch: false,
         label: words("Slow reader time-out", "慢速读取超时"),
         help: words(
-            "Seconds a stream's client may read nothing before the stream is cut off and its upstream slot freed.",
-            "流式客户端在此秒数内未读取任何数据时，流会被中断并释放其上游占位。",
+            "Seconds a client may read nothing of an answer (a stream, most often) before its connection is cut and the upstream slot freed.",
+            "客户端在此秒数内未读取回答（多为流式）的任何数据时，其连接会被切断并释放上游占位。",
         ),
         get: |s| seconds_value(s.stream_write_timeout),
         set: |s, v| s.stream_write_timeout = v.seconds(),
