@@ -21,7 +21,8 @@ source bench/lib.sh
 # Key `bad` answers every call with 429, for the failover scenario.
 "$bin/fake-ondemand" --no-record --frame-delay-ms 50 --fail bad=429:rate_limit_exceeded \
   >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
+fake_pid=$!
+pids+=($fake_pid)
 fake=$(wait_line "$work/fake.out" "listening on ")
 token="sk-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
@@ -119,7 +120,11 @@ done
 # - 5,000 streams open at once (5,000 workers, each streaming back to back): streams/s,
 #   latency, the proxy's peak RSS and its RSS after 60 s of rest, and the kernel's
 #   listen-queue overflows (system-wide, so direct and proxy are told apart by time);
-# - CPU per request at a light 40 req/s (the proxy's utime + stime over the requests).
+# - CPU per request at a light 40 req/s, the proxy's and, for scale, the fake's own when
+#   called directly.
+# Loadgen reports each process's CPU over the measured seconds (--cpu): the cores each uses
+# and its CPU per request. The fake, loadgen and the proxy share this machine's cores, so the
+# summary says how far a proxy costing nothing could go when the cores are full.
 # SCALE_ENV adds settings to this proxy (e.g. SCALE_ENV=LISTEN_BACKLOG=1024 for a before/after),
 # SCALE_BIN runs another build of it (e.g. one with glibc's allocator).
 if want scale; then
@@ -131,29 +136,25 @@ if want scale; then
   pids+=($scale_pid)
   scale=$(wait_line "$work/scale.out" "listening on ")
   rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
-  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   overflows() { awk '/^TcpExt:/ {if (!h) {split($0, k); h = 1} else {for (i = 2; i <= NF; i++) if (k[i] == "ListenOverflows") print $i}}' /proc/net/netstat; }
+  cpu=(--cpu "fake=$fake_pid" --cpu "proxy=$scale_pid")
   for round in 1 2; do
-    run "saturation, direct #$round" --target direct --url "$fake" --key ok1 --concurrency 32
-    run "saturation, proxy #$round" --target proxy --url "$scale" --key "$token" --concurrency 32
+    run "saturation, direct #$round" --target direct --url "$fake" --key ok1 --concurrency 32 "${cpu[@]}"
+    run "saturation, proxy #$round" --target proxy --url "$scale" --key "$token" --concurrency 32 "${cpu[@]}"
   done
   for target in direct proxy; do
     url=$scale key=$token; [ "$target" = direct ] && url=$fake key=ok1
     before=$(overflows)
     [ "$target" = proxy ] && echo 5 >"/proc/$scale_pid/clear_refs"
-    run "5000 streams, $target" --target "$target" --url "$url" --key "$key" --stream --concurrency 5000
+    run "5000 streams, $target" --target "$target" --url "$url" --key "$key" --stream --concurrency 5000 "${cpu[@]}"
     echo "{\"label\": \"5000 streams, $target: listen overflows\", \"value\": $(( $(overflows) - before ))}" >>"$work/scale.jsonl"
   done
   peak=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$scale_pid/status")
   sleep 60
   echo "{\"label\": \"5000 streams, proxy: peak RSS MiB\", \"value\": $peak}" >>"$work/scale.jsonl"
   echo "{\"label\": \"5000 streams, proxy: RSS MiB 60 s after\", \"value\": $(rss "$scale_pid")}" >>"$work/scale.jsonl"
-  ticks=$(cpu_ticks "$scale_pid")
-  "$bin/loadgen" --duration "$secs" --label "light 40 req/s" --target proxy --url "$scale" --key "$token" --rate 40 | tee -a "$results" >"$work/light.json"
-  ticks=$(( $(cpu_ticks "$scale_pid") - ticks ))
-  # Requests: those measured, and the one-second warm-up's 40 before them.
-  python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(json.dumps({'label': 'CPU ms per request @40/s', 'value': round(int(sys.argv[2]) * 1000 / int(sys.argv[3]) / (r['ok'] + 40), 3)}))" \
-    "$work/light.json" "$ticks" "$(getconf CLK_TCK)" >>"$work/scale.jsonl"
+  run "light 40 req/s, direct" --target direct --url "$fake" --key ok1 --rate 40 "${cpu[@]}"
+  run "light 40 req/s, proxy" --target proxy --url "$scale" --key "$token" --rate 40 "${cpu[@]}"
   cat "$work/scale.jsonl" >&2
 fi
 if want store; then
@@ -164,7 +165,7 @@ fi
 
 [ -f "$work/scale.jsonl" ] || touch "$work/scale.jsonl"
 python3 - "$results" "$work/scale.jsonl" <<'PY'
-import json, sys
+import json, os, sys
 rows = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
 print(f"\n{'scenario':40} {'ok':>7} {'err':>4} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} {'ttft p99':>8} {'open':>5}")
 for r in rows.values():
@@ -206,6 +207,28 @@ compare("5,000 streams/s, proxy vs direct", "5000 streams, proxy", "5000 streams
 for dialect in ("messages", "responses", "completions"):
     compare(f"{dialect} vs chat @1000/s, p99", f"@1000/s, {dialect} #", "@1000/s, chat #", "p99_ms", target="; target within 0.1 ms")
     compare(f"{dialect} vs chat, stream first text p99", f"stream @500/s, {dialect} #", "stream @500/s, chat #", "ttft_p99_ms")
+def cpu(label, name):
+    return rows.get(label, {}).get("cpu", {}).get(name, {}).get("ms_per_request")
+def cpu_lines(prefix):
+    for label, r in rows.items():
+        if label.startswith(prefix) and r.get("cpu"):
+            used = ", ".join(f"{name} {c['cores']:.2f} ({c['ms_per_request']:.3f} ms/req)" for name, c in r["cpu"].items())
+            print(f"  cores in use, {label}: {used}; all {sum(c['cores'] for c in r['cpu'].values()):.2f} of {os.cpu_count()}")
+def ceiling(title, direct, proxy):
+    # With the cores full, a run's rate is cores / (CPU per request of all it runs): a proxy
+    # costing nothing would leave the fake's and loadgen's, which the proxy's extra upstream
+    # call (the session's deletion) makes larger than direct.
+    others = lambda label: (cpu(label, "fake") or 0) + (cpu(label, "loadgen") or 0)
+    d = sorted(others(l) for l in rows if l.startswith(direct) and cpu(l, "fake"))
+    p = sorted(others(l) for l in rows if l.startswith(proxy) and cpu(l, "fake"))
+    if d and p:
+        d, p = d[len(d) // 2], p[len(p) // 2]
+        print(f"{title}: fake + loadgen spend {p:.3f} ms per proxied request, {d:.3f} direct: a proxy costing no CPU could reach {100 * d / p:.0f} % of direct with the cores full")
+cpu_lines("saturation, ")
+ceiling("ceiling at saturation", "saturation, direct", "saturation, proxy")
+cpu_lines("5000 streams")
+ceiling("ceiling, 5,000 streams", "5000 streams, direct", "5000 streams, proxy")
+cpu_lines("light 40")
 for line in open(sys.argv[2]):
     figure = json.loads(line)
     print(f"{figure['label']}: {figure['value']}")

@@ -121,10 +121,42 @@ struct Args {
     /// headers.
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header)]
     headers: Vec<(String, String)>,
+    /// Also report a process's CPU over the measured seconds, `name=pid` (repeatable): its
+    /// cores in use and its CPU ms per request. Loadgen's own is always reported.
+    #[arg(long = "cpu", value_name = "NAME=PID", value_parser = process)]
+    cpu: Vec<(String, u32)>,
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
 }
+
+fn process(text: &str) -> Result<(String, u32), String> {
+    let (name, pid) = text
+        .split_once('=')
+        .ok_or_else(|| format!("a process is `name=pid`, got {text:?}"))?;
+    let pid = pid.parse().map_err(|_| format!("not a pid: {pid:?}"))?;
+    Ok((name.to_owned(), pid))
+}
+
+/// A process's user + system CPU so far, in clock ticks (Linux's USER_HZ, 100 a second),
+/// from `/proc/<pid>/stat`: the fields after the command name's closing parenthesis.
+fn cpu_ticks(pid: Option<u32>) -> anyhow::Result<u64> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |pid| format!("/proc/{pid}/stat"),
+    );
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("no command name in stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line; 12 and 13 after the name.
+    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+}
+
+const USER_HZ: f64 = 100.0;
 
 fn header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
@@ -383,6 +415,36 @@ async fn main() -> anyhow::Result<()> {
     });
     let start = Instant::now();
     let end = start + warmup + duration;
+    // CPU of each process named (and loadgen's own), sampled when the measured seconds begin
+    // and when they end.
+    let watched: Vec<(String, Option<u32>)> = std::iter::once(("loadgen".to_owned(), None))
+        .chain(
+            shared
+                .args
+                .cpu
+                .iter()
+                .map(|(name, pid)| (name.clone(), Some(*pid))),
+        )
+        .collect();
+    let sampler = {
+        let watched = watched.clone();
+        tokio::spawn(async move {
+            let sample = || -> anyhow::Result<Vec<u64>> {
+                watched.iter().map(|(_, pid)| cpu_ticks(*pid)).collect()
+            };
+            tokio::time::sleep_until((start + warmup).into()).await;
+            let before = sample()?;
+            tokio::time::sleep_until(end.into()).await;
+            let after = sample()?;
+            anyhow::Ok(
+                after
+                    .iter()
+                    .zip(before)
+                    .map(|(a, b)| a - b)
+                    .collect::<Vec<_>>(),
+            )
+        })
+    };
     let mut tasks = tokio::task::JoinSet::new();
     match (shared.args.rate, shared.args.concurrency) {
         (Some(rate), _) => {
@@ -416,16 +478,32 @@ async fn main() -> anyhow::Result<()> {
         (None, None) => bail!("give --rate or --concurrency"),
     }
     while tasks.join_next().await.is_some() {}
+    let ticks = sampler.await??;
     let elapsed = duration.as_secs_f64();
     let latency = shared.latency.lock().await;
     let first = shared.first_byte.lock().await;
     let ok = shared.ok.load(Ordering::Relaxed);
     let errors = shared.errors.load(Ordering::Relaxed);
+    let cpu: serde_json::Map<String, serde_json::Value> = watched
+        .iter()
+        .zip(ticks)
+        .map(|((name, _), ticks)| {
+            let seconds = ticks as f64 / USER_HZ;
+            (
+                name.clone(),
+                serde_json::json!({
+                    "cores": seconds / elapsed,
+                    "ms_per_request": if ok > 0 { seconds * 1000.0 / ok as f64 } else { 0.0 },
+                }),
+            )
+        })
+        .collect();
     let report = serde_json::json!({
         "label": shared.args.label, "ok": ok, "errors": errors, "rps": ok as f64 / elapsed,
         "p50_ms": ms(&latency, 0.5), "p90_ms": ms(&latency, 0.9), "p99_ms": ms(&latency, 0.99), "max_ms": latency.max() as f64 / 1000.0,
         "ttft_p50_ms": ms(&first, 0.5), "ttft_p99_ms": ms(&first, 0.99),
         "max_in_flight": shared.max_in_flight.load(Ordering::Relaxed),
+        "cpu": cpu,
     });
     println!("{report}");
     Ok(())
