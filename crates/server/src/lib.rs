@@ -65,6 +65,9 @@ struct Inner {
     demo: AtomicBool,
     /// The in-process demo upstream that simulated accounts talk to, while it runs.
     simulated: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// Held while the demo account is added or removed, so two clicks at the same moment
+    /// add one account, not one and a conflict.
+    demo_change: tokio::sync::Mutex<()>,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -109,6 +112,7 @@ impl AppState {
             paused: AtomicBool::new(false),
             demo: AtomicBool::new(false),
             simulated: std::sync::Mutex::default(),
+            demo_change: tokio::sync::Mutex::default(),
             closing: std::sync::Mutex::default(),
         }))
     }
@@ -148,6 +152,11 @@ impl AppState {
         let mut simulated = self.0.simulated.lock().unwrap_or_else(|e| e.into_inner());
         self.engine().simulate_at(url);
         *simulated = Some(keep);
+    }
+
+    /// Taken while the demo account is added or removed (one change at a time).
+    pub(crate) async fn demo_change(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.demo_change.lock().await
     }
 
     /// Starts the in-process demo upstream for simulated accounts, unless it runs already

@@ -108,3 +108,23 @@ async fn a_simulated_key_never_reaches_on_demand_io_even_without_the_simulated_u
     assert_ne!(h.chat(user("x")).await.0, 200);
     assert!(h.fake.requests().is_empty(), "{:?}", h.fake.requests());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clicks_at_the_same_moment_add_one_demo_account() {
+    let h = Harness::with_keys(&[]).await;
+    for round in 0..5 {
+        let answers =
+            futures_util::future::join_all((0..4).map(|_| h.admin("POST", "/api/demo", None)))
+                .await;
+        let mut statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 200, 200, 201], "round {round}: {answers:?}");
+        assert!(
+            answers.windows(2).all(|w| w[0].1["id"] == w[1].1["id"]),
+            "round {round}: {answers:?}"
+        );
+        let (_, accounts) = h.admin("GET", "/api/accounts", None).await;
+        assert_eq!(accounts["data"].as_array().unwrap().len(), 1, "{accounts}");
+        assert_eq!(h.admin("DELETE", "/api/demo", None).await.0, 204);
+    }
+}

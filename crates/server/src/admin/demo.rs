@@ -25,6 +25,7 @@ pub const DEMO_ACCOUNT: &str = "Demo (simulated)";
 pub async fn start(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let _one_at_a_time = state.demo_change().await;
     state.simulate().map_err(|error| {
         tracing::warn!(%error, "the simulated upstream could not start");
         ApiError::new(
@@ -55,6 +56,7 @@ pub async fn start(
 #[utoipa::path(delete, path = "/api/demo", tag = "accounts",
     responses((status = 204, description = "Removed")))]
 pub async fn end(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    let _one_at_a_time = state.demo_change().await;
     let rows = state.control().accounts().await?;
     for row in rows
         .iter()
