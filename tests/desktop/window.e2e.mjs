@@ -272,7 +272,7 @@ test('a first run without an account tries the demo: a test request from Connect
   requestsSent += 1;
   await shot('desktop-demo-connect');
   await click('nav-dashboard');
-  await driver.wait(async () => (await text('kpi-requests-value')) === String(requestsSent), 15_000, 'the request is counted');
+  await driver.wait(async () => (await content('kpi-requests-value')) === String(requestsSent), 15_000, 'the request is counted');
   await driver.wait(async () => (await driver.findElements(By.css('[data-testid=recent-table] tbody tr'))).length >= 1, 15_000);
   await driver.wait(async () => /first run/.test(await content('recent-table')), 15_000, 'it lists the request, with its token');
   await driver.executeScript("document.querySelector('[data-testid=demo-notice]').scrollIntoView({ block: 'center' })");
@@ -328,7 +328,7 @@ test('a request sent through the proxy shows up in the window', async () => {
     assert.ok(answer.choices[0].message.content.includes(content));
     requestsSent += 1;
   }
-  await driver.wait(async () => (await text('kpi-requests-value')) === String(requestsSent), 15_000, 'the counter updates live');
+  await driver.wait(async () => (await content('kpi-requests-value')) === String(requestsSent), 15_000, 'the counter updates live');
   await driver.wait(async () => (await driver.findElements(By.css('[data-testid=recent-table] tbody tr'))).length >= requestsSent, 15_000);
   await shot('desktop-dashboard');
   await click('nav-requests');
