@@ -411,7 +411,8 @@ pub async fn listen(
         let _ = stream.set_nodelay(true);
         let settings = state.engine().settings();
         let header_read_timeout = settings.header_read_timeout;
-        let stream = stall::StallLimit::new(stream, settings.stream_write_timeout);
+        let engine = state.engine_arc();
+        let stream = stall::StallLimit::new(stream, move || engine.settings().stream_write_timeout);
         let service =
             app.clone()
                 .map_request(move |request: http::Request<hyper::body::Incoming>| {

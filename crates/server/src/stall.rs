@@ -4,7 +4,8 @@
 //! closes the connection and drops the answer it was writing: a stream's relay, and with it
 //! the upstream call and the slot it held. The timer exists only while a write waits, so a
 //! client that keeps up costs nothing, and a stream's bytes go from the upstream to the
-//! socket in the connection's own task, with no queue and no second task between them.
+//! socket in the connection's own task, with no queue and no second task between them. The
+//! limit is read when a wait begins, so a changed setting reaches connections already open.
 
 use std::io;
 use std::pin::Pin;
@@ -14,15 +15,16 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-pub struct StallLimit<T> {
+pub struct StallLimit<T, L> {
     io: T,
-    limit: Duration,
+    /// The limit now (the live setting).
+    limit: L,
     /// Running while a write waits for room; gone once one goes through.
     waiting: Option<Pin<Box<Sleep>>>,
 }
 
-impl<T> StallLimit<T> {
-    pub fn new(io: T, limit: Duration) -> Self {
+impl<T, L: Fn() -> Duration> StallLimit<T, L> {
+    pub fn new(io: T, limit: L) -> Self {
         Self {
             io,
             limit,
@@ -35,10 +37,10 @@ impl<T> StallLimit<T> {
             self.waiting = None;
             return poll;
         }
-        let limit = self.limit;
+        let limit = &self.limit;
         let waiting = self
             .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit())));
         if waiting.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
@@ -51,7 +53,7 @@ impl<T> StallLimit<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for StallLimit<T> {
+impl<T: AsyncRead + Unpin, L: Unpin> AsyncRead for StallLimit<T, L> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -61,7 +63,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for StallLimit<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for StallLimit<T> {
+impl<T: AsyncWrite + Unpin, L: Fn() -> Duration + Unpin> AsyncWrite for StallLimit<T, L> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -97,29 +99,39 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallLimit<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test(start_paused = true)]
-    async fn a_write_that_waits_past_the_limit_fails_and_one_that_goes_through_resets_it() {
-        // A pipe with 64 bytes of room, whose reader reads nothing.
+    async fn a_write_that_waits_past_the_limit_fails_one_that_goes_through_resets_it() {
+        // A pipe with 64 bytes of room, whose reader reads nothing; the limit is a live
+        // setting, 60 s at first.
+        let limit = Arc::new(AtomicU64::new(60));
         let (ours, mut theirs) = tokio::io::duplex(64);
-        let mut io = StallLimit::new(ours, Duration::from_secs(60));
+        let setting = limit.clone();
+        let mut io = StallLimit::new(ours, move || {
+            Duration::from_secs(setting.load(Ordering::Relaxed))
+        });
         io.write_all(&[0; 64]).await.unwrap();
-        // The reader takes the bytes after 59 s: the write waiting for them goes through,
-        // and the next wait starts from nothing.
+        // The reader takes the bytes after 59 s: the write waiting for them goes through.
         let reader = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(59)).await;
-            let mut seen = [0; 64];
-            tokio::io::AsyncReadExt::read_exact(&mut theirs, &mut seen)
-                .await
-                .unwrap();
+            theirs.read_exact(&mut [0; 64]).await.unwrap();
             theirs
         });
         io.write_all(&[1; 64]).await.unwrap();
         let _theirs = reader.await.unwrap();
+        // The setting changes on an open connection; the next wait starts from nothing and
+        // fails after the new limit.
+        limit.store(30, Ordering::Relaxed);
         let began = tokio::time::Instant::now();
-        let error = io.write_all(&[2; 64]).await.unwrap_err();
+        let stalled = tokio::time::timeout(Duration::from_secs(3600), io.write_all(&[2; 64]));
+        let error = stalled
+            .await
+            .expect("the stalled write never failed")
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(began.elapsed(), Duration::from_secs(60));
+        assert_eq!(began.elapsed(), Duration::from_secs(30));
     }
 }
