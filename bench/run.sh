@@ -176,9 +176,11 @@ def diff(title, base, case):
     b, c = rows[base], rows[case]
     print(f"{title:46} p50 {c['p50_ms'] - b['p50_ms']:+6.2f} ms   p99 {c['p99_ms'] - b['p99_ms']:+6.2f} ms"
           f"   first text p99 {c['ttft_p99_ms'] - b['ttft_p99_ms']:+6.2f} ms")
-def median(prefix, key):
-    values = sorted(r[key] for label, r in rows.items() if label.startswith(prefix))
+def middle(values):
+    values = sorted(values)
     return values[len(values) // 2] if values else None
+def median(prefix, key):
+    return middle(r[key] for label, r in rows.items() if label.startswith(prefix))
 def compare(title, case, base, key, unit="ms", target=""):
     c, b = median(case, key), median(base, key)
     if c is None or b is None:
@@ -216,13 +218,12 @@ def cpu_lines(prefix):
             print(f"  cores in use, {label}: {used}; all {sum(c['cores'] for c in r['cpu'].values()):.2f} of {os.cpu_count()}")
 def ceiling(title, direct, proxy):
     # With the cores full, a run's rate is cores / (CPU per request of all it runs): a proxy
-    # costing nothing would leave the fake's and loadgen's, which the proxy's extra upstream
-    # call (the session's deletion) makes larger than direct.
+    # costing nothing would leave the fake's and loadgen's, which differ from direct (the
+    # fake answers the session's deletion too; loadgen waits longer per request).
     others = lambda label: (cpu(label, "fake") or 0) + (cpu(label, "loadgen") or 0)
-    d = sorted(others(l) for l in rows if l.startswith(direct) and cpu(l, "fake"))
-    p = sorted(others(l) for l in rows if l.startswith(proxy) and cpu(l, "fake"))
+    d = middle(others(l) for l in rows if l.startswith(direct) and cpu(l, "fake"))
+    p = middle(others(l) for l in rows if l.startswith(proxy) and cpu(l, "fake"))
     if d and p:
-        d, p = d[len(d) // 2], p[len(p) // 2]
         print(f"{title}: fake + loadgen spend {p:.3f} ms per proxied request, {d:.3f} direct: a proxy costing no CPU could reach {100 * d / p:.0f} % of direct with the cores full")
 cpu_lines("saturation, ")
 ceiling("ceiling at saturation", "saturation, direct", "saturation, proxy")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The desktop app's Linux packages, the .deb and the .rpm, made by Tauri's bundler from the
 # debug build the test command has just compiled (the bundler recompiles only the app's two
-# crates, ~15 s; `npm run desktop:deb` / `desktop:rpm` make the release ones the same way). Each is installed with its
-# own tool (dpkg; rpm on this Debian machine, without its dependency check since the rpm
-# database knows none of Debian's libraries), the installed app is started under Xvfb and must
-# serve, and the package is removed: afterwards none of its files is left. Loopback only.
+# crates, ~15 s; `npm run desktop:deb` / `desktop:rpm` make the release ones the same way).
+# Each is installed with its own tool (dpkg; rpm on this Debian machine, without its
+# dependency check since the rpm database knows none of Debian's libraries), the installed app
+# is started under Xvfb and must serve, and the package is removed: afterwards none of its
+# files is left. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 test_name="package test"
