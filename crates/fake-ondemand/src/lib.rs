@@ -13,6 +13,8 @@
 //!   metrics, malformed or unknown frames, thinking frames.
 //! - Every request is recorded (headers and JSON body) for tests to assert on.
 //! - Control over HTTP under `/_fake/` so out-of-process users (benchmarks) can steer it.
+//! - Plain HTTP/1.1 by default; [`FakeOnDemand::serve_tls`] serves HTTPS with HTTP/2 as the
+//!   real service's Cloudflare front does ([`tls`]).
 
 mod auth;
 mod catalogue;
@@ -21,6 +23,7 @@ mod openai;
 mod query;
 mod routes;
 mod stream;
+pub mod tls;
 pub mod tools;
 mod wire;
 
@@ -283,6 +286,8 @@ struct Shared {
     ids: AtomicU64,
     /// Streams still being written; falls when a client goes away (disconnect tests).
     open_streams: AtomicUsize,
+    /// TLS connections accepted, by the protocol ALPN chose: `[h2, http/1.1]`.
+    tls_connections: [AtomicUsize; 2],
 }
 
 impl Shared {
@@ -343,6 +348,8 @@ impl Shared {
 /// A running fake. Dropping it stops the server.
 pub struct FakeOnDemand {
     addr: SocketAddr,
+    /// The CA's PEM when serving HTTPS.
+    ca_pem: Option<String>,
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -355,7 +362,7 @@ impl FakeOnDemand {
         Self::serve(listener, options)
     }
 
-    /// Serves on a listener the caller bound.
+    /// Serves plain HTTP/1.1 on a listener the caller bound.
     pub fn serve(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
@@ -375,19 +382,60 @@ impl FakeOnDemand {
         });
         Ok(Self {
             addr,
+            ca_pem: None,
             shared,
             shutdown: Some(tx),
             task: Some(task),
         })
     }
 
+    /// Starts HTTPS (HTTP/2 or HTTP/1.1 by ALPN) on `127.0.0.1:0`, with a CA of its own.
+    pub async fn start_tls(options: FakeOptions) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve_tls(listener, options)
+    }
+
+    /// Serves HTTPS on a listener the caller bound, with a CA and certificate made now; a
+    /// client trusts [`Self::ca_pem`] to reach it.
+    pub fn serve_tls(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let certificates = tls::Certificates::generate()?;
+        let shared = Arc::new(Shared::default());
+        shared.lock().options = options;
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = routes::router(shared.clone());
+        let ca_pem = certificates.ca_pem.clone();
+        let tls_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            tls::serve(listener, &certificates, app, tls_shared, rx).await;
+        });
+        Ok(Self {
+            addr,
+            ca_pem: Some(ca_pem),
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The CA a client must trust, when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The base URL to configure as `base_url` and `auth_base_url`.
+    /// The base URL to configure as `base_url` and `auth_base_url`: `https://` when serving
+    /// HTTPS (the certificate names `127.0.0.1` and `localhost`), else `http://`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn add_key(&self, key: &str) {
@@ -447,6 +495,12 @@ impl FakeOnDemand {
 
     pub fn clear_requests(&self) {
         self.shared.lock().recorded.clear();
+    }
+
+    /// TLS connections accepted so far, as `(h2, http/1.1)` by what ALPN chose.
+    pub fn tls_connections(&self) -> (usize, usize) {
+        let [h2, h1] = &self.shared.tls_connections;
+        (h2.load(Ordering::SeqCst), h1.load(Ordering::SeqCst))
     }
 
     /// Streams whose frames are still being written.

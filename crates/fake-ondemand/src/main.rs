@@ -25,6 +25,12 @@ struct Args {
     /// Pause between stream frames, for every credential (benchmarks of long streams).
     #[arg(long, default_value_t = 0)]
     frame_delay_ms: u64,
+    /// Serve HTTPS with HTTP/2 (ALPN h2 and http/1.1), with a CA made at start.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: where to write the CA's certificate (PEM) for clients to trust.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    ca_out: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -39,7 +45,21 @@ async fn main() -> anyhow::Result<()> {
         record: !args.no_record,
         ..FakeOptions::default()
     };
-    let fake = FakeOnDemand::serve(listener, options)?;
+    let fake = if args.tls {
+        FakeOnDemand::serve_tls(listener, options)?
+    } else {
+        FakeOnDemand::serve(listener, options)?
+    };
+    let ca_path = match fake.ca_pem() {
+        Some(pem) => {
+            let path = args.ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("fake-ondemand-ca-{}.pem", fake.addr().port()))
+            });
+            std::fs::write(&path, pem)?;
+            Some(path)
+        }
+        None => None,
+    };
     fake.set_default_behaviour(fake_ondemand::Behaviour {
         frame_delay_ms: args.frame_delay_ms,
         ..Default::default()
@@ -72,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     #[allow(clippy::print_stdout)]
     {
         println!("fake on-demand.io listening on {}", fake.url());
+        if let Some(path) = &ca_path {
+            println!("CA certificate: {}", path.display());
+        }
     }
     tokio::signal::ctrl_c().await?;
     fake.stop().await;
