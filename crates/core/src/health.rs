@@ -138,7 +138,11 @@ impl Health {
         let was_probe = std::mem::take(&mut self.probing);
         match blame {
             // Not the account's doing; the caller keeps it out of the account's record.
-            Blame::Request | Blame::Proxy | Blame::ModelRefused | Blame::Uploads => {}
+            Blame::Request
+            | Blame::Proxy
+            | Blame::ModelRefused
+            | Blame::Uploads
+            | Blame::Network => {}
             Blame::AccountUnusable => {
                 self.state = State::NeedsAttention {
                     reason: reason.to_owned(),

@@ -13,7 +13,7 @@ use ondemand_core::control::ControlError;
 use ondemand_core::engine::DispatchError;
 use ondemand_core::openai::{ErrorEnvelope, ErrorObject};
 use ondemand_core::tokens::Refusal;
-use ondemand_core::upstream::error::{Blame, UpstreamError};
+use ondemand_core::upstream::error::{Blame, NetworkKind, UpstreamError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -261,6 +261,14 @@ fn upstream_status(error: &UpstreamError) -> (StatusCode, &'static str) {
         (UpstreamError::NoDescription { .. }, _) => {
             (StatusCode::BAD_GATEWAY, "image_not_described")
         }
+        (UpstreamError::Network(fault), _) => (
+            StatusCode::BAD_GATEWAY,
+            match fault.kind {
+                NetworkKind::Certificate => "upstream_certificate_untrusted",
+                NetworkKind::Proxy => "upstream_proxy_failed",
+                NetworkKind::Dns => "upstream_name_not_found",
+            },
+        ),
         (_, Blame::ModelRefused) => (StatusCode::FORBIDDEN, "model_not_available"),
         (_, Blame::AccountUnusable | Blame::AccountRateLimited) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")

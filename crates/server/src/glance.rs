@@ -70,6 +70,8 @@ pub enum Problem {
     Firewall,
     /// The upstream has no such route: the base URL is wrong.
     NoRoute,
+    /// The way to on-demand.io fails: its certificate, the proxy, or the name lookup.
+    Network(ProblemKind),
     /// Every usable account needs attention.
     NeedsAttention { accounts: usize, of: usize },
     /// No account is enabled.
@@ -99,6 +101,9 @@ impl Glance {
             Problem::NotRunning(reason) => return reason.clone(),
             Problem::Firewall => w("firewall"),
             Problem::NoRoute => w("no_route"),
+            Problem::Network(ProblemKind::Certificate) => w("certificate"),
+            Problem::Network(ProblemKind::Proxy) => w("proxy"),
+            Problem::Network(_) => w("dns"),
             Problem::NeedsAttention { accounts, of } => {
                 format!("{accounts}/{of} {}", w("attention"))
             }
@@ -158,6 +163,9 @@ impl Supervisor {
             _ if !summary.is_problem() => None,
             Some(ProblemKind::Firewall) => Some(Problem::Firewall),
             Some(ProblemKind::Route) => Some(Problem::NoRoute),
+            Some(kind @ (ProblemKind::Certificate | ProblemKind::Proxy | ProblemKind::Dns)) => {
+                Some(Problem::Network(kind))
+            }
             None if summary.pool.needs_attention > 0 => Some(Problem::NeedsAttention {
                 accounts: summary.pool.needs_attention,
                 of: summary.pool.accounts,
@@ -259,6 +267,9 @@ mod tests {
             "attention",
             "firewall",
             "no_route",
+            "certificate",
+            "proxy",
+            "dns",
         ];
         for words in WORDS.iter() {
             let words = &words["tray"];

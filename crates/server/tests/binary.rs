@@ -28,6 +28,16 @@ fn binary() -> Command {
         "LISTEN_PORT",
         "DATA_DIR",
         "RUST_LOG",
+        "ONDEMAND_PROXY",
+        "ONDEMAND_CA_FILE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
     ] {
         cmd.env_remove(var);
     }
@@ -257,8 +267,14 @@ fn bad_configuration_fails_at_start_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     /// Flags, environment, and what the error must name.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case<'_>; 4] = [
+    let cases: [Case<'_>; 6] = [
         (&["--port", "99999"], &[], "`port`"),
+        (&["--ca-file", "no-such-ca.pem"], &[], "no-such-ca.pem"),
+        (
+            &[],
+            &[("ONDEMAND_PROXY", "ftp://me:pw@h:1")],
+            "ONDEMAND_PROXY",
+        ),
         (&[], &[("MAX_RETRIES", "many")], "MAX_RETRIES"),
         (
             &[],
@@ -600,4 +616,74 @@ async fn a_demo_account_from_the_dashboard_still_answers_after_a_restart() {
     );
     let (exit, stderr, _) = proxy.terminate();
     assert!(exit.success(), "{stderr}");
+}
+
+#[path = "common/proxies.rs"]
+mod proxies;
+
+#[tokio::test]
+async fn the_environments_proxy_is_used_unless_a_proxy_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_ondemand::FakeOnDemand::start_tls(fake_ondemand::FakeOptions {
+        accept_any_key: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    let from_env = proxies::TestProxy::connect().await;
+    let from_setting = proxies::TestProxy::connect().await;
+    let token = "sk-proxy-env-test-token-0123";
+    let base = fake.url();
+    let ca = ca.to_str().unwrap().to_owned();
+    let env_url = from_env.url("http", None);
+    let envs = [
+        ("API_ACCESS_TOKEN", token),
+        (
+            "ONDEMAND_ACCOUNTS",
+            r#"[{"api_key": "k-env", "name": "env"}]"#,
+        ),
+        ("ONDEMAND_BASE_URL", base.as_str()),
+        ("ONDEMAND_CA_FILE", ca.as_str()),
+        ("HTTPS_PROXY", env_url.as_str()),
+    ];
+    let chat = |base: String| async move {
+        reqwest::Client::new()
+            .post(format!("{base}/chat/completions"))
+            .bearer_auth(token)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "via?"}]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mut proxy = start(&["--port", "0", "--data-dir", data], &envs, dir.path());
+    assert_eq!(chat(proxy.base_url()).await, 200);
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(!from_env.seen().is_empty(), "HTTPS_PROXY was honoured");
+
+    let before = from_env.seen().len();
+    let setting_url = from_setting.url("http", None);
+    let args = [
+        "--port",
+        "0",
+        "--data-dir",
+        data,
+        "--proxy",
+        setting_url.as_str(),
+    ];
+    let mut proxy = start(&args, &envs, dir.path());
+    assert_eq!(chat(proxy.base_url()).await, 200);
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert_eq!(
+        from_env.seen().len(),
+        before,
+        "--proxy overrides HTTPS_PROXY"
+    );
+    assert!(!from_setting.seen().is_empty());
 }

@@ -38,8 +38,13 @@ fn every_setting_has_its_row_with_the_declared_names_and_default() {
                 &cells[1..3]
             ));
         }
-        // Long defaults (the user agent) are described in words.
-        if default.len() <= 60 && !cells[3].starts_with(&format!("`{default}`")) {
+        // Long defaults (the user agent) are described in words; an empty one is "none".
+        let shown = if default.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("`{default}`")
+        };
+        if default.len() <= 60 && !cells[3].starts_with(&shown) {
             wrong.push(format!(
                 "{}: default {:?}, declared `{default}`",
                 s.key, cells[3]

@@ -960,7 +960,7 @@ export interface components {
          * @description What kind of proxy-wide problem the upstream shows.
          * @enum {string}
          */
-        ProblemKind: "firewall" | "route";
+        ProblemKind: "firewall" | "route" | "certificate" | "proxy" | "dns";
         /** @description Whether `/v1/*` is paused, a proxy-wide upstream problem, and the session cleanup. */
         Proxy: {
             paused: boolean;

@@ -8,12 +8,14 @@
 
 mod accounts;
 mod list;
+mod network;
 mod settings;
 mod table;
 mod values;
 
 pub use accounts::{AccountConfig, AccountKind, AccountOptions, key_fingerprint};
 pub use list::SETTINGS;
+pub use network::{PASSWORD_MASK, ProxyUrl, read_ca_file};
 pub use settings::{
     DEFAULT_AUTH_BASE_URL, DEFAULT_BASE_URL, DEFAULT_CLIENT_BASE_URL, DEFAULT_USER_AGENT,
     ImageInput, SessionMode, Settings,

@@ -39,6 +39,10 @@ pub struct Settings {
     /// Host of the chat routes for email/password accounts (`/chat/v1/client/*`).
     pub client_base_url: String,
     pub user_agent: String,
+    /// The proxy every upstream call takes (`None`: the environment's, or none).
+    pub upstream_proxy: Option<super::ProxyUrl>,
+    /// A PEM file of roots trusted beside the system's (empty: none).
+    pub upstream_ca_file: String,
     /// How often every account's endpoint catalogue is read again.
     pub catalogue_refresh: Duration,
     /// Delete each upstream session the proxy has finished with, in the background (§14.3).
@@ -105,6 +109,8 @@ impl Default for Settings {
             auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
             client_base_url: DEFAULT_CLIENT_BASE_URL.to_owned(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            upstream_proxy: None,
+            upstream_ca_file: String::new(),
             catalogue_refresh: Duration::from_secs(6 * 3600),
             delete_sessions: true,
             forward_max_tokens: false,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::list::SETTINGS;
 use super::settings::Settings;
-use super::values::{Raw, boolean, invalid, seconds, text, url, whole};
+use super::values::{Raw, boolean, ca_file, invalid, proxy, seconds, text, url, whole};
 use super::{ConfigError, Origin};
 
 /// Text in each language the dashboard offers.
@@ -33,11 +33,21 @@ pub struct Choice {
 /// What values a setting takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    Whole { min: u64, max: u64 },
-    Seconds { min: f64, max: f64 },
+    Whole {
+        min: u64,
+        max: u64,
+    },
+    Seconds {
+        min: f64,
+        max: f64,
+    },
     Bool,
     Text,
     Url,
+    /// An outbound proxy URL, or empty for none; its password is masked when shown.
+    Proxy,
+    /// A PEM file of certificates, or empty for none; read when set.
+    CaFile,
     Choice(&'static [Choice]),
 }
 
@@ -59,7 +69,7 @@ impl Kind {
             Self::Whole { .. } => KindName::Integer,
             Self::Seconds { .. } => KindName::Seconds,
             Self::Bool => KindName::Boolean,
-            Self::Text | Self::Url => KindName::Text,
+            Self::Text | Self::Url | Self::Proxy | Self::CaFile => KindName::Text,
             Self::Choice(_) => KindName::Choice,
         }
     }
@@ -155,6 +165,8 @@ impl Setting {
             Kind::Bool => Typed::Bool(boolean(key, raw, origin)?),
             Kind::Text => Typed::Text(text(key, raw, origin)?),
             Kind::Url => Typed::Text(url(key, raw, origin)?),
+            Kind::Proxy => Typed::Text(proxy(key, raw, origin)?),
+            Kind::CaFile => Typed::Text(ca_file(key, raw, origin)?),
             Kind::Choice(choices) => {
                 let value = text(key, raw, origin)?;
                 if !choices.iter().any(|c| c.value == value) {
@@ -186,5 +198,5 @@ impl Setting {
 
 /// The setting named `key`.
 pub fn setting(key: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.key == key)
+    SETTINGS.iter().find(|s| s.key == key).copied()
 }

@@ -138,3 +138,38 @@ pub(super) fn url(key: &str, raw: &Raw, origin: &Origin) -> Result<String, Confi
         )),
     }
 }
+
+/// Text that may be empty (a setting turned off); anything else must be a string.
+fn optional_text(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
+    match raw {
+        Raw::Json(Value::String(s)) | Raw::Text(s) => Ok(s.trim().to_owned()),
+        Raw::Json(Value::Null) => Ok(String::new()),
+        _ => Err(invalid(
+            key,
+            origin,
+            format!("expected a string, got {}", describe(raw)),
+        )),
+    }
+}
+
+/// An outbound proxy URL, or empty for none.
+pub(super) fn proxy(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
+    let value = optional_text(key, raw, origin)?;
+    if value.is_empty() {
+        return Ok(value);
+    }
+    super::ProxyUrl::parse(&value)
+        .map(|p| p.expose().to_owned())
+        .map_err(|reason| invalid(key, origin, reason))
+}
+
+/// A readable PEM file of certificates, or empty for none.
+pub(super) fn ca_file(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
+    let value = optional_text(key, raw, origin)?;
+    if value.is_empty() {
+        return Ok(value);
+    }
+    super::read_ca_file(std::path::Path::new(&value))
+        .map_err(|reason| invalid(key, origin, reason))?;
+    Ok(value)
+}

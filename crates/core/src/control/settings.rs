@@ -257,6 +257,12 @@ impl Control {
             }
         }
         let _order = self.order.lock().await;
+        let mut changes = changes;
+        // The dashboard shows a proxy's password masked; the masked URL sent back keeps it.
+        let current = engine.settings();
+        if let Some(Value::String(proxy)) = changes.get_mut("upstream_proxy") {
+            *proxy = config::ProxyUrl::unmask(proxy, current.upstream_proxy.as_ref());
+        }
         let mut next = self.stored_lock().clone();
         for (key, value) in &changes {
             if value.is_null() {

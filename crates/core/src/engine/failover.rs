@@ -62,6 +62,9 @@ pub(super) enum AfterFailure {
     NextAccount,
     /// Try another, leaving the account's health alone (it cannot upload images now).
     OtherAccount,
+    /// The way out failed (certificate, proxy, name lookup): note the problem, leave every
+    /// account's health alone, and try only accounts that go out another way.
+    OtherWay,
 }
 
 pub(super) fn after_failure(blame: Blame) -> AfterFailure {
@@ -73,6 +76,7 @@ pub(super) fn after_failure(blame: Blame) -> AfterFailure {
             AfterFailure::NextAccount
         }
         Blame::Uploads => AfterFailure::OtherAccount,
+        Blame::Network => AfterFailure::OtherWay,
     }
 }
 
@@ -204,6 +208,26 @@ impl Engine {
                             Self::log_set_aside(&account);
                         }
                         AfterFailure::OtherAccount => {}
+                        AfterFailure::OtherWay => {
+                            self.set_problem(&error);
+                            let accounts = self.pool.accounts();
+                            let same_way = |a: &Account| a.simulated() == account.simulated();
+                            if accounts
+                                .iter()
+                                .all(|a| same_way(a) || tried.contains(&a.name))
+                            {
+                                return Err(DispatchError::Exhausted {
+                                    last: error,
+                                    attempts: attempts.count(),
+                                    account: account.name.clone(),
+                                });
+                            }
+                            for other in accounts.iter().filter(|a| same_way(a)) {
+                                if !tried.contains(&other.name) {
+                                    tried.push(other.name.clone());
+                                }
+                            }
+                        }
                     }
                     if !tried.contains(&account.name) {
                         tried.push(account.name.clone());

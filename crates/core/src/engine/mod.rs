@@ -22,11 +22,13 @@
 
 mod failover;
 mod images;
+mod problem;
 mod session;
 mod shape;
 mod stream;
 mod upkeep;
 
+pub use problem::{ProblemKind, UpstreamProblem};
 pub use stream::{ChatStream, Finish, StreamEvent, StreamFailure};
 
 use std::sync::Arc;
@@ -90,27 +92,6 @@ pub struct Engine {
     fetcher: crate::images::fetch::Fetcher,
     /// Where image descriptions are kept ([`Engine::keep_image_descriptions_in`]).
     image_store: std::sync::OnceLock<Arc<crate::store::Store>>,
-}
-
-/// What kind of proxy-wide problem the upstream shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// The upstream's firewall refuses this machine or user agent (a 403 that is not the
-    /// API's own answer).
-    Firewall,
-    /// The upstream has no such route: the base URL is wrong.
-    Route,
-}
-
-/// A problem that no other account can get around, shown on the dashboard and the tray.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct UpstreamProblem {
-    pub kind: ProblemKind,
-    pub message: String,
-    /// When it was first seen (Unix ms), and last.
-    pub since_ms: i64,
-    pub last_ms: i64,
 }
 
 /// Why no answer could be had.
@@ -298,6 +279,7 @@ impl Engine {
 
     pub fn set_settings(&self, settings: Settings) {
         self.settings.store(Arc::new(settings));
+        self.upstream.settings_changed();
     }
 
     pub fn catalog(&self) -> Arc<ModelCatalog> {
@@ -315,43 +297,6 @@ impl Engine {
 
     pub fn set_endpoints(&self, endpoints: EndpointCatalog) {
         self.endpoints.store(Arc::new(endpoints));
-    }
-
-    /// The proxy-wide upstream problem, if one stands.
-    pub fn problem(&self) -> Option<UpstreamProblem> {
-        self.problem
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn set_problem(&self, error: &UpstreamError) {
-        let kind = match error {
-            UpstreamError::Firewall { .. } => ProblemKind::Firewall,
-            _ => ProblemKind::Route,
-        };
-        let now = crate::store::now_ms();
-        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
-        let since_ms = problem
-            .as_ref()
-            .filter(|p| p.kind == kind)
-            .map_or(now, |p| p.since_ms);
-        if problem.is_none() {
-            tracing::error!(%error, "on-demand.io refuses every request alike; no account is set aside for it");
-        }
-        *problem = Some(UpstreamProblem {
-            kind,
-            message: error.to_string(),
-            since_ms,
-            last_ms: now,
-        });
-    }
-
-    fn clear_problem(&self) {
-        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
-        if problem.take().is_some() {
-            tracing::info!("on-demand.io answers again; the proxy-wide problem is over");
-        }
     }
 
     /// What the session janitor has done.

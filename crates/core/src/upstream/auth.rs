@@ -41,7 +41,7 @@ pub struct PasswordLogin {
 
 /// What the upstream client needs to renew a login.
 pub struct AuthEndpoint<'a> {
-    pub http: &'a reqwest::Client,
+    pub route: &'a super::transport::Route,
     pub auth_base_url: &'a str,
     pub user_agent: &'a str,
 }
@@ -100,6 +100,7 @@ impl PasswordLogin {
             self.password.expose()
         ));
         let response = ep
+            .route
             .http
             .post(format!("{}/v1/auth/user/signin", ep.auth_base_url))
             .header("authorization", format!("Basic {basic}"))
@@ -108,7 +109,7 @@ impl PasswordLogin {
             .json(&json!({"accountType": "default"}))
             .send()
             .await
-            .map_err(|e| UpstreamError::Connect(super::describe_reqwest(&e)))?;
+            .map_err(|e| ep.route.failure(&e))?;
         let body = read_json(response)
             .await
             .map_err(|e| UpstreamError::SignIn(e.to_string()))?;
@@ -135,6 +136,7 @@ impl PasswordLogin {
 
 async fn refresh(ep: &AuthEndpoint<'_>, old: &JwtSession) -> Result<JwtSession, UpstreamError> {
     let response = ep
+        .route
         .http
         .post(format!("{}/v1/auth/user/refresh_token", ep.auth_base_url))
         .header("authorization", format!("Bearer {}", old.token.expose()))
@@ -143,7 +145,7 @@ async fn refresh(ep: &AuthEndpoint<'_>, old: &JwtSession) -> Result<JwtSession, 
         .json(&json!({"data": {"token": old.token.expose(), "refreshToken": old.refresh_token.expose()}}))
         .send()
         .await
-        .map_err(|e| UpstreamError::Connect(super::describe_reqwest(&e)))?;
+        .map_err(|e| ep.route.failure(&e))?;
     let body = read_json(response).await?;
     let token = body["data"]["token"].as_str().filter(|t| !t.is_empty());
     let Some(token) = token else {

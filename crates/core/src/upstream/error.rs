@@ -28,6 +28,11 @@ pub enum UpstreamError {
     Timeout(TimeoutPhase),
     #[error("could not reach on-demand.io: {0}")]
     Connect(String),
+    /// The way to on-demand.io failed before it answered: its certificate is not trusted,
+    /// the proxy failed, or its name was not found. Every account on the same way would
+    /// meet the same.
+    #[error("{0}")]
+    Network(NetworkFault),
     /// The stream ended (cleanly or not) without `[DONE]`: never a success (§10).
     #[error("on-demand.io ended the stream before it was complete")]
     Truncated,
@@ -81,6 +86,66 @@ impl fmt::Display for TimeoutPhase {
     }
 }
 
+/// What failed on the way to on-demand.io.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// The upstream's certificate is not trusted (or the trust settings are unusable).
+    Certificate,
+    /// The proxy refused, failed or could not reach the upstream.
+    Proxy,
+    /// The upstream's name was not found.
+    Dns,
+}
+
+impl NetworkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Certificate => "certificate",
+            Self::Proxy => "proxy",
+            Self::Dns => "dns",
+        }
+    }
+}
+
+/// A failure of the way to on-demand.io, with what to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkFault {
+    pub kind: NetworkKind,
+    /// The cause, as the TLS library or the proxy put it (never a password).
+    pub detail: String,
+    /// The proxy taken, masked.
+    pub proxy: Option<String>,
+}
+
+impl fmt::Display for NetworkFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let via = self
+            .proxy
+            .as_deref()
+            .map(|p| format!(" (through the proxy {p})"))
+            .unwrap_or_default();
+        match self.kind {
+            NetworkKind::Certificate => write!(
+                f,
+                "on-demand.io's certificate is not trusted{via}: {}. If a proxy or firewall inspects TLS, add its root certificate with the upstream_ca_file setting (ONDEMAND_CA_FILE, --ca-file)",
+                self.detail
+            ),
+            NetworkKind::Proxy => write!(
+                f,
+                "the proxy {} failed: {}. Check the upstream_proxy setting (ONDEMAND_PROXY, --proxy) and that the proxy runs",
+                self.proxy.as_deref().unwrap_or("(none)"),
+                self.detail
+            ),
+            NetworkKind::Dns => write!(
+                f,
+                "the name of on-demand.io was not found{via}: {}. Check the network and its DNS",
+                self.detail
+            ),
+        }
+    }
+}
+
 /// Who caused a failure, which decides retry and account bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -102,6 +167,9 @@ pub enum Blame {
     /// This account cannot upload images now (rate limited for uploads, or no API key):
     /// another may; its chat health is untouched.
     Uploads,
+    /// The way to on-demand.io failed (certificate, proxy, name lookup): no account is to
+    /// blame, and accounts on the same way are not tried.
+    Network,
 }
 
 impl Blame {
@@ -115,6 +183,7 @@ impl Blame {
             Self::AccountRateLimited => "account_rate_limited",
             Self::Transient => "transient",
             Self::Uploads => "uploads",
+            Self::Network => "network",
         }
     }
 }
@@ -275,6 +344,7 @@ impl UpstreamError {
             Self::UploadsLimited { .. } | Self::NoUploads(_) => Blame::Uploads,
             Self::NoDescription { .. } => Blame::Transient,
             Self::Firewall { .. } | Self::NoRoute { .. } => Blame::Proxy,
+            Self::Network(_) => Blame::Network,
             Self::Timeout(_) | Self::Connect(_) | Self::Truncated | Self::Protocol(_) => {
                 Blame::Transient
             }
@@ -283,7 +353,7 @@ impl UpstreamError {
 
     /// Whether another attempt (on another account) may succeed.
     pub fn retryable(&self) -> bool {
-        !matches!(self.blame(), Blame::Request | Blame::Proxy)
+        !matches!(self.blame(), Blame::Request | Blame::Proxy | Blame::Network)
     }
 
     /// The upstream no longer knows the session (404): a reused session expired or vanished.

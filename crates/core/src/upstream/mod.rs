@@ -6,27 +6,29 @@
 
 pub mod auth;
 pub mod error;
+mod events;
+mod media;
 pub mod sse;
+pub mod transport;
 
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
 use self::auth::{AuthEndpoint, Credential, JwtSession};
 use self::error::{TimeoutPhase, UpstreamError};
-use self::sse::{RawFrame, SseParser, UpstreamEvent, interpret};
+pub use self::events::{Answer, EventStream};
+pub use self::media::Upload;
+use self::transport::{Route, Transports};
 use crate::chat::ModelConfigs;
 use crate::config::Settings;
 use crate::usage::Metrics;
 
 /// Largest non-stream answer body read from the upstream.
-const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+pub(super) const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// Bound on one read of the endpoint catalogue (a background task; never a request's wait),
 /// or `request_timeout` if that is shorter.
@@ -97,7 +99,8 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
 
 #[derive(Debug)]
 pub struct UpstreamClient {
-    http: reqwest::Client,
+    /// The clients of each way out (proxy and trust), built from the live settings.
+    transports: Transports,
     /// Where simulated accounts' calls go (the in-process demo upstream), once it runs.
     simulated: arc_swap::ArcSwapOption<String>,
 }
@@ -121,13 +124,13 @@ pub fn is_simulated(key: &crate::Secret) -> bool {
 }
 
 #[derive(Clone, Copy)]
-enum Route<'a> {
+enum Call<'a> {
     CreateSession,
     Query(&'a str),
     DeleteSession(&'a str),
 }
 
-impl Route<'_> {
+impl Call<'_> {
     /// The method and path, with `/client` for the email/password routes (§2.2).
     fn request(self, client: bool) -> (reqwest::Method, String) {
         let prefix = if client {
@@ -148,21 +151,16 @@ impl Route<'_> {
 
 impl UpstreamClient {
     pub fn new() -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            // Idle connections go after 30 s: after a burst of 5,000 streams the 1,024 kept
-            // idle held ~40 MiB for up to three minutes at 90 s (hyper evicts once per
-            // timeout); at 30 s they are gone within a minute, at the same stream rate. A
-            // request after a longer pause pays one new handshake.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
         Ok(Self {
-            http,
+            transports: Transports::new()?,
             simulated: arc_swap::ArcSwapOption::empty(),
         })
+    }
+
+    /// Builds each way out again from the settings at the next call: after a settings change,
+    /// a new proxy or CA file applies to the next request.
+    pub fn settings_changed(&self) {
+        self.transports.reset();
     }
 
     /// Sends simulated accounts' calls to `url` (the in-process demo upstream) from now on.
@@ -170,26 +168,46 @@ impl UpstreamClient {
         self.simulated.store(Some(Arc::new(url)));
     }
 
-    /// `path` on `base_url`, or on the demo upstream for a simulated account's key. A
-    /// simulated key with no demo upstream running goes nowhere (an address that refuses at
-    /// once), never to on-demand.io.
-    fn url_for(&self, key: &crate::Secret, settings: &Settings, path: &str) -> String {
+    /// The way out and the URL of `path` for `key`'s account: `base_url` through the
+    /// settings' route, or the demo upstream (directly, never through a proxy) for a
+    /// simulated account's key. A simulated key with no demo upstream running goes nowhere
+    /// (an address that refuses at once), never to on-demand.io.
+    fn target(
+        &self,
+        key: &crate::Secret,
+        settings: &Settings,
+        path: &str,
+    ) -> Result<(Arc<Route>, String), UpstreamError> {
         if is_simulated(key) {
             let simulated = self.simulated.load();
             let base = simulated
                 .as_deref()
                 .map_or("http://127.0.0.1:9", String::as_str);
-            return format!("{base}{path}");
+            return Ok((self.transports.direct(), format!("{base}{path}")));
         }
-        format!("{}{path}", settings.base_url)
+        Ok((
+            self.transports.route(settings, None)?,
+            format!("{}{path}", settings.base_url),
+        ))
     }
 
-    fn auth_endpoint<'a>(&'a self, settings: &'a Settings) -> AuthEndpoint<'a> {
-        AuthEndpoint {
-            http: &self.http,
-            auth_base_url: &settings.auth_base_url,
-            user_agent: &settings.user_agent,
-        }
+    /// A call on `base_url` with an API key (the routes that have no email/password twin:
+    /// the catalogue and the Media API), asking for JSON.
+    fn keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &crate::Secret,
+        settings: &Settings,
+    ) -> Result<(Arc<Route>, reqwest::RequestBuilder), UpstreamError> {
+        let (route, url) = self.target(key, settings, path)?;
+        let request = route
+            .http
+            .request(method, url)
+            .header("apikey", key.expose())
+            .header("user-agent", &settings.user_agent)
+            .header("accept", "application/json");
+        Ok((route, request))
     }
 
     /// Sends one authenticated call. For an email/password account a 401 renews the login
@@ -198,25 +216,35 @@ impl UpstreamClient {
         &self,
         credential: &Credential,
         settings: &Settings,
-        route: Route<'_>,
+        call: Call<'_>,
         body: Option<&(impl Serialize + ?Sized)>,
         stream: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
         match credential {
             Credential::ApiKey(key) => {
-                let (method, path) = route.request(false);
-                let request = self
+                let (method, path) = call.request(false);
+                let (route, url) = self.target(key, settings, &path)?;
+                let request = route
                     .http
-                    .request(method, self.url_for(key, settings, &path))
+                    .request(method, url)
                     .header("apikey", key.expose());
-                check_status(self.dispatch(request, settings, body, stream).await?).await
+                check_status(
+                    self.dispatch(&route, request, settings, body, stream)
+                        .await?,
+                )
+                .await
             }
             Credential::Password(login) => {
-                let ep = self.auth_endpoint(settings);
-                let (method, path) = route.request(true);
+                let route = self.transports.route(settings, None)?;
+                let ep = AuthEndpoint {
+                    route: &route,
+                    auth_base_url: &settings.auth_base_url,
+                    user_agent: &settings.user_agent,
+                };
+                let (method, path) = call.request(true);
                 let url = format!("{}{path}", settings.client_base_url);
                 let with_jwt = |session: &JwtSession| {
-                    let request = self
+                    let request = route
                         .http
                         .request(method.clone(), &url)
                         .header(
@@ -224,21 +252,21 @@ impl UpstreamClient {
                             format!("Bearer {}", session.token.expose()),
                         )
                         .header("x-company-id", &session.company_id);
-                    match route {
-                        Route::CreateSession => request.header("x-user-id", &session.user_id),
-                        Route::Query(_) | Route::DeleteSession(_) => request,
+                    match call {
+                        Call::CreateSession => request.header("x-user-id", &session.user_id),
+                        Call::Query(_) | Call::DeleteSession(_) => request,
                     }
                 };
                 let session = login.session(&ep).await?;
                 let response = self
-                    .dispatch(with_jwt(&session), settings, body, stream)
+                    .dispatch(&route, with_jwt(&session), settings, body, stream)
                     .await?;
                 if response.status() != reqwest::StatusCode::UNAUTHORIZED {
                     return check_status(response).await;
                 }
                 let renewed = login.renew(&ep, Some(&session)).await?;
                 check_status(
-                    self.dispatch(with_jwt(&renewed), settings, body, stream)
+                    self.dispatch(&route, with_jwt(&renewed), settings, body, stream)
                         .await?,
                 )
                 .await
@@ -248,6 +276,7 @@ impl UpstreamClient {
 
     async fn dispatch(
         &self,
+        route: &Route,
         request: reqwest::RequestBuilder,
         settings: &Settings,
         body: Option<&(impl Serialize + ?Sized)>,
@@ -270,7 +299,7 @@ impl UpstreamClient {
             Some(body) => request.json(body),
             None => request,
         };
-        send_within(request, wait).await
+        send_within(route, request, wait).await
     }
 
     /// `POST /chat/v1/sessions` → the new session's id (`data.id`, any 2xx).
@@ -285,7 +314,7 @@ impl UpstreamClient {
             .send(
                 credential,
                 settings,
-                Route::CreateSession,
+                Call::CreateSession,
                 Some(&body),
                 false,
             )
@@ -317,7 +346,7 @@ impl UpstreamClient {
             .send(
                 credential,
                 settings,
-                Route::DeleteSession(session_id),
+                Call::DeleteSession(session_id),
                 None::<&()>,
                 false,
             )
@@ -334,14 +363,14 @@ impl UpstreamClient {
         settings: &Settings,
         now_ms: i64,
     ) -> Result<Vec<crate::endpoints::Endpoint>, UpstreamError> {
-        let request = self.keyed(
+        let (route, request) = self.keyed(
             reqwest::Method::GET,
             "/config/v1/public/endpoints",
             key,
             settings,
-        );
+        )?;
         let wait = settings.request_timeout.min(CATALOGUE_TIMEOUT);
-        let response = check_status(send_within(request, wait).await?).await?;
+        let response = check_status(send_within(&route, request, wait).await?).await?;
         let body = read_body(response, wait, crate::endpoints::MAX_CATALOGUE_BYTES).await?;
         crate::endpoints::parse(&body, now_ms).map_err(UpstreamError::Protocol)
     }
@@ -359,7 +388,7 @@ impl UpstreamClient {
             .send(
                 credential,
                 settings,
-                Route::Query(session_id),
+                Call::Query(session_id),
                 Some(body),
                 false,
             )
@@ -372,7 +401,7 @@ impl UpstreamClient {
         let bytes = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await?;
         let looks_sse = bytes.starts_with(b"event:") || bytes.starts_with(b"data:");
         if is_sse || looks_sse {
-            return collect_sse(&bytes);
+            return events::collect_sse(&bytes);
         }
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Protocol(format!("query answer is not JSON ({e})")))?;
@@ -408,7 +437,7 @@ impl UpstreamClient {
             .send(
                 credential,
                 settings,
-                Route::Query(session_id),
+                Call::Query(session_id),
                 Some(body),
                 true,
             )
@@ -420,117 +449,9 @@ impl UpstreamClient {
     }
 }
 
-/// What the image agent made of an upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upload {
-    /// The media's id (`data.id`, or the 2024 client's `_id`), for deleting it later.
-    pub media_id: Option<String>,
-    /// `data.context` (or `data.extractedText`); empty when the agent gave none.
-    pub description: String,
-    /// `data.actionStatus` (`completed`, `processing`), or `unknown`.
-    pub status: String,
-}
-
-impl UpstreamClient {
-    /// A call on `base_url` with an API key (the routes that have no email/password twin:
-    /// the catalogue and the Media API), asking for JSON.
-    fn keyed(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &crate::Secret,
-        settings: &Settings,
-    ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url_for(key, settings, path))
-            .header("apikey", key.expose())
-            .header("user-agent", &settings.user_agent)
-            .header("accept", "application/json")
-    }
-
-    /// `POST /media/v1/public/file/raw` with the image agent in sync mode, on `session_id`
-    /// (ondemand-media.md §1.1). Only API-key accounts can: the Media API's JWT routes
-    /// refuse API use (§1). A 429 limits this account's uploads, not its chat.
-    pub async fn upload_image(
-        &self,
-        credential: &Credential,
-        settings: &Settings,
-        session_id: &str,
-        bytes: Vec<u8>,
-        kind: crate::images::Kind,
-        name: &str,
-    ) -> Result<Upload, UpstreamError> {
-        let Credential::ApiKey(key) = credential else {
-            return Err(UpstreamError::NoUploads(
-                "it signs in by email and password, and on-demand.io's Media API takes API keys",
-            ));
-        };
-        let size = bytes.len();
-        let file = reqwest::multipart::Part::bytes(bytes)
-            .file_name(name.to_owned())
-            .mime_str(kind.mime())
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        let form = reqwest::multipart::Form::new()
-            .part("file", file)
-            .text("name", name.to_owned())
-            .text("plugins", crate::images::IMAGE_AGENT)
-            .text("responseMode", "sync")
-            .text("sizeBytes", size.to_string())
-            .text("sessionId", session_id.to_owned());
-        let request = self
-            .keyed(
-                reqwest::Method::POST,
-                "/media/v1/public/file/raw",
-                key,
-                settings,
-            )
-            .multipart(form);
-        let response =
-            match check_status(send_within(request, settings.request_timeout).await?).await {
-                Err(UpstreamError::Status {
-                    status: 429,
-                    message,
-                    ..
-                }) => return Err(UpstreamError::UploadsLimited { message }),
-                other => other?,
-            };
-        let body = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await?;
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| UpstreamError::Protocol(format!("upload answer is not JSON ({e})")))?;
-        let data = &value["data"];
-        let text = |key: &str| data[key].as_str().map(str::trim).filter(|t| !t.is_empty());
-        Ok(Upload {
-            media_id: text("id").or_else(|| text("_id")).map(str::to_owned),
-            description: text("context")
-                .or_else(|| text("extractedText"))
-                .unwrap_or_default()
-                .to_owned(),
-            status: text("actionStatus").unwrap_or("unknown").to_owned(),
-        })
-    }
-
-    /// `DELETE /media/v1/public/file/{id}` (ondemand-media.md §1.3): any 2xx is a success.
-    pub async fn delete_media(
-        &self,
-        credential: &Credential,
-        settings: &Settings,
-        media_id: &str,
-    ) -> Result<(), UpstreamError> {
-        let Credential::ApiKey(key) = credential else {
-            return Err(UpstreamError::NoUploads("no API key"));
-        };
-        let request = self.keyed(
-            reqwest::Method::DELETE,
-            &format!("/media/v1/public/file/{media_id}"),
-            key,
-            settings,
-        );
-        check_status(send_within(request, settings.request_timeout).await?).await?;
-        Ok(())
-    }
-}
-
-async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, UpstreamError> {
+pub(super) async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, UpstreamError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -543,22 +464,23 @@ async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, 
     Err(UpstreamError::from_status(status.as_u16(), &body))
 }
 
-/// Sends `request`, bounded by `wait`; transport failures are typed, the status unchecked.
-async fn send_within(
+/// Sends `request` on `route`, bounded by `wait`; transport failures are typed (the way's
+/// faults apart), the status unchecked.
+pub(super) async fn send_within(
+    route: &Route,
     request: reqwest::RequestBuilder,
     wait: Duration,
 ) -> Result<reqwest::Response, UpstreamError> {
     match tokio::time::timeout(wait, request.send()).await {
         Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
-        Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
-        Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
+        Ok(Err(e)) => Err(route.failure(&e)),
         Ok(Ok(response)) => Ok(response),
     }
 }
 
 /// The whole body, bounded by `wait`; one that says it is larger than `limit` is refused
 /// unread.
-async fn read_body(
+pub(super) async fn read_body(
     response: reqwest::Response,
     wait: Duration,
     limit: usize,
@@ -573,136 +495,5 @@ async fn read_body(
         Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
         Ok(Err(e)) => Err(UpstreamError::Connect(describe_reqwest(&e))),
         Ok(Ok(bytes)) => Ok(bytes),
-    }
-}
-
-fn collect_sse(bytes: &[u8]) -> Result<SyncAnswer, UpstreamError> {
-    let mut parser = SseParser::new();
-    let mut frames = Vec::new();
-    parser.push(bytes, &mut frames)?;
-    parser.finish(&mut frames)?;
-    let mut answer = Answer::default();
-    let mut complete = false;
-    for frame in &frames {
-        let event = interpret(frame)?;
-        complete |= event.completes();
-        if answer.apply(event) {
-            return Ok(answer.into_sync());
-        }
-    }
-    if complete {
-        return Ok(answer.into_sync());
-    }
-    Err(UpstreamError::Truncated)
-}
-
-/// Accumulates a streamed answer; shared by the sync-over-SSE path and the stream relay.
-#[derive(Debug, Default, Clone)]
-pub struct Answer {
-    pub content: String,
-    pub reasoning: String,
-    pub metrics: Option<Metrics>,
-}
-
-impl Answer {
-    /// Applies one event; true once the stream is done. A `CompletedAnswer` fills the
-    /// content only if no delta came (§4.1 trap a).
-    pub fn apply(&mut self, event: UpstreamEvent) -> bool {
-        match event {
-            UpstreamEvent::Content(c) => self.content.push_str(&c),
-            UpstreamEvent::Reasoning(r) => self.reasoning.push_str(&r),
-            UpstreamEvent::CompletedAnswer(a) if self.content.is_empty() => self.content = a,
-            UpstreamEvent::Metrics(m) => self.metrics = Some(m),
-            UpstreamEvent::Done => return true,
-            UpstreamEvent::CompletedAnswer(_) | UpstreamEvent::Other => {}
-        }
-        false
-    }
-
-    fn into_sync(self) -> SyncAnswer {
-        SyncAnswer {
-            answer: self.content,
-            reasoning: self.reasoning,
-            metrics: self.metrics,
-        }
-    }
-}
-
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// The events of one upstream stream. Dropping it closes the upstream connection, which
-/// is how a client disconnect cancels the upstream request.
-pub struct EventStream {
-    body: ByteStream,
-    parser: SseParser,
-    frames: VecDeque<RawFrame>,
-    scratch: Vec<RawFrame>,
-    idle_timeout: Duration,
-    eof: bool,
-    finished: bool,
-    /// The completion status log or the metrics have come: an end without `[DONE]` is then
-    /// a complete answer, not a truncated one (§14.3).
-    complete: bool,
-}
-
-impl EventStream {
-    pub fn new(
-        body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
-        idle_timeout: Duration,
-    ) -> Self {
-        Self {
-            body: Box::pin(body),
-            parser: SseParser::new(),
-            frames: VecDeque::new(),
-            scratch: Vec::new(),
-            idle_timeout,
-            eof: false,
-            finished: false,
-            complete: false,
-        }
-    }
-
-    /// The next event; `None` after `Done` or an error. An end without `[DONE]` is `Done`
-    /// once the completion status log or the metrics came, else
-    /// [`UpstreamError::Truncated`]; a silence longer than the idle timeout is a timeout.
-    pub async fn next(&mut self) -> Option<Result<UpstreamEvent, UpstreamError>> {
-        loop {
-            if self.finished {
-                return None;
-            }
-            if let Some(frame) = self.frames.pop_front() {
-                let event = interpret(&frame);
-                match &event {
-                    Ok(UpstreamEvent::Done) | Err(_) => self.finished = true,
-                    Ok(e) => self.complete |= e.completes(),
-                }
-                return Some(event);
-            }
-            if self.eof {
-                self.finished = true;
-                return Some(if self.complete {
-                    Ok(UpstreamEvent::Done)
-                } else {
-                    Err(UpstreamError::Truncated)
-                });
-            }
-            let step = match tokio::time::timeout(self.idle_timeout, self.body.next()).await {
-                Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::StreamIdle)),
-                Ok(Some(Ok(chunk))) => self.parser.push(&chunk, &mut self.scratch),
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(error = %describe_reqwest(&e), "upstream stream broke");
-                    Err(UpstreamError::Truncated)
-                }
-                Ok(None) => {
-                    self.eof = true;
-                    self.parser.finish(&mut self.scratch)
-                }
-            };
-            if let Err(e) = step {
-                self.finished = true;
-                return Some(Err(e));
-            }
-            self.frames.extend(self.scratch.drain(..));
-        }
     }
 }

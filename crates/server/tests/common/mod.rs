@@ -3,6 +3,8 @@
 //! parallel.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxies;
+
 use std::time::Duration;
 
 use fake_ondemand::{FakeOnDemand, FakeOptions};
@@ -30,6 +32,8 @@ pub struct Harness {
     data: Option<tempfile::TempDir>,
     /// What the server was started with, for [`Harness::restart`].
     pub config: Config,
+    /// The TLS fake's CA (PEM), removed with the harness.
+    pub ca: Option<tempfile::TempPath>,
 }
 
 /// Fast settings for tests: no waits between retries, short timeouts, no rate limit.
@@ -82,6 +86,35 @@ impl Harness {
         tweak: impl FnOnce(&mut Settings),
     ) -> Self {
         let fake = FakeOnDemand::start(options).await.unwrap();
+        Self::build_on(fake, accounts, tweak).await
+    }
+
+    /// As [`Harness::build`], with the fake serving HTTPS (HTTP/2 by ALPN) and the proxy
+    /// trusting its CA through `upstream_ca_file` (in the fake's own temporary directory).
+    pub async fn build_tls(
+        options: FakeOptions,
+        accounts: Vec<AccountConfig>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let fake = FakeOnDemand::start_tls(options).await.unwrap();
+        let ca = tempfile::Builder::new().suffix(".pem").tempfile().unwrap();
+        std::fs::write(ca.path(), fake.ca_pem().unwrap()).unwrap();
+        let ca = ca.into_temp_path();
+        let path = ca.display().to_string();
+        let mut h = Self::build_on(fake, accounts, |settings| {
+            settings.upstream_ca_file = path;
+            tweak(settings);
+        })
+        .await;
+        h.ca = Some(ca);
+        h
+    }
+
+    async fn build_on(
+        fake: FakeOnDemand,
+        accounts: Vec<AccountConfig>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         for account in &accounts {
             match account {
                 AccountConfig::ApiKey { api_key, .. } => fake.add_key(api_key.expose()),
@@ -125,6 +158,7 @@ impl Harness {
             writer: Some(writer),
             data: Some(data),
             config,
+            ca: None,
         }
     }
 
