@@ -5,12 +5,13 @@
 # Usage: bench/run.sh [seconds per scenario] [group…]
 # Groups: core (the proxy against the fake, failover, conversations), usage, tools, cleanup,
 # dialects, store, scale (saturation and 5,000 streams against direct, memory, CPU per
-# request), metrics (Prometheus counting on vs off); all of them when none is named.
+# request), metrics (Prometheus counting on vs off), tls (saturation and 5,000 streams over
+# HTTPS with HTTP/2 upstream); all of them when none is named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
-groups=" ${*:-core usage tools cleanup dialects store scale metrics} "
+groups=" ${*:-core usage tools cleanup dialects store scale metrics tls} "
 want() { [[ $groups == *" $1 "* ]]; }
 
 cargo build --release --locked -q -p ondemand-proxy -p fake-ondemand -p loadgen -p storebench
@@ -157,6 +158,44 @@ if want scale; then
   run "light 40 req/s, proxy" --target proxy --url "$scale" --key "$token" --rate 40 "${cpu[@]}"
   cat "$work/scale.jsonl" >&2
 fi
+# TLS and HTTP/2 upstream (issue 27): saturation and 5,000 streams against a fake that speaks
+# HTTPS with HTTP/2 as Cloudflare's edge does (256 streams a connection), with the same load
+# sent straight to it. Direct, loadgen speaks HTTP/1.1 over TLS on a connection per worker;
+# proxied, the proxy's upstream negotiates h2. Also the proxy's peak RSS, its RSS 60 s later,
+# and the most upstream connections it held open at once (sampled every 0.2 s with ss).
+if want tls; then
+  "$bin/fake-ondemand" --tls --ca-out "$work/ca.pem" --no-record --frame-delay-ms 50 \
+    >"$work/fake-tls.out" 2>"$work/fake-tls.err" &
+  tls_fake_pid=$!
+  pids+=($tls_fake_pid)
+  tls_fake=$(wait_line "$work/fake-tls.out" "listening on ")
+  # shellcheck disable=SC2086
+  env API_ACCESS_TOKEN="$token" RATE_LIMIT=0 MAX_CONCURRENT_UPSTREAM=0 RUST_LOG=warn ${TLS_ENV:-} \
+    ONDEMAND_BASE_URL="$tls_fake" ONDEMAND_CA_FILE="$work/ca.pem" \
+    ONDEMAND_ACCOUNTS='[{"api_key":"ok1"},{"api_key":"ok2"},{"api_key":"ok3"}]' \
+    "${SCALE_BIN:-$bin/ondemand-proxy}" serve --port 0 --data-dir "$work/data-tls" >"$work/tls.out" 2>"$work/tls.err" &
+  tls_pid=$!
+  pids+=($tls_pid)
+  tls=$(wait_line "$work/tls.out" "listening on ")
+  upstream_conns() { ss -Htn state established "( dport = :${tls_fake##*:} )" | wc -l; }
+  cpu=(--cpu "fake=$tls_fake_pid" --cpu "proxy=$tls_pid")
+  for round in 1 2; do
+    run "tls saturation, direct #$round" --target direct --url "$tls_fake" --ca "$work/ca.pem" --key ok1 --concurrency 32 "${cpu[@]}"
+    run "tls saturation, proxy #$round" --target proxy --url "$tls" --key "$token" --concurrency 32 "${cpu[@]}"
+  done
+  echo 5 >"/proc/$tls_pid/clear_refs"
+  run "tls 5000 streams, direct" --target direct --url "$tls_fake" --ca "$work/ca.pem" --key ok1 --stream --concurrency 5000 "${cpu[@]}"
+  (most=0; while kill -0 "$tls_pid" 2>/dev/null && [ ! -e "$work/tls.done" ]; do
+     n=$(upstream_conns); [ "$n" -gt "$most" ] && most=$n && echo "$most" >"$work/tls.conns"; sleep 0.2
+   done) &
+  run "tls 5000 streams, proxy" --target proxy --url "$tls" --key "$token" --stream --concurrency 5000 "${cpu[@]}"
+  touch "$work/tls.done"
+  peak=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$tls_pid/status")
+  echo "{\"label\": \"tls 5000 streams, proxy: most upstream connections open\", \"value\": $(cat "$work/tls.conns" 2>/dev/null || echo 0)}" >>"$work/scale.jsonl"
+  echo "{\"label\": \"tls 5000 streams, proxy: peak RSS MiB\", \"value\": $peak}" >>"$work/scale.jsonl"
+  sleep 60
+  echo "{\"label\": \"tls 5000 streams, proxy: RSS MiB 60 s after\", \"value\": $(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$tls_pid/status")}" >>"$work/scale.jsonl"
+fi
 if want store; then
   "$bin/storebench" --rows 500000 | tee "$work/store.json"
   # The admin API's queries on a database of 10 million usage rows (90 days).
@@ -206,6 +245,9 @@ compare("20 tools vs none, stream first text p50", "stream @500/s, with 20 tools
 compare("saturation, proxy vs direct", "saturation, proxy #", "saturation, direct #", "rps", "%", "; goal at least 50 % of direct, i.e. -50 %")
 diff("5,000 streams, proxy vs direct", "5000 streams, direct", "5000 streams, proxy")
 compare("5,000 streams/s, proxy vs direct", "5000 streams, proxy", "5000 streams, direct", "rps", "%", "; goal -10 % at worst")
+compare("TLS saturation, proxy vs direct", "tls saturation, proxy #", "tls saturation, direct #", "rps", "%")
+diff("TLS 5,000 streams, proxy vs direct", "tls 5000 streams, direct", "tls 5000 streams, proxy")
+compare("TLS 5,000 streams/s, proxy vs direct", "tls 5000 streams, proxy", "tls 5000 streams, direct", "rps", "%", "; goal -10 % at worst")
 for dialect in ("messages", "responses", "completions"):
     compare(f"{dialect} vs chat @1000/s, p99", f"@1000/s, {dialect} #", "@1000/s, chat #", "p99_ms", target="; target within 0.1 ms")
     compare(f"{dialect} vs chat, stream first text p99", f"stream @500/s, {dialect} #", "stream @500/s, chat #", "ttft_p99_ms")
@@ -230,6 +272,7 @@ ceiling("ceiling at saturation", "saturation, direct", "saturation, proxy")
 cpu_lines("5000 streams")
 ceiling("ceiling, 5,000 streams", "5000 streams, direct", "5000 streams, proxy")
 cpu_lines("light 40")
+cpu_lines("tls ")
 for line in open(sys.argv[2]):
     figure = json.loads(line)
     print(f"{figure['label']}: {figure['value']}")

@@ -231,6 +231,28 @@ test('a setting changes live, a bad value gets an inline error, a pinned one is 
   await page.getByText('Settings saved and applied').first().waitFor();
 });
 
+test('settings → network: a connection test shows the way and the answer', async () => {
+  await nav('settings');
+  const card = byTest('network-test');
+  await card.scrollIntoViewIfNeeded();
+  // The demo account's way: straight to the simulated upstream, plain HTTP.
+  await byTest('network-account').click();
+  await page.getByRole('option').nth(1).click();
+  await byTest('network-run').click();
+  const result = byTest('network-result');
+  await result.waitFor();
+  await result.getByText('on-demand.io was reached').waitFor();
+  await result.getByText('http/1.1', { exact: true }).waitFor();
+  assert.match(await result.innerText(), /HTTP 200, \d+ models listed/);
+  assert.match(await result.innerText(), /none \(direct\)/);
+  await card.screenshot({ path: join(SHOTS, 'en-network-test.png') });
+  // The settings' own way, with no key: the upstream's refusal is told apart from the network's.
+  await byTest('network-account').click();
+  await page.getByRole('option').first().click();
+  await byTest('network-run').click();
+  await byTest('network-fault').getByText('on-demand.io answered with an error').waitFor();
+});
+
 test('models: the live catalogue refreshes; a bad alias is refused inline; an alias to a retired endpoint is flagged', async () => {
   await nav('models');
   const catalogue = byTest('catalogue-table');

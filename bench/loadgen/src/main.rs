@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::Mutex;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -128,6 +129,10 @@ struct Args {
     /// A label for the report line.
     #[arg(long, default_value = "")]
     label: String,
+    /// For an `https://` URL: the PEM file of the CA to trust (`fake-ondemand --tls --ca-out`).
+    /// Each worker then speaks HTTP/1.1 over its own TLS connection.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<std::path::PathBuf>,
 }
 
 fn process(text: &str) -> Result<(String, u32), String> {
@@ -165,7 +170,7 @@ fn header(text: &str) -> Result<(String, String), String> {
     Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 struct Shared {
     client: HttpClient,
@@ -385,6 +390,25 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &args.ca {
+        let pem = std::fs::read(path)?;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert?)?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     let client = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(4096)
         .build(connector);

@@ -142,7 +142,8 @@ impl Health {
             | Blame::Proxy
             | Blame::ModelRefused
             | Blame::Uploads
-            | Blame::Network => {}
+            | Blame::Network
+            | Blame::Connection => {}
             Blame::AccountUnusable => {
                 self.state = State::NeedsAttention {
                     reason: reason.to_owned(),

@@ -151,6 +151,21 @@ pub struct AccountStatus {
 }
 
 impl Account {
+    /// Who the account calls on-demand.io as, and which way.
+    pub fn caller(&self) -> crate::upstream::Caller<'_> {
+        crate::upstream::Caller {
+            credential: &self.credential,
+            proxy: self.config.options().proxy.as_ref(),
+        }
+    }
+
+    /// Whether `other` goes out the same way (the demo upstream, or the same proxy): a
+    /// failure of the way would meet both alike.
+    pub fn same_way(&self, other: &Account) -> bool {
+        self.simulated() == other.simulated()
+            && self.config.options().proxy == other.config.options().proxy
+    }
+
     /// A simulated account (the demo's): its calls go to the in-process demo upstream.
     pub fn simulated(&self) -> bool {
         matches!(&self.credential, Credential::ApiKey(key) if crate::upstream::is_simulated(key))

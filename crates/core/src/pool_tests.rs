@@ -14,6 +14,7 @@ fn account(name: &str, weight: u32, max_concurrent: Option<u32>, enabled: bool) 
             weight,
             max_concurrent,
             enabled,
+            proxy: None,
         },
     })
 }

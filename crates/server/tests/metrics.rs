@@ -364,6 +364,7 @@ async fn a_request_that_waits_for_a_busy_account_is_counted_as_a_pool_wait() {
             weight: 1,
             max_concurrent: Some(1),
             enabled: true,
+            proxy: None,
         },
     };
     let h = Harness::build(FakeOptions::default(), vec![one_at_a_time], |s| {

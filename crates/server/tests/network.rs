@@ -327,3 +327,207 @@ async fn a_proxy_setting_is_checked_and_applies_at_the_next_request() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(proxy.seen().len(), 1, "the next request took the proxy");
 }
+
+#[tokio::test]
+async fn an_accounts_own_proxy_overrides_the_global_one_and_a_dead_one_fails_over() {
+    let global = TestProxy::connect().await;
+    let own = TestProxy::socks5(Some(("acct", "own-secret"))).await;
+    let global_url = global.url("http", None);
+    let h = Harness::build_tls(FakeOptions::default(), vec![], |s| {
+        s.upstream_proxy = Some(ondemand_core::config::ProxyUrl::parse(&global_url).unwrap());
+    })
+    .await;
+    for key in ["k-own", "k-global"] {
+        h.fake.add_key(key);
+    }
+    let (status, own_account) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"name": "own", "api_key": "k-own",
+                        "proxy": own.url("socks5h", Some(("acct", "own-secret")))})),
+        )
+        .await;
+    assert_eq!(status, 201, "{own_account}");
+    let masked = own_account["proxy"].as_str().unwrap().to_owned();
+    assert!(
+        !own_account.to_string().contains("own-secret"),
+        "{own_account}"
+    );
+    let (status, body) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"name": "global", "api_key": "k-global"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["proxy"].is_null(), "{body}");
+
+    // Round robin: each account goes out its own way.
+    for _ in 0..4 {
+        let (status, body) = h.chat(hello()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let by_key = |key: &str| {
+        h.fake
+            .requests_to("/query")
+            .iter()
+            .filter(|r| r.credential.as_deref() == Some(key))
+            .count()
+    };
+    assert!(by_key("k-own") >= 1 && by_key("k-global") >= 1);
+    assert!(own.seen().iter().all(|t| t.user.as_deref() == Some("acct")));
+    assert!(!own.seen().is_empty() && !global.seen().is_empty());
+
+    // Sending the masked proxy back keeps it; a dead proxy on one account fails over to the
+    // account that goes another way, and blames neither.
+    let id = own_account["id"].as_i64().unwrap();
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            &format!("/api/accounts/{id}"),
+            Some(json!({"proxy": masked})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = h.chat(hello()).await;
+    assert_eq!(status, 200, "the kept password still works: {body}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            &format!("/api/accounts/{id}"),
+            Some(json!({"proxy": format!("socks5://{closed}")})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..4 {
+        let (status, body) = h.chat(hello()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for (name, (state, _)) in h.account_states() {
+        assert_eq!(state, "healthy", "{name} was blamed for a proxy");
+    }
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            &format!("/api/accounts/{id}"),
+            Some(json!({"proxy": "gopher://x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "proxy", "{body}");
+}
+
+#[tokio::test]
+async fn more_streams_than_one_connection_carries_open_another_connection() {
+    let h = Harness::build_tls(FakeOptions::default(), vec![key_account("k1")], |s| {
+        s.max_concurrent_upstream = 0;
+    })
+    .await;
+    // Streams that stay open ~1 s, so that all of them are in flight at once.
+    h.fake.set_default_behaviour(Behaviour {
+        frame_delay_ms: 100,
+        ..Default::default()
+    });
+    let n = ondemand_core::upstream::transport::STREAMS_PER_LANE + 60;
+    let streams = (0..n).map(|_| h.stream(hello()));
+    for (status, _, raw) in futures_util::future::join_all(streams).await {
+        assert_eq!(status, 200, "{raw}");
+    }
+    let (h2, h1) = h.fake.tls_connections();
+    assert_eq!(h1, 0);
+    assert!(h2 >= 2, "{n} streams at once went on {h2} connection(s)");
+    assert!(h2 <= 4, "{n} streams at once opened {h2} connections");
+}
+
+/// The id of the account named `name`, from the admin API.
+async fn account_id(h: &Harness, name: &str) -> i64 {
+    let (_, list) = h.admin("GET", "/api/accounts", None).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn test_connection_shows_the_way_and_names_what_fails() {
+    let proxy = TestProxy::socks5(Some(("probe", "probe-secret"))).await;
+    let h = Harness::build_tls(FakeOptions::default(), vec![key_account("k1")], |_| {}).await;
+    let id = account_id(&h, "k1").await;
+    let (status, probe) = h
+        .admin("POST", "/api/network/test", Some(json!({"account": id})))
+        .await;
+    assert_eq!(status, 200, "{probe}");
+    assert!(probe["fault"].is_null(), "{probe}");
+    assert_eq!(probe["protocol"], "h2", "{probe}");
+    assert_eq!(probe["tls_version"], "TLSv1.3", "{probe}");
+    assert_eq!(probe["issuer"], "fake-ondemand test CA", "{probe}");
+    assert_eq!(
+        probe["address"],
+        format!("127.0.0.1:{}", fake_port(&h)),
+        "{probe}"
+    );
+    assert_eq!(probe["status"], 200);
+    assert!(probe["endpoints"].as_u64().unwrap() > 0, "{probe}");
+    assert_eq!(probe["trust"], "system");
+    assert_eq!(probe["extra_roots"], 1);
+    assert!(probe["proxy"].is_null());
+
+    // Without an account: the way works, on-demand.io refuses the keyless call.
+    let (_, probe) = h.admin("POST", "/api/network/test", Some(json!({}))).await;
+    assert_eq!(probe["fault"], "upstream", "{probe}");
+    assert_eq!(probe["protocol"], "h2", "{probe}");
+
+    // Through a proxy: the address reached is the proxy's, shown masked.
+    let url = proxy.url("socks5h", Some(("probe", "probe-secret")));
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            "/api/settings",
+            Some(json!({"upstream_proxy": url})),
+        )
+        .await;
+    assert!(status < 300, "{body}");
+    let (_, probe) = h
+        .admin("POST", "/api/network/test", Some(json!({"account": id})))
+        .await;
+    assert!(probe["fault"].is_null(), "{probe}");
+    assert_eq!(probe["address"], proxy.addr.to_string(), "{probe}");
+    assert!(!probe.to_string().contains("probe-secret"), "{probe}");
+    assert!(
+        probe["proxy"]
+            .as_str()
+            .unwrap()
+            .contains(ondemand_core::config::PASSWORD_MASK)
+    );
+
+    // A CA no longer trusted: the certificate, in so many words.
+    let (status, body) = h
+        .admin(
+            "PATCH",
+            "/api/settings",
+            Some(json!({"upstream_proxy": "", "upstream_ca_file": ""})),
+        )
+        .await;
+    assert!(status < 300, "{body}");
+    let (_, probe) = h
+        .admin("POST", "/api/network/test", Some(json!({"account": id})))
+        .await;
+    assert_eq!(probe["fault"], "certificate", "{probe}");
+    assert!(
+        probe["error"]
+            .as_str()
+            .unwrap()
+            .contains("upstream_ca_file"),
+        "{probe}"
+    );
+}

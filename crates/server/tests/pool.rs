@@ -21,6 +21,7 @@ fn weighted(name: &str, weight: u32, max_concurrent: Option<u32>) -> AccountConf
             weight,
             max_concurrent,
             enabled: true,
+            proxy: None,
         },
     }
 }

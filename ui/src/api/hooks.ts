@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ImportReport, NewToken, Overview, Pattern, PatternsView, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -109,6 +109,10 @@ export const useDeleteAccount = () =>
   useChange((id: number) => api<void>(`/api/accounts/${id}`, { method: 'DELETE' }), [keys.accounts]);
 export const useResetAccount = () =>
   useChange((id: number) => api<Account>(`/api/accounts/${id}/reset`, { method: 'POST' }), [keys.accounts]);
+/** Settings → Network: a connection test of the settings' way, or one account's. */
+export const useTestConnection = () =>
+  useMutation({ mutationFn: (body: ConnectionTest) => api<Probe>('/api/network/test', { method: 'POST', body }) });
+
 export const useTestAccount = () =>
   useChange((id: number) => api<AccountTest>(`/api/accounts/${id}/test`, { method: 'POST' }), [keys.accounts]);
 

@@ -261,6 +261,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/network/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Tests the way to on-demand.io on a new connection: address, TLS version, protocol,
+         *     certificate issuer, proxy, time, and the catalogue's answer. A failure is a result, so the
+         *     answer is `200` either way.
+         */
+        post: operations["settings_test_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -499,6 +520,8 @@ export interface components {
             /** @description Models refused to this account (a plan or premium refusal): it serves the others. */
             model_blocks: components["schemas"]["ModelBlock"][];
             name: string;
+            /** @description The account's own proxy, its password masked; `None` takes the global setting. */
+            proxy?: string | null;
             reason?: string | null;
             /**
              * Format: double
@@ -541,6 +564,11 @@ export interface components {
             max_concurrent?: number | null;
             name?: string | null;
             password?: string | null;
+            /**
+             * @description The account's own proxy (`http://`, `https://`, `socks5://`, `socks5h://`); empty for
+             *     the global `upstream_proxy`. Shown masked; the masked URL sent back keeps the password.
+             */
+            proxy?: string | null;
             /**
              * Format: int32
              * @description 1–1000; share of traffic under the `weighted` strategy.
@@ -642,6 +670,16 @@ export interface components {
              */
             ok_at?: number | null;
         };
+        /** @description Which way a connection test takes. */
+        ConnectionTest: {
+            /**
+             * Format: int64
+             * @description An account's id: its own proxy, and its key for the catalogue call. Without one, the
+             *     settings' proxy and no key (the answer is then on-demand.io's 401, which still shows
+             *     the way works).
+             */
+            account?: number | null;
+        };
         /** @description One endpoint of the live catalogue as the admin API shows it. */
         Endpoint: components["schemas"]["UpstreamEndpoint"] & {
             /** @description The accounts whose last good read lists it. */
@@ -683,6 +721,8 @@ export interface components {
             max_concurrent?: number | null;
             name: string;
             password?: string | null;
+            /** @description The account's own proxy, with secrets only (its URL may hold a password). */
+            proxy?: string | null;
             /** Format: int32 */
             weight: number;
         };
@@ -787,6 +827,8 @@ export interface components {
                 /** @description Models refused to this account (a plan or premium refusal): it serves the others. */
                 model_blocks: components["schemas"]["ModelBlock"][];
                 name: string;
+                /** @description The account's own proxy, its password masked; `None` takes the global setting. */
+                proxy?: string | null;
                 reason?: string | null;
                 /**
                  * Format: double
@@ -955,6 +997,47 @@ export interface components {
             /** @description The list is the shipped one (nothing edited, or reset). */
             builtin: boolean;
             data: components["schemas"]["PatternView"][];
+        };
+        /** @description What a connection test found. */
+        Probe: {
+            /** @description The address connected to: the upstream's, or the proxy's when one is taken. */
+            address?: string | null;
+            /** @description Endpoints listed in the answer (with an API key). */
+            endpoints?: number | null;
+            error?: string | null;
+            extra_roots: number;
+            /**
+             * @description What went wrong, if anything; `fault` says whose: `certificate`, `proxy`, `dns`, or
+             *     `upstream` (on-demand.io answered with an error), `connect` (anything else).
+             */
+            fault?: string | null;
+            /** @description The certificate's issuer (`CN`, else `O`). */
+            issuer?: string | null;
+            /**
+             * Format: double
+             * @description From the start of the call to its answer's head, new connection included.
+             */
+            latency_ms: number;
+            /** @description `h2` or `http/1.1`. */
+            protocol?: string | null;
+            /** @description The proxy taken, its password masked. */
+            proxy?: string | null;
+            /** @description The proxy came from the environment (`HTTPS_PROXY`, `ALL_PROXY`). */
+            proxy_from_env: boolean;
+            /**
+             * Format: int32
+             * @description The catalogue call's HTTP status, when there was an answer.
+             */
+            status?: number | null;
+            /** @description `TLSv1.3`, `TLSv1.2`; `None` over plain HTTP. */
+            tls_version?: string | null;
+            /**
+             * @description Where the trusted roots came from: `system` or `bundled` (`None` over plain HTTP), and
+             *     how many were added from `upstream_ca_file`.
+             */
+            trust?: string | null;
+            /** @description The URL called (the catalogue on `base_url`). */
+            url: string;
         };
         /**
          * @description What kind of proxy-wide problem the upstream shows.
@@ -1349,6 +1432,7 @@ export type Bucket = components['schemas']['Bucket'];
 export type CallSummary = components['schemas']['CallSummary'];
 export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
+export type ConnectionTest = components['schemas']['ConnectionTest'];
 export type Endpoint = components['schemas']['Endpoint'];
 export type Error = components['schemas']['Error'];
 export type ErrorObject = components['schemas']['ErrorObject'];
@@ -1375,6 +1459,7 @@ export type Overview = components['schemas']['Overview'];
 export type Pattern = components['schemas']['Pattern'];
 export type PatternView = components['schemas']['PatternView'];
 export type PatternsView = components['schemas']['PatternsView'];
+export type Probe = components['schemas']['Probe'];
 export type ProblemKind = components['schemas']['ProblemKind'];
 export type Proxy = components['schemas']['Proxy'];
 export type ProxyInput = components['schemas']['ProxyInput'];
@@ -1874,6 +1959,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    settings_test_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionTest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Probe"];
+                };
             };
             "4XX": components["responses"]["Error"];
             "5XX": components["responses"]["Error"];

@@ -174,7 +174,7 @@ export function Accounts() {
   );
 }
 
-const FIELDS = ['name', 'kind', 'api_key', 'email', 'password', 'weight', 'max_concurrent'];
+const FIELDS = ['name', 'kind', 'api_key', 'email', 'password', 'weight', 'max_concurrent', 'proxy'];
 
 function AccountForm({ account, onClose }: { account: Account | null; onClose: () => void }) {
   const { t } = useTranslation();
@@ -187,6 +187,8 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
   const [password, setPassword] = useState('');
   const [weight, setWeight] = useState<number | string>(account?.weight ?? 1);
   const [maxConcurrent, setMaxConcurrent] = useState<number | string>(account?.max_concurrent ?? 0);
+  // Shown masked; sent back unchanged, the server keeps the password.
+  const [proxy, setProxy] = useState(account?.proxy ?? '');
   const mutation = account ? update : create;
   const error = mutation.error;
 
@@ -195,6 +197,7 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
       weight: typeof weight === 'number' ? weight : Number(weight),
       max_concurrent: typeof maxConcurrent === 'number' ? maxConcurrent : Number(maxConcurrent || 0),
     };
+    if (proxy.trim() !== (account?.proxy ?? '')) input.proxy = proxy.trim();
     if (!account) {
       input.kind = kind;
       if (name.trim()) input.name = name.trim();
@@ -276,6 +279,15 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
         <NumberInput label={t('accounts.weight')} description={t('accounts.weightHint')} value={weight} onChange={setWeight} error={fieldError(error, 'weight', t)} data-testid="account-weight" />
         <NumberInput label={t('accounts.maxConcurrent')} description={t('accounts.maxConcurrentHint')} value={maxConcurrent} onChange={setMaxConcurrent} min={0} error={fieldError(error, 'max_concurrent', t)} />
       </Group>
+      <TextInput
+        label={t('accounts.proxy')}
+        description={t('accounts.proxyHint')}
+        placeholder="socks5h://127.0.0.1:7890"
+        value={proxy}
+        onChange={(e) => setProxy(e.currentTarget.value)}
+        error={fieldError(error, 'proxy', t)}
+        data-testid="account-proxy"
+      />
     </FormModal>
   );
 }

@@ -8,6 +8,7 @@ import { inShell } from '../api/shell';
 import type { Setting } from '../api/types';
 import { ErrorAlert, PageHeader } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
+import { NetworkTest } from '../components/NetworkTest';
 import { DesktopSettings } from './DesktopSettings';
 import { changedSettings, groupSettings, inLanguage } from '../lib/settings';
 
@@ -56,7 +57,7 @@ export function Settings() {
       {formLevelError(error, [...byKey.keys()], t) && <Alert color="red" mb="md">{formLevelError(error, [...byKey.keys()], t)}</Alert>}
       <Stack gap="md">
         {inShell() && <DesktopSettings />}
-        {groupSettings(settings.data ?? []).map((group) => (
+        {groupSettings(settings.data ?? []).map((group) => [
           <Card withBorder key={group.group} padding="md">
             <Title order={3} size="h5" mb="xs">
               {t(`settings.groups.${group.group}`)}
@@ -73,8 +74,9 @@ export function Settings() {
                 />
               ))}
             </Stack>
-          </Card>
-        ))}
+          </Card>,
+          group.group === 'upstream' && <NetworkTest key="network" />,
+        ])}
       </Stack>
       {dirty && (
         <Affix position={{ bottom: 20, right: 20 }}>

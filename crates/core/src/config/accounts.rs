@@ -42,13 +42,15 @@ pub enum AccountConfig {
 }
 
 /// How the pool treats an account, whatever its kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountOptions {
     /// Share of traffic under the `weighted` strategy.
     pub weight: u32,
     /// Cap on this account's concurrent requests; `None` is unlimited.
     pub max_concurrent: Option<u32>,
     pub enabled: bool,
+    /// The account's own way out; `None` takes `upstream_proxy`.
+    pub proxy: Option<super::ProxyUrl>,
 }
 
 impl Default for AccountOptions {
@@ -57,6 +59,7 @@ impl Default for AccountOptions {
             weight: 1,
             max_concurrent: None,
             enabled: true,
+            proxy: None,
         }
     }
 }
@@ -236,6 +239,23 @@ fn account_options(
     }
     if let Some(v) = obj.get("enabled") {
         options.enabled = boolean(&format!("{field}.enabled"), &Raw::Json(v.clone()), origin)?;
+    }
+    match obj.get("proxy") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) if text.trim().is_empty() => {}
+        Some(Value::String(text)) => {
+            options.proxy = Some(
+                super::ProxyUrl::parse(text)
+                    .map_err(|reason| invalid(&format!("{field}.proxy"), origin, reason))?,
+            );
+        }
+        Some(_) => {
+            return Err(invalid(
+                &format!("{field}.proxy"),
+                origin,
+                "expected a proxy URL string",
+            ));
+        }
     }
     Ok(options)
 }

@@ -340,3 +340,64 @@ fn values_sent_as_headers_must_be_header_safe() {
         .is_ok()
     );
 }
+
+#[test]
+fn an_account_may_have_its_own_proxy_and_a_bad_one_is_named_without_its_password() {
+    let config = load_with(
+        None,
+        &[(
+            "ONDEMAND_ACCOUNTS",
+            r#"[{"api_key": "k1", "proxy": "socks5h://u:pw@127.0.0.1:7890"}, {"api_key": "k2", "proxy": ""}]"#,
+        )],
+        &[],
+    )
+    .unwrap();
+    let proxies: Vec<Option<String>> = config
+        .accounts
+        .iter()
+        .map(|a| a.options().proxy.as_ref().map(|p| p.expose().to_owned()))
+        .collect();
+    assert_eq!(
+        proxies,
+        [Some("socks5h://u:pw@127.0.0.1:7890".to_owned()), None]
+    );
+    let e = error_text(load_with(
+        None,
+        &[(
+            "ONDEMAND_ACCOUNTS",
+            r#"[{"api_key": "k1", "proxy": "ftp://u:hunter2@h:1"}]"#,
+        )],
+        &[],
+    ));
+    assert!(e.contains("accounts[0].proxy"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn the_proxy_and_ca_file_settings_are_checked_at_start() {
+    let e = error_text(load_with(
+        None,
+        &[("ONDEMAND_PROXY", "proxy.corp:3128")],
+        &[],
+    ));
+    assert!(e.contains("ONDEMAND_PROXY"), "{e}");
+    let e = error_text(load_with(
+        None,
+        &[],
+        &[("upstream_ca_file", "/no/such/ca.pem")],
+    ));
+    assert!(
+        e.contains("/no/such/ca.pem") && e.contains("cannot read"),
+        "{e}"
+    );
+    let config = load_with(
+        Some(r#"{"upstream_proxy": "http://me:pw@proxy.corp:3128"}"#),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.upstream_proxy.map(|p| p.masked()),
+        Some(format!("http://me:{PASSWORD_MASK}@proxy.corp:3128"))
+    );
+}

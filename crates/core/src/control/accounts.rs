@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{Control, ControlError, Entry, apply_accounts, check_name, editable};
 use crate::chat::{self, ChatPlan};
-use crate::config::{AccountConfig, AccountOptions, key_fingerprint};
+use crate::config::{AccountConfig, AccountOptions, ProxyUrl, key_fingerprint};
 use crate::engine::Engine;
 use crate::openai::ChatCompletionRequest;
 use crate::secret::Secret;
@@ -31,6 +31,9 @@ pub struct AccountInput {
     /// Concurrent requests on this account; 0 is unlimited.
     pub max_concurrent: Option<u32>,
     pub enabled: Option<bool>,
+    /// The account's own proxy (`http://`, `https://`, `socks5://`, `socks5h://`); empty for
+    /// the global `upstream_proxy`. Shown masked; the masked URL sent back keeps the password.
+    pub proxy: Option<String>,
 }
 
 fn secret_field(field: &str, value: &str) -> Result<Secret, ControlError> {
@@ -63,6 +66,17 @@ fn email_field(value: &str) -> Result<String, ControlError> {
 }
 
 fn options(input: &AccountInput, current: AccountOptions) -> Result<AccountOptions, ControlError> {
+    let proxy =
+        match input.proxy.as_deref().map(str::trim) {
+            None => current.proxy.clone(),
+            Some("") => None,
+            Some(text) => {
+                let text = ProxyUrl::unmask(text, current.proxy.as_ref());
+                Some(ProxyUrl::parse(&text).map_err(|reason| {
+                    ControlError::invalid("proxy", format!("`proxy`: {reason}."))
+                })?)
+            }
+        };
     let weight = input.weight.unwrap_or(current.weight);
     if !(1..=1000).contains(&weight) {
         return Err(ControlError::invalid(
@@ -85,6 +99,7 @@ fn options(input: &AccountInput, current: AccountOptions) -> Result<AccountOptio
         weight,
         max_concurrent,
         enabled: input.enabled.unwrap_or(current.enabled),
+        proxy,
     })
 }
 
@@ -185,7 +200,7 @@ fn edited(current: &AccountConfig, input: &AccountInput) -> Result<AccountConfig
                     Some(key) => secret_field("api_key", key)?,
                     None => api_key.clone(),
                 },
-                options: options(input, *o)?,
+                options: options(input, o.clone())?,
             })
         }
         AccountConfig::Password {
@@ -216,7 +231,7 @@ fn edited(current: &AccountConfig, input: &AccountInput) -> Result<AccountConfig
                     Some(p) => secret_field("password", p)?,
                     None => password.clone(),
                 },
-                options: options(input, *o)?,
+                options: options(input, o.clone())?,
             })
         }
     }

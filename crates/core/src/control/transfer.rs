@@ -60,6 +60,9 @@ pub struct ExportedAccount {
     #[serde(default)]
     pub max_concurrent: Option<u32>,
     pub enabled: bool,
+    /// The account's own proxy, with secrets only (its URL may hold a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,6 +141,11 @@ fn export_account(config: &AccountConfig, secrets: bool) -> ExportedAccount {
         weight: options.weight,
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,
+        proxy: options
+            .proxy
+            .as_ref()
+            .filter(|_| secrets)
+            .map(|p| p.expose().to_owned()),
     }
 }
 
@@ -178,6 +186,7 @@ pub(super) fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>
             weight: Some(a.weight),
             max_concurrent: Some(a.max_concurrent.unwrap_or(0)),
             enabled: Some(a.enabled),
+            proxy: a.proxy.clone(),
         };
         let config =
             super::accounts::new_account(&input).map_err(|e| field_error("accounts", i, e))?;

@@ -75,7 +75,7 @@ pub(super) fn after_failure(blame: Blame) -> AfterFailure {
         Blame::AccountUnusable | Blame::AccountRateLimited | Blame::Transient => {
             AfterFailure::NextAccount
         }
-        Blame::Uploads => AfterFailure::OtherAccount,
+        Blame::Uploads | Blame::Connection => AfterFailure::OtherAccount,
         Blame::Network => AfterFailure::OtherWay,
     }
 }
@@ -211,7 +211,7 @@ impl Engine {
                         AfterFailure::OtherWay => {
                             self.set_problem(&error);
                             let accounts = self.pool.accounts();
-                            let same_way = |a: &Account| a.simulated() == account.simulated();
+                            let same_way = |a: &Account| a.same_way(&account);
                             if accounts
                                 .iter()
                                 .all(|a| same_way(a) || tried.contains(&a.name))

@@ -194,7 +194,7 @@ impl Engine {
             let upload = self
                 .upstream
                 .upload_image(
-                    &account.credential,
+                    account.caller(),
                     settings,
                     session_id,
                     bytes.to_vec(),

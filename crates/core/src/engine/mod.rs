@@ -438,7 +438,7 @@ impl Engine {
         let second = attempts
             .upstream(
                 self.upstream
-                    .query_sync(&account.credential, settings, session_id, &body),
+                    .query_sync(account.caller(), settings, session_id, &body),
             )
             .await;
         match second {

@@ -1,9 +1,11 @@
 //! A problem every account on the same way meets alike (the upstream's firewall refuses this
 //! machine, the base URL is wrong, the certificate is not trusted, the proxy is down), shown
-//! on the dashboard and the tray until a request succeeds again.
+//! on the dashboard and the tray until a request succeeds again; and the connection test that
+//! helps find its cause.
 
 use super::Engine;
 use crate::upstream::error::{NetworkKind, UpstreamError};
+use crate::upstream::probe::Probe;
 
 /// What kind of proxy-wide problem the upstream shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -73,5 +75,17 @@ impl Engine {
         if problem.take().is_some() {
             tracing::info!("on-demand.io answers again; the proxy-wide problem is over");
         }
+    }
+
+    /// Tests the way to on-demand.io: the account `name`'s way (its proxy, its key for the
+    /// catalogue), or without a name the settings' own. `None` when no such account exists.
+    pub async fn probe_connection(&self, name: Option<&str>) -> Option<Probe> {
+        let settings = self.settings();
+        let Some(name) = name else {
+            return Some(self.upstream.probe(None, &settings).await);
+        };
+        let accounts = self.pool.accounts();
+        let account = accounts.iter().find(|a| a.name == name)?;
+        Some(self.upstream.probe(Some(account.caller()), &settings).await)
     }
 }

@@ -106,18 +106,14 @@ impl Engine {
         settings: &Settings,
         resume: Option<String>,
     ) -> Result<(SyncAnswer, SessionUse), UpstreamError> {
-        let credential = &account.credential;
+        let caller = account.caller();
         self.on_session(
             account,
             plan,
             settings,
             resume,
             ResponseMode::Sync,
-            |id, body| async move {
-                self.upstream
-                    .query_sync(credential, settings, &id, &body)
-                    .await
-            },
+            |id, body| async move { self.upstream.query_sync(caller, settings, &id, &body).await },
         )
         .await
     }
@@ -129,7 +125,7 @@ impl Engine {
         settings: &Settings,
         resume: Option<String>,
     ) -> Result<(Vec<UpstreamEvent>, EventStream, SessionUse), UpstreamError> {
-        let credential = &account.credential;
+        let caller = account.caller();
         let (stream, session) = self
             .on_session(
                 account,
@@ -139,7 +135,7 @@ impl Engine {
                 ResponseMode::Stream,
                 |id, body| async move {
                     self.upstream
-                        .query_stream(credential, settings, &id, &body)
+                        .query_stream(caller, settings, &id, &body)
                         .await
                 },
             )
@@ -188,7 +184,7 @@ impl Engine {
         self.may_describe(account, plan, text)?;
         let id = self
             .upstream
-            .create_session(&account.credential, settings, &plan.external_user_id)
+            .create_session(account.caller(), settings, &plan.external_user_id)
             .await?;
         let ticket = self.ticket(settings, &account.name, &id);
         let text = self.described(account, plan, settings, &id, text).await?;

@@ -269,11 +269,11 @@ impl ChatStream {
         self.corrected = true;
         let settings = self.engine.settings();
         let body = Engine::query_body(&self.plan, correction, ResponseMode::Stream);
-        let credential = &self.hold.account().credential;
-        let open =
-            self.engine
-                .upstream
-                .query_stream(credential, &settings, &self.session.id, &body);
+        let caller = self.hold.account().caller();
+        let open = self
+            .engine
+            .upstream
+            .query_stream(caller, &settings, &self.session.id, &body);
         match self.record.attempts.upstream(open).await {
             Ok(stream) => {
                 self.rest = stream;

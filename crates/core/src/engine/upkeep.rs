@@ -18,9 +18,9 @@ impl Engine {
         let now = crate::store::now_ms();
         let accounts = self.pool.accounts();
         let reads = accounts.iter().filter_map(|account| {
-            let Credential::ApiKey(key) = &account.credential else {
+            if !matches!(account.credential, Credential::ApiKey(_)) {
                 return None;
-            };
+            }
             if only.is_some_and(|names| !names.contains(&account.name)) {
                 return None;
             }
@@ -28,7 +28,7 @@ impl Engine {
             Some(async move {
                 let read = self
                     .upstream
-                    .list_endpoints(key, &settings, now)
+                    .list_endpoints(account.caller(), &settings, now)
                     .await
                     .map_err(|e| e.to_string());
                 (account.name.clone(), read)
@@ -89,12 +89,12 @@ impl Engine {
             let deleted = match job.what {
                 crate::janitor::Leftover::Session => {
                     self.upstream
-                        .delete_session(&account.credential, &settings, &job.id)
+                        .delete_session(account.caller(), &settings, &job.id)
                         .await
                 }
                 crate::janitor::Leftover::Media => {
                     self.upstream
-                        .delete_media(&account.credential, &settings, &job.id)
+                        .delete_media(account.caller(), &settings, &job.id)
                         .await
                 }
             };
@@ -121,7 +121,7 @@ impl Engine {
                 }
                 match self
                     .upstream
-                    .create_session(&account.credential, &settings, "ondemand-proxy-recheck")
+                    .create_session(account.caller(), &settings, "ondemand-proxy-recheck")
                     .await
                 {
                     Ok(session_id) => {

@@ -46,7 +46,7 @@ pub struct AccountRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, kind, email, secret, weight, max_concurrent, enabled, state, state_reason, source, created_at, updated_at";
+const COLUMNS: &str = "id, name, kind, email, secret, weight, max_concurrent, enabled, state, state_reason, source, created_at, updated_at, proxy";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     let name: String = r.get(1)?;
@@ -57,6 +57,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         weight: r.get(5)?,
         max_concurrent: r.get(6)?,
         enabled: r.get(7)?,
+        // A stored proxy that no longer parses (none should) is dropped, not fatal.
+        proxy: r
+            .get::<_, Option<String>>(13)?
+            .and_then(|p| crate::config::ProxyUrl::parse(&p).ok()),
     };
     let config = match (kind.as_str(), email) {
         ("email_password", Some(email)) => AccountConfig::Password {
@@ -115,6 +119,10 @@ fn fields(config: &AccountConfig) -> (&'static str, Option<&str>, &str, &Account
     )
 }
 
+fn proxy(options: &AccountOptions) -> Option<&str> {
+    options.proxy.as_ref().map(crate::config::ProxyUrl::expose)
+}
+
 pub fn insert(
     tx: &Transaction<'_>,
     config: &AccountConfig,
@@ -123,9 +131,9 @@ pub fn insert(
 ) -> rusqlite::Result<i64> {
     let (kind, email, secret, o) = fields(config);
     tx.execute(
-        "INSERT INTO accounts (name, kind, email, secret, weight, max_concurrent, enabled, source, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![config.name(), kind, email, secret, o.weight, o.max_concurrent, o.enabled, source.as_str(), now],
+        "INSERT INTO accounts (name, kind, email, secret, weight, max_concurrent, enabled, source, created_at, updated_at, proxy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+        params![config.name(), kind, email, secret, o.weight, o.max_concurrent, o.enabled, source.as_str(), now, proxy(o)],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -141,9 +149,9 @@ pub fn update(
     let (kind, email, secret, o) = fields(config);
     let n = tx.execute(
         "UPDATE accounts SET kind = ?2, email = ?3, secret = ?4, weight = ?5, max_concurrent = ?6, enabled = ?7,
-            state = 'healthy', state_reason = NULL, updated_at = ?8
+            state = 'healthy', state_reason = NULL, updated_at = ?8, proxy = ?9
          WHERE id = ?1",
-        params![id, kind, email, secret, o.weight, o.max_concurrent, o.enabled, now],
+        params![id, kind, email, secret, o.weight, o.max_concurrent, o.enabled, now, proxy(o)],
     )?;
     Ok(n == 1)
 }
@@ -277,6 +285,7 @@ mod tests {
                 weight: 3,
                 max_concurrent: Some(2),
                 enabled: false,
+                proxy: crate::config::ProxyUrl::parse("socks5h://u:p@127.0.0.1:1080").ok(),
             },
         };
         let id = insert(&tx, &config, Source::Api, 1).unwrap();

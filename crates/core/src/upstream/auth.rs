@@ -99,14 +99,17 @@ impl PasswordLogin {
             self.email,
             self.password.expose()
         ));
+        let url = format!("{}/v1/auth/user/signin", ep.auth_base_url);
         let response = ep
             .route
-            .http
-            .post(format!("{}/v1/auth/user/signin", ep.auth_base_url))
-            .header("authorization", format!("Basic {basic}"))
-            .header("user-agent", ep.user_agent)
-            .header("referer", "https://app.on-demand.io/")
-            .json(&json!({"accountType": "default"}))
+            .request(reqwest::Method::POST, &url)?
+            .map(|request| {
+                request
+                    .header("authorization", format!("Basic {basic}"))
+                    .header("user-agent", ep.user_agent)
+                    .header("referer", "https://app.on-demand.io/")
+                    .json(&json!({"accountType": "default"}))
+            })
             .send()
             .await
             .map_err(|e| ep.route.failure(&e))?;
@@ -135,14 +138,17 @@ impl PasswordLogin {
 }
 
 async fn refresh(ep: &AuthEndpoint<'_>, old: &JwtSession) -> Result<JwtSession, UpstreamError> {
+    let url = format!("{}/v1/auth/user/refresh_token", ep.auth_base_url);
     let response = ep
         .route
-        .http
-        .post(format!("{}/v1/auth/user/refresh_token", ep.auth_base_url))
-        .header("authorization", format!("Bearer {}", old.token.expose()))
-        .header("x-company-id", &old.company_id)
-        .header("user-agent", ep.user_agent)
-        .json(&json!({"data": {"token": old.token.expose(), "refreshToken": old.refresh_token.expose()}}))
+        .request(reqwest::Method::POST, &url)?
+        .map(|request| {
+            request
+                .header("authorization", format!("Bearer {}", old.token.expose()))
+                .header("x-company-id", &old.company_id)
+                .header("user-agent", ep.user_agent)
+                .json(&json!({"data": {"token": old.token.expose(), "refreshToken": old.refresh_token.expose()}}))
+        })
         .send()
         .await
         .map_err(|e| ep.route.failure(&e))?;

@@ -28,6 +28,10 @@ pub enum UpstreamError {
     Timeout(TimeoutPhase),
     #[error("could not reach on-demand.io: {0}")]
     Connect(String),
+    /// on-demand.io closed the connection under the call (an HTTP/2 GOAWAY) or refused its
+    /// stream unprocessed: another connection will do.
+    #[error("on-demand.io closed the connection under the call: {0}")]
+    ConnectionLost(String),
     /// The way to on-demand.io failed before it answered: its certificate is not trusted,
     /// the proxy failed, or its name was not found. Every account on the same way would
     /// meet the same.
@@ -170,6 +174,9 @@ pub enum Blame {
     /// The way to on-demand.io failed (certificate, proxy, name lookup): no account is to
     /// blame, and accounts on the same way are not tried.
     Network,
+    /// The connection the call went on was closed under it: another attempt goes on a new
+    /// one, and no account is to blame.
+    Connection,
 }
 
 impl Blame {
@@ -184,6 +191,7 @@ impl Blame {
             Self::Transient => "transient",
             Self::Uploads => "uploads",
             Self::Network => "network",
+            Self::Connection => "connection",
         }
     }
 }
@@ -345,6 +353,7 @@ impl UpstreamError {
             Self::NoDescription { .. } => Blame::Transient,
             Self::Firewall { .. } | Self::NoRoute { .. } => Blame::Proxy,
             Self::Network(_) => Blame::Network,
+            Self::ConnectionLost(_) => Blame::Connection,
             Self::Timeout(_) | Self::Connect(_) | Self::Truncated | Self::Protocol(_) => {
                 Blame::Transient
             }

@@ -80,6 +80,8 @@ pub struct EventStream {
     /// The completion status log or the metrics have come: an end without `[DONE]` is then
     /// a complete answer, not a truncated one (§14.3).
     complete: bool,
+    /// The hold on the upstream lane the stream came on, released with the stream.
+    _lease: Option<super::transport::Lease>,
 }
 
 impl EventStream {
@@ -96,7 +98,14 @@ impl EventStream {
             eof: false,
             finished: false,
             complete: false,
+            _lease: None,
         }
+    }
+
+    /// The same stream, holding `lease` until it is dropped.
+    pub(super) fn holding(mut self, lease: Option<super::transport::Lease>) -> Self {
+        self._lease = lease;
+        self
     }
 
     /// The next event; `None` after `Done` or an error. An end without `[DONE]` is `Done`

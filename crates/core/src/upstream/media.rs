@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::auth::Credential;
 use super::error::UpstreamError;
-use super::{MAX_ANSWER_BYTES, UpstreamClient, check_status, read_body, send_within};
+use super::{Caller, MAX_ANSWER_BYTES, UpstreamClient, check_status, read_body, send_within};
 use crate::config::Settings;
 
 /// What the image agent made of an upload.
@@ -24,14 +24,14 @@ impl UpstreamClient {
     /// refuse API use (§1). A 429 limits this account's uploads, not its chat.
     pub async fn upload_image(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         session_id: &str,
         bytes: Vec<u8>,
         kind: crate::images::Kind,
         name: &str,
     ) -> Result<Upload, UpstreamError> {
-        let Credential::ApiKey(key) = credential else {
+        let Credential::ApiKey(key) = caller.credential else {
             return Err(UpstreamError::NoUploads(
                 "it signs in by email and password, and on-demand.io's Media API takes API keys",
             ));
@@ -52,9 +52,10 @@ impl UpstreamClient {
             reqwest::Method::POST,
             "/media/v1/public/file/raw",
             key,
+            caller.proxy,
             settings,
         )?;
-        let request = request.multipart(form);
+        let request = request.map(|r| r.multipart(form));
         let response =
             match check_status(send_within(&route, request, settings.request_timeout).await?).await
             {
@@ -83,20 +84,23 @@ impl UpstreamClient {
     /// `DELETE /media/v1/public/file/{id}` (ondemand-media.md §1.3): any 2xx is a success.
     pub async fn delete_media(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         media_id: &str,
     ) -> Result<(), UpstreamError> {
-        let Credential::ApiKey(key) = credential else {
+        let Credential::ApiKey(key) = caller.credential else {
             return Err(UpstreamError::NoUploads("no API key"));
         };
         let (route, request) = self.keyed(
             reqwest::Method::DELETE,
             &format!("/media/v1/public/file/{media_id}"),
             key,
+            caller.proxy,
             settings,
         )?;
-        check_status(send_within(&route, request, settings.request_timeout).await?).await?;
+        let response =
+            check_status(send_within(&route, request, settings.request_timeout).await?).await?;
+        super::finish(response).await;
         Ok(())
     }
 }

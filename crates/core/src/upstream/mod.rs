@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 mod events;
 mod media;
+pub mod probe;
 pub mod sse;
 pub mod transport;
 
@@ -22,9 +23,9 @@ use self::auth::{AuthEndpoint, Credential, JwtSession};
 use self::error::{TimeoutPhase, UpstreamError};
 pub use self::events::{Answer, EventStream};
 pub use self::media::Upload;
-use self::transport::{Route, Transports};
+use self::transport::{Lease, Outgoing, Route, Transports};
 use crate::chat::ModelConfigs;
-use crate::config::Settings;
+use crate::config::{ProxyUrl, Settings};
 use crate::usage::Metrics;
 
 /// Largest non-stream answer body read from the upstream.
@@ -95,6 +96,14 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
         source = inner.source();
     }
     message
+}
+
+/// Who calls on-demand.io, and which way: an account's credential and its own proxy (`None`
+/// takes `upstream_proxy`).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub credential: &'a Credential,
+    pub proxy: Option<&'a ProxyUrl>,
 }
 
 #[derive(Debug)]
@@ -175,6 +184,7 @@ impl UpstreamClient {
     fn target(
         &self,
         key: &crate::Secret,
+        proxy: Option<&ProxyUrl>,
         settings: &Settings,
         path: &str,
     ) -> Result<(Arc<Route>, String), UpstreamError> {
@@ -186,7 +196,7 @@ impl UpstreamClient {
             return Ok((self.transports.direct(), format!("{base}{path}")));
         }
         Ok((
-            self.transports.route(settings, None)?,
+            self.transports.route(settings, proxy)?,
             format!("{}{path}", settings.base_url),
         ))
     }
@@ -198,36 +208,36 @@ impl UpstreamClient {
         method: reqwest::Method,
         path: &str,
         key: &crate::Secret,
+        proxy: Option<&ProxyUrl>,
         settings: &Settings,
-    ) -> Result<(Arc<Route>, reqwest::RequestBuilder), UpstreamError> {
-        let (route, url) = self.target(key, settings, path)?;
-        let request = route
-            .http
-            .request(method, url)
-            .header("apikey", key.expose())
-            .header("user-agent", &settings.user_agent)
-            .header("accept", "application/json");
-        Ok((route, request))
+    ) -> Result<(Arc<Route>, Outgoing), UpstreamError> {
+        let (route, url) = self.target(key, proxy, settings, path)?;
+        let call = route.request(method, &url)?.map(|request| {
+            request
+                .header("apikey", key.expose())
+                .header("user-agent", &settings.user_agent)
+                .header("accept", "application/json")
+        });
+        Ok((route, call))
     }
 
     /// Sends one authenticated call. For an email/password account a 401 renews the login
     /// once and the call is repeated with the new token.
     async fn send(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         call: Call<'_>,
         body: Option<&(impl Serialize + ?Sized)>,
         stream: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
-        match credential {
+        match caller.credential {
             Credential::ApiKey(key) => {
                 let (method, path) = call.request(false);
-                let (route, url) = self.target(key, settings, &path)?;
+                let (route, url) = self.target(key, caller.proxy, settings, &path)?;
                 let request = route
-                    .http
-                    .request(method, url)
-                    .header("apikey", key.expose());
+                    .request(method, &url)?
+                    .map(|request| request.header("apikey", key.expose()));
                 check_status(
                     self.dispatch(&route, request, settings, body, stream)
                         .await?,
@@ -235,7 +245,7 @@ impl UpstreamClient {
                 .await
             }
             Credential::Password(login) => {
-                let route = self.transports.route(settings, None)?;
+                let route = self.transports.route(settings, caller.proxy)?;
                 let ep = AuthEndpoint {
                     route: &route,
                     auth_base_url: &settings.auth_base_url,
@@ -244,29 +254,29 @@ impl UpstreamClient {
                 let (method, path) = call.request(true);
                 let url = format!("{}{path}", settings.client_base_url);
                 let with_jwt = |session: &JwtSession| {
-                    let request = route
-                        .http
-                        .request(method.clone(), &url)
-                        .header(
-                            "authorization",
-                            format!("Bearer {}", session.token.expose()),
-                        )
-                        .header("x-company-id", &session.company_id);
-                    match call {
-                        Call::CreateSession => request.header("x-user-id", &session.user_id),
-                        Call::Query(_) | Call::DeleteSession(_) => request,
-                    }
+                    Ok::<_, UpstreamError>(route.request(method.clone(), &url)?.map(|request| {
+                        let request = request
+                            .header(
+                                "authorization",
+                                format!("Bearer {}", session.token.expose()),
+                            )
+                            .header("x-company-id", &session.company_id);
+                        match call {
+                            Call::CreateSession => request.header("x-user-id", &session.user_id),
+                            Call::Query(_) | Call::DeleteSession(_) => request,
+                        }
+                    }))
                 };
                 let session = login.session(&ep).await?;
                 let response = self
-                    .dispatch(&route, with_jwt(&session), settings, body, stream)
+                    .dispatch(&route, with_jwt(&session)?, settings, body, stream)
                     .await?;
                 if response.status() != reqwest::StatusCode::UNAUTHORIZED {
                     return check_status(response).await;
                 }
                 let renewed = login.renew(&ep, Some(&session)).await?;
                 check_status(
-                    self.dispatch(&route, with_jwt(&renewed), settings, body, stream)
+                    self.dispatch(&route, with_jwt(&renewed)?, settings, body, stream)
                         .await?,
                 )
                 .await
@@ -277,7 +287,7 @@ impl UpstreamClient {
     async fn dispatch(
         &self,
         route: &Route,
-        request: reqwest::RequestBuilder,
+        call: Outgoing,
         settings: &Settings,
         body: Option<&(impl Serialize + ?Sized)>,
         stream: bool,
@@ -292,32 +302,28 @@ impl UpstreamClient {
         } else {
             settings.request_timeout
         };
-        let request = request
-            .header("user-agent", &settings.user_agent)
-            .header("accept", accept);
-        let request = match body {
-            Some(body) => request.json(body),
-            None => request,
-        };
-        send_within(route, request, wait).await
+        let call = call.map(|request| {
+            let request = request
+                .header("user-agent", &settings.user_agent)
+                .header("accept", accept);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        });
+        send_within(route, call, wait).await
     }
 
     /// `POST /chat/v1/sessions` → the new session's id (`data.id`, any 2xx).
     pub async fn create_session(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         external_user_id: &str,
     ) -> Result<String, UpstreamError> {
         let body = serde_json::json!({"externalUserId": external_user_id, "pluginIds": []});
         let response = self
-            .send(
-                credential,
-                settings,
-                Call::CreateSession,
-                Some(&body),
-                false,
-            )
+            .send(caller, settings, Call::CreateSession, Some(&body), false)
             .await?;
         let body = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await?;
         let value: Value = serde_json::from_slice(&body)
@@ -338,20 +344,20 @@ impl UpstreamClient {
     /// `DELETE /chat/v1/sessions/{id}` (§14.3): any 2xx is a success.
     pub async fn delete_session(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         session_id: &str,
     ) -> Result<(), UpstreamError> {
         let response = self
             .send(
-                credential,
+                caller,
                 settings,
                 Call::DeleteSession(session_id),
                 None::<&()>,
                 false,
             )
             .await?;
-        drop(response);
+        finish(response).await;
         Ok(())
     }
 
@@ -359,14 +365,20 @@ impl UpstreamClient {
     /// sees. Email/password accounts have no such route.
     pub async fn list_endpoints(
         &self,
-        key: &crate::Secret,
+        caller: Caller<'_>,
         settings: &Settings,
         now_ms: i64,
     ) -> Result<Vec<crate::endpoints::Endpoint>, UpstreamError> {
+        let Credential::ApiKey(key) = caller.credential else {
+            return Err(UpstreamError::Protocol(
+                "email/password accounts have no endpoint catalogue".into(),
+            ));
+        };
         let (route, request) = self.keyed(
             reqwest::Method::GET,
             "/config/v1/public/endpoints",
             key,
+            caller.proxy,
             settings,
         )?;
         let wait = settings.request_timeout.min(CATALOGUE_TIMEOUT);
@@ -379,19 +391,13 @@ impl UpstreamClient {
     /// sync mode, §2.2.5) and an answer without metrics.
     pub async fn query_sync(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         session_id: &str,
         body: &QueryBody<'_>,
     ) -> Result<SyncAnswer, UpstreamError> {
         let response = self
-            .send(
-                credential,
-                settings,
-                Call::Query(session_id),
-                Some(body),
-                false,
-            )
+            .send(caller, settings, Call::Query(session_id), Some(body), false)
             .await?;
         let is_sse = response
             .headers()
@@ -428,24 +434,17 @@ impl UpstreamClient {
     /// A stream query: returns once the upstream answered 2xx; events follow.
     pub async fn query_stream(
         &self,
-        credential: &Credential,
+        caller: Caller<'_>,
         settings: &Settings,
         session_id: &str,
         body: &QueryBody<'_>,
     ) -> Result<EventStream, UpstreamError> {
-        let response = self
-            .send(
-                credential,
-                settings,
-                Call::Query(session_id),
-                Some(body),
-                true,
-            )
+        let mut response = self
+            .send(caller, settings, Call::Query(session_id), Some(body), true)
             .await?;
-        Ok(EventStream::new(
-            response.bytes_stream(),
-            settings.stream_idle_timeout,
-        ))
+        // The body outlives the answer's head: the lane stays held until the stream ends.
+        let lease = response.extensions_mut().remove::<Lease>();
+        Ok(EventStream::new(response.bytes_stream(), settings.stream_idle_timeout).holding(lease))
     }
 }
 
@@ -468,14 +467,21 @@ pub(super) async fn check_status(
 /// faults apart), the status unchecked.
 pub(super) async fn send_within(
     route: &Route,
-    request: reqwest::RequestBuilder,
+    call: Outgoing,
     wait: Duration,
 ) -> Result<reqwest::Response, UpstreamError> {
-    match tokio::time::timeout(wait, request.send()).await {
+    match tokio::time::timeout(wait, call.send()).await {
         Err(_) => Err(UpstreamError::Timeout(TimeoutPhase::Response)),
         Ok(Err(e)) => Err(route.failure(&e)),
         Ok(Ok(response)) => Ok(response),
     }
+}
+
+/// Reads an answer whose body is not needed to its end (a few bytes; bounded in size and
+/// time). Dropping it unread would reset its HTTP/2 stream, and a server that sees many
+/// resets on a connection closes it (h2's servers after 1,024), failing every call on it.
+pub(super) async fn finish(response: reqwest::Response) {
+    let _ = read_body(response, Duration::from_secs(5), 64 * 1024).await;
 }
 
 /// The whole body, bounded by `wait`; one that says it is larger than `limit` is refused

@@ -9,15 +9,27 @@
 //! - HTTP/2: offered by ALPN over TLS, so concurrent calls share a connection when the
 //!   upstream agrees (Cloudflare does); HTTP/1.1 otherwise.
 //!
-//! One client is built per route (proxy and trust) on first use and kept until the settings
-//! change, so connections are pooled per route.
+//! One route is built per proxy and trust on first use and kept until the settings change.
+//! A route stripes its calls over lanes, each a client with its own connection pool: HTTP/2
+//! puts every call to a host on one connection, which the server caps (Cloudflare's edge at
+//! 256 streams) and which would make thousands of streams queue behind each other. A call
+//! takes the lane with the fewest calls in flight, and once answers come over HTTP/2 a new
+//! lane (a new connection) opens when every lane carries [`STREAMS_PER_LANE`]. Over HTTP/1.1
+//! a route keeps one lane, whose pool opens a connection per call in flight.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::error::{NetworkFault, NetworkKind, UpstreamError};
 use crate::config::{ProxyUrl, Settings, read_ca_file};
+
+/// Calls one lane carries before another is opened: below Cloudflare's 256 streams a
+/// connection, so a burst does not wait for a stream to free up.
+pub const STREAMS_PER_LANE: usize = 192;
+/// Most lanes of one route: 64 × 192, about 12,000 calls at once before calls share.
+const MAX_LANES: usize = 64;
 
 /// The proxy variables read from the environment when `upstream_proxy` is empty, in the
 /// order reqwest reads them for an `https://` upstream.
@@ -32,10 +44,21 @@ pub enum TrustSource {
     Bundled,
 }
 
-/// One way out: a client and what it was built with.
-#[derive(Debug, Clone)]
+impl TrustSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Bundled => "bundled",
+        }
+    }
+}
+
+/// One way out: its lanes and what they are built with.
+#[derive(Debug)]
 pub struct Route {
-    pub http: reqwest::Client,
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    tls: Option<rustls::ClientConfig>,
+    proxy_setting: Option<reqwest::Proxy>,
     /// The proxy taken, masked, and whether it came from the environment.
     pub proxy: Option<String>,
     pub proxy_from_env: bool,
@@ -60,19 +83,19 @@ pub struct Transports {
 
 impl Transports {
     pub fn new() -> Result<Self, UpstreamError> {
-        let direct = common()
-            .no_proxy()
-            .build()
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let direct = Route {
+            lanes: Mutex::new(Vec::new()),
+            tls: None,
+            proxy_setting: None,
+            proxy: None,
+            proxy_from_env: false,
+            trust: TrustSource::Bundled,
+            extra_roots: 0,
+        };
+        direct.open_lane()?;
         Ok(Self {
             routes: Mutex::new(HashMap::new()),
-            direct: Arc::new(Route {
-                http: direct,
-                proxy: None,
-                proxy_from_env: false,
-                trust: TrustSource::Bundled,
-                extra_roots: 0,
-            }),
+            direct: Arc::new(direct),
         })
     }
 
@@ -142,8 +165,7 @@ fn build(key: &RouteKey) -> Result<Route, UpstreamError> {
             proxy: None,
         })
     })?;
-    let mut builder = common().use_preconfigured_tls(tls);
-    let (proxy, proxy_from_env) = match &key.proxy {
+    let (proxy_setting, proxy, proxy_from_env) = match &key.proxy {
         Some(url) => {
             let proxy = reqwest::Proxy::all(url.expose()).map_err(|e| {
                 UpstreamError::Network(NetworkFault {
@@ -152,28 +174,191 @@ fn build(key: &RouteKey) -> Result<Route, UpstreamError> {
                     proxy: Some(url.masked()),
                 })
             })?;
-            builder = builder.proxy(proxy);
-            (Some(url.masked()), false)
+            (Some(proxy), Some(url.masked()), false)
         }
-        None => (env_proxy(), true),
+        None => (None, env_proxy(), true),
     };
-    let http = builder
-        .build()
-        .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-    tracing::info!(
-        proxy = proxy.as_deref().unwrap_or("none"),
-        proxy_from_env = proxy_from_env && proxy.is_some(),
-        trust = ?trust,
-        extra_roots,
-        "upstream route ready"
-    );
-    Ok(Route {
-        http,
+    let route = Route {
+        lanes: Mutex::new(Vec::new()),
+        tls: Some(tls),
+        proxy_setting,
         proxy_from_env: proxy_from_env && proxy.is_some(),
         proxy,
         trust,
         extra_roots,
-    })
+    };
+    route.open_lane()?;
+    tracing::info!(
+        proxy = route.proxy.as_deref().unwrap_or("none"),
+        proxy_from_env = route.proxy_from_env,
+        trust = ?route.trust,
+        extra_roots,
+        "upstream route ready"
+    );
+    Ok(route)
+}
+
+/// A client with its own connection pool, and the calls in flight on it.
+#[derive(Debug)]
+struct Lane {
+    http: reqwest::Client,
+    in_flight: AtomicUsize,
+    /// Its first call has been answered, so its connection is up. Until then it gets no other
+    /// call: before ALPN has said h2, each concurrent call would open a connection of its own.
+    ready: AtomicBool,
+    /// Its answers came over HTTP/2, so its calls share one connection. Over HTTP/1.1 each
+    /// call has a connection of its own anyway, and more lanes would only split the pool.
+    multiplexed: AtomicBool,
+}
+
+/// A call's hold on its lane, from sending until its answer is read or dropped. Kept in the
+/// answer's extensions (hence `Clone`: the clones share one hold).
+#[derive(Debug, Clone)]
+pub struct Lease(Arc<Held>);
+
+#[derive(Debug)]
+struct Held(Arc<Lane>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A call ready to send: its request, built on its lane, and the lane's hold.
+pub struct Outgoing {
+    request: reqwest::RequestBuilder,
+    lease: Lease,
+}
+
+impl Outgoing {
+    /// The same call with `f` applied to its request (headers, body).
+    pub fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self {
+            request: f(self.request),
+            lease: self.lease,
+        }
+    }
+
+    /// Sends it; the answer keeps the lane's hold in its extensions until it is dropped.
+    pub async fn send(self) -> Result<reqwest::Response, reqwest::Error> {
+        let sent = self.request.send().await;
+        let lane = &self.lease.0.0;
+        lane.ready.store(true, Ordering::Relaxed);
+        let mut response = sent?;
+        if response.version() == reqwest::Version::HTTP_2 {
+            lane.multiplexed.store(true, Ordering::Relaxed);
+        }
+        response.extensions_mut().insert(self.lease);
+        Ok(response)
+    }
+}
+
+impl Route {
+    /// A lane for one call: the least busy ready one, or a new one when every lane carries
+    /// [`STREAMS_PER_LANE`] (up to [`MAX_LANES`], one opening at a time).
+    fn lease(&self) -> Result<Lease, UpstreamError> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let busy = |lane: &&Arc<Lane>| lane.in_flight.load(Ordering::Relaxed);
+        let ready = |lane: &&Arc<Lane>| lane.ready.load(Ordering::Relaxed);
+        let least_ready = lanes.iter().filter(ready).min_by_key(busy).cloned();
+        let least = lanes.iter().min_by_key(busy).cloned();
+        let opening = lanes.iter().any(|lane| !ready(&lane));
+        let multiplexed = lanes
+            .iter()
+            .any(|lane| lane.multiplexed.load(Ordering::Relaxed));
+        let wait = opening || !multiplexed || lanes.len() >= MAX_LANES;
+        let lane = match (least_ready, least) {
+            (Some(lane), _)
+                if wait || lane.in_flight.load(Ordering::Relaxed) < STREAMS_PER_LANE =>
+            {
+                lane
+            }
+            (None, Some(lane)) if wait => lane,
+            (_, least) => match self.build_lane() {
+                Ok(lane) => {
+                    lanes.push(lane.clone());
+                    lane
+                }
+                // Building failed where it worked before: share the least busy lane.
+                Err(e) => least.ok_or(e)?,
+            },
+        };
+        lane.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Lease(Arc::new(Held(lane))))
+    }
+
+    /// A `method` call to `url` on the least busy lane.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> Result<Outgoing, UpstreamError> {
+        let lease = self.lease()?;
+        Ok(Outgoing {
+            request: lease.0.0.http.request(method, url),
+            lease,
+        })
+    }
+
+    /// Lanes open now (for tests and the bench).
+    pub fn lanes(&self) -> usize {
+        self.lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn open_lane(&self) -> Result<(), UpstreamError> {
+        let lane = self.build_lane()?;
+        self.lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(lane);
+        Ok(())
+    }
+
+    /// A client of this route's trust and proxy: with `key_log`, pooling nothing and keeping
+    /// the certificate, for one probe on a connection of its own.
+    fn client(
+        &self,
+        key_log: Option<Arc<dyn rustls::KeyLog>>,
+    ) -> Result<reqwest::Client, UpstreamError> {
+        let mut builder = common();
+        builder = match &self.tls {
+            Some(tls) => {
+                let mut tls = tls.clone();
+                if let Some(log) = &key_log {
+                    tls.key_log = log.clone();
+                }
+                builder.use_preconfigured_tls(tls)
+            }
+            None => builder.no_proxy(),
+        };
+        if key_log.is_some() {
+            builder = builder.pool_max_idle_per_host(0).tls_info(true);
+        }
+        if let Some(proxy) = &self.proxy_setting {
+            builder = builder.proxy(proxy.clone());
+        }
+        builder
+            .build()
+            .map_err(|e| UpstreamError::Connect(e.to_string()))
+    }
+
+    /// A client for a connection test ([`super::probe`]).
+    pub(super) fn probe_client(
+        &self,
+        key_log: Arc<dyn rustls::KeyLog>,
+    ) -> Result<reqwest::Client, UpstreamError> {
+        self.client(Some(key_log))
+    }
+
+    fn build_lane(&self) -> Result<Arc<Lane>, UpstreamError> {
+        let http = self.client(None)?;
+        Ok(Arc::new(Lane {
+            http,
+            in_flight: AtomicUsize::new(0),
+            ready: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
+        }))
+    }
 }
 
 /// The environment's proxy for `https://` calls, masked, when one is set.
@@ -254,10 +439,15 @@ impl Route {
                 proxy: self.proxy.clone(),
             })
         };
-        if let Some(tls) = tls_error(e) {
-            if is_certificate(tls) {
-                return fault(NetworkKind::Certificate);
-            }
+        if cause::<rustls::Error>(e).is_some_and(is_certificate) {
+            return fault(NetworkKind::Certificate);
+        }
+        // The server closed an HTTP/2 connection under this call (GOAWAY), or refused the
+        // stream unprocessed: a new connection will do, and the account did nothing wrong.
+        if cause::<h2::Error>(e)
+            .is_some_and(|h2| h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+        {
+            return UpstreamError::ConnectionLost(detail);
         }
         if e.is_connect() && self.proxy.is_some() {
             return fault(NetworkKind::Proxy);
@@ -270,13 +460,14 @@ impl Route {
     }
 }
 
-/// The TLS error somewhere in `e`'s causes. rustls's error comes wrapped in `io::Error`s
-/// (two deep through hyper), whose `source()` skips what they wrap, so each is opened.
-fn tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+/// The error of type `T` somewhere in `e`'s causes. rustls's error comes wrapped in
+/// `io::Error`s (two deep through hyper), whose `source()` skips what they wrap, so each is
+/// opened.
+fn cause<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(inner) = cause {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+        if let Some(found) = inner.downcast_ref::<T>() {
+            return Some(found);
         }
         cause = match inner.downcast_ref::<std::io::Error>() {
             Some(io) => io

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ondemand_core::config::AccountKind;
+use ondemand_core::config::{AccountKind, ProxyUrl};
 use ondemand_core::control::AccountInput;
 use ondemand_core::pool::{Account, AccountState};
 use ondemand_core::store::accounts::{AccountRow, Source};
@@ -34,6 +34,8 @@ pub struct AccountView {
     weight: u32,
     max_concurrent: Option<u32>,
     enabled: bool,
+    /// The account's own proxy, its password masked; `None` takes the global setting.
+    proxy: Option<String>,
     /// `config` entries (config.json, environment) are read-only here.
     source: Source,
     /// Simulated (the dashboard's *Try the demo*, or `--demo`): its answers are made up by
@@ -71,6 +73,7 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
         weight: options.weight,
         max_concurrent: options.max_concurrent,
         enabled: options.enabled,
+        proxy: options.proxy.as_ref().map(ProxyUrl::masked),
         source: row.source,
         simulated: simulated(row),
         state: status.as_ref().map_or(AccountState::Disabled, |s| s.state),

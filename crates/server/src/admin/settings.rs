@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use ondemand_core::control::{ExportDocument, ImportMode, ImportReport, SettingView};
 use ondemand_core::engine::UpstreamProblem;
 use ondemand_core::janitor::JanitorStats;
+use ondemand_core::upstream::probe::Probe;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -147,9 +148,44 @@ pub async fn import(
     Ok(Json(report))
 }
 
+/// Which way a connection test takes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionTest {
+    /// An account's id: its own proxy, and its key for the catalogue call. Without one, the
+    /// settings' proxy and no key (the answer is then on-demand.io's 401, which still shows
+    /// the way works).
+    account: Option<i64>,
+}
+
+/// Tests the way to on-demand.io on a new connection: address, TLS version, protocol,
+/// certificate issuer, proxy, time, and the catalogue's answer. A failure is a result, so the
+/// answer is `200` either way.
+#[utoipa::path(post, path = "/api/network/test", tag = "settings", request_body = ConnectionTest,
+    responses((status = 200, body = Probe)))]
+pub async fn test_connection(
+    State(state): State<AppState>,
+    JsonBody(test): JsonBody<ConnectionTest>,
+) -> Answer<Probe> {
+    let name = match test.account {
+        Some(id) => Some(state.control().account(id).await?.config.name().to_owned()),
+        None => None,
+    };
+    let probe = state.engine().probe_connection(name.as_deref()).await;
+    probe.map(Json).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "invalid_request_error",
+            Some("account_not_running"),
+            "That account is not in the pool (disabled, or not loaded yet).",
+        )
+    })
+}
+
 /// This subject's routes.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(test_connection))
         .routes(routes!(get, update))
         .routes(routes!(proxy, put_proxy))
         .routes(routes!(export))
