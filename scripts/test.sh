@@ -80,22 +80,44 @@ venv="$target_dir/sdk-venv"
 
 work=$(mktemp -d)
 token="sk-sdk-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-# No rate limit: the SDK and agent suites share one token and together send close to the
-# default 60 requests a minute (the limit has its own black-box tests).
-RATE_LIMIT=0 API_ACCESS_TOKEN="$token" "$target_dir/debug/ondemand-proxy" serve --demo --port 0 --data-dir "$work/data" \
-  >"$work/stdout" 2>"$work/stderr" &
-proxy=$!
-trap 'kill "$proxy" 2>/dev/null || true; wait "$proxy" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do
-  grep -q '^OpenAI base URL:' "$work/stdout" && break
-  kill -0 "$proxy" 2>/dev/null || { cat "$work/stderr" >&2; echo "the proxy exited at start" >&2; exit 1; }
-  sleep 0.1
-done
-base_url=$(sed -n 's/^OpenAI base URL: //p' "$work/stdout")
-[ -n "$base_url" ] || { cat "$work/stderr" >&2; echo "the proxy printed no URL" >&2; exit 1; }
-export OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="$token"
-export ANTHROPIC_BASE_URL="${base_url%/v1}" ANTHROPIC_API_KEY="$token"
-echo "proxy (demo mode) at $base_url"
+# Every process started below writes its pid here (some start inside a command substitution,
+# which cannot change this shell's variables); all are stopped on exit.
+trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+# Waits for the line `marker` in `file` written by process `pid`; prints the rest of it.
+wait_for() { # file marker pid
+  for _ in $(seq 1 300); do
+    grep -q "^$2" "$1" && { sed -n "s/^$2//p" "$1" | head -1; return; }
+    kill -0 "$3" 2>/dev/null || { cat "$1" "$1.err" >&2; echo "exited at start" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "no '$2' in $1" >&2; exit 1
+}
+# No rate limit: the suites share one token and together send close to the default 60
+# requests a minute (the limit has its own black-box tests).
+serve() { # name, then NAME=value environment and --flags for `serve`
+  local name=$1 env=() flags=(); shift
+  for a in "$@"; do if [[ $a == --* ]]; then flags+=("$a"); else env+=("$a"); fi; done
+  env RATE_LIMIT=0 API_ACCESS_TOKEN="$token" "${env[@]}" "$target_dir/debug/ondemand-proxy" serve \
+    "${flags[@]}" --port 0 --data-dir "$work/data-$name" >"$work/$name" 2>"$work/$name.err" &
+  echo $! >>"$work/pids"
+  wait_for "$work/$name" 'OpenAI base URL: ' $!
+}
+use_proxy() { # OpenAI base URL
+  export OPENAI_BASE_URL="$1" OPENAI_API_KEY="$token"
+  export ANTHROPIC_BASE_URL="${1%/v1}" ANTHROPIC_API_KEY="$token"
+}
+
+# The SDK suites go through a proxy whose upstream speaks HTTPS with HTTP/2, as on-demand.io
+# does: the fake with a CA of its own, which the proxy is told to trust.
+"$target_dir/debug/fake-ondemand" --tls --ca-out "$work/ca.pem" \
+  --answer-prefix "[Simulated answer: the tests' fake on-demand.io over HTTPS] You said: " \
+  >"$work/fake" 2>"$work/fake.err" &
+echo $! >>"$work/pids"
+fake_url=$(wait_for "$work/fake" 'fake on-demand.io listening on ' $!)
+base_url=$(serve sdk ONDEMAND_BASE_URL="$fake_url" ONDEMAND_CA_FILE="$work/ca.pem" \
+  ONDEMAND_ACCOUNTS='[{"api_key": "sdk-suite-key", "name": "sdk"}]')
+use_proxy "$base_url"
+echo "proxy at $base_url, upstream $fake_url (HTTPS, HTTP/2)"
 
 step "OpenAI Python SDK (pytest)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/sdk/test_python_sdk.py
@@ -108,6 +130,10 @@ step "Anthropic Python SDK (pytest)"
 
 step "Anthropic Node SDK (node --test)"
 node --test tests/sdk/anthropic_sdk.test.mjs
+
+base_url=$(serve demo --demo)
+use_proxy "$base_url"
+echo "proxy (demo mode) at $base_url"
 
 step "coding agents from npm, pinned: claude -p and codex exec"
 npm ci --prefix tests/agents --no-audit --no-fund --loglevel=error

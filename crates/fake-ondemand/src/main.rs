@@ -28,6 +28,9 @@ struct Args {
     /// Serve HTTPS with HTTP/2 (ALPN h2 and http/1.1), with a CA made at start.
     #[arg(long)]
     tls: bool,
+    /// Put before every answer (the demo's marks its answers as simulated).
+    #[arg(long, value_name = "TEXT")]
+    answer_prefix: Option<String>,
     /// With --tls: where to write the CA's certificate (PEM) for clients to trust.
     #[arg(long, value_name = "PATH", requires = "tls")]
     ca_out: Option<std::path::PathBuf>,
@@ -40,10 +43,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
+    let defaults = FakeOptions::default();
     let options = FakeOptions {
         accept_any_key: args.keys.is_empty(),
         record: !args.no_record,
-        ..FakeOptions::default()
+        answer_prefix: args.answer_prefix.clone().unwrap_or(defaults.answer_prefix.clone()),
+        ..defaults
     };
     let fake = if args.tls {
         FakeOnDemand::serve_tls(listener, options)?
