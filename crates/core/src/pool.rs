@@ -17,36 +17,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::config::AccountConfig;
+use crate::config::Strategy;
 use crate::health::{Availability, Health, HealthPolicy, State};
 use crate::upstream::auth::{Credential, PasswordLogin};
 use crate::upstream::error::Blame;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    #[default]
-    RoundRobin,
-    LeastInFlight,
-    Weighted,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RoundRobin => "round_robin",
-            Self::LeastInFlight => "least_in_flight",
-            Self::Weighted => "weighted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "round_robin" => Some(Self::RoundRobin),
-            "least_in_flight" => Some(Self::LeastInFlight),
-            "weighted" => Some(Self::Weighted),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Account {

@@ -47,7 +47,10 @@ async fn main() -> anyhow::Result<()> {
     let options = FakeOptions {
         accept_any_key: args.keys.is_empty(),
         record: !args.no_record,
-        answer_prefix: args.answer_prefix.clone().unwrap_or(defaults.answer_prefix.clone()),
+        answer_prefix: args
+            .answer_prefix
+            .clone()
+            .unwrap_or(defaults.answer_prefix.clone()),
         ..defaults
     };
     let fake = if args.tls {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use fake_ondemand::{Behaviour, Failure, FakeOptions, Stage};
 use ondemand_core::Secret;
+use ondemand_core::config::Strategy;
 use ondemand_core::config::{AccountConfig, AccountOptions, Settings};
-use ondemand_core::pool::Strategy;
 
 fn weighted(name: &str, weight: u32, max_concurrent: Option<u32>) -> AccountConfig {
     AccountConfig::ApiKey {

@@ -18,7 +18,7 @@ pub use list::SETTINGS;
 pub use network::{PASSWORD_MASK, ProxyUrl, read_ca_file};
 pub use settings::{
     DEFAULT_AUTH_BASE_URL, DEFAULT_BASE_URL, DEFAULT_CLIENT_BASE_URL, DEFAULT_USER_AGENT,
-    ImageInput, SessionMode, Settings,
+    ImageInput, SessionMode, Settings, Strategy,
 };
 pub use table::{Choice, Group, Kind, KindName, Setting, Words, setting};
 

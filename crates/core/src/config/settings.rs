@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::health::HealthPolicy;
-use crate::pool::Strategy;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
 pub const DEFAULT_AUTH_BASE_URL: &str = "https://gateway.on-demand.io";
@@ -171,6 +170,34 @@ impl SessionMode {
         match self {
             Self::Stateless => "stateless",
             Self::Reuse => "reuse",
+        }
+    }
+}
+
+/// How the pool spreads requests over accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    RoundRobin,
+    LeastInFlight,
+    Weighted,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::LeastInFlight => "least_in_flight",
+            Self::Weighted => "weighted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "round_robin" => Some(Self::RoundRobin),
+            "least_in_flight" => Some(Self::LeastInFlight),
+            "weighted" => Some(Self::Weighted),
+            _ => None,
         }
     }
 }

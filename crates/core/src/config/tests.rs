@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::pool::Strategy;
+use crate::config::Strategy;
 
 use super::*;
 

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{DAY, seconds_value, secs, whole_in, words};
+use crate::config::Strategy;
 use crate::config::table::{Choice, Group, Kind, Setting};
-use crate::pool::Strategy;
 
 pub static RATE_LIMIT: Setting = Setting {
     key: "rate_limit",
