@@ -45,6 +45,9 @@ npm run --silent ui:build
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
 
+step "house rules (file sizes, the shell's size)"
+bash scripts/dev/house-rules.sh
+
 # The desktop app carries the built UI (tauri's custom-protocol); every step builds it so,
 # so the workspace compiles once.
 desktop=(--features ondemand-proxy-desktop/custom-protocol)
