@@ -38,6 +38,8 @@ fn binary() -> Command {
         "all_proxy",
         "NO_PROXY",
         "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         cmd.env_remove(var);
     }
@@ -686,4 +688,66 @@ async fn the_environments_proxy_is_used_unless_a_proxy_is_set() {
         "--proxy overrides HTTPS_PROXY"
     );
     assert!(!from_setting.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_system_trust_store_is_the_one_ssl_cert_file_names() {
+    // SSL_CERT_FILE replaces the system bundle: naming the fake's CA there is enough to trust
+    // it, with no upstream_ca_file; naming an empty file leaves only the bundled web roots,
+    // which do not know the fake's CA.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake_ondemand::FakeOnDemand::start_tls(fake_ondemand::FakeOptions {
+        accept_any_key: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let token = "sk-trust-store-test-token-01";
+    let base = fake.url();
+    let nowhere = dir.path().join("no-such-dir");
+    for (bundle, trusted, trust) in [(&ca, true, "system"), (&empty, false, "bundled")] {
+        let envs = [
+            ("API_ACCESS_TOKEN", token),
+            (
+                "ONDEMAND_ACCOUNTS",
+                r#"[{"api_key": "k-trust", "name": "trust"}]"#,
+            ),
+            ("ONDEMAND_BASE_URL", base.as_str()),
+            ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+            ("SSL_CERT_DIR", nowhere.to_str().unwrap()),
+        ];
+        let data = dir.path().join(format!("data-{trust}"));
+        let mut proxy = start(
+            &["--port", "0", "--data-dir", data.to_str().unwrap()],
+            &envs,
+            dir.path(),
+        );
+        let base_url = proxy.base_url();
+        let status = reqwest::Client::new()
+            .post(format!("{base_url}/chat/completions"))
+            .bearer_auth(token)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "trust?"}]}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status == 200, trusted, "{bundle:?}: {status}");
+        let (exit, stderr, _) = proxy.terminate();
+        assert!(exit.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "trust={}",
+                if trust == "system" {
+                    "System"
+                } else {
+                    "Bundled"
+                }
+            )),
+            "{stderr}"
+        );
+    }
 }
