@@ -30,11 +30,18 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            let v4 = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                Ipv4Addr::new(a, b, c, d)
+            };
+            // NAT64 (64:ff9b::/96) and SIIT's IPv4-translated addresses (::ffff:0:0/96)
+            // embed an IPv4 address in their last 32 bits; 6to4 (2002::/16) in bits 16–48.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                return is_public_v4(v4(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public_v4(v4(s[1], s[2]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()

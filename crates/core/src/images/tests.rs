@@ -179,6 +179,12 @@ fn only_public_addresses_are_fetched() {
         "64:ff9b::7f00:1",
         "2001:db8::1",
         "::127.0.0.1",
+        // 6to4 and SIIT forms of 127.0.0.1, 10.0.0.1 and 169.254.169.254.
+        "2002:7f00:1::1",
+        "2002:a00:1::",
+        "2002:a9fe:a9fe::1",
+        "::ffff:0:7f00:1",
+        "::ffff:0:a00:1",
     ] {
         let ip: IpAddr = private.parse().unwrap();
         assert!(!is_public(ip), "{private} is not public");
@@ -192,6 +198,8 @@ fn only_public_addresses_are_fetched() {
         "2606:4700:4700::1111",
         "::ffff:8.8.8.8",
         "64:ff9b::808:808",
+        "2002:808:808::1",
+        "::ffff:0:808:808",
     ] {
         let ip: IpAddr = public.parse().unwrap();
         assert!(is_public(ip), "{public} is public");
