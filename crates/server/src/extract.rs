@@ -148,12 +148,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::invalid("Missing id in the path."))?;
+        let PathText(raw) = PathText::from_request_parts(parts, state).await?;
         raw.parse()
             .map(Id)
             .map_err(|_| ApiError::not_found(format!("No entry with id {raw:?}.")))
+    }
+}
+
+/// A path parameter as text. A percent-encoding that does not decode to UTF-8 (`%ff`) is a
+/// 400 in the envelope, where axum's own answer is plain text.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(text)| PathText(text))
+            .map_err(|_| {
+                ApiError::invalid("The path holds a percent-encoding that is not valid UTF-8.")
+            })
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::PathText;
 use crate::v1::{self, Asking};
 
 impl Asking for ResponsesRequest {
@@ -222,7 +223,7 @@ pub async fn create(
 pub async fn retrieve(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<ClientToken>>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Response {
     match find(state.store(), &token, &id).await {
         Ok(Some(row)) => match serde_json::from_str::<Value>(&row.response) {
@@ -238,7 +239,7 @@ pub async fn retrieve(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<ClientToken>>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Response {
     if id.len() > MAX_ID_BYTES {
         return not_found(&id, None).into_response();

@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ondemand_core::Engine;
@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::read_json;
+use crate::extract::{PathText, read_json};
 
 /// Models are listed with a fixed creation time: the upstream publishes none.
 const MODEL_CREATED: u64 = 1_735_689_600;
@@ -67,7 +67,7 @@ pub async fn list_models(
 pub async fn get_model(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<ClientToken>>,
-    Path(model): Path<String>,
+    PathText(model): PathText,
 ) -> Response {
     if let Err(e) = chat::check_model(&model) {
         return ApiError::from(e).into_response();

@@ -399,3 +399,36 @@ async fn a_huge_model_name_is_refused_before_it_is_stored_or_echoed() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn a_path_that_does_not_decode_is_a_400_in_the_envelope() {
+    let h = Harness::with_keys(&["k1"]).await;
+    for (method, path, credential) in [
+        ("GET", "/v1/models/%ff", TOKEN),
+        ("GET", "/v1/responses/%ff", TOKEN),
+        ("DELETE", "/v1/responses/%ff", TOKEN),
+        ("DELETE", "/api/aliases/%ff", ADMIN),
+        ("GET", "/api/accounts/%ff", ADMIN),
+    ] {
+        let method: reqwest::Method = method.parse().unwrap();
+        let response = h
+            .http
+            .request(method.clone(), h.url(path))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert!(
+            envelope(&body)["message"]
+                .as_str()
+                .unwrap()
+                .contains("percent-encoding"),
+            "{body}"
+        );
+    }
+}

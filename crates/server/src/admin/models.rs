@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use ondemand_core::control::{AliasView, PatternsView};
 use ondemand_core::endpoints::{Endpoint, EndpointCatalog};
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::Answer;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, PathText};
 
 /// The alias table, built-in and custom.
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,7 +75,7 @@ pub async fn create_alias(
     request_body = AliasTarget, responses((status = 200, body = NewAlias)))]
 pub async fn put_alias(
     State(state): State<AppState>,
-    Path(alias): Path<String>,
+    PathText(alias): PathText,
     JsonBody(input): JsonBody<AliasTarget>,
 ) -> Answer<NewAlias> {
     state
@@ -93,7 +93,7 @@ pub async fn put_alias(
     responses((status = 204, description = "Deleted")))]
 pub async fn delete_alias(
     State(state): State<AppState>,
-    Path(alias): Path<String>,
+    PathText(alias): PathText,
 ) -> Result<StatusCode, ApiError> {
     state.control().delete_alias(state.engine(), &alias).await?;
     Ok(StatusCode::NO_CONTENT)
