@@ -74,6 +74,16 @@ pub async fn count_tokens(
     request: Request,
 ) -> Response {
     let settings = state.engine().settings();
+    // Counting is a request like any other: it takes its turn under the token's rate limit.
+    let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);
+    if let Err(wait) =
+        state
+            .engine()
+            .rate_limiter
+            .check(&token.name, rpm, std::time::Instant::now())
+    {
+        return ApiError::rate_limited(rpm, wait).into_response();
+    }
     let parsed: MessagesRequest = match read_json(request, body_limit(&settings)).await {
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),

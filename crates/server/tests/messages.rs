@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use fake_ondemand::Behaviour;
+use fake_ondemand::{Behaviour, FakeOptions};
 use serde_json::{Value, json};
 
 const MODEL: &str = "claude-sonnet-5";
@@ -499,4 +499,23 @@ async fn a_stop_sequence_the_upstream_ignores_still_ends_the_answer() {
         "Echo: alpha beta "
     );
     assert_eq!(chat["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn counting_tokens_takes_its_turn_under_the_rate_limit() {
+    let h = Harness::build(FakeOptions::default(), vec![key_account("k")], |s| {
+        s.rate_limit = 2
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, _, body) = post(&h, "/v1/messages/count_tokens", &ask("Count me")).await;
+        statuses.push(status);
+        if status == 429 {
+            assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let (status, _, _) = post(&h, "/v1/messages", &ask("and now a message")).await;
+    assert_eq!(status, 429, "counting and asking share the token's minute");
 }
