@@ -128,8 +128,8 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
     assert_eq!(started["state"], "running", "{started}");
     assert_eq!(started["base_url"], format!("http://127.0.0.1:{port}"));
     assert!(
-        started.get("admin_password").is_none(),
-        "the password is not sent over IPC"
+        started.get("credential").is_none() && started.get("admin_password").is_none(),
+        "no credential is sent with the status"
     );
     let health = std::net::TcpStream::connect(("127.0.0.1", port));
     assert!(health.is_ok(), "the server listens on the chosen port");
@@ -158,7 +158,7 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
 fn the_window_script_carries_the_address_but_no_secret() {
     let running = Status::Running {
         base_url: "http://127.0.0.1:8787".into(),
-        admin_password: "pw\"</script>".into(),
+        credential: "pw\"</script>".into(),
     };
     let script = bootstrap_script(&running, &prefs::Prefs::default());
     assert!(script.starts_with("window.__ODP__ = {"));
@@ -171,7 +171,7 @@ fn the_window_script_carries_the_address_but_no_secret() {
     assert_eq!(json["baseUrl"], "http://127.0.0.1:8787");
     assert!(
         !script.contains("pw\"</script>"),
-        "the password is asked for over IPC, never put in a page"
+        "the credential is asked for over IPC, never put in a page"
     );
     let failed = Status::Failed {
         port: 8787,

@@ -248,7 +248,7 @@ test('the window opens on the dashboard, signed in by the app', async () => {
   assert.equal((await driver.findElements(byTest('logout'))).length, 0, 'no sign-out in the app');
   await driver.wait(async () => (await text('live-status')).includes('Live'), 15_000, 'the live stream connects');
   adminPassword = await driver.executeScript('return window.__ODP__.adminPassword');
-  assert.ok(adminPassword?.length >= 20, 'the app hands its own page a generated admin password over IPC');
+  assert.ok(adminPassword?.length >= 20, 'the app hands its own page its own admin credential over IPC');
   await shot('desktop-dashboard-empty');
 });
 

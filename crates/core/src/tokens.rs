@@ -234,6 +234,13 @@ impl TokenRegistry {
         Ok(token)
     }
 
+    /// Whether `presented` is a client token's secret (live or not): the admin API tells such
+    /// a mistake apart from a guess at its password.
+    pub fn is_client_token(&self, presented: &str) -> bool {
+        presented.starts_with(SECRET_PREFIX)
+            || self.by_hash.load().contains_key(&hash_secret(presented))
+    }
+
     /// The live token with this id (for its use counters).
     pub fn by_id(&self, id: i64) -> Option<Arc<ClientToken>> {
         self.by_hash.load().values().find(|t| t.id == id).cloned()

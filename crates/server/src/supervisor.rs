@@ -22,8 +22,9 @@ const WEBVIEW_ORIGINS: [&str; 2] = ["tauri://localhost", "http://tauri.localhost
 pub enum Status {
     Running {
         base_url: String,
+        /// The app's own admin credential ([`crate::admin::auth::AdminAuth::app_key`]).
         #[serde(skip)]
-        admin_password: String,
+        credential: String,
     },
     /// It could not start; the window says why and offers `suggestion`.
     Failed {
@@ -190,7 +191,7 @@ impl Supervisor {
                 }
                 Status::Running {
                     base_url: url,
-                    admin_password: running.state.admin().password().expose().to_owned(),
+                    credential: running.state.admin().app_key().expose().to_owned(),
                 }
             }
             (Err(message), _) => Status::Failed {

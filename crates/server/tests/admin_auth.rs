@@ -13,7 +13,7 @@ async fn only_the_admin_credential_opens_the_api() {
     assert_eq!(get(&h, "/api/accounts", None).await.0, 401);
     let (status, body) = get(&h, "/api/accounts", Some(TOKEN)).await;
     assert_eq!(status, 401, "a client token never opens /api");
-    assert_eq!(body["error"]["code"], "admin_auth_required");
+    assert_eq!(body["error"]["code"], "client_token_not_admin");
     assert_eq!(get(&h, "/api/accounts", Some(ADMIN)).await.0, 200);
     // And the admin password is no client token.
     let (status, _) = h.chat(user("x")).await;
@@ -111,6 +111,7 @@ async fn login_sets_a_session_cookie_and_logout_ends_it() {
     let bad = h
         .http
         .post(h.url("/api/login"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -365,4 +366,58 @@ async fn admin_answers_are_never_cached() {
             response.status()
         );
     }
+}
+
+#[tokio::test]
+async fn nobody_can_lock_the_owner_out() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let login = |password: &'static str, origin: Option<&'static str>, json: bool| {
+        let mut request = h.http.post(h.url("/api/login"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let body = json!({"password": password}).to_string();
+        let kind = if json {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        request.header("content-type", kind).body(body).send()
+    };
+    // Sign-ins a hostile page could send: another origin, or a plain-text body. Refused
+    // before they count.
+    for _ in 0..6 {
+        let cross = login("guess", Some("http://evil.example"), true)
+            .await
+            .unwrap();
+        assert_eq!(cross.status(), 403);
+        let plain = login("guess", None, false).await.unwrap();
+        assert_eq!(plain.status(), 403);
+    }
+    // Client tokens on /api and /metrics are mistakes, not guesses.
+    for path in ["/api/accounts", "/metrics", "/api/settings"] {
+        for _ in 0..3 {
+            let (status, body) = get(&h, path, Some(TOKEN)).await;
+            assert_eq!(status, 401, "{path}: {body}");
+        }
+    }
+    let (status, body) = get(&h, "/api/accounts", Some("sk-odp-not-even-a-real-one")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("client_token_not_admin"))
+    );
+    assert_eq!(
+        login(ADMIN, None, true).await.unwrap().status(),
+        204,
+        "the owner signs in"
+    );
+
+    // Real guesses still make the source wait, the right password included; the hosting
+    // app's own credential (the desktop window's) goes on working.
+    for i in 0..6 {
+        get(&h, "/api/accounts", Some(&format!("guess-{i}"))).await;
+    }
+    assert_eq!(get(&h, "/api/accounts", Some(ADMIN)).await.0, 429);
+    let app_key = h.state.admin().app_key().expose().to_owned();
+    assert_eq!(get(&h, "/api/accounts", Some(&app_key)).await.0, 200);
 }

@@ -45,8 +45,9 @@ function invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> 
 
 export const getPreferences = () => invoke<DesktopPrefs>('get_preferences');
 
-/** In the desktop app: the admin password, asked for over IPC (the shell never puts it in a
- * page, where any page the window loaded could read it), kept in memory for API calls. */
+/** In the desktop app: the app's own admin credential (random per run, never throttled, not
+ * the admin password), asked for over IPC (the shell never puts it in a page, where any page
+ * the window loaded could read it), kept in memory for API calls. */
 export async function loadShellCredential(): Promise<void> {
   const odp = window.__ODP__;
   // No server running (a port problem): nothing to sign in to.

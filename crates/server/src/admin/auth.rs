@@ -148,6 +148,10 @@ fn too_many(wait: Duration) -> Response {
 #[derive(Debug)]
 pub struct AdminAuth {
     password: Secret,
+    /// The credential of the app that hosts the server (the desktop shell hands it to its own
+    /// window): made at random for this process, never stored, never throttled, so that
+    /// someone guessing the password cannot lock the app's window out.
+    app_key: Secret,
     /// Session id → expiry. Sessions live in memory: a restart signs browsers out.
     sessions: Mutex<HashMap<String, Instant>>,
     throttle: Throttle,
@@ -157,14 +161,20 @@ impl AdminAuth {
     pub fn new(password: Secret) -> Self {
         Self {
             password,
+            app_key: Secret::new(random_text(43)),
             sessions: Mutex::new(HashMap::new()),
             throttle: Throttle::default(),
         }
     }
 
-    /// The admin password, for the one place that shows it (first start, desktop shell).
+    /// The admin password, for the one place that shows it (the first start).
     pub fn password(&self) -> &Secret {
         &self.password
+    }
+
+    /// The hosting app's own credential ([`AdminAuth::app_key`]'s field), for its window.
+    pub fn app_key(&self) -> &Secret {
+        &self.app_key
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -178,11 +188,7 @@ impl AdminAuth {
     }
 
     fn open_session(&self, now: Instant) -> String {
-        let id: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(43)
-            .map(char::from)
-            .collect();
+        let id = random_text(43);
         self.sessions().insert(id.clone(), now + SESSION_TTL);
         id
     }
@@ -190,6 +196,15 @@ impl AdminAuth {
     fn close_session(&self, id: &str) {
         self.sessions().remove(id);
     }
+}
+
+/// `n` random letters and digits (about 5.95 bits each).
+fn random_text(n: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 /// `localhost` or an IP literal, with or without a port.
@@ -294,6 +309,19 @@ pub async fn require_admin(
     let now = Instant::now();
     let from = source(&request);
     let allowed = match crate::extract::bearer(headers) {
+        // The hosting app's own key: random, so not worth throttling, and the window that
+        // uses it keeps working while someone guesses at the password.
+        Some(presented) if auth.app_key.matches(presented) => true,
+        // A client token is a mistake, not a guess at the password: refused, not counted.
+        Some(presented) if state.engine().tokens.is_client_token(presented) => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                Some("client_token_not_admin"),
+                "That is a client token, for /v1; the admin API takes the admin password.",
+            )
+            .into_response();
+        }
         Some(presented) => {
             if let Some(wait) = auth.throttle.wait(from, now) {
                 return too_many(wait);
@@ -347,6 +375,17 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     let auth = state.admin();
     let now = Instant::now();
     let from = source(&request);
+    // A sign-in from another site (or one that is not JSON, which a page can send without
+    // asking) is refused before it can count as a guess: no page can lock the owner out.
+    if let Some(why) = cross_site(&request, &state.0.allowed_origins) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("cross_site_request"),
+            format!("This sign-in was refused: {why}. Sign in from the dashboard."),
+        )
+        .into_response();
+    }
     // Throttled before the password is looked at: a waiting source learns nothing.
     if let Some(wait) = auth.throttle.wait(from, now) {
         return too_many(wait);
