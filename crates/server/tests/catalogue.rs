@@ -208,11 +208,7 @@ async fn the_proxy_serves_without_a_catalogue_route_from_the_alias_table() {
 
 #[tokio::test]
 async fn a_failed_or_hanging_refresh_keeps_the_last_good_catalogue() {
-    let h = Harness::build(FakeOptions::default(), vec![key_account("k1")], |s| {
-        s.request_timeout = Duration::from_millis(500);
-    })
-    .await;
-    let before = listed(&h).await;
+    // One proxy per case: asked refreshes are read at most once per 10 s.
     for options in [
         FakeOptions {
             catalogue_fails: true,
@@ -223,6 +219,11 @@ async fn a_failed_or_hanging_refresh_keeps_the_last_good_catalogue() {
             ..FakeOptions::default()
         },
     ] {
+        let h = Harness::build(FakeOptions::default(), vec![key_account("k1")], |s| {
+            s.request_timeout = Duration::from_millis(500);
+        })
+        .await;
+        let before = listed(&h).await;
         h.fake.set_options(options);
         let refresh = h.admin("POST", "/api/catalogue/refresh", None);
         // While the read hangs (or fails), requests are served from the catalogue held.
@@ -234,6 +235,21 @@ async fn a_failed_or_hanging_refresh_keeps_the_last_good_catalogue() {
         assert!(catalogue["reads"][0]["ok_at"].is_i64());
         assert_eq!(listed(&h).await, before, "nothing was emptied");
     }
+}
+
+#[tokio::test]
+async fn asked_refreshes_read_the_catalogues_at_most_once_per_ten_seconds() {
+    let h = Harness::with_keys(&["k1"]).await;
+    for _ in 0..5 {
+        let (status, catalogue) = h.admin("POST", "/api/catalogue/refresh", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(catalogue["known"], true);
+    }
+    assert_eq!(
+        h.fake.requests_to("/config/v1/public/endpoints").len(),
+        1,
+        "five asks, one read upstream"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,31 @@ const RECONSIDER: Duration = Duration::from_secs(60);
 /// How long an endpoint that no account lists any more is still shown (as gone).
 const KEEP_UNLISTED_MS: i64 = 30 * 86_400_000;
 
+/// Shortest time between two reads of the catalogues asked for through the admin API.
+pub const ASKED_REFRESH_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Control {
+    /// A refresh a person (or a script) asked for: the catalogues are read at most once per
+    /// [`ASKED_REFRESH_COOLDOWN`]; an ask within it gets the catalogue just read, and costs
+    /// on-demand.io nothing.
+    pub async fn refresh_endpoints_asked(
+        &self,
+        engine: &Engine,
+    ) -> Result<Arc<EndpointCatalog>, ControlError> {
+        let now = std::time::Instant::now();
+        {
+            let mut last = self
+                .asked_refresh
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| now.duration_since(at) < ASKED_REFRESH_COOLDOWN) {
+                return Ok(engine.endpoints());
+            }
+            *last = Some(now);
+        }
+        self.refresh_endpoints(engine, None).await
+    }
+
     /// Reads the catalogue for every API-key account (or those `only` names), keeps the
     /// result in the engine and the store, and returns it. A failed read keeps that
     /// account's last good list; reads are serialised so none is lost.

@@ -144,6 +144,8 @@ pub struct Control {
     order: tokio::sync::Mutex<()>,
     /// Held through a catalogue refresh, so two refreshes cannot lose each other's reads.
     catalogue_order: tokio::sync::Mutex<()>,
+    /// When a refresh asked for through the admin API last read the catalogues.
+    asked_refresh: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -204,6 +206,7 @@ impl Control {
             states: Mutex::new(HashMap::new()),
             order: tokio::sync::Mutex::new(()),
             catalogue_order: tokio::sync::Mutex::new(()),
+            asked_refresh: Mutex::new(None),
         };
         report.ignored_settings = control.apply_stored_settings(stored, engine);
         report.sessions_restored = stored_sessions.len();

@@ -215,13 +215,14 @@ pub async fn catalogue(State(state): State<AppState>) -> Answer<Catalogue> {
 }
 
 /// Reads every account's catalogue now and answers with the result (a failed read keeps the
-/// last good list and shows its error).
+/// last good list and shows its error). At most one read per 10 s: an ask within that gets
+/// the catalogue just read.
 #[utoipa::path(post, path = "/api/catalogue/refresh", tag = "models",
     responses((status = 200, body = Catalogue)))]
 pub async fn refresh_catalogue(State(state): State<AppState>) -> Answer<Catalogue> {
     let catalogue = state
         .control()
-        .refresh_endpoints(state.engine(), None)
+        .refresh_endpoints_asked(state.engine())
         .await?;
     let every = state.engine().settings().catalogue_refresh;
     Ok(Json(Catalogue::of(&catalogue, every)))
