@@ -294,7 +294,18 @@ pub fn plan(
                     "image_url" => {
                         let picture = image_part(part, &at, settings)?;
                         *part = ContentPart::text(images::marker(&picture.key));
-                        pictures.push(picture);
+                        if !pictures.iter().any(|p: &Picture| p.key == picture.key) {
+                            if pictures.len() >= settings.image_max_count {
+                                return Err(invalid(
+                                    &at,
+                                    format!(
+                                        "At most {} different images per request (image_max_count).",
+                                        settings.image_max_count
+                                    ),
+                                ));
+                            }
+                            pictures.push(picture);
+                        }
                     }
                     other => {
                         return Err(invalid(

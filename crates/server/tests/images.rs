@@ -384,3 +384,36 @@ async fn a_stream_waiting_on_a_description_is_kept_alive() {
     assert!(pings >= 3, "{pings} pings before the answer: {raw}");
     assert!(raw.contains("message_stop"));
 }
+
+#[tokio::test]
+async fn too_many_different_images_are_refused_before_any_upload() {
+    let h = Harness::with_keys(&["k1"]).await;
+    // Nine different images (each a PNG with a different trailing byte after IEND).
+    let parts: Vec<Value> = (0..9u8)
+        .map(|i| {
+            let mut bytes = PNG.to_vec();
+            bytes.push(i);
+            json!({"type": "image_url", "image_url": {"url": data_url(&bytes)}})
+        })
+        .collect();
+    let mut content = vec![json!({"type": "text", "text": "so many"})];
+    content.extend(parts.iter().cloned());
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": content}]});
+    let (status, answer) = post(&h, "/v1/chat/completions", &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("image_max_count"),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["param"], "messages[0].content[9]");
+    assert!(uploads(&h).is_empty(), "nothing was uploaded");
+    // The same image many times is one image.
+    let same: Vec<Value> = std::iter::repeat_n(parts[0].clone(), 12).collect();
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": same}]});
+    let (status, answer) = post(&h, "/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(uploads(&h).len(), 1);
+}

@@ -88,6 +88,8 @@ pub struct Settings {
     pub image_input: ImageInput,
     /// Largest image taken (decoded, or fetched from its URL).
     pub image_max_bytes: usize,
+    /// Most different images one request may carry.
+    pub image_max_count: usize,
     /// Days an image's description is kept for the same image sent again.
     pub image_cache_days: u32,
 }
@@ -130,6 +132,7 @@ impl Default for Settings {
             usage_retention_days: 90,
             image_input: ImageInput::Describe,
             image_max_bytes: 5 * 1024 * 1024,
+            image_max_count: 8,
             image_cache_days: 30,
         }
     }

@@ -63,6 +63,7 @@ pub static SETTINGS: &[&Setting] = &[
     &service::USAGE_RETENTION_DAYS,
     &service::IMAGE_INPUT,
     &service::IMAGE_MAX_BYTES,
+    &service::IMAGE_MAX_COUNT,
     &service::IMAGE_CACHE_DAYS,
     &service::BASE_URL,
     &service::AUTH_BASE_URL,

@@ -106,6 +106,23 @@ pub static IMAGE_MAX_BYTES: Setting = Setting {
     set: |s, v| s.image_max_bytes = v.whole() as usize,
 };
 
+pub static IMAGE_MAX_COUNT: Setting = Setting {
+    key: "image_max_count",
+    env: "IMAGE_MAX_COUNT",
+    flag: "--image-max-count",
+    kind: whole_in(1, 64),
+    group: Group::Images,
+    live: true,
+    switch: false,
+    label: words("Most images per request", "每个请求最多图片数"),
+    help: words(
+        "Most different images one request may carry; more get a 400 before anything is uploaded. Each new image costs one of on-demand.io's Media API uploads (the free plan allows 5 a minute per account).",
+        "一个请求最多可携带的不同图片数；超出时在上传任何图片前返回 400。每张新图片都会消耗一次 on-demand.io Media API 上传（免费套餐每个账号每分钟 5 次）。",
+    ),
+    get: |s| Value::from(s.image_max_count),
+    set: |s, v| s.image_max_count = v.whole() as usize,
+};
+
 pub static IMAGE_CACHE_DAYS: Setting = Setting {
     key: "image_cache_days",
     env: "IMAGE_CACHE_DAYS",
