@@ -25,10 +25,9 @@ fn shell_status(server: tauri::State<'_, Arc<Supervisor>>) -> Status {
     server.status()
 }
 
-/// The app's own admin credential, for its page to call the admin API with (not the admin
-/// password: it is never throttled, so a guesser cannot lock the window out). Asked for over
-/// IPC, which the capability grants the app's own origin only: no page the window might load
-/// could read it, as it could a value put in every page by an initialization script.
+/// The app's own admin credential (not the password: never throttled), for its page. Asked
+/// for over IPC, which the capability grants the app's own origin only: no page the window
+/// might load could read it, as it could a value put in every page by an init script.
 #[tauri::command]
 fn admin_credential(server: tauri::State<'_, Arc<Supervisor>>) -> Option<String> {
     match server.status() {
