@@ -291,6 +291,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn with(options: FakeOptions) -> Arc<Self> {
+        let shared = Arc::new(Self::default());
+        shared.lock().options = options;
+        shared
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -365,8 +371,7 @@ impl FakeOnDemand {
     /// Serves plain HTTP/1.1 on a listener the caller bound.
     pub fn serve(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
-        shared.lock().options = options;
+        let shared = Shared::with(options);
         let (tx, rx) = oneshot::channel::<()>();
         let app = routes::router(shared.clone());
         let task = tokio::spawn(async move {
@@ -400,8 +405,7 @@ impl FakeOnDemand {
     pub fn serve_tls(listener: TcpListener, options: FakeOptions) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let certificates = tls::Certificates::generate()?;
-        let shared = Arc::new(Shared::default());
-        shared.lock().options = options;
+        let shared = Shared::with(options);
         let (tx, rx) = oneshot::channel::<()>();
         let app = routes::router(shared.clone());
         let ca_pem = certificates.ca_pem.clone();

@@ -623,17 +623,23 @@ async fn a_demo_account_from_the_dashboard_still_answers_after_a_restart() {
 #[path = "common/proxies.rs"]
 mod proxies;
 
-#[tokio::test]
-async fn the_environments_proxy_is_used_unless_a_proxy_is_set() {
-    let dir = tempfile::tempdir().unwrap();
+/// The fake over HTTPS, taking any key, and its CA written to `dir/ca.pem`.
+async fn tls_fake(dir: &std::path::Path) -> (fake_ondemand::FakeOnDemand, std::path::PathBuf) {
     let fake = fake_ondemand::FakeOnDemand::start_tls(fake_ondemand::FakeOptions {
         accept_any_key: true,
         ..Default::default()
     })
     .await
     .unwrap();
-    let ca = dir.path().join("ca.pem");
+    let ca = dir.join("ca.pem");
     std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    (fake, ca)
+}
+
+#[tokio::test]
+async fn the_environments_proxy_is_used_unless_a_proxy_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, ca) = tls_fake(dir.path()).await;
     let from_env = proxies::TestProxy::connect().await;
     let from_setting = proxies::TestProxy::connect().await;
     let token = "sk-proxy-env-test-token-0123";
@@ -696,14 +702,7 @@ async fn the_system_trust_store_is_the_one_ssl_cert_file_names() {
     // it, with no upstream_ca_file; naming an empty file leaves only the bundled web roots,
     // which do not know the fake's CA.
     let dir = tempfile::tempdir().unwrap();
-    let fake = fake_ondemand::FakeOnDemand::start_tls(fake_ondemand::FakeOptions {
-        accept_any_key: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    let (fake, ca) = tls_fake(dir.path()).await;
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
     let token = "sk-trust-store-test-token-01";

@@ -445,24 +445,11 @@ async fn more_streams_than_one_connection_carries_open_another_connection() {
     assert!(h2 <= 4, "{n} streams at once opened {h2} connections");
 }
 
-/// The id of the account named `name`, from the admin API.
-async fn account_id(h: &Harness, name: &str) -> i64 {
-    let (_, list) = h.admin("GET", "/api/accounts", None).await;
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn test_connection_shows_the_way_and_names_what_fails() {
     let proxy = TestProxy::socks5(Some(("probe", "probe-secret"))).await;
     let h = Harness::build_tls(FakeOptions::default(), vec![key_account("k1")], |_| {}).await;
-    let id = account_id(&h, "k1").await;
+    let id = h.account_id("k1").await;
     let (status, probe) = h
         .admin("POST", "/api/network/test", Some(json!({"account": id})))
         .await;

@@ -146,7 +146,8 @@ export interface paths {
         put?: never;
         /**
          * Reads every account's catalogue now and answers with the result (a failed read keeps the
-         *     last good list and shows its error).
+         *     last good list and shows its error). At most one read per 10 s: an ask within that gets
+         *     the catalogue just read.
          */
         post: operations["models_refresh_catalogue"];
         delete?: never;

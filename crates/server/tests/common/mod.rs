@@ -329,6 +329,19 @@ impl Harness {
             .collect()
     }
 
+    /// The id of the account named `name`, from the admin API.
+    pub async fn account_id(&self, name: &str) -> i64 {
+        let (_, list) = self.admin("GET", "/api/accounts", None).await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     pub fn account_state(&self, name: &str) -> &'static str {
         self.account_states()[name].0
     }
