@@ -420,7 +420,22 @@ fn image_part(part: &ContentPart, at: &str, settings: &Settings) -> Result<Pictu
 fn check_tool_fields(i: usize, message: &ChatMessage) -> Result<(), PlanError> {
     let at = |field: &str| format!("messages[{i}].{field}");
     match message.role.as_str() {
-        "system" | "developer" | "user" | "assistant" => {}
+        // The name goes into the transcript's label (`[USER (ann)]`): OpenAI's own pattern
+        // keeps it from closing the label and forging a block of the proxy's.
+        "system" | "developer" | "user" | "assistant" => {
+            if let Some(name) = &message.name
+                && (name.is_empty()
+                    || name.len() > 64
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                return Err(invalid(
+                    &at("name"),
+                    "A message's `name` is 1 to 64 letters, digits, `_` or `-`.",
+                ));
+            }
+        }
         "tool" => {
             if message
                 .tool_call_id
