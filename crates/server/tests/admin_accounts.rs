@@ -235,23 +235,9 @@ async fn an_account_test_reports_latency_or_the_upstream_error_and_reset_heals()
             ..Behaviour::default()
         },
     );
-    let (_, list) = h.admin("GET", "/api/accounts", None).await;
-    let id_of = |name: &str| {
-        list["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == name)
-            .unwrap()["id"]
-            .as_i64()
-            .unwrap()
-    };
+    let (good_id, bad_id) = (h.account_id("good").await, h.account_id("bad").await);
     let (status, ok) = h
-        .admin(
-            "POST",
-            &format!("/api/accounts/{}/test", id_of("good")),
-            None,
-        )
+        .admin("POST", &format!("/api/accounts/{good_id}/test"), None)
         .await;
     assert_eq!(status, 200);
     assert_eq!(ok["ok"], true, "{ok}");
@@ -259,11 +245,7 @@ async fn an_account_test_reports_latency_or_the_upstream_error_and_reset_heals()
         ok["latency_ms"].as_u64().is_some() && ok["answer"].as_str().is_some_and(|a| !a.is_empty())
     );
     let (_, bad) = h
-        .admin(
-            "POST",
-            &format!("/api/accounts/{}/test", id_of("bad")),
-            None,
-        )
+        .admin("POST", &format!("/api/accounts/{bad_id}/test"), None)
         .await;
     assert_eq!(
         (bad["ok"].as_bool(), bad["error"]["status"].as_u64()),
@@ -288,11 +270,7 @@ async fn an_account_test_reports_latency_or_the_upstream_error_and_reset_heals()
     }
     assert_eq!(h.account_state("bad"), "needs_attention");
     let (status, reset) = h
-        .admin(
-            "POST",
-            &format!("/api/accounts/{}/reset", id_of("bad")),
-            None,
-        )
+        .admin("POST", &format!("/api/accounts/{bad_id}/reset"), None)
         .await;
     assert_eq!((status, reset["state"].as_str()), (200, Some("healthy")));
 }
