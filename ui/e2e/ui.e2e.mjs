@@ -32,7 +32,11 @@ let secret;
 function spawnProxy(dir, demo = true) {
   return spawn(BIN, ['serve', ...(demo ? ['--demo'] : []), '--port', '0', '--data-dir', dir], {
     // STREAM_KEEPALIVE is pinned by the environment, so the dashboard must show it locked.
-    env: { ...process.env, ADMIN_PASSWORD: ADMIN, STREAM_KEEPALIVE: '5', RUST_LOG: 'warn' },
+    env: {
+      ...process.env, ADMIN_PASSWORD: ADMIN, STREAM_KEEPALIVE: '5', RUST_LOG: 'warn',
+      // Without --demo, accounts added here call nothing but a closed loopback port.
+      ...(demo ? {} : Object.fromEntries(['BASE', 'AUTH_BASE', 'CLIENT_BASE'].map((k) => [`ONDEMAND_${k}_URL`, 'http://127.0.0.1:9']))),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
@@ -174,8 +178,9 @@ test('requests through the OpenAI SDK show up live: counters, charts and the req
   // No reload: the event stream refreshes the figures.
   await page.waitForFunction(() => document.querySelector('[data-testid=kpi-requests-value]')?.textContent === '6', null, { timeout: 10_000 });
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=recent-table] tr').length >= 6, null, { timeout: 10_000 });
-  assert.ok(await page.locator('[data-testid=chart-hourly] canvas').count(), 'the hourly chart draws');
-  assert.ok(await page.locator('[data-testid=chart-models] canvas').count(), 'the model share draws');
+  // The charts draw once their data arrives, which may be a moment after the counters.
+  await page.locator('[data-testid=chart-hourly] canvas').first().waitFor({ timeout: 10_000 });
+  await page.locator('[data-testid=chart-models] canvas').first().waitFor({ timeout: 10_000 });
   // A screen reader gets the charts in words: a name with the totals, and the figures.
   assert.match(await byTest('chart-hourly').getAttribute('aria-label'), /^Last 24 hours: 6 requests, 0 failed$/);
   assert.match(await byTest('chart-models').getAttribute('aria-label'), /gpt-4o 5, claude-3\.7-sonnet 1/);
@@ -524,6 +529,17 @@ test('a first run without an account offers the demo, and what it shows passes a
       await first.getByTestId('demo-notice').waitFor({ state: 'hidden' });
     }
     assert.deepEqual(table, [], JSON.stringify(table, null, 1));
+    // The user's own account ends the demo: a simulated account never serves beside it.
+    await first.getByTestId('try-demo').click();
+    await first.getByTestId('demo-notice').waitFor();
+    await first.getByTestId('nav-accounts').click();
+    await first.getByTestId('add-account').click();
+    await first.getByTestId('account-key').fill('a-real-key-added-in-e2e-0123');
+    await first.getByTestId('account-name').fill('mine');
+    await first.getByTestId('account-save').click();
+    await first.getByText(/The demo ended/).waitFor();
+    await first.getByTestId('account-mine').waitFor();
+    await first.getByTestId('account-Demo (simulated)').waitFor({ state: 'detached' });
   } finally {
     await context.close();
     child.kill('SIGTERM');

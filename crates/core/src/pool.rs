@@ -142,7 +142,7 @@ impl Account {
 
     /// A simulated account (the demo's): its calls go to the in-process demo upstream.
     pub fn simulated(&self) -> bool {
-        matches!(&self.credential, Credential::ApiKey(key) if crate::upstream::is_simulated(key))
+        self.config.simulated()
     }
 
     pub fn from_config(config: &AccountConfig) -> Self {

@@ -80,6 +80,9 @@ pub struct FakeOptions {
     pub delete_delay_ms: u64,
     /// Keep a record of every request (turn off for long benchmarks).
     pub record: bool,
+    /// Serve the `/_fake/` control routes (recorded requests, scripted behaviour, options).
+    /// Off in the demo: the routes have no authentication.
+    pub control_routes: bool,
     /// Media uploads per key per minute; the next one gets 429 (the free plan's 5).
     pub media_uploads_per_minute: u32,
     /// Wait this long before answering an upload (the real agent takes 6–7 s).
@@ -107,6 +110,7 @@ impl Default for FakeOptions {
             firewall: false,
             delete_delay_ms: 0,
             record: true,
+            control_routes: true,
             media_uploads_per_minute: 5,
             media_delay_ms: 0,
             media_processing: false,

@@ -20,7 +20,7 @@ use crate::{auth, media};
 pub(crate) type Fake = Arc<Shared>;
 
 pub(crate) fn router(shared: Fake) -> Router {
-    Router::new()
+    let upstream = Router::new()
         .route("/chat/v1/sessions", post(create_session))
         .route(
             "/chat/v1/sessions/{id}",
@@ -52,14 +52,22 @@ pub(crate) fn router(shared: Fake) -> Router {
             post(crate::openai::chat_completions),
         )
         .route("/v1/auth/user/signin", post(auth::sign_in))
-        .route("/v1/auth/user/refresh_token", post(auth::refresh))
-        .route(
-            "/_fake/requests",
-            get(control_requests).delete(control_clear),
-        )
-        .route("/_fake/behaviour", put(control_default_behaviour))
-        .route("/_fake/behaviour/{credential}", put(control_behaviour))
-        .route("/_fake/options", put(control_options))
+        .route("/v1/auth/user/refresh_token", post(auth::refresh));
+    // The control routes read every recorded prompt and script the answers: only for tests
+    // and benchmarks, never in the demo, where any local user could reach them.
+    let routes = if shared.lock().options.control_routes {
+        upstream
+            .route(
+                "/_fake/requests",
+                get(control_requests).delete(control_clear),
+            )
+            .route("/_fake/behaviour", put(control_default_behaviour))
+            .route("/_fake/behaviour/{credential}", put(control_behaviour))
+            .route("/_fake/options", put(control_options))
+    } else {
+        upstream
+    };
+    routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),

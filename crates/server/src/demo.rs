@@ -22,6 +22,8 @@ pub fn upstream() -> std::io::Result<FakeOnDemand> {
             answer_prefix: DEMO_ANSWER_PREFIX.into(),
             // Demo traffic is never inspected; don't let a long demo grow memory.
             record: false,
+            // No one may read the demo's prompts or script its answers over the network.
+            control_routes: false,
             ..FakeOptions::default()
         },
     )

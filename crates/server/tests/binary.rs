@@ -206,9 +206,10 @@ async fn token_is_generated_printed_once_and_reused() {
 async fn demo_mode_answers_and_says_it_is_simulated() {
     let dir = tempfile::tempdir().unwrap();
     let token = "sk-demo-test-token-abcdef";
+    let admin = "an-admin-password-for-the-demo";
     let mut proxy = start_demo(
         dir.path().to_str().unwrap(),
-        &[("API_ACCESS_TOKEN", token)],
+        &[("API_ACCESS_TOKEN", token), ("ADMIN_PASSWORD", admin)],
         dir.path(),
     );
     proxy.wait_for("Client token: the configured");
@@ -228,6 +229,59 @@ async fn demo_mode_answers_and_says_it_is_simulated() {
         content.starts_with("[Simulated answer") && content.ends_with("Hello demo"),
         "{content}"
     );
+
+    // The simulated upstream listens on loopback, where any local user can reach it: it has
+    // no control routes, so nobody reads the prompts or scripts the answers.
+    let origin = base.trim_end_matches("/v1");
+    let settings: Value = reqwest::Client::new()
+        .get(format!("{origin}/api/settings"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upstream = settings["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "base_url")
+        .and_then(|s| s["value"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(upstream.starts_with("http://127.0.0.1:"), "{upstream}");
+    let client = reqwest::Client::new();
+    let catalogue = client
+        .get(format!("{upstream}/config/v1/public/endpoints"))
+        .header("apikey", "anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(catalogue.status(), 200, "it is the simulated upstream");
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/_fake/requests", json!(null)),
+        (reqwest::Method::DELETE, "/_fake/requests", json!(null)),
+        (
+            reqwest::Method::PUT,
+            "/_fake/options",
+            json!({"record": true}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/_fake/behaviour",
+            json!({"answer": "curl x | sh"}),
+        ),
+        (reqwest::Method::PUT, "/_fake/behaviour/anything", json!({})),
+    ] {
+        let answer = client
+            .request(method.clone(), format!("{upstream}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 404, "{method} {path}");
+    }
     let (exit, stderr, _) = proxy.terminate();
     assert!(exit.success(), "{stderr}");
 }

@@ -54,35 +54,9 @@ async fn the_demo_account_answers_from_the_simulated_upstream_and_one_call_remov
     assert!(h.seen("/query").is_empty(), "{:?}", h.seen("/query"));
     assert!(h.seen("/sessions").is_empty());
 
-    // A real account beside it keeps going to the real upstream; the demo's never does.
-    h.fake.add_key("real");
-    let (status, _) = h
-        .admin(
-            "POST",
-            "/api/accounts",
-            Some(json!({"api_key": "real", "name": "real"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    for i in 0..4 {
-        assert_eq!(h.chat(user(&format!("turn {i}"))).await.0, 200);
-    }
-    let seen = h.seen("/query");
-    assert_eq!(
-        seen,
-        ["real", "real"],
-        "round robin over both, the demo's turns simulated"
-    );
-
     assert_eq!(h.admin("DELETE", "/api/demo", None).await.0, 204);
     assert_eq!(demo_account(&h).await, Value::Null);
-    let (status, accounts) = h.admin("GET", "/api/accounts", None).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        accounts["data"].as_array().unwrap().len(),
-        1,
-        "the real account stays"
-    );
+    assert_eq!(h.chat(user("after")).await.0, 503, "no account again");
     // The demo's requests stay in the usage history.
     let rows = h.usage().await;
     assert!(
@@ -127,4 +101,84 @@ async fn clicks_at_the_same_moment_add_one_demo_account() {
         assert_eq!(accounts["data"].as_array().unwrap().len(), 1, "{accounts}");
         assert_eq!(h.admin("DELETE", "/api/demo", None).await.0, 204);
     }
+}
+
+/// A simulated account never serves beside a real one: real prompts would reach the demo
+/// upstream and real work would get made-up answers. Adding a real account ends the demo.
+#[tokio::test]
+async fn adding_a_real_account_ends_the_demo_and_every_request_goes_to_it() {
+    let h = Harness::with_keys(&[]).await;
+    assert_eq!(h.admin("POST", "/api/demo", None).await.0, 201);
+    assert_eq!(h.chat(user("demo turn")).await.0, 200);
+    assert!(h.seen("/query").is_empty());
+
+    h.fake.add_key("real");
+    let (status, _) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"api_key": "real", "name": "real"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(demo_account(&h).await, Value::Null, "the demo ended");
+    for i in 0..6 {
+        let (status, body) = h.chat(user(&format!("real turn {i}"))).await;
+        assert_eq!(status, 200);
+        let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(!content.starts_with("[Simulated"), "{content}");
+    }
+    assert_eq!(
+        h.seen("/query"),
+        ["real"; 6],
+        "every real request reached on-demand.io"
+    );
+
+    // While a real account exists, the demo cannot start, nor can a simulated key be added.
+    let (status, body) = h.admin("POST", "/api/demo", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "demo_beside_real");
+    let (status, body) = h
+        .admin(
+            "POST",
+            "/api/accounts",
+            Some(json!({"api_key": "odp-demo-handmade0123", "name": "odd"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["param"], "api_key");
+    let (_, accounts) = h.admin("GET", "/api/accounts", None).await;
+    assert_eq!(accounts["data"].as_array().unwrap().len(), 1, "{accounts}");
+    // The demo's request stays in the usage history.
+    assert!(
+        h.usage()
+            .await
+            .iter()
+            .any(|r| r.account.as_deref() == Some("Demo (simulated)"))
+    );
+}
+
+/// An import that brings a real account ends the demo too.
+#[tokio::test]
+async fn importing_a_real_account_ends_the_demo() {
+    let h = Harness::with_keys(&[]).await;
+    assert_eq!(h.admin("POST", "/api/demo", None).await.0, 201);
+    h.fake.add_key("imported-key");
+    let doc = json!({
+        "format": "ondemand-proxy-export",
+        "version": 1,
+        "includes_secrets": true,
+        "accounts": [{"name": "imported", "kind": "api_key", "api_key": "imported-key",
+            "weight": 1, "enabled": true}],
+    });
+    let (status, report) = h.admin("POST", "/api/import", Some(doc)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["demo_ended"],
+        json!(["Demo (simulated)"]),
+        "{report}"
+    );
+    assert_eq!(demo_account(&h).await, Value::Null);
+    assert_eq!(h.chat(user("x")).await.0, 200);
+    assert_eq!(h.seen("/query"), ["imported-key"]);
 }

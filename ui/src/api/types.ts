@@ -165,7 +165,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Adds the simulated account (starting the simulated upstream), or returns the one there is. */
+        /**
+         * Adds the simulated account (starting the simulated upstream), or returns the one there is.
+         *     Refused while a real account exists; adding a real account removes it.
+         */
         post: operations["accounts_start"];
         /** Removes the simulated accounts added here (their usage history stays). */
         delete: operations["accounts_end"];
@@ -794,6 +797,8 @@ export interface components {
         ImportReport: {
             accounts: components["schemas"]["ImportOutcome"];
             aliases: components["schemas"]["ImportOutcome"];
+            /** @description Simulated (demo) accounts removed because real accounts are here now. */
+            demo_ended: string[];
             /** @description Tokens that came without a hash got new secrets: shown this once. */
             new_token_secrets: components["schemas"]["NamedSecret"][];
             tokens: components["schemas"]["ImportOutcome"];
@@ -1819,6 +1824,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Account"];
                 };
+            };
+            /** @description A real account exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["Error"];
             "5XX": components["responses"]["Error"];

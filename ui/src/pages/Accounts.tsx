@@ -180,6 +180,8 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
   const { t } = useTranslation();
   const create = useCreateAccount();
   const update = useUpdateAccount();
+  // A real account ends the demo (the server removes the simulated one): say so.
+  const demoRunning = useAccounts().data?.some((a) => a.simulated && a.source === 'api') ?? false;
   const [kind, setKind] = useState<'api_key' | 'email_password'>(account?.kind ?? 'api_key');
   const [name, setName] = useState(account?.name ?? '');
   const [apiKey, setApiKey] = useState('');
@@ -211,7 +213,8 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
     try {
       if (account) await update.mutateAsync({ id: account.id, ...input });
       else await create.mutateAsync(input);
-      notifications.show({ color: 'teal', message: account ? t('accounts.saved') : t('accounts.created') });
+      const created = demoRunning ? t('accounts.createdDemoEnded') : t('accounts.created');
+      notifications.show({ color: 'teal', message: account ? t('accounts.saved') : created });
       onClose();
     } catch {
       // Shown inline below.

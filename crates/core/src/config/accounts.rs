@@ -6,6 +6,10 @@ use super::values::{Raw, boolean, invalid, whole};
 use super::{ConfigError, Origin};
 use crate::secret::Secret;
 
+/// API keys that begin so belong to simulated accounts (the dashboard's *Try the demo*):
+/// their calls go to the in-process demo upstream, never to on-demand.io.
+pub const SIMULATED_KEY_PREFIX: &str = "odp-demo-";
+
 /// How an account signs in to on-demand.io.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +96,11 @@ impl AccountConfig {
             Self::ApiKey { api_key, .. } => api_key,
             Self::Password { password, .. } => password,
         }
+    }
+
+    /// A simulated account (the demo's): its key says so.
+    pub fn simulated(&self) -> bool {
+        matches!(self, Self::ApiKey { api_key, .. } if api_key.expose().starts_with(SIMULATED_KEY_PREFIX))
     }
 
     pub fn options(&self) -> &AccountOptions {

@@ -13,7 +13,9 @@ mod settings;
 mod table;
 mod values;
 
-pub use accounts::{AccountConfig, AccountKind, AccountOptions, key_fingerprint};
+pub use accounts::{
+    AccountConfig, AccountKind, AccountOptions, SIMULATED_KEY_PREFIX, key_fingerprint,
+};
 pub use list::SETTINGS;
 pub use network::{PASSWORD_MASK, ProxyUrl, read_ca_file};
 pub use settings::{

@@ -250,6 +250,13 @@ impl Entry for AccountRow {
     }
 }
 
+/// Says in the log that adding a real account ended the demo.
+pub(super) fn demo_ended(names: &[String]) {
+    if !names.is_empty() {
+        tracing::info!(accounts = ?names, "the demo ended: a real account is here, so the simulated one was removed");
+    }
+}
+
 fn not_found(id: i64) -> ControlError {
     super::not_found::<AccountRow>(id)
 }
@@ -285,14 +292,25 @@ impl Control {
                         format!("An account named {:?} already exists.", config.name()),
                     ));
                 }
+                if config.simulated() && rows::any_real(tx)? {
+                    return Err(ControlError::conflict(
+                        "api_key",
+                        "A simulated (demo) account serves only while there is no real account.",
+                    ));
+                }
                 let id = rows::insert(tx, &config, Source::Api, now_ms())?;
-                rows::get(tx, id)?.ok_or_else(|| not_found(id))
+                let ended = rows::end_demo_beside_real(tx)?;
+                Ok((rows::get(tx, id)?.ok_or_else(|| not_found(id))?, ended))
             },
             rows::list,
             apply_accounts,
         )
         .await
-        .inspect(|row| engine.wake_catalogue(&[row.config.name().to_owned()]))
+        .map(|(row, ended)| {
+            demo_ended(&ended);
+            engine.wake_catalogue(&[row.config.name().to_owned()]);
+            row
+        })
     }
 
     pub async fn update_account(

@@ -208,6 +208,7 @@ impl Control {
             catalogue_order: tokio::sync::Mutex::new(()),
             asked_refresh: Mutex::new(None),
         };
+        accounts::demo_ended(&report.accounts.demo_ended);
         report.ignored_settings = control.apply_stored_settings(stored, engine);
         report.sessions_restored = stored_sessions.len();
         engine.sessions.restore(stored_sessions);

@@ -106,6 +106,8 @@ pub struct ImportReport {
     pub aliases: Outcome,
     /// Tokens that came without a hash got new secrets: shown this once.
     pub new_token_secrets: Vec<NamedSecret>,
+    /// Simulated (demo) accounts removed because real accounts are here now.
+    pub demo_ended: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -368,6 +370,7 @@ fn apply(
             }
         }
     }
+    report.demo_ended = account_rows::end_demo_beside_real(tx)?;
     Ok(report)
 }
 
@@ -435,6 +438,7 @@ impl Control {
                 ))
             })
             .await?;
+        super::accounts::demo_ended(&report.demo_ended);
         apply_accounts(engine, &accounts);
         engine.tokens.load(&tokens);
         apply_aliases(engine, &all_aliases);

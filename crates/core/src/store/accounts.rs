@@ -160,6 +160,30 @@ pub fn delete(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<bool> {
     Ok(tx.execute("DELETE FROM accounts WHERE id = ?1", [id])? == 1)
 }
 
+/// Ends the demo once a real account exists: removes the simulated accounts added from the
+/// dashboard (their usage history stays) and names them. A simulated account never serves
+/// beside a real one, so no real request gets a made-up answer or reaches the demo upstream.
+pub fn end_demo_beside_real(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
+    let rows = list(tx)?;
+    if rows.iter().all(|r| r.config.simulated()) {
+        return Ok(Vec::new());
+    }
+    let mut ended = Vec::new();
+    for row in rows
+        .into_iter()
+        .filter(|r| r.config.simulated() && r.source == Source::Api)
+    {
+        delete(tx, row.id)?;
+        ended.push(row.config.name().to_owned());
+    }
+    Ok(ended)
+}
+
+/// Whether any account is a real one (not simulated).
+pub fn any_real(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(list(conn)?.iter().any(|r| !r.config.simulated()))
+}
+
 /// Records the state the proxy saw, for display after a restart; only changed rows are
 /// written.
 pub fn record_state(
@@ -184,6 +208,8 @@ pub struct SyncReport {
     pub removed: Vec<String>,
     /// Config accounts skipped because an admin-API account already has their name.
     pub shadowed: Vec<String>,
+    /// Simulated accounts removed because the config brought real ones.
+    pub demo_ended: Vec<String>,
 }
 
 /// Makes the config-managed accounts match `configured`: added or updated by name,
@@ -218,6 +244,7 @@ pub fn sync_config(
             report.removed.push(name.to_owned());
         }
     }
+    report.demo_ended = end_demo_beside_real(tx)?;
     Ok(report)
 }
 
@@ -271,6 +298,19 @@ mod tests {
             .map(|r| r.config.name().to_owned())
             .collect();
         assert_eq!(names, ["mine", "a"]);
+    }
+
+    #[test]
+    fn a_start_with_real_accounts_in_the_config_ends_the_dashboards_demo() {
+        let mut conn = open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        insert(&tx, &key("demo", "odp-demo-abc"), Source::Api, 1).unwrap();
+        let alone = sync_config(&tx, &[], 2).unwrap();
+        assert!(alone.demo_ended.is_empty(), "alone, the demo stays");
+        let with_real = sync_config(&tx, &[key("real", "k1")], 3).unwrap();
+        assert_eq!(with_real.demo_ended, ["demo"]);
+        assert!(find_by_name(&tx, "demo").unwrap().is_none());
+        assert!(any_real(&tx).unwrap());
     }
 
     #[test]

@@ -114,9 +114,7 @@ pub struct UpstreamClient {
     simulated: arc_swap::ArcSwapOption<String>,
 }
 
-/// API keys that begin so belong to simulated accounts (the dashboard's *Try the demo*):
-/// their calls go to the in-process demo upstream, never to on-demand.io.
-pub const SIMULATED_KEY_PREFIX: &str = "odp-demo-";
+pub use crate::config::SIMULATED_KEY_PREFIX;
 
 /// A new simulated account's key.
 pub fn simulated_key() -> crate::Secret {

@@ -99,8 +99,7 @@ fn account_view(row: &AccountRow, live: Option<&Account>, now: Instant) -> Accou
 
 /// Whether the account is a simulated one (its key says so).
 pub(super) fn simulated(row: &AccountRow) -> bool {
-    row.config.kind() == AccountKind::ApiKey
-        && ondemand_core::upstream::is_simulated(row.config.secret())
+    row.config.simulated()
 }
 
 pub(super) fn view_of(state: &AppState, row: &AccountRow) -> AccountView {

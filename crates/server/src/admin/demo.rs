@@ -1,7 +1,7 @@
 //! *Try the demo*: a simulated account beside any real ones, so a new user can send a request
 //! and watch the dashboard move before owning an on-demand.io key. Its calls go to the
 //! in-process simulated upstream (the one `--demo` runs), never to on-demand.io; removing it
-//! is one call.
+//! is one call. It serves only while there is no real account: adding one ends it.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,13 +19,29 @@ use crate::error::ApiError;
 pub const DEMO_ACCOUNT: &str = "Demo (simulated)";
 
 /// Adds the simulated account (starting the simulated upstream), or returns the one there is.
+/// Refused while a real account exists; adding a real account removes it.
 #[utoipa::path(post, path = "/api/demo", tag = "accounts",
     responses((status = 201, body = AccountView, description = "Added"),
-        (status = 200, body = AccountView, description = "There was one already")))]
+        (status = 200, body = AccountView, description = "There was one already"),
+        (status = 409, description = "A real account exists")))]
 pub async fn start(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     let _one_at_a_time = state.demo_change().await;
+    let rows = state.control().accounts().await?;
+    if let Some(row) = rows.iter().find(|r| simulated(r)) {
+        return Ok((StatusCode::OK, Json(view_of(&state, row))));
+    }
+    if rows.iter().any(|r| !simulated(r)) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            Some("demo_beside_real"),
+            "The demo runs only while there is no real account: a simulated account never \
+             serves beside a real one."
+                .to_owned(),
+        ));
+    }
     state.simulate().map_err(|error| {
         tracing::warn!(%error, "the simulated upstream could not start");
         ApiError::new(
@@ -35,10 +51,6 @@ pub async fn start(
             format!("The simulated upstream could not start: {error}"),
         )
     })?;
-    let rows = state.control().accounts().await?;
-    if let Some(row) = rows.iter().find(|r| simulated(r)) {
-        return Ok((StatusCode::OK, Json(view_of(&state, row))));
-    }
     let input = AccountInput {
         name: Some(DEMO_ACCOUNT.to_owned()),
         api_key: Some(ondemand_core::upstream::simulated_key().expose().to_owned()),
