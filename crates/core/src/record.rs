@@ -15,6 +15,9 @@ use crate::telemetry::Telemetry;
 use crate::tokens::ClientToken;
 use crate::usage::TokenUsage;
 
+/// The error class of a stream whose client went away before its end.
+const CLIENT_LEFT: &str = "client_disconnected";
+
 pub struct RequestRecord {
     /// `None` when `record_usage` is off: nothing about the request is stored.
     sink: Option<UsageSink>,
@@ -31,6 +34,11 @@ pub struct RequestRecord {
     started: Instant,
     /// A reservation of the token's request quota is held.
     reserved: bool,
+    /// Prompt tokens reserved of the token's token quota.
+    reserved_tokens: u64,
+    /// The upstream answered: the request counts against the token's request quota even if
+    /// its client goes away before the end (it could close just before the last chunk).
+    answered: bool,
 }
 
 impl std::fmt::Debug for RequestRecord {
@@ -52,6 +60,17 @@ impl RequestRecord {
     /// [`ClientToken::reserve`]); the reservation ends when the record is dropped.
     pub fn reserve(&mut self) -> Result<(), crate::tokens::Refusal> {
         self.reserved = self.token.reserve()?;
+        Ok(())
+    }
+
+    /// Admits the planned request against its token's token quota: the tokens of the
+    /// `query` it sends upstream are reserved, or a prompt larger than what is left is
+    /// refused. Settled when the record is dropped. Counts nothing for a token without one.
+    pub fn reserve_tokens(&mut self, query: &str) -> Result<(), crate::tokens::Refusal> {
+        if self.token.limits.quota_tokens.is_some() {
+            let prompt = crate::usage::count_tokens(query);
+            self.reserved_tokens += self.token.reserve_tokens(prompt)?;
+        }
         Ok(())
     }
 
@@ -91,6 +110,8 @@ impl RequestRecord {
             started: Instant::now(),
             attempts: Attempts::default(),
             reserved: false,
+            reserved_tokens: 0,
+            answered: false,
             token,
         }
     }
@@ -128,6 +149,7 @@ impl RequestRecord {
 
     /// The upstream answered on `account` after `attempts` attempts.
     pub(crate) fn answered_by(&mut self, account: &str, attempts: u32, reused: bool) {
+        self.answered = true;
         let e = &mut self.event;
         e.status = 200;
         e.error_class = None;
@@ -140,7 +162,7 @@ impl RequestRecord {
     /// means the client went away.
     pub(crate) fn stream_began(&mut self) {
         self.event.ttft_ms = Some(self.started.elapsed().as_millis() as u32);
-        self.event.error_class = Some("client_disconnected".into());
+        self.event.error_class = Some(CLIENT_LEFT.into());
     }
 
     /// What became of the request's images: described now, or found in the cache.
@@ -174,8 +196,11 @@ impl Drop for RequestRecord {
             prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
             ms = e.latency_ms, "request"
         );
+        // A stream its client left counts: the upstream answered, and content went out.
+        let counts =
+            e.succeeded() || (self.answered && e.error_class.as_deref() == Some(CLIENT_LEFT));
         self.token.record_use(
-            e.succeeded(),
+            counts,
             e.input_tokens.saturating_add(e.output_tokens),
             e.ts + i64::from(e.latency_ms),
         );
@@ -183,6 +208,7 @@ impl Drop for RequestRecord {
         if self.reserved {
             self.token.release();
         }
+        self.token.release_tokens(self.reserved_tokens);
         // The writer shows a row live once it is committed; what is not stored shows now.
         match &self.sink {
             Some(sink) => {

@@ -78,6 +78,8 @@ pub struct ClientToken {
     /// concurrent requests cannot overshoot it.
     reserved: AtomicU64,
     used_tokens: AtomicU64,
+    /// Prompt tokens of requests admitted and not finished, counted against `quota_tokens`.
+    reserved_tokens: AtomicU64,
     last_used_at: AtomicI64,
 }
 
@@ -94,6 +96,10 @@ pub enum Refusal {
     RequestQuota(u64),
     #[error("This client token has used its quota of {0} tokens.")]
     TokenQuota(u64),
+    #[error(
+        "This prompt is about {prompt} tokens, more than the {left} left of this client token's quota of {quota} tokens."
+    )]
+    PromptOverQuota { prompt: u64, left: u64, quota: u64 },
 }
 
 impl ClientToken {
@@ -107,6 +113,7 @@ impl ClientToken {
             used_requests: AtomicU64::new(row.used_requests),
             reserved: AtomicU64::new(0),
             used_tokens: AtomicU64::new(row.used_tokens),
+            reserved_tokens: AtomicU64::new(0),
             last_used_at: AtomicI64::new(row.last_used_at.unwrap_or(0)),
         }
     }
@@ -126,7 +133,7 @@ impl ClientToken {
             return Err(Refusal::RequestQuota(quota));
         }
         if let Some(quota) = l.quota_tokens
-            && self.used_tokens() >= quota
+            && self.used_tokens() + self.reserved_tokens.load(Ordering::Acquire) >= quota
         {
             return Err(Refusal::TokenQuota(quota));
         }
@@ -167,6 +174,43 @@ impl ClientToken {
     /// Gives back a reservation, after the request was counted.
     pub fn release(&self) {
         self.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Admits a planned request against `quota_tokens`: reserves its `prompt` tokens out of
+    /// those left, or refuses a prompt larger than what is left. Returns what was reserved
+    /// (give it back with [`Self::release_tokens`] once the request's use is counted).
+    pub fn reserve_tokens(&self, prompt: u64) -> Result<u64, Refusal> {
+        let Some(quota) = self.limits.quota_tokens else {
+            return Ok(0);
+        };
+        let mut reserved = self.reserved_tokens.load(Ordering::Acquire);
+        loop {
+            let left = quota.saturating_sub(self.used_tokens() + reserved);
+            if left == 0 {
+                return Err(Refusal::TokenQuota(quota));
+            }
+            if prompt > left {
+                return Err(Refusal::PromptOverQuota {
+                    prompt,
+                    left,
+                    quota,
+                });
+            }
+            match self.reserved_tokens.compare_exchange_weak(
+                reserved,
+                reserved + prompt,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(prompt),
+                Err(now) => reserved = now,
+            }
+        }
+    }
+
+    /// Gives back `tokens` reserved by [`Self::reserve_tokens`].
+    pub fn release_tokens(&self, tokens: u64) {
+        self.reserved_tokens.fetch_sub(tokens, Ordering::AcqRel);
     }
 
     /// Counts a finished request.

@@ -212,12 +212,14 @@ impl From<Refusal> for ApiError {
         let message = refusal.to_string();
         match refusal {
             Refusal::Unknown | Refusal::Disabled | Refusal::Expired => Self::unauthorized(&message),
-            Refusal::RequestQuota(_) | Refusal::TokenQuota(_) => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-                message,
-            ),
+            Refusal::RequestQuota(_) | Refusal::TokenQuota(_) | Refusal::PromptOverQuota { .. } => {
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "insufficient_quota",
+                    Some("insufficient_quota"),
+                    message,
+                )
+            }
         }
     }
 }

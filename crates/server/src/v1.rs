@@ -189,8 +189,8 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// Answers a planned request: a stream through the dialect's `encoder`, or the whole answer
-/// through `whole`.
+/// Answers a planned request, once its prompt's tokens are reserved of the token's quota: a
+/// stream through the dialect's `encoder`, or the whole answer through `whole`.
 pub(crate) async fn answer<E, W>(
     state: &AppState,
     plan: ChatPlan,
@@ -203,6 +203,9 @@ where
     W: Future<Output = Response>,
 {
     let engine = state.engine();
+    if let Err(refusal) = record.reserve_tokens(&plan.query) {
+        return refuse(&mut record, ApiError::from(refusal));
+    }
     if plan.stream {
         let settings = engine.settings();
         let encoder = encoder(&plan);
