@@ -38,6 +38,7 @@ fn event(i: u64, now: i64) -> UsageEvent {
         client_token: format!("token-{}", i % 5),
         account: Some(format!("account-{}", i % 7)),
         model: models[(i % 4) as usize].to_owned(),
+        model_label: Some(models[(i % 4) as usize].to_owned()),
         endpoint_id: Some(format!("predefined-{}", models[(i % 4) as usize])),
         stream: i % 2 == 0,
         status: if i % 50 == 0 { 502 } else { 200 },

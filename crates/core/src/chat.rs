@@ -25,6 +25,8 @@ use crate::tools::{self, ToolSet};
 pub struct ChatPlan {
     /// The model as the client wrote it; echoed in every response.
     pub model: String,
+    /// The bounded name it is counted under (`/metrics`, the usage rollups).
+    pub model_label: String,
     pub endpoint_id: String,
     pub query: String,
     pub stream: bool,
@@ -374,6 +376,7 @@ pub fn plan(
     });
     Ok(ChatPlan {
         model: request.model,
+        model_label: resolved.label,
         endpoint_id: resolved.endpoint_id,
         query,
         stream,

@@ -135,7 +135,7 @@ impl Telemetry {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
-            "Requests finished, by route, dialect, model (once resolved), stream and outcome (ok, or the error code)",
+            "Requests finished, by route, dialect, model (the alias or endpoint it resolved to, or unresolved), stream and outcome (ok, or the error code)",
             requests.clone(),
         );
         // 1 ms to about 9 minutes.
@@ -211,11 +211,7 @@ impl Telemetry {
     /// the row's milliseconds) and the part of it spent waiting on the upstream.
     pub fn finished(&self, event: &UsageEvent, total: Duration, upstream: Duration) {
         let dialect = dialect(&event.dialect);
-        let model: Label = if event.endpoint_id.is_some() {
-            Cow::Owned(event.model.clone())
-        } else {
-            Cow::Borrowed("unresolved")
-        };
+        let model: Label = Cow::Owned(event.counted_model().to_owned());
         let outcome: Label = match (&event.error_class, event.status) {
             (None, 200..=299) => Cow::Borrowed("ok"),
             (Some(code), _) => Cow::Owned(code.chars().take(64).collect()),
@@ -384,6 +380,7 @@ mod tests {
         UsageEvent {
             dialect: dialect.into(),
             model: model.into(),
+            model_label: resolved.then(|| model.into()),
             endpoint_id: resolved.then(|| "predefined-x".into()),
             status: if error.is_some() { 502 } else { 200 },
             error_class: error.map(Into::into),

@@ -185,6 +185,7 @@ pub(crate) fn plan(
         &token.name,
     )?;
     record.event.endpoint_id = Some(plan.endpoint_id.clone());
+    record.event.model_label = Some(plan.model_label.clone());
     record.event.notes = (!plan.notes.is_empty()).then(|| plan.notes.join("\n"));
     Ok(plan)
 }

@@ -390,3 +390,59 @@ async fn a_request_that_waits_for_a_busy_account_is_counted_as_a_pool_wait() {
     let waited = value(&text, "ondemand_proxy_pool_wait_seconds_total", &[]).unwrap();
     assert!(waited >= 0.05, "{waited}");
 }
+
+/// Clients may write model names without end: a pattern (`claude-*`) resolves them all, and
+/// an alias answers in any case. Series and rollup rows are kept for good, so they count
+/// each request under a bounded name: the alias as the catalogue spells it, the endpoint, or
+/// `unresolved`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_made_up_model_names_mint_no_series_and_no_rollup_rows() {
+    use futures_util::StreamExt;
+    let h = Harness::with_keys(&["k1"]).await;
+    let name = |i: usize| match i % 3 {
+        0 => format!("claude-made-up-{i}"),
+        // gpt-4o in a case of its own.
+        1 => "gpt-4o"
+            .chars()
+            .enumerate()
+            .map(|(bit, c)| {
+                if i >> bit & 1 == 1 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        _ => format!("no-such-model-{i}"),
+    };
+    let statuses: Vec<u16> = futures_util::stream::iter(0..1000)
+        .map(|i| h.chat(json!({"model": name(i), "messages": [{"role": "user", "content": "x"}]})))
+        .buffer_unordered(16)
+        .map(|(status, _)| status)
+        .collect()
+        .await;
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(served, 667, "the made-up names resolve");
+    assert_eq!(statuses.iter().filter(|s| **s == 404).count(), 333);
+
+    let (_, _, text) = scrape(&h, Some(ADMIN), None).await;
+    let models: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ondemand_proxy_requests_total{"))
+        .filter_map(|l| l.split("model=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        models.into_iter().collect::<Vec<_>>(),
+        ["gpt-4o", "predefined-claude-sonnet-5", "unresolved"],
+        "{text}"
+    );
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+
+    h.state.usage().flush().await;
+    let conn = rusqlite::Connection::open(h.database()).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT SUM(requests) FROM usage_hourly"), 1000);
+    assert_eq!(count("SELECT COUNT(DISTINCT model) FROM usage_hourly"), 3);
+    assert!(count("SELECT COUNT(*) FROM usage_hourly") <= 6);
+    assert!(count("SELECT COUNT(*) FROM usage_daily") <= 6);
+}

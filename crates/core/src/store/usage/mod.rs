@@ -26,6 +26,10 @@ pub struct UsageEvent {
     pub account: Option<String>,
     /// The model as requested.
     pub model: String,
+    /// The bounded name it is counted under in `/metrics` and the rollups, once it resolved
+    /// (see [`crate::models::ModelCatalog::label`]); not stored with the row.
+    #[serde(skip)]
+    pub model_label: Option<String>,
     pub endpoint_id: Option<String>,
     pub stream: bool,
     /// The HTTP status the client got (200 for a stream that began, even if it broke).
@@ -97,7 +101,15 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
         .flatten()
 }
 
+/// What requests whose model did not resolve are counted under.
+pub const UNRESOLVED: &str = "unresolved";
+
 impl UsageEvent {
+    /// The model as `/metrics` and the rollups count it: a bounded set of names.
+    pub fn counted_model(&self) -> &str {
+        self.model_label.as_deref().unwrap_or(UNRESOLVED)
+    }
+
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status) && self.error_class.is_none()
     }

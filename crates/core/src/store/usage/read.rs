@@ -108,6 +108,7 @@ pub fn page(
                 client_token: r.get(2)?,
                 account: r.get(3)?,
                 model: r.get(4)?,
+                model_label: None,
                 endpoint_id: r.get(5)?,
                 stream: r.get(6)?,
                 status: r.get(7)?,

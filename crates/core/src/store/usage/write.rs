@@ -137,7 +137,7 @@ pub fn insert_sampled(
         }
         let key = (
             e.ts.div_euclid(HOUR_MS) * HOUR_MS,
-            e.model.as_str(),
+            e.counted_model(),
             e.account.as_deref().unwrap_or(""),
             e.client_token.as_str(),
         );
