@@ -39,6 +39,7 @@ impl App {
             self.control.run_catalogue(engine, stop()),
             self.prune_usage(stop()),
             self.persist(stop()),
+            crate::quiet::REFUSALS.run(stop()),
         );
     }
 

@@ -190,12 +190,21 @@ impl Drop for RequestRecord {
         if let Some(telemetry) = &self.telemetry {
             telemetry.finished(e, took, self.attempts.upstream_time());
         }
-        tracing::info!(
+        // Refusals (before any upstream work) can come by the hundred thousand: the first of
+        // each kind a minute is logged, the rest summarised.
+        let logged = !e.refused()
+            || crate::quiet::REFUSALS.first(
+                e.error_class.as_deref().unwrap_or("refused"),
+                Instant::now(),
+            );
+        if logged {
+            tracing::info!(
             model = %e.model, stream = e.stream, status = e.status, error = e.error_class.as_deref().unwrap_or(""),
             account = e.account.as_deref().unwrap_or(""), attempts = e.attempts, reused = e.session_reused,
             prompt_tokens = e.input_tokens, completion_tokens = e.output_tokens, estimated = e.tokens_estimated,
             ms = e.latency_ms, "request"
-        );
+            );
+        }
         // A stream its client left counts: the upstream answered, and content went out.
         let counts =
             e.succeeded() || (self.answered && e.error_class.as_deref() == Some(CLIENT_LEFT));

@@ -102,6 +102,20 @@ pub enum Refusal {
     PromptOverQuota { prompt: u64, left: u64, quota: u64 },
 }
 
+impl Refusal {
+    /// A short name for the kind of refusal (for the log's tally).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown_token",
+            Self::Disabled => "token_disabled",
+            Self::Expired => "token_expired",
+            Self::RequestQuota(_) => "request_quota_used",
+            Self::TokenQuota(_) => "token_quota_used",
+            Self::PromptOverQuota { .. } => "prompt_over_token_quota",
+        }
+    }
+}
+
 impl ClientToken {
     pub fn from_row(row: &TokenRow) -> Self {
         Self {

@@ -33,7 +33,10 @@ pub async fn require_client_token(
             next.run(request).await
         }
         Err(refusal) => {
-            tracing::info!(%refusal, "refused a client token");
+            let now = std::time::Instant::now();
+            if ondemand_core::quiet::REFUSALS.first(refusal.kind(), now) {
+                tracing::info!(%refusal, "refused a client token (more like it this minute are counted, not logged)");
+            }
             ApiError::from(refusal).into_response()
         }
     }

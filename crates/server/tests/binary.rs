@@ -286,6 +286,66 @@ async fn demo_mode_answers_and_says_it_is_simulated() {
     assert!(exit.success(), "{stderr}");
 }
 
+/// Refusals can come by the hundred thousand: the log tells the first of each kind a
+/// minute and counts the rest, rather than writing a line for each.
+#[tokio::test]
+async fn a_flood_of_refused_requests_writes_a_line_per_kind_not_per_request() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = "sk-flood-test-token-abcdef";
+    let mut proxy = start_demo(
+        dir.path().to_str().unwrap(),
+        &[("API_ACCESS_TOKEN", token)],
+        dir.path(),
+    );
+    let base = proxy.base_url();
+    let client = reqwest::Client::new();
+    let statuses: Vec<u16> = futures_util::stream::iter(0..2000)
+        .map(|i| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                // Half with a wrong token, half with a model that does not exist.
+                let (bearer, model) = if i % 2 == 0 {
+                    ("sk-wrong-token-0123456789", "gpt-4o")
+                } else {
+                    (token, "no-such-model")
+                };
+                client
+                    .post(format!("{base}/chat/completions"))
+                    .bearer_auth(bearer)
+                    .json(&json!({"model": model, "messages": [{"role": "user", "content": "x"}]}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 1000);
+    // The demo's rate limit (60 a minute) refuses most of the others first.
+    let (missing, limited) = (
+        statuses.iter().filter(|s| **s == 404).count(),
+        statuses.iter().filter(|s| **s == 429).count(),
+    );
+    assert_eq!(
+        (missing + limited, missing.min(1), limited.min(1)),
+        (1000, 1, 1)
+    );
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("refused a client token").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("model_not_found").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("rate_limit_exceeded").count(), 1, "{stderr}");
+    assert!(stderr.lines().count() < 40, "{stderr}");
+}
+
 #[tokio::test]
 async fn an_open_dashboard_does_not_hold_up_a_graceful_shutdown() {
     let dir = tempfile::tempdir().unwrap();

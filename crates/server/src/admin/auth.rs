@@ -401,7 +401,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     };
     if !auth.password.matches(&password) {
         auth.throttle.failed(from, now);
-        tracing::warn!("failed admin sign-in");
+        if ondemand_core::quiet::REFUSALS.first("wrong_admin_password", std::time::Instant::now()) {
+            tracing::warn!("failed admin sign-in (more this minute are counted, not logged)");
+        }
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
