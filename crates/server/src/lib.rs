@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod fds;
 pub mod glance;
 pub mod launch;
 pub mod logging;
@@ -380,14 +381,14 @@ pub async fn serve(
 ///
 /// Each connection gets `header_read_timeout` to send each request head (a half-sent head
 /// no longer holds a connection, or the shutdown, for ever), and is cut when it reads nothing
-/// of an answer for `stream_write_timeout` ([`stall`]).
+/// of an answer for `stream_write_timeout` ([`stall`]). Connections past
+/// [`fds::connection_cap`] are closed at once.
 pub async fn listen(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     let app = router(state.clone());
@@ -408,6 +409,18 @@ pub async fn listen(
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        if connections.len() >= fds::connection_cap() {
+            // Closed at once: the descriptors left are for upstream calls, the database and
+            // the log, and for the connections already open (which time out when idle).
+            drop(stream);
+            if ondemand_core::quiet::REFUSALS.first("connection_cap", std::time::Instant::now()) {
+                tracing::warn!(
+                    cap = fds::connection_cap(),
+                    "too many client connections: new ones are closed until some end"
+                );
+            }
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let settings = state.engine().settings();
         let header_read_timeout = settings.header_read_timeout;
@@ -425,12 +438,13 @@ pub async fn listen(
         let service = hyper_util::service::TowerToHyperService::new(service);
         let mut closed = closed.clone();
         connections.spawn(async move {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            // HTTP/1.1 only: no client needs cleartext HTTP/2 (h2c) here, and hyper's h2
+            // server has no head or idle time-out, so idle h2c connections stayed open. An
+            // h2c preface is refused as a bad request head.
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}

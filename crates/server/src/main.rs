@@ -131,6 +131,7 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         flags: flags(args),
     })?;
     let _logs = ondemand_proxy::logging::init(config.settings.debug_mode, None);
+    ondemand_proxy::fds::log(ondemand_proxy::fds::raise_limit());
     if let Some(file) = &config.file {
         tracing::info!(file = %file.display(), "read configuration");
     }

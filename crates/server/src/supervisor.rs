@@ -55,7 +55,8 @@ impl Supervisor {
     }
 
     /// A supervisor of the server configured as the headless one is by the environment
-    /// (no config file: an app has its own preferences), keeping its data in `data_dir`.
+    /// (no config file: an app has its own preferences), keeping its data in `data_dir`. It
+    /// raises the open-file limit first, as the headless server does ([`crate::fds`]).
     pub fn from_environment(data_dir: PathBuf) -> Result<Self, ondemand_core::config::ConfigError> {
         let env = |name: &str| std::env::var(name).ok();
         let config = ondemand_core::config::load(ondemand_core::config::Sources {
@@ -64,6 +65,7 @@ impl Supervisor {
             env: &env,
             flags: vec![],
         })?;
+        crate::fds::log(crate::fds::raise_limit());
         Ok(Self::new(config, data_dir))
     }
 

@@ -16,7 +16,11 @@ struct Running {
 }
 
 fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ondemand-proxy"));
+    clean(Command::new(env!("CARGO_BIN_EXE_ondemand-proxy")))
+}
+
+/// `cmd` without a developer's real configuration in its environment.
+fn clean(mut cmd: Command) -> Command {
     // Never inherit a developer's real configuration.
     for var in [
         "API_ACCESS_TOKEN",
@@ -48,9 +52,12 @@ fn binary() -> Command {
 
 fn start(args: &[&str], envs: &[(&str, &str)], cwd: &std::path::Path) -> Running {
     let mut cmd = binary();
-    cmd.arg("serve")
-        .args(args)
-        .current_dir(cwd)
+    cmd.arg("serve").args(args);
+    spawn(cmd, envs, cwd)
+}
+
+fn spawn(mut cmd: Command, envs: &[(&str, &str)], cwd: &std::path::Path) -> Running {
+    cmd.current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in envs {
@@ -344,6 +351,123 @@ async fn a_flood_of_refused_requests_writes_a_line_per_kind_not_per_request() {
     assert_eq!(stderr.matches("model_not_found").count(), 1, "{stderr}");
     assert_eq!(stderr.matches("rate_limit_exceeded").count(), 1, "{stderr}");
     assert!(stderr.lines().count() < 40, "{stderr}");
+}
+
+/// A local user opening idle connections by the thousand (cleartext HTTP/2 among them) must
+/// not starve the proxy of file descriptors under the usual desktop limit of 1,024: the
+/// limit is raised at start, connections are capped below it, h2c is refused, and an idle
+/// connection is closed after `header_read_timeout`. `/health` answers throughout.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_by_the_thousand_leave_health_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clean(Command::new("sh"));
+    cmd.args([
+        "-c",
+        "ulimit -Sn 1024 && exec \"$0\" serve --demo --port 0 --data-dir \"$1\"",
+        env!("CARGO_BIN_EXE_ondemand-proxy"),
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut proxy = spawn(cmd, &[("HEADER_READ_TIMEOUT", "2")], dir.path());
+    let base = proxy.base_url();
+    let origin = base.trim_end_matches("/v1").to_owned();
+    let address = origin.trim_start_matches("http://").to_owned();
+    let health = || async {
+        reqwest::Client::new()
+            .get(format!("{origin}/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+
+    // Cleartext HTTP/2 with prior knowledge: not spoken here, so the connection ends at once.
+    let mut h2c = tokio::net::TcpStream::connect(&address).await.unwrap();
+    h2c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), h2c.read_to_end(&mut answer))
+        .await
+        .expect("an h2c connection is closed, not kept")
+        .unwrap();
+
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        idle.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    assert_eq!(
+        health().await.unwrap(),
+        200,
+        "with 1,100 idle connections open"
+    );
+    // Idle connections end after header_read_timeout, and the limit was raised.
+    let mut closed = 0;
+    for stream in idle.iter_mut().take(20) {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 20, "idle connections are closed");
+    assert_eq!(health().await.unwrap(), 200);
+    drop(idle);
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(stderr.contains("raised the open-file limit"), "{stderr}");
+    assert!(stderr.contains("before=1024"), "{stderr}");
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+}
+
+/// Where the limit cannot be raised, connections past the cap below it are closed at once,
+/// with one line in the log, and served again once the crowd leaves.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_at_once_and_the_log_says_so() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clean(Command::new("sh"));
+    cmd.args([
+        "-c",
+        // A hard limit of 400: 144 connections, with 256 kept for the rest.
+        "ulimit -n 400 && exec \"$0\" serve --demo --port 0 --data-dir \"$1\"",
+        env!("CARGO_BIN_EXE_ondemand-proxy"),
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut proxy = spawn(cmd, &[], dir.path());
+    let base = proxy.base_url();
+    let address = base
+        .trim_end_matches("/v1")
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut open = Vec::new();
+    for _ in 0..200 {
+        open.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // All at once, well within header_read_timeout (10 s), which closes idle ones too.
+    let reads = futures_util::future::join_all(open.iter_mut().map(|stream| async move {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut byte)).await;
+        matches!(read, Ok(Ok(0) | Err(_)))
+    }))
+    .await;
+    let closed = reads.iter().filter(|closed| **closed).count();
+    assert_eq!(closed, 200 - 144, "past the cap of 144");
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = get_json(&format!("{base}/models"), "wrong").await;
+    assert_eq!(status, 401, "served again");
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("too many client connections").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("connections=144"), "{stderr}");
 }
 
 #[tokio::test]
