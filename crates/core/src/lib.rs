@@ -32,6 +32,7 @@ pub mod models;
 pub mod openai;
 pub mod output;
 pub mod pool;
+pub mod private;
 pub mod quiet;
 pub mod record;
 pub mod relay;

@@ -142,6 +142,33 @@ fn stored_secret(
 /// The database file in a data directory.
 pub const DATABASE_FILE: &str = "ondemand-proxy.db";
 
+/// Checks the data directory (created if need be) and the files in it that hold secrets
+/// before any is trusted ([`ondemand_core::private`]): what other users own or can write is
+/// refused; what they can only read is made private, with a line in the log.
+pub fn secure(data_dir: &Path) -> Result<(), StartError> {
+    use ondemand_core::private;
+    ensure_data_dir(data_dir).map_err(|source| StartError::Secret {
+        what: "data directory",
+        dir: data_dir.display().to_string(),
+        source,
+    })?;
+    let files = [
+        TOKEN_FILE.to_owned(),
+        ADMIN_PASSWORD_FILE.to_owned(),
+        DATABASE_FILE.to_owned(),
+        format!("{DATABASE_FILE}-wal"),
+        format!("{DATABASE_FILE}-shm"),
+    ];
+    let checked = std::iter::once(private::dir(data_dir))
+        .chain(files.iter().map(|name| private::file(&data_dir.join(name))));
+    for outcome in checked {
+        if let Some(repaired) = outcome? {
+            tracing::warn!(%repaired, "a file in the data directory was not private");
+        }
+    }
+    Ok(())
+}
+
 /// Starts the usage writer on the data directory's database (created, 0600, migrated);
 /// committed rows go to `feed` (the live dashboard).
 pub fn usage_writer(
@@ -170,6 +197,8 @@ pub enum StartError {
     Control(#[from] ControlError),
     #[error("building the upstream client: {0}")]
     Upstream(#[from] ondemand_core::upstream::error::UpstreamError),
+    #[error(transparent)]
+    Unsafe(#[from] ondemand_core::private::Unsafe),
 }
 
 /// A server ready to serve: its state, the usage writer to close after serving, and what
@@ -196,6 +225,7 @@ pub fn open_with(
     allowed_origins: Vec<String>,
 ) -> Result<Opened, StartError> {
     let dir = || data_dir.display().to_string();
+    secure(data_dir)?;
     let (client_token, token_origin) = client_token(config.api_access_token.clone(), data_dir)
         .map_err(|source| StartError::Secret {
             what: "client token",

@@ -267,6 +267,7 @@ mod tests {
             pinned: Default::default(),
             file: None,
             unknown_keys: Vec::new(),
+            file_repaired: None,
         };
         let opened = crate::bootstrap::open(&config, dir.path()).unwrap();
         let first = bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();

@@ -135,6 +135,9 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     if let Some(file) = &config.file {
         tracing::info!(file = %file.display(), "read configuration");
     }
+    if let Some(repaired) = &config.file_repaired {
+        tracing::warn!(%repaired, "the config file was not private");
+    }
     if !config.unknown_keys.is_empty() {
         tracing::warn!(keys = ?config.unknown_keys, "config file keys this version does not use were ignored");
     }

@@ -502,6 +502,94 @@ async fn an_open_dashboard_does_not_hold_up_a_graceful_shutdown() {
     while let Ok(Some(_)) = events.chunk().await {}
 }
 
+/// A data directory someone else could have prepared is not trusted as found: what another
+/// user owns or can write is refused, naming the file; what others can only read is made
+/// private again, and the log says so. The same holds for `config.json`.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_data_directory_others_could_plant_secrets_in_is_refused_or_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    set(&data, 0o777);
+    let refusal = |needle: &str| {
+        let out = binary()
+            .args(["serve", "--demo", "--port", "0", "--data-dir"])
+            .arg(&data)
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+        stderr
+    };
+
+    // Planted where anyone may write it: refused, and left as found.
+    let token = data.join("client_token");
+    std::fs::write(&token, "sk-planted-token-0123456789").unwrap();
+    set(&token, 0o666);
+    let first = refusal("client_token can be written by other users (mode 666)");
+    assert_eq!(mode(&token), 0o666);
+    // The directory itself was made private first, and the log said so.
+    assert!(
+        first.contains("data was readable by other users (mode 777)"),
+        "{first}"
+    );
+    assert_eq!(mode(&data), 0o700);
+    // Planted by another user (only root can hand a file over; elsewhere this case cannot
+    // be made here).
+    set(&token, 0o600);
+    if std::os::unix::fs::chown(&token, Some(4242), None).is_ok() {
+        refusal("client_token belongs to another user (uid 4242)");
+    }
+    std::fs::remove_file(&token).unwrap();
+    // A config.json others may write.
+    let config = work.path().join("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    set(&config, 0o666);
+    refusal("config.json can be written by other users");
+    set(&config, 0o644);
+
+    // Readable by others only: made private, with a line in the log each.
+    let password = data.join("admin_password");
+    std::fs::write(&password, "an-admin-password-of-mine").unwrap();
+    set(&password, 0o644);
+    let mut proxy = start(
+        &[
+            "--demo",
+            "--port",
+            "0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+        work.path(),
+    );
+    let base = proxy.base_url();
+    let (status, _) = get_json(&format!("{base}/models"), "sk-planted-token-0123456789").await;
+    assert_eq!(status, 401, "the planted token opens nothing");
+    let (exit, stderr, _) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert_eq!(stderr.matches("was not private").count(), 2, "{stderr}");
+    let database = data.join("ondemand-proxy.db");
+    assert_eq!(
+        [mode(&data), mode(&password), mode(&config), mode(&database)],
+        [0o700, 0o600, 0o600, 0o600]
+    );
+    for journal in ["ondemand-proxy.db-wal", "ondemand-proxy.db-shm"] {
+        if let Ok(meta) = std::fs::metadata(data.join(journal)) {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{journal}");
+        }
+    }
+}
+
 #[test]
 fn bad_configuration_fails_at_start_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

@@ -92,6 +92,7 @@ async fn only_a_named_origin_gets_cors_and_a_running_server_stops_gracefully() {
         pinned: Default::default(),
         file: None,
         unknown_keys: vec![],
+        file_repaired: None,
     };
     let opened =
         bootstrap::open_with(&config, data.path(), vec!["tauri://localhost".into()]).unwrap();

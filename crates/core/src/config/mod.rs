@@ -61,6 +61,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// Keys of the config file this version does not use.
     pub unknown_keys: Vec<String>,
+    /// The config file was readable by other users and is private now (to log).
+    pub file_repaired: Option<crate::private::Repaired>,
     /// The settings given in the file, env or flags: they win over the dashboard's.
     pub pinned: Pinned,
 }
@@ -310,6 +312,15 @@ pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
         values: BTreeMap::new(),
     };
     let mut unknown_keys = Vec::new();
+    // It may hold account keys and the upstream's address: refused if it may have been
+    // planted, made private if others could read it.
+    let file_repaired = match &file {
+        Some(path) => crate::private::file(path).map_err(|e| ConfigError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?,
+        None => None,
+    };
     if let Some(path) = &file {
         for (key, value) in read_file(path)? {
             let known = all_names()
@@ -345,7 +356,9 @@ pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
                 .insert(field.key, (Raw::Text(value), Origin::Flag(field.flag)));
         }
     }
-    build(layered, file, unknown_keys)
+    let mut config = build(layered, file, unknown_keys)?;
+    config.file_repaired = file_repaired;
+    Ok(config)
 }
 
 fn build(
@@ -484,6 +497,7 @@ fn finish(
         pinned,
         file,
         unknown_keys,
+        file_repaired: None,
     })
 }
 

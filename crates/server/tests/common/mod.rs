@@ -138,6 +138,7 @@ impl Harness {
             pinned: Default::default(),
             file: None,
             unknown_keys: vec![],
+            file_repaired: None,
         };
         Self::serve(fake, config, data).await
     }
