@@ -65,6 +65,10 @@ impl Shaper {
                     self.prose.push_str(&text);
                     self.give(StreamEvent::Text(text), out);
                 }
+                Piece::Call(call) if !self.chosen(&call) => {
+                    // An agent that forces a safe tool must never receive another one.
+                    tracing::debug!(tool = %call.name, "a call to a tool the choice does not name: dropped");
+                }
                 Piece::Call(call) if parallel || self.found.is_empty() => {
                     self.found.push(call.clone());
                     self.give(StreamEvent::ToolCall(call), out);
@@ -73,6 +77,14 @@ impl Shaper {
                     tracing::debug!(tool = %call.name, "a second call where one is allowed: dropped");
                 }
             }
+        }
+    }
+
+    /// Whether `call` is to a tool the choice allows (any offered one, unless it names one).
+    fn chosen(&self, call: &ToolCall) -> bool {
+        match self.tools.as_deref().map(|t| &t.choice) {
+            Some(ToolChoice::Named(name)) => call.name == *name,
+            _ => true,
         }
     }
 
