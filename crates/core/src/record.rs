@@ -34,6 +34,8 @@ pub struct RequestRecord {
     started: Instant,
     /// A reservation of the token's request quota is held.
     reserved: bool,
+    /// A slot under the token's concurrency cap is held.
+    entered: bool,
     /// Prompt tokens reserved of the token's token quota.
     reserved_tokens: u64,
     /// The upstream answered: the request counts against the token's request quota even if
@@ -56,9 +58,15 @@ impl RequestRecord {
         self.event.response_format = plan.format.as_ref().map(|f| f.name().to_owned());
     }
 
-    /// Admits the request against its token's request quota (see
-    /// [`ClientToken::reserve`]); the reservation ends when the record is dropped.
-    pub fn reserve(&mut self) -> Result<(), crate::tokens::Refusal> {
+    /// Admits the request against its token's request quota ([`ClientToken::reserve`]) and
+    /// its concurrency cap ([`ClientToken::enter`]: a share of `upstream_cap` while other
+    /// tokens exist, when `shared`); both end when the record is dropped.
+    pub fn reserve(
+        &mut self,
+        upstream_cap: u32,
+        shared: bool,
+    ) -> Result<(), crate::tokens::Refusal> {
+        self.entered = self.token.enter(upstream_cap, shared)?;
         self.reserved = self.token.reserve()?;
         Ok(())
     }
@@ -110,6 +118,7 @@ impl RequestRecord {
             started: Instant::now(),
             attempts: Attempts::default(),
             reserved: false,
+            entered: false,
             reserved_tokens: 0,
             answered: false,
             token,
@@ -218,6 +227,9 @@ impl Drop for RequestRecord {
             self.token.release();
         }
         self.token.release_tokens(self.reserved_tokens);
+        if self.entered {
+            self.token.leave();
+        }
         // The writer shows a row live once it is committed; what is not stored shows now.
         match &self.sink {
             Some(sink) => {

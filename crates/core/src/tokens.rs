@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -80,6 +80,8 @@ pub struct ClientToken {
     used_tokens: AtomicU64,
     /// Prompt tokens of requests admitted and not finished, counted against `quota_tokens`.
     reserved_tokens: AtomicU64,
+    /// Requests admitted and not finished, against the concurrency cap.
+    in_flight: AtomicU32,
     last_used_at: AtomicI64,
 }
 
@@ -100,6 +102,10 @@ pub enum Refusal {
         "This prompt is about {prompt} tokens, more than the {left} left of this client token's quota of {quota} tokens."
     )]
     PromptOverQuota { prompt: u64, left: u64, quota: u64 },
+    #[error(
+        "This client token has {0} requests in flight, as many as it may have at once; retry when one ends."
+    )]
+    Concurrency(u32),
 }
 
 impl Refusal {
@@ -112,6 +118,7 @@ impl Refusal {
             Self::RequestQuota(_) => "request_quota_used",
             Self::TokenQuota(_) => "token_quota_used",
             Self::PromptOverQuota { .. } => "prompt_over_token_quota",
+            Self::Concurrency(_) => "too_many_concurrent_requests",
         }
     }
 }
@@ -128,6 +135,7 @@ impl ClientToken {
             reserved: AtomicU64::new(0),
             used_tokens: AtomicU64::new(row.used_tokens),
             reserved_tokens: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
             last_used_at: AtomicI64::new(row.last_used_at.unwrap_or(0)),
         }
     }
@@ -220,6 +228,34 @@ impl ClientToken {
                 Err(now) => reserved = now,
             }
         }
+    }
+
+    /// The most requests this token may have in flight at once: its own `max_concurrent`;
+    /// else, while other tokens exist (`shared`) to be starved, half of `upstream`
+    /// (`max_concurrent_upstream`, where 0 is unlimited); else no cap (`None`).
+    pub fn concurrency_cap(&self, upstream: u32, shared: bool) -> Option<u32> {
+        self.limits
+            .max_concurrent
+            .or((shared && upstream > 0).then(|| (upstream / 2).max(1)))
+    }
+
+    /// Admits a request under the concurrency cap (see [`Self::concurrency_cap`]), or
+    /// refuses. `true` when a slot was taken (give it back with [`Self::leave`]).
+    pub fn enter(&self, upstream: u32, shared: bool) -> Result<bool, Refusal> {
+        let Some(cap) = self.concurrency_cap(upstream, shared) else {
+            return Ok(false);
+        };
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .map(|_| true)
+            .map_err(|_| Refusal::Concurrency(cap))
+    }
+
+    /// Gives back a slot taken by [`Self::enter`].
+    pub fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Gives back `tokens` reserved by [`Self::reserve_tokens`].
@@ -343,6 +379,7 @@ mod tests {
             quota_tokens: Some(100),
             models: Some(vec!["GPT-4o".into()]),
             rpm: None,
+            max_concurrent: None,
         };
         registry.load(&[
             row(1, "secret-one", limits),

@@ -212,6 +212,16 @@ impl From<Refusal> for ApiError {
         let message = refusal.to_string();
         match refusal {
             Refusal::Unknown | Refusal::Disabled | Refusal::Expired => Self::unauthorized(&message),
+            Refusal::Concurrency(_) => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    Some(refusal.kind()),
+                    message,
+                );
+                e.retry_after = Some(Duration::from_secs(1));
+                e
+            }
             Refusal::RequestQuota(_) | Refusal::TokenQuota(_) | Refusal::PromptOverQuota { .. } => {
                 Self::new(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -128,7 +128,8 @@ pub(crate) async fn admit<T: Asking>(
     let mut record = RequestRecord::new(sink, engine, &settings, token.clone());
     record.event.client = client_of(request.headers()).into();
     record.event.dialect = T::DIALECT.into();
-    if let Err(refusal) = record.reserve() {
+    let shared = engine.tokens.len() > 1;
+    if let Err(refusal) = record.reserve(settings.max_concurrent_upstream, shared) {
         return Err(refuse(&mut record, ApiError::from(refusal)));
     }
     let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);

@@ -129,3 +129,62 @@ async fn concurrent_requests_cannot_overshoot_a_token_quota() {
     assert!(used["used_tokens"].as_u64().unwrap() > 30, "{used}");
     assert_eq!(h.chat_as(&secret, user("more")).await.0, 429);
 }
+
+/// One token cannot take every upstream slot: by default it may have half of
+/// `max_concurrent_upstream` in flight, and its own `max_concurrent` when set; past that it
+/// gets 429 at once, while another token is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_token_cannot_take_every_upstream_slot() {
+    let h = Harness::build(
+        fake_ondemand::FakeOptions::default(),
+        vec![key_account("k1")],
+        |s| s.max_concurrent_upstream = 4,
+    )
+    .await;
+    h.fake.set_behaviour(
+        "k1",
+        fake_ondemand::Behaviour {
+            header_delay_ms: 400,
+            ..Default::default()
+        },
+    );
+    let (_, greedy) = token(&h, json!({"name": "greedy"})).await;
+    let (_, other) = token(&h, json!({"name": "other"})).await;
+    let (burst, late) = tokio::join!(
+        futures_util::future::join_all((0..8).map(|_| h.chat_as(&greedy, user("mine")))),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            h.chat_as(&other, user("me too")).await
+        }
+    );
+    let served = burst.iter().filter(|(status, _)| *status == 200).count();
+    let refused: Vec<&Value> = burst
+        .iter()
+        .filter(|(status, _)| *status == 429)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!((served, refused.len()), (2, 6), "{burst:?}");
+    assert_eq!(
+        refused[0]["error"]["code"], "too_many_concurrent_requests",
+        "{refused:?}"
+    );
+    assert_eq!(late.0, 200, "the other token is served: {late:?}");
+
+    // A token's own cap.
+    let (_, one) = token(&h, json!({"name": "one", "max_concurrent": 1})).await;
+    let pair = futures_util::future::join_all((0..2).map(|_| h.chat_as(&one, user("x")))).await;
+    let mut statuses: Vec<u16> = pair.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 429]);
+    // And after the burst, the slots are free again.
+    assert_eq!(h.chat_as(&greedy, user("again")).await.0, 200);
+    let (status, body) = h
+        .admin(
+            "POST",
+            "/api/tokens",
+            Some(json!({"name": "bad", "max_concurrent": 0})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "max_concurrent");
+}

@@ -1245,6 +1245,11 @@ export interface components {
              * @description Unix ms.
              */
             expires_at?: number | null;
+            /**
+             * Format: int32
+             * @description Requests in flight at once; `null` takes the default share.
+             */
+            max_concurrent?: number | null;
             models?: string[] | null;
             name?: string | null;
             /** Format: int64 */
@@ -1261,6 +1266,12 @@ export interface components {
              * @description Unix ms after which the token is refused.
              */
             expires_at?: number | null;
+            /**
+             * Format: int32
+             * @description Requests in flight at once; `None` takes the default share (while other tokens exist,
+             *     half of `max_concurrent_upstream`), so that one token cannot take every upstream slot.
+             */
+            max_concurrent?: number | null;
             /** @description Model names (as requested) the token may use; `None` allows all. */
             models?: string[] | null;
             /**

@@ -31,6 +31,7 @@ export function Tokens() {
     if (x.quota_requests) parts.push(t('tokens.quotaRequests', { n: formatNumber(x.quota_requests, lang) }));
     if (x.quota_tokens) parts.push(t('tokens.quotaTokens', { n: formatCompact(x.quota_tokens, lang) }));
     if (x.rpm) parts.push(t('tokens.rpmValue', { n: x.rpm }));
+    if (x.max_concurrent) parts.push(t('tokens.concurrentValue', { n: x.max_concurrent }));
     if (x.models) parts.push(t('tokens.modelsValue', { n: x.models.length }));
     return parts.length ? parts.join(' · ') : t('tokens.noLimits');
   };
@@ -141,7 +142,7 @@ function toLocalInput(ms: number | null): string {
 }
 
 const numberOrNull = (v: number | string) => (v === '' || v === null ? null : Number(v));
-const FIELDS = ['name', 'expires_at', 'quota_requests', 'quota_tokens', 'models', 'rpm'];
+const FIELDS = ['name', 'expires_at', 'quota_requests', 'quota_tokens', 'models', 'rpm', 'max_concurrent'];
 
 function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose: () => void; onCreated: (t: NewToken) => void }) {
   const { t } = useTranslation();
@@ -153,6 +154,7 @@ function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose
   const [quotaRequests, setQuotaRequests] = useState<number | string>(token?.quota_requests ?? '');
   const [quotaTokens, setQuotaTokens] = useState<number | string>(token?.quota_tokens ?? '');
   const [rpm, setRpm] = useState<number | string>(token?.rpm ?? '');
+  const [concurrent, setConcurrent] = useState<number | string>(token?.max_concurrent ?? '');
   const [models, setModels] = useState<string[]>(token?.models ?? []);
   const mutation = token ? update : create;
   const error = mutation.error;
@@ -163,6 +165,7 @@ function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose
       quota_requests: numberOrNull(quotaRequests),
       quota_tokens: numberOrNull(quotaTokens),
       rpm: numberOrNull(rpm),
+      max_concurrent: numberOrNull(concurrent),
       models: models.length ? models : null,
     };
     try {
@@ -194,7 +197,10 @@ function TokenForm({ token, onClose, onCreated }: { token: Token | null; onClose
         <NumberInput label={t('tokens.quotaRequestsLabel')} description={t('tokens.emptyUnlimited')} value={quotaRequests} onChange={setQuotaRequests} error={fieldError(error, 'quota_requests', t)} data-testid="token-quota" />
         <NumberInput label={t('tokens.quotaTokensLabel')} description={t('tokens.emptyUnlimited')} value={quotaTokens} onChange={setQuotaTokens} error={fieldError(error, 'quota_tokens', t)} />
       </Group>
-      <NumberInput label={t('tokens.rpm')} description={t('tokens.rpmHint')} value={rpm} onChange={setRpm} error={fieldError(error, 'rpm', t)} data-testid="token-rpm" />
+      <Group grow>
+        <NumberInput label={t('tokens.rpm')} description={t('tokens.rpmHint')} value={rpm} onChange={setRpm} error={fieldError(error, 'rpm', t)} data-testid="token-rpm" />
+        <NumberInput label={t('tokens.concurrent')} description={t('tokens.concurrentHint')} value={concurrent} onChange={setConcurrent} error={fieldError(error, 'max_concurrent', t)} data-testid="token-concurrent" />
+      </Group>
       <MultiSelect
         label={t('tokens.models')}
         description={t('tokens.modelsHint')}

@@ -35,6 +35,9 @@ pub struct TokenInput {
     pub models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     pub rpm: Option<Option<u32>>,
+    /// Requests in flight at once; `null` takes the default share.
+    #[serde(default, deserialize_with = "present")]
+    pub max_concurrent: Option<Option<u32>>,
     pub enabled: Option<bool>,
 }
 
@@ -88,6 +91,15 @@ pub(super) fn limits(
             ));
         }
         next.rpm = rpm;
+    }
+    if let Some(max) = input.max_concurrent {
+        if max.is_some_and(|m| !(1..=100_000).contains(&m)) {
+            return Err(ControlError::invalid(
+                "max_concurrent",
+                "`max_concurrent` must be from 1 to 100000, or null for the default share (beside other tokens, half of max_concurrent_upstream).",
+            ));
+        }
+        next.max_concurrent = max;
     }
     if let Some(models) = &input.models {
         if let Some(models) = models {

@@ -206,6 +206,7 @@ pub(super) fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>
             quota_tokens: Some(t.limits.quota_tokens),
             models: Some(t.limits.models.clone()),
             rpm: Some(t.limits.rpm),
+            max_concurrent: Some(t.limits.max_concurrent),
             ..Default::default()
         };
         let limits = super::tokens::limits(&input, &TokenLimits::default(), &catalog)

@@ -45,6 +45,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0013_refusal_tallies.sql")),
         M::up(include_str!("sql/0014_image_descriptions.sql")),
         M::up(include_str!("sql/0015_account_proxy.sql")),
+        M::up(include_str!("sql/0016_token_concurrency.sql")),
     ])
 }
 
@@ -284,6 +285,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 15);
+        assert_eq!(version, 16);
     }
 }

@@ -21,6 +21,9 @@ pub struct TokenLimits {
     pub models: Option<Vec<String>>,
     /// Requests per minute; `None` uses the global `rate_limit`.
     pub rpm: Option<u32>,
+    /// Requests in flight at once; `None` takes the default share (while other tokens exist,
+    /// half of `max_concurrent_upstream`), so that one token cannot take every upstream slot.
+    pub max_concurrent: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +44,7 @@ pub struct TokenRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm, enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at";
+const COLUMNS: &str = "id, name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm, enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     let models: Option<String> = r.get(7)?;
@@ -56,6 +59,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
             quota_tokens: r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
             models: models.and_then(|m| serde_json::from_str(&m).ok()),
             rpm: r.get(8)?,
+            max_concurrent: r.get(16)?,
         },
         enabled: r.get(9)?,
         source: Source::parse(&r.get::<_, String>(10)?),
@@ -103,8 +107,8 @@ pub fn insert(tx: &Transaction<'_>, row: &TokenRow) -> rusqlite::Result<i64> {
     let l = &row.limits;
     tx.execute(
         "INSERT INTO client_tokens (name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm,
-            enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+            enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
         params![
             row.name,
             row.secret_hash,
@@ -120,6 +124,7 @@ pub fn insert(tx: &Transaction<'_>, row: &TokenRow) -> rusqlite::Result<i64> {
             row.used_tokens as i64,
             row.last_used_at,
             row.created_at,
+            l.max_concurrent,
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -135,7 +140,7 @@ pub fn update(
 ) -> rusqlite::Result<bool> {
     let n = tx.execute(
         "UPDATE client_tokens SET expires_at = ?2, quota_requests = ?3, quota_tokens = ?4, models = ?5, rpm = ?6,
-            enabled = ?7, updated_at = ?8 WHERE id = ?1",
+            enabled = ?7, updated_at = ?8, max_concurrent = ?9 WHERE id = ?1",
         params![
             id,
             limits.expires_at,
@@ -144,7 +149,8 @@ pub fn update(
             models_json(limits),
             limits.rpm,
             enabled,
-            now
+            now,
+            limits.max_concurrent,
         ],
     )?;
     Ok(n == 1)
@@ -238,6 +244,7 @@ mod tests {
             quota_tokens: None,
             models: Some(vec!["gpt-4o".into()]),
             rpm: Some(3),
+            max_concurrent: Some(4),
         };
         assert!(update(&tx, row.id, &limits, false, 3).unwrap());
         add_use(&tx, &[("default", 2, 30, 7), ("gone", 1, 1, 1)]).unwrap();
