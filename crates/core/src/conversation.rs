@@ -144,6 +144,41 @@ fn label(message: &ChatMessage) -> String {
     }
 }
 
+/// Whether `line` reads as one of the transcript's labels (`[SYSTEM]`, `[USER (ann)]`, …),
+/// in any case and spacing.
+fn looks_like_label(line: &str) -> bool {
+    let Some(inner) = line
+        .trim()
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    else {
+        return false;
+    };
+    let role = inner.split('(').next().unwrap_or("").trim();
+    ["SYSTEM", "USER", "ASSISTANT", "TOOL"]
+        .iter()
+        .any(|label| role.eq_ignore_ascii_case(label))
+}
+
+/// `text` with every line that could pass for a label marked as quoted (`> [SYSTEM]`), so a
+/// message, a document it carries or a tool's result cannot open a block of its own.
+fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.lines().any(looks_like_label) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            if looks_like_label(line) {
+                format!("> {line}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
 /// The tool each call id of `messages` called.
 pub fn tool_names(messages: &[ChatMessage]) -> HashMap<&str, &str> {
     messages
@@ -153,7 +188,8 @@ pub fn tool_names(messages: &[ChatMessage]) -> HashMap<&str, &str> {
         .collect()
 }
 
-/// The full transcript for a fresh upstream session. Messages with no text are left out.
+/// The full transcript for a fresh upstream session. Messages with no text are left out;
+/// lines of theirs that look like labels are quoted ([`neutralise`]).
 /// `instructions` (the tool protocol) go first, as a system part; `names` resolves tool
 /// results to their tools (from the whole request, as a resumed turn's calls were made
 /// before it).
@@ -186,7 +222,7 @@ pub fn transcript(
         }
         out.push_str(label);
         out.push('\n');
-        out.push_str(text);
+        out.push_str(&neutralise(text));
     }
     out
 }
