@@ -22,6 +22,7 @@ mod responses;
 mod stall;
 pub mod supervisor;
 pub mod ui;
+mod unread;
 mod v1;
 
 use std::future::Future;
@@ -298,6 +299,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router(state.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
+        .layer(middleware::from_fn(unread::close_if_unread))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             internal_error,
         ))

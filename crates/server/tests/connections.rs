@@ -1,7 +1,7 @@
 //! Connections that never finish, black box over raw sockets: a half-sent head is closed, a
 //! body that never comes gets a 408, a declared oversized body its 413 at once, a shutdown
-//! does not wait on a stalled client, and a stream whose client reads nothing frees its
-//! upstream slot.
+//! does not wait on a stalled client, a stream whose client reads nothing frees its
+//! upstream slot, and an answer given before its body was read says the connection closes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -77,6 +77,61 @@ async fn a_declared_oversized_body_is_refused_unread() {
     let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("max_body_bytes"), "{answer}");
+}
+
+/// An answer given before the request's body was read says `Connection: close`, as the
+/// connection is closed after it; one given after reading the body keeps the connection.
+#[tokio::test]
+async fn an_early_refusal_with_its_body_unread_says_the_connection_closes() {
+    let h = quick(|_| {}).await;
+    let body = format!(
+        "{{\"model\": \"gpt-4o\", \"pad\": \"{}\"}}",
+        "x".repeat(200_000)
+    );
+    for (what, request) in [
+        (
+            "a wrong token",
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+        ),
+        (
+            "an unknown route",
+            format!(
+                "POST /v1/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+        ),
+    ] {
+        let mut stream = connect(&h).await;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Only the head: the answer comes before the body is sent.
+        let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(head.contains("connection: close"), "{what}: {answer}");
+        assert!(closed, "{what}: closed as it says");
+    }
+    // Read first, then refused: the connection stays open for the next request.
+    let mut stream = connect(&h).await;
+    let missing =
+        "{\"model\": \"no-such-model\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}";
+    let request = head(&format!(
+        "Content-Length: {}\r\n\r\n{missing}",
+        missing.len()
+    ));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_millis(500)).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(!closed, "kept alive");
 }
 
 #[tokio::test]
