@@ -15,9 +15,6 @@ use crate::telemetry::Telemetry;
 use crate::tokens::ClientToken;
 use crate::usage::TokenUsage;
 
-/// The error class of a stream whose client went away before its end.
-const CLIENT_LEFT: &str = "client_disconnected";
-
 pub struct RequestRecord {
     /// `None` when `record_usage` is off: nothing about the request is stored.
     sink: Option<UsageSink>,
@@ -38,9 +35,6 @@ pub struct RequestRecord {
     entered: bool,
     /// Prompt tokens reserved of the token's token quota.
     reserved_tokens: u64,
-    /// The upstream answered: the request counts against the token's request quota even if
-    /// its client goes away before the end (it could close just before the last chunk).
-    answered: bool,
 }
 
 impl std::fmt::Debug for RequestRecord {
@@ -120,7 +114,6 @@ impl RequestRecord {
             reserved: false,
             entered: false,
             reserved_tokens: 0,
-            answered: false,
             token,
         }
     }
@@ -158,7 +151,6 @@ impl RequestRecord {
 
     /// The upstream answered on `account` after `attempts` attempts.
     pub(crate) fn answered_by(&mut self, account: &str, attempts: u32, reused: bool) {
-        self.answered = true;
         let e = &mut self.event;
         e.status = 200;
         e.error_class = None;
@@ -171,7 +163,7 @@ impl RequestRecord {
     /// means the client went away.
     pub(crate) fn stream_began(&mut self) {
         self.event.ttft_ms = Some(self.started.elapsed().as_millis() as u32);
-        self.event.error_class = Some(CLIENT_LEFT.into());
+        self.event.error_class = Some(crate::store::usage::CLIENT_LEFT.into());
     }
 
     /// What became of the request's images: described now, or found in the cache.
@@ -214,11 +206,8 @@ impl Drop for RequestRecord {
             ms = e.latency_ms, "request"
             );
         }
-        // A stream its client left counts: the upstream answered, and content went out.
-        let counts =
-            e.succeeded() || (self.answered && e.error_class.as_deref() == Some(CLIENT_LEFT));
         self.token.record_use(
-            counts,
+            e.counts_as_request(),
             e.input_tokens.saturating_add(e.output_tokens),
             e.ts + i64::from(e.latency_ms),
         );

@@ -41,7 +41,7 @@ fn prompt(words: usize) -> Value {
 
 #[tokio::test]
 async fn a_stream_its_client_leaves_after_the_content_counts_against_the_request_quota() {
-    let h = Harness::with_keys(&["k1"]).await;
+    let mut h = Harness::with_keys(&["k1"]).await;
     // The whole answer in one piece, then a pause before the stream's end.
     h.fake.set_behaviour(
         "k1",
@@ -87,6 +87,11 @@ async fn a_stream_its_client_leaves_after_the_content_counts_against_the_request
         2,
         "{rows:?}"
     );
+    // The database counts them the same way: a restart keeps the quota spent.
+    h.restart().await;
+    let (_, after) = h.admin("GET", &format!("/api/tokens/{id}"), None).await;
+    assert_eq!(after["used_requests"], 2, "{after}");
+    assert_eq!(h.chat_as(&secret, user("a fourth")).await.0, 429);
 }
 
 #[tokio::test]

@@ -101,6 +101,9 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
         .flatten()
 }
 
+/// The error class of a stream whose client went away before its end.
+pub const CLIENT_LEFT: &str = "client_disconnected";
+
 /// What requests whose model did not resolve are counted under.
 pub const UNRESOLVED: &str = "unresolved";
 
@@ -112,6 +115,13 @@ impl UsageEvent {
 
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status) && self.error_class.is_none()
+    }
+
+    /// Whether it counts against its token's request quota: answered, or a stream whose
+    /// client went away after the upstream answered (it could close just before the last
+    /// chunk and get every answer for free).
+    pub fn counts_as_request(&self) -> bool {
+        self.succeeded() || (self.status == 200 && self.error_class.as_deref() == Some(CLIENT_LEFT))
     }
 
     /// Answered with an error before anything went upstream (a rate limit, a quota, a bad

@@ -194,11 +194,11 @@ pub fn insert_sampled(
     for (hour, [a, b, c, d, e, f, g, h]) in per_hour {
         totals.execute(params![hour, a, b, c, d, e, f, g, h])?;
     }
-    // What each client token used, for its quotas: successful requests and every token.
+    // What each client token used, for its quotas: the requests that count and every token.
     let mut per_token: HashMap<&str, (u64, u64, i64)> = HashMap::new();
     for e in events {
         let used = per_token.entry(e.client_token.as_str()).or_default();
-        used.0 += u64::from(e.succeeded());
+        used.0 += u64::from(e.counts_as_request());
         used.1 += e.input_tokens + e.output_tokens;
         used.2 = used.2.max(e.ts);
     }
