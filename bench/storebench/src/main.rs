@@ -76,6 +76,7 @@ fn event(i: u64, now: i64) -> UsageEvent {
         // One request in 25 carries an image, described or (more often) from the cache.
         images_described: u32::from(i % 100 == 0),
         images_cached: u32::from(i % 25 == 5),
+        images_uploaded: u32::from(i % 25 == 0),
         // One request in 50 failed over once, as with a flaky account.
         failed_attempts: if i % 50 == 1 {
             vec![FailedAttempt {

@@ -172,6 +172,7 @@ impl RequestRecord {
             let tally = images.tally();
             self.event.images_described = tally.described;
             self.event.images_cached = tally.cached;
+            self.event.images_uploaded = tally.uploads;
         }
     }
 

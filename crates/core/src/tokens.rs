@@ -364,6 +364,7 @@ mod tests {
             source: Source::Api,
             used_requests: 0,
             used_tokens: 0,
+            used_uploads: 0,
             last_used_at: None,
             created_at: 0,
             updated_at: 0,

@@ -417,3 +417,39 @@ async fn too_many_different_images_are_refused_before_any_upload() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(uploads(&h).len(), 1);
 }
+
+/// Uploads spend the accounts' Media API allowance whether or not the request then
+/// succeeds: each request's row and its client token count every upload, failed ones too.
+#[tokio::test]
+async fn every_upload_is_counted_to_the_request_and_its_token_even_when_the_request_fails() {
+    let h = Harness::with_keys(&["k1", "k2"]).await;
+    let (_, created) = h
+        .admin("POST", "/api/tokens", Some(json!({"name": "pictures"})))
+        .await;
+    let (id, secret) = (
+        created["id"].as_i64().unwrap(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    // Both accounts' uploads fail: the request fails after an upload to each, or more.
+    h.fake.set_default_behaviour(Behaviour {
+        failure: Some(Failure::new(500, "server_error").at(Stage::Media)),
+        ..Behaviour::default()
+    });
+    let (status, _) = h.chat_as(&secret, chat_with(PNG, "x")).await;
+    assert_ne!(status, 200);
+    let failed = h.seen("/media/v1/public/file/raw").len() as u32;
+    assert!(failed >= 2, "both accounts tried");
+    // Then one that works.
+    h.fake.set_default_behaviour(Behaviour::default());
+    let (status, body) = h.chat_as(&secret, chat_with(JPEG, "y")).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = h.usage_rows(2).await;
+    let uploaded: Vec<(u32, u32)> = rows
+        .iter()
+        .map(|r| (r.images_uploaded, r.images_described))
+        .collect();
+    assert_eq!(uploaded, [(failed, 0), (1, 1)], "{rows:?}");
+    let (_, token) = h.admin("GET", &format!("/api/tokens/{id}"), None).await;
+    assert_eq!(token["used_uploads"], failed + 1, "{token}");
+    assert_eq!(token["used_requests"], 1, "{token}");
+}

@@ -744,6 +744,8 @@ export interface components {
             used_requests?: number;
             /** Format: int64 */
             used_tokens?: number;
+            /** Format: int64 */
+            used_uploads?: number;
         };
         /** @description One upstream attempt that failed: on which account, and how. */
         FailedAttempt: {
@@ -935,6 +937,11 @@ export interface components {
                 used_requests: number;
                 /** Format: int64 */
                 used_tokens: number;
+                /**
+                 * Format: int64
+                 * @description Image uploads its requests made, failed ones included (as of the last usage write).
+                 */
+                used_uploads: number;
             })[];
         };
         Login: {
@@ -1233,6 +1240,11 @@ export interface components {
             used_requests: number;
             /** Format: int64 */
             used_tokens: number;
+            /**
+             * Format: int64
+             * @description Image uploads its requests made, failed ones included (as of the last usage write).
+             */
+            used_uploads: number;
         };
         /**
          * @description A token as sent to create or edit one. On an edit, missing fields keep their value and
@@ -1370,6 +1382,11 @@ export interface components {
              * @description Images described by on-demand.io's image agent for this request.
              */
             images_described: number;
+            /**
+             * Format: int32
+             * @description Uploads to the Media API it made, failed ones included.
+             */
+            images_uploaded: number;
             /** Format: int64 */
             input_tokens: number;
             /** Format: int32 */

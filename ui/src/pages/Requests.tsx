@@ -209,11 +209,12 @@ function Detail({ r }: { r: RequestRow }) {
           ] as [string, React.ReactNode],
         ]
       : []),
-    ...(r.images_described + r.images_cached > 0
+    ...(r.images_described + r.images_cached + r.images_uploaded > 0
       ? [
           [
             t('requests.images'),
-            t('requests.imagesDetail', { described: r.images_described, cached: r.images_cached }),
+            t('requests.imagesDetail', { described: r.images_described, cached: r.images_cached }) +
+              (r.images_uploaded > r.images_described ? ` · ${t('requests.imagesUploaded', { n: r.images_uploaded })}` : ''),
           ] as [string, React.ReactNode],
         ]
       : []),

@@ -69,6 +69,7 @@ export function Tokens() {
                       </Table.Td>
                       <Table.Td>
                         {t('tokens.usedValue', { requests: formatNumber(x.used_requests, lang), tokens: formatCompact(x.used_tokens, lang) })}
+                        {x.used_uploads > 0 && ` · ${t('tokens.uploadsValue', { n: formatNumber(x.used_uploads, lang) })}`}
                       </Table.Td>
                       <Table.Td>
                         {t('tokens.usedValue', { requests: formatNumber(day?.requests ?? 0, lang), tokens: formatCompact((day?.input_tokens ?? 0) + (day?.output_tokens ?? 0), lang) })}

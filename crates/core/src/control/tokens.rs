@@ -172,6 +172,7 @@ impl Control {
             source: Source::Api,
             used_requests: 0,
             used_tokens: 0,
+            used_uploads: 0,
             last_used_at: None,
             created_at: now,
             updated_at: now,

@@ -80,6 +80,8 @@ pub struct ExportedToken {
     pub used_requests: u64,
     #[serde(default)]
     pub used_tokens: u64,
+    #[serde(default)]
+    pub used_uploads: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -223,6 +225,7 @@ pub(super) fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>
         for (field, count) in [
             ("used_requests", t.used_requests),
             ("used_tokens", t.used_tokens),
+            ("used_uploads", t.used_uploads),
         ] {
             if count > MAX_COUNTER {
                 return Err(field_error(
@@ -261,6 +264,7 @@ pub(super) fn plan(doc: &ExportDocument, engine: &Engine) -> Result<Vec<Planned>
             source: Source::Api,
             used_requests: t.used_requests,
             used_tokens: t.used_tokens,
+            used_uploads: t.used_uploads,
             last_used_at: None,
             created_at: now,
             updated_at: now,
@@ -407,6 +411,7 @@ impl Control {
                     enabled: t.enabled,
                     used_requests: t.used_requests,
                     used_tokens: t.used_tokens,
+                    used_uploads: t.used_uploads,
                 })
                 .collect(),
             aliases: aliases

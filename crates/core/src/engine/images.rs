@@ -191,6 +191,7 @@ impl Engine {
                 .map_or("the request", |p| p.at.as_str());
             let name = format!("image-{}.{}", &hash[..12], kind.extension());
             let started = Instant::now();
+            images.uploading();
             let upload = self
                 .upstream
                 .upload_image(

@@ -269,6 +269,8 @@ pub enum Slot {
 pub struct Images {
     pub pictures: Vec<Picture>,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Uploads to the Media API made for this request, failed ones included.
+    uploads: std::sync::atomic::AtomicU32,
 }
 
 /// What a request did with its images, for its usage row.
@@ -278,6 +280,9 @@ pub struct Tally {
     pub described: u32,
     /// Found in the description cache.
     pub cached: u32,
+    /// Uploads made to describe them, failed ones included (each spends the account's
+    /// Media API allowance).
+    pub uploads: u32,
 }
 
 impl Images {
@@ -285,7 +290,14 @@ impl Images {
         Self {
             pictures,
             slots: Mutex::default(),
+            uploads: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Counts an upload about to be made.
+    pub fn uploading(&self) {
+        self.uploads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
@@ -330,7 +342,10 @@ impl Images {
 
     pub fn tally(&self) -> Tally {
         let slots = self.slots();
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            uploads: self.uploads.load(std::sync::atomic::Ordering::Relaxed),
+            ..Tally::default()
+        };
         for slot in slots.values() {
             match slot {
                 Slot::Described { cached: true, .. } => tally.cached += 1,

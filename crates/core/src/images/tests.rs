@@ -145,7 +145,8 @@ fn a_description_is_labelled_as_one_and_tallied() {
         images.tally(),
         Tally {
             described: 1,
-            cached: 1
+            cached: 1,
+            uploads: 0,
         }
     );
 }

@@ -46,6 +46,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("sql/0014_image_descriptions.sql")),
         M::up(include_str!("sql/0015_account_proxy.sql")),
         M::up(include_str!("sql/0016_token_concurrency.sql")),
+        M::up(include_str!("sql/0017_upload_accounting.sql")),
     ])
 }
 
@@ -285,6 +286,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 16);
+        assert_eq!(version, 17);
     }
 }

@@ -39,12 +39,14 @@ pub struct TokenRow {
     pub source: Source,
     pub used_requests: u64,
     pub used_tokens: u64,
+    /// Image uploads its requests made, failed ones included.
+    pub used_uploads: u64,
     pub last_used_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm, enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent";
+const COLUMNS: &str = "id, name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm, enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent, used_uploads";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     let models: Option<String> = r.get(7)?;
@@ -65,6 +67,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
         source: Source::parse(&r.get::<_, String>(10)?),
         used_requests: r.get::<_, i64>(11)? as u64,
         used_tokens: r.get::<_, i64>(12)? as u64,
+        used_uploads: r.get::<_, i64>(17)? as u64,
         last_used_at: r.get(13)?,
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
@@ -107,8 +110,8 @@ pub fn insert(tx: &Transaction<'_>, row: &TokenRow) -> rusqlite::Result<i64> {
     let l = &row.limits;
     tx.execute(
         "INSERT INTO client_tokens (name, secret_hash, prefix, expires_at, quota_requests, quota_tokens, models, rpm,
-            enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
+            enabled, source, used_requests, used_tokens, last_used_at, created_at, updated_at, max_concurrent, used_uploads)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
         params![
             row.name,
             row.secret_hash,
@@ -125,6 +128,7 @@ pub fn insert(tx: &Transaction<'_>, row: &TokenRow) -> rusqlite::Result<i64> {
             row.last_used_at,
             row.created_at,
             l.max_concurrent,
+            row.used_uploads as i64,
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -193,6 +197,7 @@ pub fn sync_config(
                     source: Source::Config,
                     used_requests: 0,
                     used_tokens: 0,
+                    used_uploads: 0,
                     last_used_at: None,
                     created_at: now,
                     updated_at: now,
@@ -203,9 +208,21 @@ pub fn sync_config(
     }
 }
 
+/// What a batch of requests used of one token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Use {
+    /// Requests that count against `quota_requests`.
+    pub requests: u64,
+    pub tokens: u64,
+    /// Image uploads, failed requests' included.
+    pub uploads: u64,
+    /// Unix ms of the latest.
+    pub last: i64,
+}
+
 /// Adds a batch's use to each token's counters (called by the usage writer, in the batch's
-/// transaction). `uses` is `(name, successful requests, tokens, last used)`.
-pub fn add_use(tx: &Transaction<'_>, uses: &[(&str, u64, u64, i64)]) -> rusqlite::Result<()> {
+/// transaction), by token name.
+pub fn add_use(tx: &Transaction<'_>, uses: &[(&str, Use)]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         // Saturating: a counter at the top stays there instead of failing the whole batch.
         "UPDATE client_tokens SET
@@ -213,11 +230,19 @@ pub fn add_use(tx: &Transaction<'_>, uses: &[(&str, u64, u64, i64)]) -> rusqlite
                 THEN 9223372036854775807 ELSE used_requests + ?2 END,
             used_tokens = CASE WHEN used_tokens > 9223372036854775807 - ?3
                 THEN 9223372036854775807 ELSE used_tokens + ?3 END,
+            used_uploads = CASE WHEN used_uploads > 9223372036854775807 - ?5
+                THEN 9223372036854775807 ELSE used_uploads + ?5 END,
             last_used_at = MAX(COALESCE(last_used_at, 0), ?4) WHERE name = ?1",
     )?;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    for (name, requests, tokens, last) in uses {
-        stmt.execute(params![name, count(*requests), count(*tokens), last])?;
+    for (name, used) in uses {
+        stmt.execute(params![
+            name,
+            count(used.requests),
+            count(used.tokens),
+            used.last,
+            count(used.uploads)
+        ])?;
     }
     Ok(())
 }
@@ -226,6 +251,15 @@ pub fn add_use(tx: &Transaction<'_>, uses: &[(&str, u64, u64, i64)]) -> rusqlite
 mod tests {
     use super::*;
     use crate::store::open_in_memory;
+
+    fn used(requests: u64, tokens: u64, uploads: u64, last: i64) -> Use {
+        Use {
+            requests,
+            tokens,
+            uploads,
+            last,
+        }
+    }
 
     #[test]
     fn tokens_round_trip_sync_and_count_use() {
@@ -247,14 +281,23 @@ mod tests {
             max_concurrent: Some(4),
         };
         assert!(update(&tx, row.id, &limits, false, 3).unwrap());
-        add_use(&tx, &[("default", 2, 30, 7), ("gone", 1, 1, 1)]).unwrap();
-        add_use(&tx, &[("default", 1, 5, 6)]).unwrap();
+        add_use(
+            &tx,
+            &[("default", used(2, 30, 3, 7)), ("gone", used(1, 1, 1, 1))],
+        )
+        .unwrap();
+        add_use(&tx, &[("default", used(1, 5, 1, 6))]).unwrap();
         let row = get(&tx, row.id).unwrap().unwrap();
         assert_eq!(row.limits, limits);
         assert!(!row.enabled);
         assert_eq!(
-            (row.used_requests, row.used_tokens, row.last_used_at),
-            (3, 35, Some(7))
+            (
+                row.used_requests,
+                row.used_tokens,
+                row.used_uploads,
+                row.last_used_at
+            ),
+            (3, 35, 4, Some(7))
         );
         assert!(delete(&tx, row.id).unwrap());
         assert!(!delete(&tx, row.id).unwrap());
@@ -272,11 +315,15 @@ mod tests {
         .unwrap();
         add_use(
             &tx,
-            &[("default", 1, 100, 5), ("default", u64::MAX, u64::MAX, 6)],
+            &[
+                ("default", used(1, 100, 1, 5)),
+                ("default", used(u64::MAX, u64::MAX, u64::MAX, 6)),
+            ],
         )
         .unwrap();
         let row = find_by_name(&tx, "default").unwrap().unwrap();
         assert_eq!(row.used_tokens, i64::MAX as u64);
         assert_eq!(row.used_requests, i64::MAX as u64);
+        assert_eq!(row.used_uploads, i64::MAX as u64);
     }
 }

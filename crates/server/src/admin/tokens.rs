@@ -30,6 +30,8 @@ pub struct TokenView {
     source: Source,
     used_requests: u64,
     used_tokens: u64,
+    /// Image uploads its requests made, failed ones included (as of the last usage write).
+    used_uploads: u64,
     last_used_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -50,6 +52,7 @@ fn token_view(state: &AppState, row: TokenRow) -> TokenView {
         id: row.id,
         used_requests: used(row.used_requests, live.as_ref().map(|t| t.used_requests())),
         used_tokens: used(row.used_tokens, live.as_ref().map(|t| t.used_tokens())),
+        used_uploads: row.used_uploads,
         last_used_at: live
             .as_ref()
             .and_then(|t| t.last_used_at())

@@ -70,6 +70,8 @@ pub struct UsageEvent {
     pub images_described: u32,
     /// Images whose description came from the cache.
     pub images_cached: u32,
+    /// Uploads to the Media API it made, failed ones included.
+    pub images_uploaded: u32,
 }
 
 /// A call an answer made, as the request log keeps it.

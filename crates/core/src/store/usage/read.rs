@@ -65,7 +65,7 @@ pub fn page(
         "SELECT id, ts, client_token, account, model, endpoint_id, stream, status, error_class, attempts,
                 latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
                 notes, tools, tool_calls, corrected, response_format, dialect, client,
-                images_described, images_cached
+                images_described, images_cached, images_uploaded
          FROM usage_events WHERE id < ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![before_id.unwrap_or(i64::MAX).into()];
@@ -136,6 +136,7 @@ pub fn page(
                 client: r.get(23)?,
                 images_described: r.get(24)?,
                 images_cached: r.get(25)?,
+                images_uploaded: r.get(26)?,
             },
         ))
     })?;

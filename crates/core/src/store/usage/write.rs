@@ -78,8 +78,8 @@ pub fn insert_sampled(
     let mut insert = tx.prepare_cached(
         "INSERT INTO usage_events (ts, client_token, account, model, endpoint_id, stream, status, error_class,
             attempts, latency_ms, ttft_ms, input_tokens, output_tokens, tokens_estimated, session_reused, failed_attempts,
-            notes, tools, tool_calls, corrected, response_format, dialect, client, images_described, images_cached)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            notes, tools, tool_calls, corrected, response_format, dialect, client, images_described, images_cached, images_uploaded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?;
     let mut rollup = tx.prepare_cached(&rollup_upsert(
         "usage_hourly",
@@ -133,6 +133,7 @@ pub fn insert_sampled(
                 e.client,
                 e.images_described,
                 e.images_cached,
+                e.images_uploaded,
             ])?;
         }
         let key = (
@@ -194,18 +195,17 @@ pub fn insert_sampled(
     for (hour, [a, b, c, d, e, f, g, h]) in per_hour {
         totals.execute(params![hour, a, b, c, d, e, f, g, h])?;
     }
-    // What each client token used, for its quotas: the requests that count and every token.
-    let mut per_token: HashMap<&str, (u64, u64, i64)> = HashMap::new();
+    // What each client token used, for its quotas: the requests that count, every token,
+    // every image upload (a failed request's too).
+    let mut per_token: HashMap<&str, crate::store::tokens::Use> = HashMap::new();
     for e in events {
         let used = per_token.entry(e.client_token.as_str()).or_default();
-        used.0 += u64::from(e.counts_as_request());
-        used.1 += e.input_tokens + e.output_tokens;
-        used.2 = used.2.max(e.ts);
+        used.requests += u64::from(e.counts_as_request());
+        used.tokens += e.input_tokens + e.output_tokens;
+        used.uploads += u64::from(e.images_uploaded);
+        used.last = used.last.max(e.ts);
     }
-    let uses: Vec<(&str, u64, u64, i64)> = per_token
-        .into_iter()
-        .map(|(name, (requests, tokens, last))| (name, requests, tokens, last))
-        .collect();
+    let uses: Vec<(&str, crate::store::tokens::Use)> = per_token.into_iter().collect();
     crate::store::tokens::add_use(tx, &uses)?;
     crate::store::latency::add(tx, events)?;
     let mut tally = tx.prepare_cached(
