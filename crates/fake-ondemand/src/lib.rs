@@ -80,6 +80,8 @@ pub struct FakeOptions {
     pub delete_delay_ms: u64,
     /// Keep a record of every request (turn off for long benchmarks).
     pub record: bool,
+    /// A session delete answers 404 (the session still goes).
+    pub delete_not_found: bool,
     /// Serve the `/_fake/` control routes (recorded requests, scripted behaviour, options).
     /// Off in the demo: the routes have no authentication.
     pub control_routes: bool,
@@ -110,6 +112,7 @@ impl Default for FakeOptions {
             firewall: false,
             delete_delay_ms: 0,
             record: true,
+            delete_not_found: false,
             control_routes: true,
             media_uploads_per_minute: 5,
             media_delay_ms: 0,
@@ -212,6 +215,9 @@ pub struct Behaviour {
     pub completed_without_answer: bool,
     /// Streams end after the metrics without `[DONE]`.
     pub no_done: bool,
+    /// Every frame but `fulfillment` is spaced JSON (`", "`), as only `fulfillment` frames
+    /// are in captures (§4).
+    pub spaced_json: bool,
     /// Answer with exactly this text (e.g. tool calls in some format) instead of the echo.
     pub answer: Option<String>,
     /// Stream the answer in pieces of this many characters instead of word by word (so a

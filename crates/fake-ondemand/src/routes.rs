@@ -399,9 +399,13 @@ async fn session_delete(shared: &Shared, owner: &str, id: &str) -> Response {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut state = shared.lock();
+    let not_found = state.options.delete_not_found;
     match state.sessions.get(id) {
         Some(s) if s.owner == owner => {
             state.sessions.remove(id);
+            if not_found {
+                return upstream_error(404, "not_found", "Session not found");
+            }
             axum::Json(json!({"message": "Chat session deleted successfully"})).into_response()
         }
         _ => upstream_error(404, "not_found", "Session not found"),

@@ -96,6 +96,12 @@ fn stream_frames(b: &Behaviour, turn: &Turn<'_>) -> Vec<String> {
     if !b.no_done {
         out.push(f.done());
     }
+    if b.spaced_json {
+        // Every frame as `fulfillment` frames are written (§4), not compact.
+        for frame in out.iter_mut().filter(|f| !f.contains("\"fulfillment\"")) {
+            *frame = frame.replace("\":", "\": ").replace(",\"", ", \"");
+        }
+    }
     out
 }
 

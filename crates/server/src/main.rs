@@ -19,13 +19,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// (`config::all_names`), so flags, env vars and `config.json` keys can never drift apart.
 /// Flags override environment variables, which override the config file.
 fn cli() -> Command {
-    let mut serve = Command::new("serve").about("Run the proxy server").arg(
-        Arg::new("config")
-            .long("config")
-            .value_name("FILE")
-            .value_parser(clap::value_parser!(PathBuf))
-            .help("Config file (JSON, the original proxy's format) [default: ./config.json if present]"),
-    );
+    let mut serve = configured(Command::new("serve").about("Run the proxy server"));
     #[cfg(feature = "demo")]
     {
         serve = serve.arg(
@@ -35,26 +29,68 @@ fn cli() -> Command {
                 .help("Start with an in-process simulated on-demand.io and a demo account: every answer is simulated"),
         );
     }
-    for field in all_names() {
-        let arg = Arg::new(field.key)
-            .long(field.flag.trim_start_matches("--"))
-            .help(field.help());
-        serve = serve.arg(if field.switch {
-            arg.action(ArgAction::SetTrue)
-        } else {
-            arg.value_name(field.env)
-        });
-    }
+    let switch = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .action(ArgAction::SetTrue)
+            .help(help)
+    };
+    let doctor = configured(Command::new("doctor").about(
+        "Check the real on-demand.io with your accounts against what this proxy expects, in a report safe to share (about 6 small upstream calls per account)",
+    ))
+    .arg(
+        Arg::new("account")
+            .long("account")
+            .value_name("NAME")
+            .help("Check this account only [default: each enabled account]"),
+    )
+    .arg(switch("json", "Print the report as JSON"))
+    .arg(switch("with-media", "Include a 1x1 PNG upload to the image agent (one more call, and its delete)"))
+    .arg(switch("force", "Run even for an account resting after a 429"));
     Command::new("ondemand-proxy")
         .version(env!("CARGO_PKG_VERSION"))
         .about("OpenAI-compatible API in front of on-demand.io")
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(serve)
+        .subcommand(doctor)
         .subcommand(
             Command::new("openapi")
                 .about("Print the admin API's OpenAPI document (what /api/openapi.json serves)"),
         )
+}
+
+/// `command` with the configuration's flags: `--config` and one per configuration key.
+fn configured(mut command: Command) -> Command {
+    command = command.arg(
+        Arg::new("config")
+            .long("config")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Config file (JSON, the original proxy's format) [default: ./config.json if present]"),
+    );
+    for field in all_names() {
+        let arg = Arg::new(field.key)
+            .long(field.flag.trim_start_matches("--"))
+            .help(field.help());
+        command = command.arg(if field.switch {
+            arg.action(ArgAction::SetTrue)
+        } else {
+            arg.value_name(field.env)
+        });
+    }
+    command
+}
+
+/// The configuration as the flags, the environment and the config file give it.
+fn load(args: &ArgMatches) -> anyhow::Result<config::Config> {
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(config::load(Sources {
+        file: args.get_one::<PathBuf>("config").map(PathBuf::as_path),
+        default_file: Some(std::path::Path::new("config.json")),
+        env: &env,
+        flags: flags(args),
+    })?)
 }
 
 /// The flags that were given, as `(config key, raw value)`.
@@ -75,6 +111,7 @@ async fn main() -> std::process::ExitCode {
     let matches = cli().get_matches();
     let result = match matches.subcommand() {
         Some(("serve", args)) => run(args).await,
+        Some(("doctor", args)) => return doctor(args).await,
         Some(("openapi", _)) => print_openapi(),
         _ => return std::process::ExitCode::FAILURE,
     };
@@ -86,6 +123,46 @@ async fn main() -> std::process::ExitCode {
                 eprintln!("ondemand-proxy: {e:#}");
             }
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `doctor`: the reports on stdout (text, or JSON with `--json`); the exit status says how
+/// it went (0 clean, 1 deviations or failures, 2 nothing reached, 3 it could not run).
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn doctor(args: &ArgMatches) -> std::process::ExitCode {
+    let asked = ondemand_proxy::doctor::Asked {
+        account: args.get_one::<String>("account").cloned(),
+        media: args.get_flag("with-media"),
+        force: args.get_flag("force"),
+    };
+    let ran = async {
+        let config = load(args)?;
+        // Only warnings: the report is the output.
+        let _logs = ondemand_proxy::logging::init(false, None);
+        let data_dir = config
+            .data_dir
+            .clone()
+            .unwrap_or_else(bootstrap::default_data_dir);
+        ondemand_proxy::doctor::run(&config, &data_dir, &asked).await
+    };
+    match ran.await {
+        Ok(reports) => {
+            if args.get_flag("json") {
+                match serde_json::to_string_pretty(&reports) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => eprintln!("ondemand-proxy: {e}"),
+                }
+            } else {
+                for report in &reports {
+                    println!("{}", report.text());
+                }
+            }
+            std::process::ExitCode::from(ondemand_proxy::doctor::exit_code(&reports))
+        }
+        Err(e) => {
+            eprintln!("ondemand-proxy doctor: {e:#}");
+            std::process::ExitCode::from(3)
         }
     }
 }
@@ -123,13 +200,7 @@ async fn demo(_: &ArgMatches, _: &mut config::Config) -> anyhow::Result<DemoUpst
 
 async fn run(args: &ArgMatches) -> anyhow::Result<()> {
     let signal = launch::shutdown_signal();
-    let env = |name: &str| std::env::var(name).ok();
-    let mut config = config::load(Sources {
-        file: args.get_one::<PathBuf>("config").map(PathBuf::as_path),
-        default_file: Some(std::path::Path::new("config.json")),
-        env: &env,
-        flags: flags(args),
-    })?;
+    let mut config = load(args)?;
     let _logs = ondemand_proxy::logging::init(config.settings.debug_mode, None);
     ondemand_proxy::fds::log(ondemand_proxy::fds::raise_limit());
     if let Some(file) = &config.file {

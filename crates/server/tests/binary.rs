@@ -91,6 +91,20 @@ fn start_demo(data: &str, envs: &[(&str, &str)], cwd: &std::path::Path) -> Runni
     start(&["--demo", "--port", "0", "--data-dir", data], envs, cwd)
 }
 
+/// The binary in demo mode with its open-file limit set by `ulimit {limit}` first.
+#[cfg(unix)]
+fn start_demo_limited(limit: &str, data: &std::path::Path, envs: &[(&str, &str)]) -> Running {
+    let script = format!("ulimit {limit} && exec \"$0\" serve --demo --port 0 --data-dir \"$1\"");
+    let mut cmd = clean(Command::new("sh"));
+    cmd.args([
+        "-c",
+        script.as_str(),
+        env!("CARGO_BIN_EXE_ondemand-proxy"),
+        data.to_str().unwrap(),
+    ]);
+    spawn(cmd, envs, data)
+}
+
 impl Running {
     /// The first stdout line containing `needle`, reading more as needed (panics after 20 s).
     fn wait_for(&mut self, needle: &str) -> String {
@@ -362,14 +376,7 @@ async fn a_flood_of_refused_requests_writes_a_line_per_kind_not_per_request() {
 async fn idle_connections_by_the_thousand_leave_health_answering() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = clean(Command::new("sh"));
-    cmd.args([
-        "-c",
-        "ulimit -Sn 1024 && exec \"$0\" serve --demo --port 0 --data-dir \"$1\"",
-        env!("CARGO_BIN_EXE_ondemand-proxy"),
-        dir.path().to_str().unwrap(),
-    ]);
-    let mut proxy = spawn(cmd, &[("HEADER_READ_TIMEOUT", "2")], dir.path());
+    let mut proxy = start_demo_limited("-Sn 1024", dir.path(), &[("HEADER_READ_TIMEOUT", "2")]);
     let base = proxy.base_url();
     let origin = base.trim_end_matches("/v1").to_owned();
     let address = origin.trim_start_matches("http://").to_owned();
@@ -429,15 +436,8 @@ async fn idle_connections_by_the_thousand_leave_health_answering() {
 async fn connections_past_the_cap_are_closed_at_once_and_the_log_says_so() {
     use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = clean(Command::new("sh"));
-    cmd.args([
-        "-c",
-        // A hard limit of 400: 144 connections, with 256 kept for the rest.
-        "ulimit -n 400 && exec \"$0\" serve --demo --port 0 --data-dir \"$1\"",
-        env!("CARGO_BIN_EXE_ondemand-proxy"),
-        dir.path().to_str().unwrap(),
-    ]);
-    let mut proxy = spawn(cmd, &[], dir.path());
+    // A hard limit of 400: 144 connections, with 256 kept for the rest.
+    let mut proxy = start_demo_limited("-n 400", dir.path(), &[]);
     let base = proxy.base_url();
     let address = base
         .trim_end_matches("/v1")

@@ -423,13 +423,7 @@ async fn too_many_different_images_are_refused_before_any_upload() {
 #[tokio::test]
 async fn every_upload_is_counted_to_the_request_and_its_token_even_when_the_request_fails() {
     let h = Harness::with_keys(&["k1", "k2"]).await;
-    let (_, created) = h
-        .admin("POST", "/api/tokens", Some(json!({"name": "pictures"})))
-        .await;
-    let (id, secret) = (
-        created["id"].as_i64().unwrap(),
-        created["secret"].as_str().unwrap().to_owned(),
-    );
+    let (id, secret) = h.new_token(json!({"name": "pictures"})).await;
     // Both accounts' uploads fail: the request fails after an upload to each, or more.
     h.fake.set_default_behaviour(Behaviour {
         failure: Some(Failure::new(500, "server_error").at(Stage::Media)),

@@ -11,16 +11,6 @@ use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-/// A token with these limits: its id and secret.
-async fn token(h: &Harness, limits: Value) -> (i64, String) {
-    let (status, created) = h.admin("POST", "/api/tokens", Some(limits)).await;
-    assert_eq!(status, 201, "{created}");
-    (
-        created["id"].as_i64().unwrap(),
-        created["secret"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// The token's `field` once it reaches `want` (its record is written when the request's
 /// last piece drops, a moment after the client has gone).
 async fn wait_for_use(h: &Harness, id: i64, field: &str, want: u64) -> Value {
@@ -52,7 +42,9 @@ async fn a_stream_its_client_leaves_after_the_content_counts_against_the_request
             ..Default::default()
         },
     );
-    let (id, secret) = token(&h, json!({"name": "two", "quota_requests": 2})).await;
+    let (id, secret) = h
+        .new_token(json!({"name": "two", "quota_requests": 2}))
+        .await;
     for turn in 1..=2u64 {
         let mut body = user("hi");
         body["stream"] = json!(true);
@@ -97,7 +89,9 @@ async fn a_stream_its_client_leaves_after_the_content_counts_against_the_request
 #[tokio::test]
 async fn a_prompt_larger_than_what_is_left_of_the_token_quota_is_refused_before_upstream() {
     let h = Harness::with_keys(&["k1"]).await;
-    let (_, secret) = token(&h, json!({"name": "small", "quota_tokens": 10})).await;
+    let (_, secret) = h
+        .new_token(json!({"name": "small", "quota_tokens": 10}))
+        .await;
     let (status, body) = h.chat_as(&secret, prompt(40)).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "insufficient_quota");
@@ -119,7 +113,9 @@ async fn concurrent_requests_cannot_overshoot_a_token_quota() {
         },
     );
     // Each prompt is over half the quota: one at a time fits, two at once do not.
-    let (id, secret) = token(&h, json!({"name": "fifty", "quota_tokens": 50})).await;
+    let (id, secret) = h
+        .new_token(json!({"name": "fifty", "quota_tokens": 50}))
+        .await;
     let answers =
         futures_util::future::join_all((0..20).map(|_| h.chat_as(&secret, prompt(30)))).await;
     let served = answers.iter().filter(|(status, _)| *status == 200).count();
@@ -153,8 +149,8 @@ async fn one_token_cannot_take_every_upstream_slot() {
             ..Default::default()
         },
     );
-    let (_, greedy) = token(&h, json!({"name": "greedy"})).await;
-    let (_, other) = token(&h, json!({"name": "other"})).await;
+    let (_, greedy) = h.new_token(json!({"name": "greedy"})).await;
+    let (_, other) = h.new_token(json!({"name": "other"})).await;
     let (burst, late) = tokio::join!(
         futures_util::future::join_all((0..8).map(|_| h.chat_as(&greedy, user("mine")))),
         async {
@@ -176,7 +172,9 @@ async fn one_token_cannot_take_every_upstream_slot() {
     assert_eq!(late.0, 200, "the other token is served: {late:?}");
 
     // A token's own cap.
-    let (_, one) = token(&h, json!({"name": "one", "max_concurrent": 1})).await;
+    let (_, one) = h
+        .new_token(json!({"name": "one", "max_concurrent": 1}))
+        .await;
     let pair = futures_util::future::join_all((0..2).map(|_| h.chat_as(&one, user("x")))).await;
     let mut statuses: Vec<u16> = pair.iter().map(|(s, _)| *s).collect();
     statuses.sort_unstable();

@@ -20,6 +20,7 @@
 //! - [`stream`]: the stream after its first content;
 //! - [`upkeep`]: the background work (re-checks, the catalogue, deleting sessions).
 
+mod doctor;
 mod failover;
 mod images;
 mod problem;
@@ -28,6 +29,7 @@ mod shape;
 mod stream;
 mod upkeep;
 
+pub use doctor::DoctorRefusal;
 pub use problem::{ProblemKind, UpstreamProblem};
 pub use stream::{ChatStream, Finish, StreamEvent, StreamFailure};
 

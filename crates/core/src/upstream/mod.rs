@@ -5,6 +5,7 @@
 //! call from the live [`Settings`], so a settings change applies to the next request.
 
 pub mod auth;
+pub mod doctor;
 pub mod error;
 mod events;
 mod media;
@@ -173,6 +174,11 @@ impl UpstreamClient {
     /// Sends simulated accounts' calls to `url` (the in-process demo upstream) from now on.
     pub fn simulate_at(&self, url: String) {
         self.simulated.store(Some(Arc::new(url)));
+    }
+
+    /// Whether the demo upstream runs (simulated accounts' calls go somewhere).
+    pub fn simulating(&self) -> bool {
+        self.simulated.load().is_some()
     }
 
     /// The way out and the URL of `path` for `key`'s account: `base_url` through the

@@ -199,6 +199,16 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A new client token with these fields (a name and limits): its id and secret.
+    pub async fn new_token(&self, fields: Value) -> (i64, String) {
+        let (status, created) = self.admin("POST", "/api/tokens", Some(fields)).await;
+        assert_eq!(status, 201, "{created}");
+        (
+            created["id"].as_i64().unwrap(),
+            created["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
     /// A chat completion with the given client token.
     pub async fn chat_as(&self, token: &str, body: Value) -> (u16, Value) {
         let response = self

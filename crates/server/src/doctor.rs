@@ -1,0 +1,61 @@
+//! `ondemand-proxy doctor`: the real on-demand.io checked from this machine with the
+//! configured accounts ([`ondemand_core::upstream::doctor`]), the report printed and kept in
+//! the data directory for a bug report.
+
+use std::path::{Path, PathBuf};
+
+use ondemand_core::config::Config;
+use ondemand_core::upstream::doctor::Report;
+
+use crate::bootstrap;
+
+/// The file in the data directory that holds the last report.
+pub const REPORT_FILE: &str = "doctor-report.json";
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    pub account: Option<String>,
+    pub media: bool,
+    pub force: bool,
+}
+
+/// Opens the data directory as `serve` does (its accounts, and the dashboard's settings over
+/// the configuration), runs the checkup, and keeps the reports in [`REPORT_FILE`].
+pub async fn run(config: &Config, data_dir: &Path, asked: &Asked) -> anyhow::Result<Vec<Report>> {
+    let opened = bootstrap::open(config, data_dir)?;
+    let reports = opened
+        .state
+        .engine()
+        .doctor(asked.account.as_deref(), asked.media, asked.force)
+        .await;
+    opened.writer.close().await;
+    let reports = reports?;
+    keep(data_dir, &reports)?;
+    Ok(reports)
+}
+
+/// Writes the reports (owner-only) for a user to attach later.
+fn keep(data_dir: &Path, reports: &[Report]) -> std::io::Result<PathBuf> {
+    let path = data_dir.join(REPORT_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    serde_json::to_writer_pretty(&mut file, reports)?;
+    std::io::Write::write_all(&mut file, b"\n")?;
+    Ok(path)
+}
+
+/// The process's exit status for these reports: the worst of them (0 clean, 1 deviations or
+/// failures, 2 on-demand.io not reached).
+pub fn exit_code(reports: &[Report]) -> u8 {
+    let codes = reports.iter().map(Report::exit_code);
+    // Not reached anywhere is 2; reached but not clean somewhere is 1.
+    if reports.iter().all(|r| r.exit_code() == 2) {
+        2
+    } else {
+        codes.map(|c| c.min(1)).max().unwrap_or(0)
+    }
+}
