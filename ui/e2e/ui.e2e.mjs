@@ -258,6 +258,28 @@ test('settings → network: a connection test shows the way and the answer', asy
   await byTest('network-fault').getByText('on-demand.io answered with an error').waitFor();
 });
 
+test('settings → network → diagnose: the doctor checks the demo account step by step, and the report is safe to copy', async () => {
+  await nav('settings');
+  await byTest('network-test').scrollIntoViewIfNeeded();
+  await byTest('network-account').click();
+  await page.getByRole('option').nth(1).click();
+  await byTest('network-diagnose').click();
+  const modal = byTest('doctor');
+  await byTest('doctor-verdict').waitFor({ timeout: 20_000 });
+  assert.match(await byTest('doctor-verdict').innerText(), /Everything passed/);
+  for (const step of ['connection', 'catalogue', 'session', 'sync', 'stream', 'delete']) {
+    assert.match(await byTest(`doctor-step-${step}`).innerText(), /OK/, step);
+  }
+  // The report names the account by a hash: no key, no name (the title is the page's own).
+  const report = await byTest('doctor-report').innerText();
+  assert.match(report, /Account [0-9a-f]{12} \(api_key\)/);
+  assert.doesNotMatch(report, /odp-demo-|demo \(key-/, 'no key and no account name');
+  await byTest('doctor-copy').waitFor();
+  await page.screenshot({ path: join(SHOTS, 'en-doctor.png') });
+  await page.keyboard.press('Escape');
+  await modal.waitFor({ state: 'hidden' });
+});
+
 test('models: the live catalogue refreshes; a bad alias is refused inline; an alias to a retired endpoint is flagged', async () => {
   await nav('models');
   const catalogue = byTest('catalogue-table');

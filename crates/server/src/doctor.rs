@@ -36,7 +36,7 @@ pub async fn run(config: &Config, data_dir: &Path, asked: &Asked) -> anyhow::Res
 }
 
 /// Writes the reports (owner-only) for a user to attach later.
-fn keep(data_dir: &Path, reports: &[Report]) -> std::io::Result<PathBuf> {
+pub(crate) fn keep(data_dir: &Path, reports: &[Report]) -> std::io::Result<PathBuf> {
     let path = data_dir.join(REPORT_FILE);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

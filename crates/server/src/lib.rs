@@ -71,6 +71,8 @@ struct Inner {
     /// Held while the demo account is added or removed, so two clicks at the same moment
     /// add one account, not one and a conflict.
     demo_change: tokio::sync::Mutex<()>,
+    /// Held while a doctor run goes on: one at a time.
+    doctor: tokio::sync::Mutex<()>,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -116,6 +118,7 @@ impl AppState {
             demo: AtomicBool::new(false),
             simulated: std::sync::Mutex::default(),
             demo_change: tokio::sync::Mutex::default(),
+            doctor: tokio::sync::Mutex::default(),
             closing: std::sync::Mutex::default(),
         }))
     }
@@ -155,6 +158,11 @@ impl AppState {
         let mut simulated = self.0.simulated.lock().unwrap_or_else(|e| e.into_inner());
         self.engine().simulate_at(url);
         *simulated = Some(keep);
+    }
+
+    /// The lock a doctor run holds (`try_lock` it: a second run is refused, not queued).
+    pub(crate) fn doctor_running(&self) -> &tokio::sync::Mutex<()> {
+        &self.0.doctor
     }
 
     /// Taken while the demo account is added or removed (one change at a time).

@@ -4,10 +4,13 @@
 //! session id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 
+use common::{Harness, user};
 use fake_ondemand::{Behaviour, Envelope, FakeOnDemand, FakeOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const KEY: &str = "doctor-key-0123456789abcdef";
 const NAME: &str = "someone@example.com";
@@ -255,4 +258,44 @@ async fn nothing_reached_exits_2_and_a_wrong_account_name_says_so() {
     let (code, _, _) = doctor(&fake, &["--account", "nobody"]);
     assert_eq!(code, 3);
     assert!(fake.requests().is_empty());
+}
+
+/// The dashboard's *Diagnose*: `POST /api/doctor`, one run at a time, an account resting
+/// after a 429 left alone unless forced.
+#[tokio::test]
+async fn the_admin_route_runs_the_checkup_and_leaves_a_resting_account_alone() {
+    let h = Harness::with_keys(&["k1"]).await;
+    let (status, run) = h.admin("POST", "/api/doctor", Some(json!({}))).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["exit_code"], 0, "{run}");
+    assert_eq!(run["reports"].as_array().unwrap().len(), 1);
+    assert!(
+        run["text"]
+            .as_str()
+            .unwrap()
+            .contains("0 failed, 0 deviations")
+    );
+    assert!(!run.to_string().contains("\"k1\""), "{run}");
+    let (status, _) = h
+        .admin("POST", "/api/doctor", Some(json!({"account": 999})))
+        .await;
+    assert_eq!(status, 404);
+
+    // A 429 sets the account resting: the doctor would spend its allowance.
+    h.fake.set_behaviour(
+        "k1",
+        Behaviour {
+            failure: Some(fake_ondemand::Failure::new(429, "rate_limit_exceeded")),
+            ..Behaviour::default()
+        },
+    );
+    assert_ne!(h.chat(user("x")).await.0, 200);
+    let (status, refused) = h.admin("POST", "/api/doctor", Some(json!({}))).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "account_resting");
+    h.fake.set_behaviour("k1", Behaviour::default());
+    let (status, run) = h
+        .admin("POST", "/api/doctor", Some(json!({"force": true})))
+        .await;
+    assert_eq!(status, 200, "{run}");
 }

@@ -177,6 +177,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/doctor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Checks the real on-demand.io with one account (or each enabled one) against what the
+         *     proxy expects: about six small upstream calls an account. Refused with 409 while another
+         *     run goes on, or while the account rests after a 429 (unless `force`).
+         */
+        post: operations["accounts_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -683,6 +704,53 @@ export interface components {
              *     the way works).
              */
             account?: number | null;
+        };
+        /** @description What to check. */
+        DoctorAsk: {
+            /**
+             * Format: int64
+             * @description An account's id; none: every enabled account.
+             */
+            account?: number | null;
+            /** @description Run even for an account resting after a 429. */
+            force?: boolean;
+            /** @description Include the media step (a 1×1 PNG to the image agent, then deleted). */
+            media?: boolean;
+        };
+        /** @description One account's report. */
+        DoctorReport: {
+            /** @description A hash of the account's name. */
+            account: string;
+            contract: string;
+            /** @description `api_key` or `email_password`. */
+            kind: string;
+            /** @description `linux x86_64`, `windows x86_64`, … */
+            os: string;
+            steps: components["schemas"]["DoctorStep"][];
+            /** @description This proxy's version. */
+            version: string;
+        };
+        /** @description The reports, the same as text (to copy into a bug report), and the worst exit status. */
+        DoctorRun: {
+            /**
+             * Format: int32
+             * @description As `doctor`'s: 0 clean, 1 deviations or failures, 2 on-demand.io not reached.
+             */
+            exit_code: number;
+            /** @description Where the report was kept in the data directory, if it could be. */
+            file?: string | null;
+            reports: components["schemas"]["DoctorReport"][];
+            text: string;
+        };
+        /** @description One step: whether it did what the client needs, what differed, and what it measured. */
+        DoctorStep: {
+            deviations: string[];
+            error?: string | null;
+            figures: Record<string, never>;
+            name: string;
+            ok: boolean;
+            /** @description Not run (an earlier step failed, or it does not apply): says why in `error`. */
+            skipped: boolean;
         };
         /** @description One endpoint of the live catalogue as the admin API shows it. */
         Endpoint: components["schemas"]["UpstreamEndpoint"] & {
@@ -1467,6 +1535,10 @@ export type CallSummary = components['schemas']['CallSummary'];
 export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
 export type ConnectionTest = components['schemas']['ConnectionTest'];
+export type DoctorAsk = components['schemas']['DoctorAsk'];
+export type DoctorReport = components['schemas']['DoctorReport'];
+export type DoctorRun = components['schemas']['DoctorRun'];
+export type DoctorStep = components['schemas']['DoctorStep'];
 export type Endpoint = components['schemas']['Endpoint'];
 export type Error = components['schemas']['Error'];
 export type ErrorObject = components['schemas']['ErrorObject'];
@@ -1875,6 +1947,38 @@ export interface operations {
         responses: {
             /** @description Removed */
             204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    accounts_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DoctorAsk"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DoctorRun"];
+                };
+            };
+            /** @description Busy, or the account rests */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,12 +7,14 @@ import { useTranslation } from 'react-i18next';
 import { useAccounts, useTestConnection } from '../api/hooks';
 import type { Probe } from '../api/types';
 import { ErrorAlert } from './common';
+import { DoctorModal } from './Doctor';
 
 export function NetworkTest() {
   const { t } = useTranslation();
   const accounts = useAccounts();
   const test = useTestConnection();
   const [account, setAccount] = useState<string | null>(null);
+  const [diagnosing, setDiagnosing] = useState(false);
   const options = [
     { value: '', label: t('network.settingsWay') },
     ...(accounts.data ?? []).filter((a) => a.enabled).map((a) => ({ value: String(a.id), label: a.name })),
@@ -20,7 +22,7 @@ export function NetworkTest() {
   const run = () => test.mutate(account ? { account: Number(account) } : {});
 
   return (
-    <Card withBorder padding="md" data-testid="network-test">
+    <Card withBorder padding="md" id="network" data-testid="network-test">
       <Title order={3} size="h5" mb="xs">
         {t('network.title')}
       </Title>
@@ -32,7 +34,20 @@ export function NetworkTest() {
         <Button onClick={run} loading={test.isPending} data-testid="network-run">
           {t('network.run')}
         </Button>
+        <Button variant="light" onClick={() => setDiagnosing(true)} data-testid="network-diagnose">
+          {t('doctor.action')}
+        </Button>
       </Group>
+      <Text size="xs" c="dimmed" mb="sm">
+        {t('doctor.hint')}
+      </Text>
+      {diagnosing && (
+        <DoctorModal
+          account={account ? Number(account) : null}
+          name={options.find((o) => o.value === (account ?? ''))?.label ?? ''}
+          onClose={() => setDiagnosing(false)}
+        />
+      )}
       <ErrorAlert error={test.error} />
       {test.data && <Result probe={test.data} />}
     </Card>

@@ -18,6 +18,7 @@ import { fieldError, formLevelError } from '../lib/errors';
 import { notifyError, settle } from '../lib/notify';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
 import { TryDemoButton } from '../components/Demo';
+import { DoctorModal } from '../components/Doctor';
 
 export function Accounts() {
   const { t, i18n } = useTranslation();
@@ -27,6 +28,7 @@ export function Accounts() {
   const usage = useUsageToday('account');
   const [editing, setEditing] = useState<Account | 'new' | null>(null);
   const [deleting, setDeleting] = useState<Account | null>(null);
+  const [diagnosing, setDiagnosing] = useState<Account | null>(null);
   const [transfer, setTransfer] = useState(false);
   const update = useUpdateAccount();
   const remove = useDeleteAccount();
@@ -139,6 +141,7 @@ export function Accounts() {
                           </Menu.Target>
                           <Menu.Dropdown>
                             <Menu.Item onClick={() => runTest(a)} data-testid="account-test">{t('accounts.test')}</Menu.Item>
+                            <Menu.Item onClick={() => setDiagnosing(a)} data-testid="account-diagnose">{t('doctor.action')}</Menu.Item>
                             <Menu.Item onClick={() => act(reset.mutateAsync(a.id))}>{t('accounts.reset')}</Menu.Item>
                             <Menu.Item disabled={readOnly} onClick={() => setEditing(a)}>{t('common.edit')}</Menu.Item>
                             <Menu.Item disabled={readOnly} color="red" onClick={() => setDeleting(a)}>{t('common.delete')}</Menu.Item>
@@ -170,6 +173,7 @@ export function Accounts() {
         }
       />
       <Transfer opened={transfer} onClose={() => setTransfer(false)} />
+      {diagnosing && <DoctorModal account={diagnosing.id} name={diagnosing.name} onClose={() => setDiagnosing(null)} />}
     </>
   );
 }

@@ -11,6 +11,7 @@ import { formatBucket, formatCompact, formatDuration, formatNumber, formatPercen
 import { type RangeKey, rangeBounds, tzOffsetMinutes } from '../lib/range';
 import { toSeries, topShares } from '../lib/series';
 import { DemoNotice, TryDemoButton } from '../components/Demo';
+import { Link } from 'react-router';
 
 function Kpi({ label, value, detail, testId }: { label: string; value: string; detail?: string; testId?: string }) {
   return (
@@ -290,6 +291,11 @@ function UpstreamProblemAlert({ fallback }: { fallback: UpstreamProblem | null }
       <Text size="sm">{t(`dashboard.problem.${problem.kind}.hint`)}</Text>
       <Text size="xs" c="dimmed" mt={4}>
         {t('dashboard.problem.since', { time: formatTime(problem.since_ms, i18n.resolvedLanguage ?? 'en') })} · {problem.message}
+      </Text>
+      <Text size="sm" mt={4}>
+        <Link to="/settings#network" data-testid="upstream-problem-diagnose">
+          {t('doctor.fromBanner')}
+        </Link>
       </Text>
     </Alert>
   );

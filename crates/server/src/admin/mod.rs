@@ -10,6 +10,7 @@
 mod accounts;
 pub mod auth;
 mod demo;
+mod doctor;
 mod events;
 mod models;
 mod settings;
@@ -52,6 +53,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(accounts::routes())
         .merge(demo::routes())
+        .merge(doctor::routes())
         .merge(tokens::routes())
         .merge(models::routes())
         .merge(settings::routes())

@@ -44,6 +44,7 @@ pub struct Checkup<'a> {
 
 /// One account's report.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DoctorReport)]
 pub struct Report {
     /// This proxy's version.
     pub version: &'static str,
@@ -59,6 +60,7 @@ pub struct Report {
 
 /// One step: whether it did what the client needs, what differed, and what it measured.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DoctorStep)]
 pub struct Step {
     pub name: &'static str,
     pub ok: bool,
