@@ -24,11 +24,11 @@ pub struct Asked {
 /// the configuration), runs the checkup, and keeps the reports in [`REPORT_FILE`].
 pub async fn run(config: &Config, data_dir: &Path, asked: &Asked) -> anyhow::Result<Vec<Report>> {
     let opened = bootstrap::open(config, data_dir)?;
-    let reports = opened
-        .state
-        .engine()
-        .doctor(asked.account.as_deref(), asked.media, asked.force)
-        .await;
+    let engine = opened.state.engine();
+    let reports = match engine.doctor_accounts(asked.account.as_deref(), asked.force) {
+        Ok(accounts) => Ok(engine.doctor(&accounts, asked.media, &|_, _| {}).await),
+        Err(refusal) => Err(refusal),
+    };
     opened.writer.close().await;
     let reports = reports?;
     keep(data_dir, &reports)?;

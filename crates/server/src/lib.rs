@@ -72,7 +72,7 @@ struct Inner {
     /// add one account, not one and a conflict.
     demo_change: tokio::sync::Mutex<()>,
     /// Held while a doctor run goes on: one at a time.
-    doctor: tokio::sync::Mutex<()>,
+    doctor: Arc<tokio::sync::Mutex<()>>,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -118,7 +118,7 @@ impl AppState {
             demo: AtomicBool::new(false),
             simulated: std::sync::Mutex::default(),
             demo_change: tokio::sync::Mutex::default(),
-            doctor: tokio::sync::Mutex::default(),
+            doctor: Arc::default(),
             closing: std::sync::Mutex::default(),
         }))
     }
@@ -161,8 +161,8 @@ impl AppState {
     }
 
     /// The lock a doctor run holds (`try_lock` it: a second run is refused, not queued).
-    pub(crate) fn doctor_running(&self) -> &tokio::sync::Mutex<()> {
-        &self.0.doctor
+    pub(crate) fn doctor_running(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.0.doctor.clone()
     }
 
     /// Taken while the demo account is added or removed (one change at a time).

@@ -260,13 +260,48 @@ async fn nothing_reached_exits_2_and_a_wrong_account_name_says_so() {
     assert!(fake.requests().is_empty());
 }
 
-/// The dashboard's *Diagnose*: `POST /api/doctor`, one run at a time, an account resting
-/// after a 429 left alone unless forced.
+/// `POST /api/doctor`: the answer's JSON lines (or the error's one object).
+async fn diagnose(h: &Harness, body: Value) -> (u16, Vec<Value>) {
+    let response = h
+        .http
+        .post(h.url("/api/doctor"))
+        .bearer_auth(common::ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (status, lines)
+}
+
+/// The dashboard's *Diagnose*: `POST /api/doctor` sends each step as it ends, then the run;
+/// one run at a time; an account resting after a 429 is left alone unless forced.
 #[tokio::test]
-async fn the_admin_route_runs_the_checkup_and_leaves_a_resting_account_alone() {
+async fn the_admin_route_streams_the_steps_and_leaves_a_resting_account_alone() {
     let h = Harness::with_keys(&["k1"]).await;
-    let (status, run) = h.admin("POST", "/api/doctor", Some(json!({}))).await;
-    assert_eq!(status, 200, "{run}");
+    let (status, lines) = diagnose(&h, json!({})).await;
+    assert_eq!(status, 200, "{lines:?}");
+    let steps: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["step"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "connection",
+            "catalogue",
+            "session",
+            "sync",
+            "stream",
+            "delete"
+        ]
+    );
+    let run = &lines.last().unwrap()["done"];
     assert_eq!(run["exit_code"], 0, "{run}");
     assert_eq!(run["reports"].as_array().unwrap().len(), 1);
     assert!(
@@ -275,10 +310,14 @@ async fn the_admin_route_runs_the_checkup_and_leaves_a_resting_account_alone() {
             .unwrap()
             .contains("0 failed, 0 deviations")
     );
-    assert!(!run.to_string().contains("\"k1\""), "{run}");
-    let (status, _) = h
-        .admin("POST", "/api/doctor", Some(json!({"account": 999})))
-        .await;
+    assert!(
+        run["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("doctor-report.json")
+    );
+    assert!(!format!("{lines:?}").contains("\"k1\""), "{lines:?}");
+    let (status, _) = diagnose(&h, json!({"account": 999})).await;
     assert_eq!(status, 404);
 
     // A 429 sets the account resting: the doctor would spend its allowance.
@@ -290,12 +329,11 @@ async fn the_admin_route_runs_the_checkup_and_leaves_a_resting_account_alone() {
         },
     );
     assert_ne!(h.chat(user("x")).await.0, 200);
-    let (status, refused) = h.admin("POST", "/api/doctor", Some(json!({}))).await;
-    assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["error"]["code"], "account_resting");
+    let (status, refused) = diagnose(&h, json!({})).await;
+    assert_eq!(status, 409, "{refused:?}");
+    assert_eq!(refused[0]["error"]["code"], "account_resting");
     h.fake.set_behaviour("k1", Behaviour::default());
-    let (status, run) = h
-        .admin("POST", "/api/doctor", Some(json!({"force": true})))
-        .await;
-    assert_eq!(status, 200, "{run}");
+    let (status, lines) = diagnose(&h, json!({"force": true})).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert!(lines.last().unwrap()["done"].is_object());
 }

@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ConnectionTest, DoctorAsk, DoctorRun, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -112,10 +112,6 @@ export const useResetAccount = () =>
 /** Settings → Network: a connection test of the settings' way, or one account's. */
 export const useTestConnection = () =>
   useMutation({ mutationFn: (body: ConnectionTest) => api<Probe>('/api/network/test', { method: 'POST', body }) });
-
-/** *Diagnose*: the doctor's checkup of the real on-demand.io, one account or every enabled one. */
-export const useDoctor = () =>
-  useMutation({ mutationFn: (body: DoctorAsk) => api<DoctorRun>('/api/doctor', { method: 'POST', body }) });
 
 export const useTestAccount = () =>
   useChange((id: number) => api<AccountTest>(`/api/accounts/${id}/test`, { method: 'POST' }), [keys.accounts]);

@@ -188,8 +188,9 @@ export interface paths {
         put?: never;
         /**
          * Checks the real on-demand.io with one account (or each enabled one) against what the
-         *     proxy expects: about six small upstream calls an account. Refused with 409 while another
-         *     run goes on, or while the account rests after a 429 (unless `force`).
+         *     proxy expects: about six small upstream calls an account. The answer is JSON lines: each
+         *     step as it ends, then the whole run (`done`). Refused with 409 while another run goes on,
+         *     or while the account rests after a 429 (unless `force`).
          */
         post: operations["accounts_run"];
         delete?: never;
@@ -716,6 +717,12 @@ export interface components {
             force?: boolean;
             /** @description Include the media step (a 1×1 PNG to the image agent, then deleted). */
             media?: boolean;
+        };
+        /** @description One line of the answer: a step as it ended (with its account's hash), or, last, the run. */
+        DoctorLine: {
+            account?: string | null;
+            done?: null | components["schemas"]["DoctorRun"];
+            step?: null | components["schemas"]["DoctorStep"];
         };
         /** @description One account's report. */
         DoctorReport: {
@@ -1536,6 +1543,7 @@ export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
 export type ConnectionTest = components['schemas']['ConnectionTest'];
 export type DoctorAsk = components['schemas']['DoctorAsk'];
+export type DoctorLine = components['schemas']['DoctorLine'];
 export type DoctorReport = components['schemas']['DoctorReport'];
 export type DoctorRun = components['schemas']['DoctorRun'];
 export type DoctorStep = components['schemas']['DoctorStep'];
@@ -1969,12 +1977,13 @@ export interface operations {
             };
         };
         responses: {
+            /** @description One line a step as it ends, then the run */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DoctorRun"];
+                    "application/x-ndjson": components["schemas"]["DoctorLine"];
                 };
             };
             /** @description Busy, or the account rests */

@@ -4,54 +4,55 @@
 import { Alert, Badge, Button, CopyButton, Group, Loader, Modal, Stack, Table, Text } from '@mantine/core';
 import { useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useDoctor } from '../api/hooks';
+import { useDoctorRun } from '../api/doctor';
 import type { DoctorStep } from '../api/types';
 import { ErrorAlert } from './common';
 
-const STEPS = ['connection', 'catalogue', 'session', 'sync', 'stream', 'delete'];
-
 export function DoctorModal({ account, name, onClose }: { account: number | null; name: string; onClose: () => void }) {
   const { t } = useTranslation();
-  const run = useDoctor();
-  const { mutate } = run;
-  useEffect(() => mutate({ account }), [mutate, account]);
+  const [state, start] = useDoctorRun();
+  useEffect(() => void start({ account }), [start, account]);
+  const { run } = state;
   return (
     <Modal opened onClose={onClose} title={t('doctor.title', { name })} size="xl" data-testid="doctor">
       <Stack gap="sm">
         <Text size="sm" c="dimmed">
           {t('doctor.description')}
         </Text>
-        {run.isPending && (
+        {state.steps.map(([hash, steps]) => {
+          const report = run?.reports.find((r) => r.account === hash);
+          return (
+            <Stack key={hash} gap={4} data-testid="doctor-report">
+              <Text size="sm" fw={600}>
+                {t('doctor.account', { account: hash, kind: report?.kind ?? '…' })}
+              </Text>
+              <Table withRowBorders={false} verticalSpacing={4}>
+                <Table.Tbody>
+                  {steps.map((step) => (
+                    <StepRow key={step.name} step={step} />
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Stack>
+          );
+        })}
+        {state.running && !run && (
           <Group gap="xs" data-testid="doctor-running">
             <Loader size="sm" />
-            <Text size="sm">{t('doctor.running', { steps: STEPS.join(' → ') })}</Text>
+            <Text size="sm">{t('doctor.running')}</Text>
           </Group>
         )}
-        <ErrorAlert error={run.error} />
-        {run.data?.reports.map((report) => (
-          <Stack key={report.account} gap={4} data-testid="doctor-report">
-            <Text size="sm" fw={600}>
-              {t('doctor.account', { account: report.account, kind: report.kind })}
-            </Text>
-            <Table withRowBorders={false} verticalSpacing={4}>
-              <Table.Tbody>
-                {report.steps.map((step) => (
-                  <StepRow key={step.name} step={step} />
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Stack>
-        ))}
-        {run.data && (
+        <ErrorAlert error={state.error} />
+        {run && (
           <>
-            <Alert color={run.data.exit_code === 0 ? 'teal' : run.data.exit_code === 1 ? 'yellow' : 'red'} data-testid="doctor-verdict">
-              {t(`doctor.verdict.${run.data.exit_code}`)}
+            <Alert color={run.exit_code === 0 ? 'teal' : run.exit_code === 1 ? 'yellow' : 'red'} data-testid="doctor-verdict">
+              {t(`doctor.verdict.${run.exit_code}`)}
             </Alert>
             <Group justify="space-between">
               <Text size="xs" c="dimmed">
-                {run.data.file ? t('doctor.kept', { file: run.data.file }) : ''}
+                {run.file ? t('doctor.kept', { file: run.file }) : ''}
               </Text>
-              <CopyButton value={run.data.text}>
+              <CopyButton value={run.text}>
                 {({ copied, copy }) => (
                   <Button variant="light" onClick={copy} data-testid="doctor-copy">
                     {copied ? t('common.copied') : t('doctor.copy')}

@@ -1,10 +1,11 @@
 //! The doctor run over the pool: each enabled account (or the one named) checked in turn
 //! against the real on-demand.io, on its own way out ([`crate::upstream::doctor`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::pool::AccountState;
-use crate::upstream::doctor::{Checkup, Report};
+use crate::pool::{Account, AccountState};
+use crate::upstream::doctor::{Checkup, Progress, Report};
 
 use super::Engine;
 
@@ -22,26 +23,27 @@ pub enum DoctorRefusal {
 }
 
 impl Engine {
-    /// Checks `account` (else every enabled account), with the media step when `media`.
-    /// An account cooling down (a 429) is left alone unless `force`.
-    pub async fn doctor(
+    /// The accounts a checkup of `account` (else of every enabled account) would cover;
+    /// one cooling down after a 429 is refused unless `force`.
+    pub fn doctor_accounts(
         &self,
         account: Option<&str>,
-        media: bool,
         force: bool,
-    ) -> Result<Vec<Report>, DoctorRefusal> {
+    ) -> Result<Vec<Arc<Account>>, DoctorRefusal> {
         let accounts = self.pool.accounts();
-        let chosen: Vec<_> = match account {
+        let chosen: Vec<Arc<Account>> = match account {
             Some(name) => vec![
                 accounts
                     .iter()
                     .find(|a| a.name == name)
+                    .cloned()
                     .ok_or_else(|| DoctorRefusal::NoSuchAccount(name.to_owned()))?,
             ],
             // A simulated account is checked only where the demo upstream runs.
             None => accounts
                 .iter()
                 .filter(|a| a.enabled && (!a.simulated() || self.upstream.simulating()))
+                .cloned()
                 .collect(),
         };
         if chosen.is_empty() {
@@ -55,21 +57,32 @@ impl Engine {
         {
             return Err(DoctorRefusal::Resting(resting.name.clone()));
         }
+        Ok(chosen)
+    }
+
+    /// Checks each of `accounts` in turn (with the media step when `media`), telling
+    /// `progress` of each step as it ends.
+    pub async fn doctor(
+        &self,
+        accounts: &[Arc<Account>],
+        media: bool,
+        progress: Progress<'_>,
+    ) -> Vec<Report> {
         let catalog = self.catalog();
         let mut targets: Vec<String> = catalog.aliases().map(|(_, t)| t.to_owned()).collect();
         targets.sort();
         targets.dedup();
         let settings = self.settings();
-        let mut reports = Vec::with_capacity(chosen.len());
-        for account in chosen {
+        let mut reports = Vec::with_capacity(accounts.len());
+        for account in accounts {
             let checkup = Checkup {
                 name: &account.name,
                 caller: account.caller(),
                 alias_targets: &targets,
                 media,
             };
-            reports.push(self.upstream.doctor(checkup, &settings).await);
+            reports.push(self.upstream.doctor(checkup, &settings, progress).await);
         }
-        Ok(reports)
+        reports
     }
 }

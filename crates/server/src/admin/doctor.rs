@@ -1,17 +1,20 @@
 //! *Diagnose*: the doctor run from the dashboard ([`ondemand_core::upstream::doctor`]), for
-//! one account or every enabled one. Never by itself; one run at a time.
+//! one account or every enabled one, its steps sent as they end. Never by itself; one run
+//! at a time.
 
-use axum::Json;
+use std::convert::Infallible;
+
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use ondemand_core::engine::DoctorRefusal;
-use ondemand_core::upstream::doctor::Report;
+use ondemand_core::upstream::doctor::{Report, Step};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::Answer;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
@@ -42,16 +45,30 @@ pub struct DoctorRun {
     file: Option<String>,
 }
 
+/// One line of the answer: a step as it ended (with its account's hash), or, last, the run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoctorLine {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done: Option<DoctorRun>,
+}
+
 /// Checks the real on-demand.io with one account (or each enabled one) against what the
-/// proxy expects: about six small upstream calls an account. Refused with 409 while another
-/// run goes on, or while the account rests after a 429 (unless `force`).
+/// proxy expects: about six small upstream calls an account. The answer is JSON lines: each
+/// step as it ends, then the whole run (`done`). Refused with 409 while another run goes on,
+/// or while the account rests after a 429 (unless `force`).
 #[utoipa::path(post, path = "/api/doctor", tag = "accounts", request_body = DoctorAsk,
-    responses((status = 200, body = DoctorRun), (status = 409, description = "Busy, or the account rests")))]
+    responses((status = 200, content_type = "application/x-ndjson", body = DoctorLine,
+        description = "One line a step as it ends, then the run"),
+        (status = 409, description = "Busy, or the account rests")))]
 pub async fn run(
     State(state): State<AppState>,
     JsonBody(ask): JsonBody<DoctorAsk>,
-) -> Answer<DoctorRun> {
-    let Ok(_one_at_a_time) = state.doctor_running().try_lock() else {
+) -> Result<Response, ApiError> {
+    let Ok(one_at_a_time) = state.doctor_running().try_lock_owned() else {
         return Err(conflict(
             "doctor_running",
             "A checkup is already running.".into(),
@@ -61,10 +78,9 @@ pub async fn run(
         Some(id) => Some(state.control().account(id).await?.config.name().to_owned()),
         None => None,
     };
-    let reports = state
-        .engine()
-        .doctor(name.as_deref(), ask.media, ask.force)
-        .await
+    let engine = state.engine_arc();
+    let accounts = engine
+        .doctor_accounts(name.as_deref(), ask.force)
         .map_err(|refusal| {
             let code = match refusal {
                 DoctorRefusal::Resting(_) => "account_resting",
@@ -72,24 +88,57 @@ pub async fn run(
             };
             conflict(code, refusal.to_string())
         })?;
+    let (lines, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let data_dir = state.store().path().parent().map(std::path::Path::to_owned);
-    let file = data_dir
-        .and_then(|dir| {
-            crate::doctor::keep(&dir, &reports)
-                .map_err(|error| tracing::warn!(%error, "keeping the doctor's report failed"))
-                .ok()
-        })
-        .map(|path| path.display().to_string());
-    Ok(Json(DoctorRun {
-        text: reports
-            .iter()
-            .map(Report::text)
-            .collect::<Vec<_>>()
-            .join("\n"),
-        exit_code: crate::doctor::exit_code(&reports),
-        reports,
-        file,
-    }))
+    tokio::spawn(async move {
+        let _one_at_a_time = one_at_a_time;
+        let tell = |account: &str, step: &Step| {
+            let line = DoctorLine {
+                account: Some(account.to_owned()),
+                step: Some(step.clone()),
+                done: None,
+            };
+            let _ = lines.send(ndjson(&line));
+        };
+        let reports = engine.doctor(&accounts, ask.media, &tell).await;
+        let file = data_dir
+            .and_then(|dir| {
+                crate::doctor::keep(&dir, &reports)
+                    .map_err(|error| tracing::warn!(%error, "keeping the doctor's report failed"))
+                    .ok()
+            })
+            .map(|path| path.display().to_string());
+        let done = DoctorRun {
+            text: reports
+                .iter()
+                .map(Report::text)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            exit_code: crate::doctor::exit_code(&reports),
+            reports,
+            file,
+        };
+        let _ = lines.send(ndjson(&DoctorLine {
+            account: None,
+            step: None,
+            done: Some(done),
+        }));
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (Ok::<_, Infallible>(line), rx))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
+
+fn ndjson(line: &DoctorLine) -> String {
+    let mut text = serde_json::to_string(line).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn conflict(code: &str, message: String) -> ApiError {

@@ -165,53 +165,75 @@ pub fn hashed(text: &str) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Told of each step as it ends, with the account's hash (for a dashboard that shows the
+/// steps as they run).
+pub type Progress<'a> = &'a (dyn Fn(&str, &Step) + Sync);
+
+/// The steps of a report, each told as it is added.
+struct Steps<'a> {
+    account: String,
+    steps: Vec<Step>,
+    progress: Progress<'a>,
+}
+
+impl Steps<'_> {
+    fn add(&mut self, step: Step) {
+        (self.progress)(&self.account, &step);
+        self.steps.push(step);
+    }
+}
+
 impl UpstreamClient {
-    /// Runs the checkup for one account. Never on the request path: only when asked.
-    pub async fn doctor(&self, checkup: Checkup<'_>, settings: &Settings) -> Report {
+    /// Runs the checkup for one account, telling `progress` of each step as it ends. Never
+    /// on the request path: only when asked.
+    pub async fn doctor(
+        &self,
+        checkup: Checkup<'_>,
+        settings: &Settings,
+        progress: Progress<'_>,
+    ) -> Report {
         let kind = match checkup.caller.credential {
             super::auth::Credential::ApiKey(_) => "api_key",
             super::auth::Credential::Password(_) => "email_password",
         };
-        let mut report = Report {
+        let mut steps = Steps {
+            account: hashed(checkup.name),
+            steps: Vec::new(),
+            progress,
+        };
+        self.steps(checkup, settings, &mut steps).await;
+        Report {
             version: env!("CARGO_PKG_VERSION"),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             contract: CONTRACT,
-            account: hashed(checkup.name),
+            account: steps.account,
             kind,
-            steps: Vec::new(),
-        };
+            steps: steps.steps,
+        }
+    }
+
+    async fn steps(&self, checkup: Checkup<'_>, settings: &Settings, out: &mut Steps<'_>) {
         let connection = steps::connection(self, checkup, settings).await;
         let reached = connection.ok;
-        report.steps.push(connection);
-        let names = ["catalogue", "session", "sync", "stream", "delete"];
+        out.add(connection);
         if !reached {
-            for name in names {
-                report
-                    .steps
-                    .push(Step::skipped(name, "on-demand.io was not reached"));
+            for name in ["catalogue", "session", "sync", "stream", "delete"] {
+                out.add(Step::skipped(name, "on-demand.io was not reached"));
             }
-            return report;
+            return;
         }
         let (catalogue, endpoint) = steps::catalogue(self, checkup, settings).await;
-        report.steps.push(catalogue);
+        out.add(catalogue);
         let (session, id) = steps::session(self, checkup, settings).await;
-        report.steps.push(session);
+        out.add(session);
         match (id, endpoint) {
             (Some(id), Some(endpoint)) => {
-                report
-                    .steps
-                    .push(steps::sync(self, checkup, settings, &id, &endpoint).await);
-                report
-                    .steps
-                    .push(stream::stream(self, checkup, settings, &id, &endpoint).await);
+                out.add(steps::sync(self, checkup, settings, &id, &endpoint).await);
+                out.add(stream::stream(self, checkup, settings, &id, &endpoint).await);
                 if checkup.media {
-                    report
-                        .steps
-                        .push(steps::media(self, checkup, settings, &id).await);
+                    out.add(steps::media(self, checkup, settings, &id).await);
                 }
-                report
-                    .steps
-                    .push(steps::delete(self, checkup, settings, &id).await);
+                out.add(steps::delete(self, checkup, settings, &id).await);
             }
             (id, endpoint) => {
                 let why = if endpoint.is_none() {
@@ -220,16 +242,13 @@ impl UpstreamClient {
                     "no session"
                 };
                 for name in ["sync", "stream"] {
-                    report.steps.push(Step::skipped(name, why));
+                    out.add(Step::skipped(name, why));
                 }
                 if let Some(id) = id {
-                    report
-                        .steps
-                        .push(steps::delete(self, checkup, settings, &id).await);
+                    out.add(steps::delete(self, checkup, settings, &id).await);
                 }
             }
         }
-        report
     }
 }
 
