@@ -356,6 +356,17 @@ test('connect: a token without a name is refused inline; each client test speaks
     assert.match(await byTest('connect-answer').innerText(), /Simulated answer/);
     if (client === 'claude') await page.screenshot({ path: join(SHOTS, 'en-connect-claude.png') });
   }
+  // A wrong token is the token refused, in every dialect: not a dashboard session that ended.
+  await byTest('connect-token').fill('sk-odp-not-a-token-of-this-proxy');
+  for (const client of ['claude', 'curl']) {
+    await byTest(`connect-tab-${client}`).click();
+    await byTest(`connect-test-${client}`).click();
+    await byTest('connect-error').waitFor();
+    const said = await byTest('connect-error').innerText();
+    assert.match(said, /refused this client token/, client);
+    assert.doesNotMatch(said, /session has ended/, client);
+  }
+  await byTest('connect-token').fill(secret);
 });
 
 test('a tool round trip shows its calls in the request log and the tools card by model', async () => {

@@ -296,8 +296,9 @@ impl From<DispatchError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 Some("no_accounts"),
-                "No enabled on-demand.io account is configured. Add or enable one (config.json `accounts` or ONDEMAND_ACCOUNTS), \
-                 or start with --demo to try the proxy.",
+                "No enabled on-demand.io account yet. Add or enable one on the dashboard's Accounts page \
+                 (headless: config.json `accounts` or ONDEMAND_ACCOUNTS); to try the proxy without a key, \
+                 use Try the demo there (headless: `serve --demo`).",
             ),
             DispatchError::Rejected { error, .. } => {
                 let code = error.code().unwrap_or("invalid_request").to_owned();

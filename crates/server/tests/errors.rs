@@ -375,7 +375,16 @@ async fn no_accounts_is_a_clear_503() {
     assert_eq!(status, 503);
     let error = envelope(&body);
     assert_eq!(error["code"], "no_accounts");
-    assert!(error["message"].as_str().unwrap().contains("--demo"));
+    // It speaks to a desktop user first (the dashboard), and to a headless one too.
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("Accounts page") && message.contains("Try the demo"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ONDEMAND_ACCOUNTS") && message.contains("--demo"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,13 @@ export function readableError(error: unknown, t: Translate): string {
   return t('errors.unknown');
 }
 
+/** An error from a request made with a client token (Connect's *Test*): a 401 there is the
+ * token refused, not the dashboard's session ended. */
+export function readableClientError(error: unknown, t: Translate): string {
+  if (error instanceof ApiError && error.status === 401) return t('connect.tokenRefused', { message: error.message });
+  return readableError(error, t);
+}
+
 /** The inline error for `field` of a form, when the API named that field. */
 export function fieldError(error: unknown, field: string, t: Translate): string | undefined {
   if (!(error instanceof ApiError) || !error.param) return undefined;

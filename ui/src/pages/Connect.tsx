@@ -9,7 +9,7 @@ import { useTranslation } from 'react-i18next';
 import { ApiError, connection, errorFrom } from '../api/client';
 import { useAliases, useCreateToken } from '../api/hooks';
 import { PageHeader } from '../components/common';
-import { fieldError, readableError } from '../lib/errors';
+import { fieldError, readableClientError, readableError } from '../lib/errors';
 import {
   type Dialect, type SnippetInput, type SnippetKey, anthropicBaseUrl, openaiBaseUrl, snippets, testRequest,
 } from '../lib/snippets';
@@ -218,7 +218,7 @@ export function Connect() {
                       <Alert color="teal" title={t('connect.answer')} data-testid="connect-answer">{outcome.answer}</Alert>
                     )}
                     {tab === c.id && outcome && 'error' in outcome && (
-                      <Alert color="red" data-testid="connect-error">{readableError(outcome.error, t)}</Alert>
+                      <Alert color="red" data-testid="connect-error">{readableClientError(outcome.error, t)}</Alert>
                     )}
                   </Stack>
                 </Tabs.Panel>
