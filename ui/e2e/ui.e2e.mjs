@@ -425,6 +425,20 @@ test('an image is described, and the request log says so', async () => {
   assert.match(await byTest('connect-images').innerText(), /described, not seen/);
 });
 
+test('a refused request says why in the request log, and counts no tokens', async () => {
+  const client = sdk();
+  await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }));
+  await nav('requests');
+  await page.waitForFunction(() => document.querySelector('[data-testid=request-row]')?.textContent?.includes('no-such-model'), null, { timeout: 10_000 });
+  await byTest('request-row').first().click();
+  await byTest('request-detail').waitFor();
+  const detail = await byTest('request-detail').innerText();
+  assert.match(detail, /No model by that name here/, detail);
+  assert.match(detail, /none: refused before anything went upstream/, detail);
+  assert.doesNotMatch(detail, /exact \(from on-demand\.io\)/, detail);
+  await page.keyboard.press('Escape');
+});
+
 test('a hidden page keeps no live stream open, and catches up when shown', async () => {
   await nav('dashboard');
   await page.waitForFunction(() => document.querySelector('[data-testid=live-status]')?.textContent?.includes('Live'));

@@ -181,10 +181,15 @@ function Cell({ children, w, grow, title }: { children: React.ReactNode; w?: num
 function Detail({ r }: { r: RequestRow }) {
   const { t, i18n } = useTranslation();
   const lang = i18n.resolvedLanguage ?? 'en';
+  // Refused before anything went upstream (a limit, a quota, a bad request): no tokens were
+  // counted by anyone, and a known refusal says which limit and where it is set.
+  const refused = r.attempts === 0 && r.status >= 400;
+  const why = refused && r.error_class ? t(`requests.why.${r.error_class}`, { defaultValue: '' }) : '';
   const rows: [string, React.ReactNode][] = [
     [t('requests.time'), formatDateTime(r.ts, lang)],
     [t('requests.status'), `${r.status}${r.error_class ? ` · ${r.error_class}` : ''}`],
-    [t('requests.model'), r.model],
+    ...(why ? [[t('requests.whyLabel'), why] as [string, React.ReactNode]] : []),
+    [t('requests.model'), r.model || '—'],
     [t('requests.endpoint'), r.endpoint_id ?? '—'],
     [t('requests.token'), r.client_token],
     [t('requests.account'), r.account ?? '—'],
@@ -196,7 +201,7 @@ function Detail({ r }: { r: RequestRow }) {
     [t('requests.attempts'), formatNumber(r.attempts, lang)],
     [t('requests.inputTokens'), formatNumber(r.input_tokens, lang)],
     [t('requests.outputTokens'), formatNumber(r.output_tokens, lang)],
-    [t('requests.counted'), r.tokens_estimated ? t('requests.estimated') : t('requests.exact')],
+    [t('requests.counted'), refused ? t('requests.notUpstream') : r.tokens_estimated ? t('requests.estimated') : t('requests.exact')],
     [t('requests.session'), r.session_reused ? t('requests.reused') : t('requests.fresh')],
     ...(r.tools > 0
       ? [
