@@ -142,11 +142,22 @@ impl Running {
                     .take()
                     .map(|t| t.join().unwrap())
                     .unwrap_or_default();
-                self.stdout.extend(self.lines.try_iter());
-                return (status, stderr, self.stdout);
+                let mut stdout = std::mem::take(&mut self.stdout);
+                stdout.extend(self.lines.try_iter());
+                return (status, stderr, stdout);
             }
             assert!(Instant::now() < deadline, "did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A test that fails before `terminate` leaves no server running behind it.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
