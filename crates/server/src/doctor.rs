@@ -51,11 +51,11 @@ pub(crate) fn keep(data_dir: &Path, reports: &[Report]) -> std::io::Result<PathB
 /// The process's exit status for these reports: the worst of them (0 clean, 1 deviations or
 /// failures, 2 on-demand.io not reached).
 pub fn exit_code(reports: &[Report]) -> u8 {
-    let codes = reports.iter().map(Report::exit_code);
-    // Not reached anywhere is 2; reached but not clean somewhere is 1.
-    if reports.iter().all(|r| r.exit_code() == 2) {
+    let codes: Vec<u8> = reports.iter().map(Report::exit_code).collect();
+    // Not reached anywhere is 2; reached, but not clean somewhere, is 1.
+    if !codes.is_empty() && codes.iter().all(|&c| c == 2) {
         2
     } else {
-        codes.map(|c| c.min(1)).max().unwrap_or(0)
+        codes.into_iter().map(|c| c.min(1)).max().unwrap_or(0)
     }
 }

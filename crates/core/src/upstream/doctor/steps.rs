@@ -41,6 +41,46 @@ fn millis(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
 }
 
+/// Sends one call of the checkup: the answer, its status noted on `step`; or `None`, the
+/// step failed with why.
+pub(super) async fn call(
+    client: &UpstreamClient,
+    checkup: Checkup<'_>,
+    settings: &Settings,
+    (call, body, stream): (Call<'_>, Option<&(impl serde::Serialize + ?Sized)>, bool),
+    step: &mut Step,
+) -> Option<reqwest::Response> {
+    match client
+        .send(checkup.caller, settings, call, body, stream)
+        .await
+    {
+        Ok(response) => {
+            step.figure("status", response.status().as_u16());
+            Some(response)
+        }
+        Err(e) => {
+            step.fail(e.to_string());
+            None
+        }
+    }
+}
+
+/// An answer's body as JSON, the time so far noted on `step`; `None`, the step failed.
+async fn json(
+    response: reqwest::Response,
+    settings: &Settings,
+    started: Instant,
+    step: &mut Step,
+) -> Option<Value> {
+    let body = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await;
+    step.figure("ms", millis(started));
+    let value = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if value.is_none() {
+        step.fail("the answer is not JSON");
+    }
+    value
+}
+
 /// What *Test connection* shows: the address, TLS, ALPN, issuer, proxy and time, on a new
 /// connection of the account's way.
 pub(super) async fn connection(
@@ -230,35 +270,16 @@ pub(super) async fn session(
         "externalUserId": format!("ondemand-proxy-doctor-{:08x}", rand::random::<u32>()),
         "pluginIds": [],
     });
-    let sent = client
-        .send(
-            checkup.caller,
-            settings,
-            Call::CreateSession,
-            Some(&body),
-            false,
-        )
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) => {
-            step.fail(e.to_string());
-            return (step, None);
-        }
+    let request = (Call::CreateSession, Some(&body), false);
+    let Some(response) = call(client, checkup, settings, request, &mut step).await else {
+        return (step, None);
     };
     let status = response.status().as_u16();
-    step.figure("status", status);
-    let body = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await;
-    step.figure("ms", millis(started));
     if status != 201 {
         step.deviate(format!("answered {status}; the contract says 201"));
     }
-    let value: Value = match body.map(|b| serde_json::from_slice(&b)) {
-        Ok(Ok(value)) => value,
-        _ => {
-            step.fail("the answer is not JSON");
-            return (step, None);
-        }
+    let Some(value) = json(response, settings, started, &mut step).await else {
+        return (step, None);
     };
     let (at, id) = match (value["data"]["id"].as_str(), value["id"].as_str()) {
         (Some(id), _) => ("data.id", id),
@@ -301,31 +322,12 @@ pub(super) async fn sync(
     let mut step = Step::new("sync");
     let started = Instant::now();
     let body = query(endpoint, ResponseMode::Sync);
-    let sent = client
-        .send(
-            checkup.caller,
-            settings,
-            Call::Query(session),
-            Some(&body),
-            false,
-        )
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) => {
-            step.fail(e.to_string());
-            return step;
-        }
+    let request = (Call::Query(session), Some(&body), false);
+    let Some(response) = call(client, checkup, settings, request, &mut step).await else {
+        return step;
     };
-    step.figure("status", response.status().as_u16());
-    let bytes = read_body(response, settings.request_timeout, MAX_ANSWER_BYTES).await;
-    step.figure("ms", millis(started));
-    let value: Value = match bytes.map(|b| serde_json::from_slice(&b)) {
-        Ok(Ok(value)) => value,
-        _ => {
-            step.fail("the answer is not JSON");
-            return step;
-        }
+    let Some(value) = json(response, settings, started, &mut step).await else {
+        return step;
     };
     let data = &value["data"];
     match data["answer"].as_str() {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::steps::query;
+use super::steps::{call, query};
 use super::{Checkup, Step};
 use crate::config::Settings;
 use crate::upstream::{Call, MAX_ANSWER_BYTES, ResponseMode, UpstreamClient};
@@ -101,23 +101,10 @@ pub(super) async fn stream(
     let mut step = Step::new("stream");
     let started = Instant::now();
     let body = query(endpoint, ResponseMode::Stream);
-    let sent = client
-        .send(
-            checkup.caller,
-            settings,
-            Call::Query(session),
-            Some(&body),
-            true,
-        )
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) => {
-            step.fail(e.to_string());
-            return step;
-        }
+    let request = (Call::Query(session), Some(&body), true);
+    let Some(response) = call(client, checkup, settings, request, &mut step).await else {
+        return step;
     };
-    step.figure("status", response.status().as_u16());
     if let Some(kind) = response
         .headers()
         .get("content-type")
