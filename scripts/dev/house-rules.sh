@@ -2,15 +2,14 @@
 # The house rules the test command keeps (README, Development):
 # - no Rust file outside tests holds more than 600 lines (tests: `tests/` folders, `tests.rs`
 #   and `*_tests.rs` siblings);
-# - the desktop shell (src-tauri/src, tests aside) stays small: what needs no window belongs in
-#   the server library. Its limit is a ceiling that only comes down: 500 is the goal, and the
-#   issue that moves the rest brings it there.
+# - the desktop shell (src-tauri/src, tests aside) stays under 500 lines: what needs no window
+#   belongs in the server library (`ondemand_proxy::desktop`), where it is tested headless.
 # Prints every breach and fails if there is one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FILE_LIMIT=600
-SHELL_LIMIT=729
+SHELL_LIMIT=500
 
 is_test() { [[ $1 == */tests/* || $1 == */tests.rs || $1 == *_tests.rs ]]; }
 

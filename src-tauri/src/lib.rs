@@ -9,11 +9,12 @@ mod tray;
 
 use std::sync::Arc;
 
+use ondemand_proxy::desktop::{Host, PrefsView, apply, bootstrap_script, own_page, prepare_dirs};
 use ondemand_proxy::preferences::Invalid;
 use ondemand_proxy::supervisor::{Status, Supervisor};
-use serde::Serialize;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 use tauri_plugin_autostart::AutoLaunchManager;
+use tauri_plugin_window_state::{self as window_state, StateFlags};
 
 const MAIN_WINDOW: &str = "main";
 /// Passed by the login item, so a start at login goes straight to the tray.
@@ -30,18 +31,7 @@ fn shell_status(server: tauri::State<'_, Arc<Supervisor>>) -> Status {
 /// might load could read it, as it could a value put in every page by an init script.
 #[tauri::command]
 fn admin_credential(server: tauri::State<'_, Arc<Supervisor>>) -> Option<String> {
-    match server.status() {
-        Status::Running { credential, .. } => Some(credential),
-        _ => None,
-    }
-}
-
-/// Whether the window may show `url`: only the app's own pages. Anything else never loads
-/// in it; a web link opens in the system browser instead.
-fn own_page(url: &tauri::Url) -> bool {
-    url.scheme() == "tauri"
-        || (url.scheme() == "http" && url.host_str() == Some("tauri.localhost"))
-        || url.scheme() == "about"
+    server.credential()
 }
 
 /// Starts the server on `port` (the one the port-problem screen offered), remembers it,
@@ -52,150 +42,65 @@ async fn use_port<R: Runtime>(
     server: tauri::State<'_, Arc<Supervisor>>,
     port: u16,
 ) -> Result<Status, Invalid> {
-    let changes = prefs::Changes {
-        port: Some(port),
-        ..Default::default()
-    };
-    apply(&app, &server, &changes).await?;
+    apply(&Shell(&app), &server, &prefs::Changes::port(port)).await?;
     Ok(server.status())
 }
 
-/// The desktop preferences, as the window's settings page shows them.
-#[derive(Debug, Serialize)]
-struct PrefsView {
-    #[serde(flatten)]
-    prefs: prefs::Prefs,
-    /// `None` where the login item cannot be read (no autostart support).
-    launch_at_login: Option<bool>,
-    data_dir: Option<String>,
-}
+/// The app around the preferences flow ([`ondemand_proxy::desktop::apply`]).
+struct Shell<'a, R: Runtime>(&'a AppHandle<R>);
 
-fn prefs_view<R: Runtime>(app: &AppHandle<R>, prefs: prefs::Prefs) -> PrefsView {
-    PrefsView {
-        prefs,
-        launch_at_login: app
-            .try_state::<AutoLaunchManager>()
-            .and_then(|a| a.is_enabled().ok()),
-        data_dir: app
-            .path()
-            .app_data_dir()
-            .ok()
-            .map(|d| d.display().to_string()),
+impl<R: Runtime> Host for Shell<'_, R> {
+    fn load(&self) -> prefs::Prefs {
+        prefs::load(self.0)
+    }
+    fn save(&self, prefs: &prefs::Prefs) {
+        prefs::save(self.0, prefs);
+    }
+    async fn ask(&self, question: confirm::Question) -> bool {
+        let Some(confirmer) = self.0.try_state::<confirm::Confirmer>() else {
+            return false; // no way to ask: no
+        };
+        confirmer.ask(question).await
+    }
+    fn launches_at_login(&self) -> Option<bool> {
+        let manager = self.0.try_state::<AutoLaunchManager>()?;
+        manager.is_enabled().ok()
+    }
+    fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
+        let manager = self.0.try_state::<AutoLaunchManager>();
+        let manager = manager.ok_or("Launch at login is not available here.")?;
+        let change = [AutoLaunchManager::disable, AutoLaunchManager::enable][usize::from(on)];
+        change(&manager).map_err(|e| format!("The login item could not be changed: {e}"))
+    }
+    fn language_changed(&self) {
+        tray::poke(self.0);
+    }
+    async fn reopen(&self, status: Status, prefs: prefs::Prefs) {
+        reopen_window(self.0, &status, &prefs).await;
+    }
+    fn data_dir(&self) -> Option<String> {
+        let dir = self.0.path().app_data_dir().ok()?;
+        Some(dir.display().to_string())
     }
 }
 
 #[tauri::command]
 fn get_preferences<R: Runtime>(app: AppHandle<R>) -> PrefsView {
-    prefs_view(&app, prefs::load(&app))
+    PrefsView::of(&Shell(&app), prefs::load(&app))
 }
 
-/// Changes preferences: validated whole first (a bad value changes nothing); listening
-/// beyond loopback and launching at login are then asked natively (see [`confirm`]), and a
-/// no changes nothing either; a new port or address is taken before the old one is let
-/// go, and the window reopens on it.
+/// Changes preferences ([`ondemand_proxy::desktop::apply`]: validated whole, what exposes
+/// the proxy or starts it at login asked natively, a move taken before the old address is
+/// let go).
 #[tauri::command]
 async fn set_preferences<R: Runtime>(
     app: AppHandle<R>,
     server: tauri::State<'_, Arc<Supervisor>>,
     changes: prefs::Changes,
 ) -> Result<PrefsView, Invalid> {
-    let prefs = apply(&app, &server, &changes).await?;
-    Ok(prefs_view(&app, prefs))
-}
-
-async fn apply<R: Runtime>(
-    app: &AppHandle<R>,
-    server: &Supervisor,
-    changes: &prefs::Changes,
-) -> Result<prefs::Prefs, Invalid> {
-    let current = prefs::load(app);
-    let language = current.language();
-    let next = match current.with(changes, false) {
-        Err(refused) if refused.code == "confirmation_required" => {
-            if !confirm::ask(app, confirm::Question::about("expose", language)).await {
-                return Err(declined("host"));
-            }
-            current.with(changes, true)?
-        }
-        other => other?,
-    };
-    if changes.launch_at_login == Some(true)
-        && !launches_at_login(app)
-        && !confirm::ask(app, confirm::Question::about("launch", language)).await
-    {
-        return Err(declined("launch_at_login"));
-    }
-    let moved = (changes.port.is_some() || changes.host.is_some())
-        && server.local_addr() != Some((next.host, next.port).into());
-    if moved
-        && let Status::Failed {
-            message,
-            suggestion,
-            ..
-        } = server.start(next.host, next.port).await
-    {
-        let field = if changes.port.is_some() {
-            "port"
-        } else {
-            "host"
-        };
-        let refused = Invalid::new("port_unavailable", field, message);
-        return Err(Invalid {
-            suggestion,
-            ..refused
-        });
-    }
-    prefs::save(app, &next);
-    if next.language != current.language {
-        tray::poke(app);
-    }
-    if let Some(on) = changes.launch_at_login {
-        launch_at_login(app, on)?;
-    }
-    if moved {
-        reopen_window(app, &server.status(), &next).await;
-    }
-    Ok(next)
-}
-
-/// A question asked natively was answered no: nothing changed.
-fn declined(field: &'static str) -> Invalid {
-    Invalid::new("declined", field, "Not confirmed; nothing was changed.")
-}
-
-fn launches_at_login<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.try_state::<AutoLaunchManager>()
-        .and_then(|a| a.is_enabled().ok())
-        .unwrap_or(false)
-}
-
-fn launch_at_login<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), Invalid> {
-    let failed = |message: String| Invalid::new("autostart_failed", "launch_at_login", message);
-    let manager = app
-        .try_state::<AutoLaunchManager>()
-        .ok_or_else(|| failed("Launch at login is not available here.".into()))?;
-    let result = if on {
-        manager.enable()
-    } else {
-        manager.disable()
-    };
-    result.map_err(|e| failed(format!("The login item could not be changed: {e}")))
-}
-
-/// What the UI reads at start (`window.__ODP__`): where the server is and the admin
-/// password, or why there is no server; and the language and theme. JSON-encoded, so
-/// nothing in it can break the script.
-fn bootstrap_script(status: &Status, prefs: &prefs::Prefs) -> String {
-    let mut value = match status {
-        // No secret: this script runs in every page the window loads.
-        Status::Running { base_url, .. } => {
-            serde_json::json!({ "baseUrl": base_url, "shell": true })
-        }
-        other => serde_json::json!({ "baseUrl": "", "shell": true, "shellError": other }),
-    };
-    value["language"] = serde_json::json!(prefs.language);
-    value["theme"] = serde_json::json!(prefs.theme);
-    format!("window.__ODP__ = {value};")
+    let shell = Shell(&app);
+    let prefs = apply(&shell, &server, &changes).await?;
+    Ok(PrefsView::of(&shell, prefs))
 }
 
 fn open_window<R: Runtime>(
@@ -213,7 +118,7 @@ fn open_window<R: Runtime>(
         .on_navigation({
             let app = app.clone();
             move |url| {
-                if own_page(url) {
+                if own_page(url.scheme(), url.host_str()) {
                     return true;
                 }
                 tracing::warn!(%url, "the window was kept from leaving the app");
@@ -302,11 +207,8 @@ pub fn run() {
         }));
     let app = configure(builder)
         .plugin(
-            tauri_plugin_window_state::Builder::new()
-                .with_state_flags(
-                    tauri_plugin_window_state::StateFlags::all()
-                        - tauri_plugin_window_state::StateFlags::VISIBLE,
-                )
+            window_state::Builder::new()
+                .with_state_flags(!StateFlags::VISIBLE)
                 .build(),
         )
         .plugin(
@@ -327,29 +229,9 @@ pub fn run() {
         )
         .setup(move |app| {
             let handle = app.handle().clone();
-            // Before anything is written there (logs, preferences, the webview's storage):
-            // owner-only, existing installs included.
             let path = app.path();
-            let unprotected: Vec<String> = [
-                path.app_data_dir(),
-                path.app_config_dir(),
-                path.app_cache_dir(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter_map(|dir| {
-                ondemand_proxy::bootstrap::private_dir(&dir)
-                    .err()
-                    .map(|error| format!("{}: {error}", dir.display()))
-            })
-            .collect();
-            app.manage(ondemand_proxy::logging::init(
-                false,
-                app.path().app_data_dir().ok().map(|d| d.join("logs")),
-            ));
-            for problem in unprotected {
-                tracing::warn!(%problem, "an app directory could not be made private");
-            }
+            let dirs = [path.app_config_dir().ok(), path.app_cache_dir().ok()];
+            app.manage(prepare_dirs(path.app_data_dir().ok(), dirs));
             app.manage(prefs::PrefsFile(
                 app.path().app_config_dir()?.join(prefs::FILE),
             ));
@@ -357,7 +239,7 @@ pub fn run() {
             let server = Arc::new(Supervisor::from_environment(app.path().app_data_dir()?)?);
             let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
-            app.manage(confirm::Confirmer::native(handle.clone()));
+            app.manage(confirm::native(handle.clone()));
             open_window(
                 &handle,
                 &status,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod desktop;
 pub mod doctor;
 pub mod error;
 pub mod extract;

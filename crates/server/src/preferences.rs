@@ -63,6 +63,16 @@ pub struct Changes {
     pub launch_at_login: Option<bool>,
 }
 
+impl Changes {
+    /// Only the port (the port-problem screen's choice).
+    pub fn port(port: u16) -> Self {
+        Self {
+            port: Some(port),
+            ..Self::default()
+        }
+    }
+}
+
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }

@@ -94,6 +94,14 @@ impl Supervisor {
         self.running().as_ref().and_then(Running::local)
     }
 
+    /// The app's own admin credential, while it runs.
+    pub fn credential(&self) -> Option<String> {
+        match self.status() {
+            Status::Running { credential, .. } => Some(credential),
+            _ => None,
+        }
+    }
+
     /// The `default` client token, for "copy a client token".
     pub fn client_token(&self) -> Option<String> {
         self.state().map(|s| s.client_token().expose().to_owned())
