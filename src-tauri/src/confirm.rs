@@ -11,8 +11,10 @@ pub use ondemand_proxy::desktop::confirm::{Confirmer, Question};
 /// buttons); closing it is a no. Debug builds asked to by the end-to-end test ask through
 /// files instead ([`Confirmer::for_tests`]).
 pub fn native<R: Runtime>(app: AppHandle<R>) -> Confirmer {
+    let reader = app.clone();
+    let language = move || crate::prefs::load(&reader).language().to_owned();
     if let Some(scripted) = Confirmer::for_tests() {
-        return scripted;
+        return scripted.speaking(language);
     }
     Confirmer::new(move |question| {
         use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
@@ -34,4 +36,5 @@ pub fn native<R: Runtime>(app: AppHandle<R>) -> Confirmer {
         });
         Box::pin(async move { answered.await.unwrap_or(false) })
     })
+    .speaking(language)
 }

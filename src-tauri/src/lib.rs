@@ -57,10 +57,8 @@ impl<R: Runtime> Host for Shell<'_, R> {
         prefs::save(self.0, prefs);
     }
     async fn ask(&self, question: confirm::Question) -> bool {
-        let Some(confirmer) = self.0.try_state::<confirm::Confirmer>() else {
-            return false; // no way to ask: no
-        };
-        confirmer.ask(question).await
+        let server = self.0.state::<Arc<Supervisor>>();
+        server.confirm(question).await
     }
     fn launches_at_login(&self) -> Option<bool> {
         let manager = self.0.try_state::<AutoLaunchManager>()?;
@@ -237,9 +235,9 @@ pub fn run() {
             ));
             let prefs = prefs::load(&handle);
             let server = Arc::new(Supervisor::from_environment(app.path().app_data_dir()?)?);
+            server.set_confirmer(confirm::native(handle.clone()));
             let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
-            app.manage(confirm::native(handle.clone()));
             open_window(
                 &handle,
                 &status,

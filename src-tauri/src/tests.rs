@@ -82,7 +82,7 @@ fn shell_with_person(
     let prefs_file = dir.join("preferences.json");
     app.manage(prefs::PrefsFile(prefs_file.clone()));
     let person = Person::default();
-    app.manage(confirm::Confirmer::new({
+    server.set_confirmer(confirm::Confirmer::new({
         let person = person.clone();
         move |question| {
             person.asked.lock().unwrap().push(question);

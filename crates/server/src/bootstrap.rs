@@ -129,14 +129,31 @@ fn stored_secret(
     }
     ensure_data_dir(data_dir)?;
     let secret = generate();
+    write_private(path, secret.expose().as_bytes())?;
+    Ok((secret, TokenOrigin::Generated(path.to_owned())))
+}
+
+/// Writes `bytes` to `path` whole, readable by its owner only: into a temporary file beside
+/// it, synced, then renamed over it, so a reader never sees half a file and a crash leaves
+/// the old one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(secret.expose().as_bytes())?;
-    file.sync_all()?;
-    Ok((secret, TokenOrigin::Generated(path.to_owned())))
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temporary, path)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(error)
+        }
+    }
 }
 
 /// The database file in a data directory.

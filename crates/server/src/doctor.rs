@@ -38,13 +38,9 @@ pub async fn run(config: &Config, data_dir: &Path, asked: &Asked) -> anyhow::Res
 /// Writes the reports (owner-only) for a user to attach later.
 pub(crate) fn keep(data_dir: &Path, reports: &[Report]) -> std::io::Result<PathBuf> {
     let path = data_dir.join(REPORT_FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    serde_json::to_writer_pretty(&mut file, reports)?;
-    std::io::Write::write_all(&mut file, b"\n")?;
+    let mut json = serde_json::to_vec_pretty(reports)?;
+    json.push(b'\n');
+    bootstrap::write_private(&path, &json)?;
     Ok(path)
 }
 

@@ -142,12 +142,7 @@ impl Running {
         let local = self
             .local()
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let ip = if local.ip().is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            local.ip()
-        };
-        format!("http://{}", SocketAddr::new(ip, local.port()))
+        crate::clients::client_origin(local)
     }
 
     /// Serves on `listener` from now on; the previous listener stops accepting and drains

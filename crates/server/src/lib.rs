@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bootstrap;
+pub mod clients;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod desktop;
@@ -74,6 +75,11 @@ struct Inner {
     demo_change: tokio::sync::Mutex<()>,
     /// Held while a doctor run goes on: one at a time.
     doctor: Arc<tokio::sync::Mutex<()>>,
+    /// Where the listener serving now listens (the address clients are pointed at).
+    listening: std::sync::Mutex<Option<std::net::SocketAddr>>,
+    /// The desktop app's native questions: what only the person at the machine may allow
+    /// (an agent's config rewritten). `None` headless, where the admin credential suffices.
+    confirmer: std::sync::Mutex<Option<Arc<desktop::confirm::Confirmer>>>,
     /// Cancelled when a listener begins to shut down: endless answers (the live event
     /// stream) end then, so a graceful shutdown does not wait on an open dashboard. A fresh
     /// one takes its place for the listeners that go on (a move to another port).
@@ -120,8 +126,34 @@ impl AppState {
             simulated: std::sync::Mutex::default(),
             demo_change: tokio::sync::Mutex::default(),
             doctor: Arc::default(),
+            listening: std::sync::Mutex::default(),
+            confirmer: std::sync::Mutex::default(),
             closing: std::sync::Mutex::default(),
         }))
+    }
+
+    /// The base URL clients use (`http://127.0.0.1:8787`), while a listener serves.
+    pub fn origin(&self) -> Option<String> {
+        let listening = *self.0.listening.lock().unwrap_or_else(|e| e.into_inner());
+        listening.map(clients::client_origin)
+    }
+
+    pub(crate) fn set_listening(&self, local: std::net::SocketAddr) {
+        *self.0.listening.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+    }
+
+    /// Asks the person at the machine through the desktop app's native dialog; `None`
+    /// where there is none to ask (headless).
+    pub fn confirmer(&self) -> Option<Arc<desktop::confirm::Confirmer>> {
+        self.0
+            .confirmer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_confirmer(&self, confirmer: Arc<desktop::confirm::Confirmer>) {
+        *self.0.confirmer.lock().unwrap_or_else(|e| e.into_inner()) = Some(confirmer);
     }
 
     /// Resolves when the listener serving this request begins to shut down.
@@ -248,6 +280,12 @@ impl AppState {
     /// The `default` client token.
     pub fn client_token(&self) -> &Secret {
         &self.0.client_token
+    }
+
+    /// The data directory: where the database, the doctor's report and the agents'
+    /// backups are.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.store().path().parent().map(std::path::Path::to_owned)
     }
 }
 
@@ -403,6 +441,9 @@ pub async fn listen(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
+    if let Ok(local) = listener.local_addr() {
+        state.set_listening(local);
+    }
     let app = router(state.clone());
     let (closing, closed) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();

@@ -47,6 +47,22 @@ fn cli() -> Command {
     .arg(switch("json", "Print the report as JSON"))
     .arg(switch("with-media", "Include a 1x1 PNG upload to the image agent (one more call, and its delete)"))
     .arg(switch("force", "Run even for an account resting after a 429"));
+    let connect = configured(Command::new("connect").about(
+        "Point a coding agent at this proxy by writing its own config file (Claude Code: ~/.claude/settings.json; Codex CLI: ~/.codex/config.toml), keeping a backup; or take it back with --undo",
+    ))
+    .arg(
+        Arg::new("agent")
+            .value_parser(["claude-code", "codex"])
+            .help("The agent [default: show each agent's state]"),
+    )
+    .arg(switch("undo", "Take the connection back: the backup when the file is as it was written, else only the proxy's keys"))
+    .arg(switch("dry-run", "Print the change as a diff without making it"))
+    .arg(
+        Arg::new("token")
+            .long("token")
+            .value_name("SECRET")
+            .help("The client token the agent sends [default: the default client token]"),
+    );
     Command::new("ondemand-proxy")
         .version(env!("CARGO_PKG_VERSION"))
         .about("OpenAI-compatible API in front of on-demand.io")
@@ -54,6 +70,7 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(serve)
         .subcommand(doctor)
+        .subcommand(connect)
         .subcommand(
             Command::new("openapi")
                 .about("Print the admin API's OpenAPI document (what /api/openapi.json serves)"),
@@ -112,6 +129,7 @@ async fn main() -> std::process::ExitCode {
     let result = match matches.subcommand() {
         Some(("serve", args)) => run(args).await,
         Some(("doctor", args)) => return doctor(args).await,
+        Some(("connect", args)) => connect(args).await,
         Some(("openapi", _)) => print_openapi(),
         _ => return std::process::ExitCode::FAILURE,
     };
@@ -165,6 +183,32 @@ async fn doctor(args: &ArgMatches) -> std::process::ExitCode {
             std::process::ExitCode::from(3)
         }
     }
+}
+
+/// `connect`: what changed (or would change) on stdout.
+#[allow(clippy::print_stdout)]
+async fn connect(args: &ArgMatches) -> anyhow::Result<()> {
+    use ondemand_proxy::clients::{Agent, connect};
+    let config = load(args)?;
+    let _logs = ondemand_proxy::logging::init(false, None);
+    let data_dir = config
+        .data_dir
+        .clone()
+        .unwrap_or_else(bootstrap::default_data_dir);
+    let asked = connect::Asked {
+        agent: args
+            .get_one::<String>("agent")
+            .and_then(|a| Agent::from_id(a)),
+        undo: args.get_flag("undo"),
+        dry_run: args.get_flag("dry-run"),
+        token: args.get_one::<String>("token").cloned(),
+    };
+    anyhow::ensure!(
+        asked.agent.is_some() || !(asked.undo || asked.dry_run || asked.token.is_some()),
+        "name the agent: `connect claude-code` or `connect codex`"
+    );
+    print!("{}", connect::run(&config, &data_dir, &asked).await?);
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

@@ -5,11 +5,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ondemand_core::config::Config;
 use serde::Serialize;
 
+use crate::desktop::confirm::{Confirmer, Question};
 use crate::launch::{self, BindError, Running};
 use crate::{AppState, bootstrap};
 
@@ -42,6 +43,8 @@ pub struct Supervisor {
     data_dir: PathBuf,
     running: Mutex<Option<Running>>,
     status: Mutex<Status>,
+    /// The app's native dialog (see [`Supervisor::confirm`]).
+    confirmer: Mutex<Option<Arc<Confirmer>>>,
 }
 
 impl Supervisor {
@@ -51,6 +54,32 @@ impl Supervisor {
             data_dir,
             running: Mutex::new(None),
             status: Mutex::new(Status::Stopped),
+            confirmer: Mutex::new(None),
+        }
+    }
+
+    /// How the app asks the person at the machine: the preferences that expose the proxy
+    /// or start it at login, and the server's own questions (an agent's config rewritten).
+    pub fn set_confirmer(&self, confirmer: Confirmer) {
+        let confirmer = Arc::new(confirmer);
+        if let Some(state) = self.state() {
+            state.set_confirmer(confirmer.clone());
+        }
+        *self.confirmer.lock().unwrap_or_else(|e| e.into_inner()) = Some(confirmer);
+    }
+
+    fn confirmer(&self) -> Option<Arc<Confirmer>> {
+        self.confirmer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks natively; `false` unless the person said yes, and with no way to ask.
+    pub async fn confirm(&self, question: Question) -> bool {
+        match self.confirmer() {
+            Some(confirmer) => confirmer.ask(question).await,
+            None => false,
         }
     }
 
@@ -187,6 +216,11 @@ impl Supervisor {
                 let origins = WEBVIEW_ORIGINS.iter().map(|o| (*o).to_owned()).collect();
                 bootstrap::open_with(&self.config, &self.data_dir, origins)
                     .map_err(|e| e.to_string())
+                    .inspect(|opened| {
+                        if let Some(confirmer) = self.confirmer() {
+                            opened.state.set_confirmer(confirmer);
+                        }
+                    })
                     .and_then(|opened| Running::start(opened, listener).map_err(|e| e.to_string()))
                     .map(|started| *running = Some(started))
             }

@@ -156,6 +156,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The coding agents, whether each is installed, and whether its config points here. */
+        get: operations["clients_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clients/{agent}/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connects the agent: a backup of its file first, then the file. In the desktop app the
+         *     person at the machine is asked natively first; a no changes nothing (403 `declined`).
+         */
+        post: operations["clients_apply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clients/{agent}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The change connecting the agent would make, as a diff; nothing is written. */
+        post: operations["clients_preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clients/{agent}/undo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes the connection back: the backup byte for byte when the file is as it was
+         *     written, else only the proxy's own keys.
+         */
+        post: operations["clients_undo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/demo": {
         parameters: {
             query?: never;
@@ -621,6 +695,11 @@ export interface components {
             latency_ms: number;
             ok: boolean;
         };
+        /**
+         * @description A coding agent whose config the proxy can write.
+         * @enum {string}
+         */
+        Agent: "claude-code" | "codex";
         /** @description One model alias as the admin API shows it. */
         Alias: {
             alias: string;
@@ -695,6 +774,22 @@ export interface components {
              * @description When a read last succeeded (Unix ms).
              */
             ok_at?: number | null;
+        };
+        /** @description A change to an agent's config file: shown before it is made, and reported after. */
+        Change: {
+            agent: components["schemas"]["Agent"];
+            /** @description Where the file as it was before the first apply is kept. */
+            backup?: string | null;
+            config_file: string;
+            /** @description A unified diff of the file; empty when nothing changes. */
+            diff: string;
+            /** @description The model it sets, if any. */
+            model?: string | null;
+        };
+        /** @description What a connection uses. */
+        Connect: {
+            /** @description A client token's secret; the app's `default` token when absent. */
+            token?: string | null;
         };
         /** @description Which way a connection test takes. */
         ConnectionTest: {
@@ -993,6 +1088,25 @@ export interface components {
             }[];
         };
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
+        List_Status: {
+            data: {
+                agent: components["schemas"]["Agent"];
+                /** @description The proxy wrote it and keeps a backup: undo is possible. */
+                applied: boolean;
+                /** @description The config file it reads; `None` when there is no home directory. */
+                config_file?: string | null;
+                /** @description The file points the agent at this proxy. */
+                connected: boolean;
+                /** @description The file exists. */
+                exists: boolean;
+                /** @description Its program is on `PATH`. */
+                installed: boolean;
+                name: string;
+                /** @description Why the file cannot be read or edited, if it cannot. */
+                problem?: string | null;
+            }[];
+        };
+        /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
         List_Token: {
             data: (components["schemas"]["TokenLimits"] & {
                 /** Format: int64 */
@@ -1277,6 +1391,23 @@ export interface components {
          * @enum {string}
          */
         Source: "api" | "config";
+        /** @description An agent, as the Connect page and `connect` show it. */
+        Status: {
+            agent: components["schemas"]["Agent"];
+            /** @description The proxy wrote it and keeps a backup: undo is possible. */
+            applied: boolean;
+            /** @description The config file it reads; `None` when there is no home directory. */
+            config_file?: string | null;
+            /** @description The file points the agent at this proxy. */
+            connected: boolean;
+            /** @description The file exists. */
+            exists: boolean;
+            /** @description Its program is on `PATH`. */
+            installed: boolean;
+            name: string;
+            /** @description Why the file cannot be read or edited, if it cannot. */
+            problem?: string | null;
+        };
         TestError: {
             code?: string | null;
             message: string;
@@ -1533,6 +1664,7 @@ export type AccountInput = components['schemas']['AccountInput'];
 export type AccountKind = components['schemas']['AccountKind'];
 export type AccountState = components['schemas']['AccountState'];
 export type AccountTest = components['schemas']['AccountTest'];
+export type Agent = components['schemas']['Agent'];
 export type Alias = components['schemas']['Alias'];
 export type AliasSource = components['schemas']['AliasSource'];
 export type AliasTarget = components['schemas']['AliasTarget'];
@@ -1541,6 +1673,8 @@ export type Bucket = components['schemas']['Bucket'];
 export type CallSummary = components['schemas']['CallSummary'];
 export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
+export type Change = components['schemas']['Change'];
+export type Connect = components['schemas']['Connect'];
 export type ConnectionTest = components['schemas']['ConnectionTest'];
 export type DoctorAsk = components['schemas']['DoctorAsk'];
 export type DoctorLine = components['schemas']['DoctorLine'];
@@ -1562,6 +1696,7 @@ export type JanitorStats = components['schemas']['JanitorStats'];
 export type ListAccount = components['schemas']['List_Account'];
 export type ListSetting = components['schemas']['List_Setting'];
 export type ListShare = components['schemas']['List_Share'];
+export type ListStatus = components['schemas']['List_Status'];
 export type ListToken = components['schemas']['List_Token'];
 export type Login = components['schemas']['Login'];
 export type ModelBlock = components['schemas']['ModelBlock'];
@@ -1592,6 +1727,7 @@ export type SettingSource = components['schemas']['SettingSource'];
 export type Share = components['schemas']['Share'];
 export type Skipped = components['schemas']['Skipped'];
 export type Source = components['schemas']['Source'];
+export type Status = components['schemas']['Status'];
 export type TestError = components['schemas']['TestError'];
 export type Tick = components['schemas']['Tick'];
 export type Token = components['schemas']['Token'];
@@ -1901,6 +2037,135 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Catalogue"];
                 };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    clients_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_Status"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    clients_apply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `claude-code` or `codex` */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Connect"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Change"];
+                };
+            };
+            /** @description Not confirmed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The file cannot be edited */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    clients_preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `claude-code` or `codex` */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Connect"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Change"];
+                };
+            };
+            /** @description The file cannot be edited */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    clients_undo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `claude-code` or `codex` */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Change"];
+                };
+            };
+            /** @description Not connected here */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["Error"];
             "5XX": components["responses"]["Error"];

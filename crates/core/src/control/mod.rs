@@ -217,9 +217,9 @@ impl Control {
         let accounts = account_rows::list(&conn)?;
         apply_accounts(engine, &accounts);
         engine.tokens.load(&token_rows::list(&conn)?);
-        apply_aliases(engine, &aliases::list(&conn)?);
-        apply_patterns(engine, &crate::store::patterns::list(&conn)?);
-        engine.set_endpoints(endpoint_rows::load(&conn)?);
+        let (catalog, endpoints) = stored_catalog(&conn)?;
+        engine.set_catalog(catalog);
+        engine.set_endpoints(endpoints);
         drop(conn);
         for row in &accounts {
             if AccountState::parse(&row.state) == Some(AccountState::NeedsAttention)
@@ -385,6 +385,25 @@ fn apply_aliases(engine: &Engine, rows: &[aliases::AliasRow]) {
         .collect();
     let patterns = engine.catalog().patterns().to_vec();
     engine.set_catalog(ModelCatalog::with_custom(&custom).with_patterns(patterns));
+}
+
+/// The model catalogue the database holds: the custom aliases over the built-in ones, the
+/// stored patterns (the built-in ones when none are stored), and the endpoints last read.
+pub fn stored_catalog(
+    conn: &rusqlite::Connection,
+) -> Result<(ModelCatalog, crate::endpoints::EndpointCatalog), rusqlite::Error> {
+    let custom: Vec<(String, String)> = aliases::list(conn)?
+        .into_iter()
+        .map(|r| (r.alias, r.endpoint_id))
+        .collect();
+    let stored = crate::store::patterns::list(conn)?;
+    let patterns = if stored.is_empty() {
+        ModelCatalog::builtin_patterns().to_vec()
+    } else {
+        stored
+    };
+    let catalog = ModelCatalog::with_custom(&custom).with_patterns(patterns);
+    Ok((catalog, endpoint_rows::load(conn)?))
 }
 
 /// The stored patterns, or the built-in ones when none are stored.

@@ -89,7 +89,7 @@ pub async fn run(
             conflict(code, refusal.to_string())
         })?;
     let (lines, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let data_dir = state.store().path().parent().map(std::path::Path::to_owned);
+    let data_dir = state.data_dir();
     tokio::spawn(async move {
         let _one_at_a_time = one_at_a_time;
         let tell = |account: &str, step: &Step| {

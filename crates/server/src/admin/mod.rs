@@ -9,6 +9,7 @@
 
 mod accounts;
 pub mod auth;
+mod clients;
 mod demo;
 mod doctor;
 mod events;
@@ -52,6 +53,7 @@ fn protected() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(accounts::routes())
+        .merge(clients::routes())
         .merge(demo::routes())
         .merge(doctor::routes())
         .merge(tokens::routes())

@@ -20,7 +20,8 @@ pub struct Question {
 }
 
 impl Question {
-    /// `topic` is `expose` or `launch` (the `dialog` section of the translations).
+    /// `topic` is `expose`, `launch` or `connect` (the `dialog` section of the
+    /// translations).
     pub fn about(topic: &str, language: &str) -> Self {
         let w = |key: &str| dialog_word(language, &format!("{topic}{key}"));
         Self {
@@ -37,12 +38,44 @@ pub type Answer = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 type Asker = dyn Fn(Question) -> Answer + Send + Sync;
 
-/// How the app asks: natively in the app, scripted in the tests.
-pub struct Confirmer(Box<Asker>);
+/// How the app asks: natively in the app, scripted in the tests; and in which language.
+pub struct Confirmer {
+    ask: Box<Asker>,
+    language: Box<dyn Fn() -> String + Send + Sync>,
+}
 
 impl Confirmer {
+    /// Asks in English until told otherwise ([`Confirmer::speaking`]).
     pub fn new(ask: impl Fn(Question) -> Answer + Send + Sync + 'static) -> Self {
-        Self(Box::new(ask))
+        Self {
+            ask: Box::new(ask),
+            language: Box::new(|| "en".to_owned()),
+        }
+    }
+
+    /// Asks in the language `language` reads at the time (the app's preference).
+    pub fn speaking(self, language: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self {
+            language: Box::new(language),
+            ..self
+        }
+    }
+
+    /// Asks about `topic` (see [`Question::about`]) in the app's language, with `{{name}}`
+    /// in its words replaced by the values given.
+    pub fn ask_about(&self, topic: &str, values: &[(&str, &str)]) -> Answer {
+        let mut question = Question::about(topic, &(self.language)());
+        for (name, value) in values {
+            let placeholder = format!("{{{{{name}}}}}");
+            for text in [
+                &mut question.title,
+                &mut question.message,
+                &mut question.yes,
+            ] {
+                *text = text.replace(&placeholder, value);
+            }
+        }
+        self.ask(question)
     }
 
     /// The end-to-end test's dialog when `ODP_E2E_DIALOG` names a directory (debug builds
@@ -60,7 +93,7 @@ impl Confirmer {
 
     /// Asks; `false` unless the person said yes.
     pub fn ask(&self, question: Question) -> Answer {
-        (self.0)(question)
+        (self.ask)(question)
     }
 }
 

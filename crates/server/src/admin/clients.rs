@@ -1,0 +1,172 @@
+//! One-click client setup (`/api/clients`): which coding agents are installed and pointed
+//! here, the change a connection makes (a diff, before anything is written), the change
+//! itself, and its undo. It is [`crate::clients`], the code `ondemand-proxy connect` runs.
+//!
+//! In the desktop app each apply is asked natively first (the app's [`confirmer`]), so no
+//! script in a page can rewrite a user's agent config; headless, the admin credential is
+//! what allows it.
+//!
+//! [`confirmer`]: crate::AppState::confirmer
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Answer, List};
+use crate::AppState;
+use crate::clients::{Agent, Change, ClientError, Clients, Status, Target, connect};
+use crate::error::ApiError;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(preview))
+        .routes(routes!(apply))
+        .routes(routes!(undo))
+}
+
+/// What a connection uses.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    /// A client token's secret; the app's `default` token when absent.
+    #[schema(max_length = 256)]
+    token: Option<String>,
+}
+
+/// The coding agents, whether each is installed, and whether its config points here.
+#[utoipa::path(get, path = "/api/clients", tag = "clients",
+    responses((status = 200, body = List<Status>)))]
+async fn list(State(state): State<AppState>) -> Answer<List<Status>> {
+    let clients = clients(&state)?;
+    Ok(Json(clients.status(&origin(&state)?).into()))
+}
+
+/// The change connecting the agent would make, as a diff; nothing is written.
+#[utoipa::path(post, path = "/api/clients/{agent}/preview", tag = "clients",
+    params(("agent" = String, Path, description = "`claude-code` or `codex`")),
+    request_body = Connect,
+    responses((status = 200, body = Change), (status = 422, description = "The file cannot be edited")))]
+async fn preview(
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    body: Option<Json<Connect>>,
+) -> Answer<Change> {
+    let (agent, target) = asked(&state, &agent, body)?;
+    Ok(Json(
+        clients(&state)?.preview(agent, &target).map_err(failed)?,
+    ))
+}
+
+/// Connects the agent: a backup of its file first, then the file. In the desktop app the
+/// person at the machine is asked natively first; a no changes nothing (403 `declined`).
+#[utoipa::path(post, path = "/api/clients/{agent}/apply", tag = "clients",
+    params(("agent" = String, Path, description = "`claude-code` or `codex`")),
+    request_body = Connect,
+    responses((status = 200, body = Change), (status = 403, description = "Not confirmed"),
+        (status = 422, description = "The file cannot be edited")))]
+async fn apply(
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    body: Option<Json<Connect>>,
+) -> Answer<Change> {
+    let (agent, target) = asked(&state, &agent, body)?;
+    let clients = clients(&state)?;
+    if let Some(confirmer) = state.confirmer() {
+        let change = clients.preview(agent, &target).map_err(failed)?;
+        let values = [
+            ("agent", agent.name()),
+            ("file", change.config_file.as_str()),
+        ];
+        if !confirmer.ask_about("connect", &values).await {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                Some("declined"),
+                "Not confirmed; nothing was changed.".to_owned(),
+            ));
+        }
+    }
+    let change = clients.apply(agent, &target).map_err(failed)?;
+    tracing::info!(agent = agent.id(), file = %change.config_file, "connected an agent");
+    Ok(Json(change))
+}
+
+/// Takes the connection back: the backup byte for byte when the file is as it was
+/// written, else only the proxy's own keys.
+#[utoipa::path(post, path = "/api/clients/{agent}/undo", tag = "clients",
+    params(("agent" = String, Path, description = "`claude-code` or `codex`")),
+    responses((status = 200, body = Change), (status = 404, description = "Not connected here")))]
+async fn undo(State(state): State<AppState>, Path(agent): Path<String>) -> Answer<Change> {
+    let agent = agent_named(&agent)?;
+    let change = clients(&state)?.undo(agent).map_err(failed)?;
+    tracing::info!(agent = agent.id(), file = %change.config_file, "disconnected an agent");
+    Ok(Json(change))
+}
+
+fn agent_named(id: &str) -> Result<Agent, ApiError> {
+    Agent::from_id(id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "No agent `{id}`: the agents are `claude-code` and `codex`."
+        ))
+    })
+}
+
+fn asked(
+    state: &AppState,
+    agent: &str,
+    body: Option<Json<Connect>>,
+) -> Result<(Agent, Target), ApiError> {
+    let agent = agent_named(agent)?;
+    let Connect { token } = body.map(|Json(b)| b).unwrap_or_default();
+    if token.as_ref().is_some_and(|t| t.len() > 256) {
+        return Err(ApiError::invalid("`token` is longer than 256 characters.").with_param("token"));
+    }
+    let target = connect::target(state, agent, origin(state)?, token.as_deref())
+        .map_err(|message| ApiError::invalid(message).with_param("token"))?;
+    Ok((agent, target))
+}
+
+fn clients(state: &AppState) -> Result<Clients, ApiError> {
+    let dir = state
+        .data_dir()
+        .ok_or_else(|| server_error("The data directory is unknown."))?;
+    Ok(connect::for_this_user(&dir))
+}
+
+fn origin(state: &AppState) -> Result<String, ApiError> {
+    state
+        .origin()
+        .ok_or_else(|| server_error("The proxy is not listening."))
+}
+
+fn server_error(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        None,
+        message.to_owned(),
+    )
+}
+
+fn failed(error: ClientError) -> ApiError {
+    let (status, code) = match &error {
+        ClientError::NotApplied(_) => (StatusCode::NOT_FOUND, "not_connected"),
+        ClientError::Invalid { .. } | ClientError::TooLarge { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "config_not_editable")
+        }
+        ClientError::NoHome(_) | ClientError::Io { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "config_not_written")
+        }
+    };
+    ApiError::new(
+        status,
+        "invalid_request_error",
+        Some(code),
+        error.to_string(),
+    )
+}
