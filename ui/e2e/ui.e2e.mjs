@@ -6,7 +6,7 @@
 // SCREENSHOTS (default ui/e2e/screenshots).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,6 +27,8 @@ let browser;
 let page;
 let dataDir;
 let secret;
+/** The home directory the proxy sees: one-click setup writes the agents' config here. */
+const homeDir = mkdtempSync(join(tmpdir(), 'odp-e2e-home-'));
 
 /** The binary on a free port with its data in `dir`: `--demo` unless `demo` is false. */
 function spawnProxy(dir, demo = true) {
@@ -34,6 +36,7 @@ function spawnProxy(dir, demo = true) {
     // STREAM_KEEPALIVE is pinned by the environment, so the dashboard must show it locked.
     env: {
       ...process.env, ADMIN_PASSWORD: ADMIN, STREAM_KEEPALIVE: '5', RUST_LOG: 'warn',
+      HOME: homeDir, CODEX_HOME: '', CLAUDE_CONFIG_DIR: '',
       // Without --demo, accounts added here call nothing but a closed loopback port.
       ...(demo ? {} : Object.fromEntries(['BASE', 'AUTH_BASE', 'CLIENT_BASE'].map((k) => [`ONDEMAND_${k}_URL`, 'http://127.0.0.1:9']))),
     },
@@ -81,6 +84,7 @@ after(async () => {
   await browser?.close();
   proxy?.kill('SIGTERM');
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  rmSync(homeDir, { recursive: true, force: true });
 });
 
 const byTest = (id) => page.getByTestId(id);
@@ -367,6 +371,33 @@ test('connect: a token without a name is refused inline; each client test speaks
     assert.doesNotMatch(said, /session has ended/, client);
   }
   await byTest('connect-token').fill(secret);
+});
+
+test('connect: one click points Claude Code here after showing the change, and Disconnect takes it back', async () => {
+  await nav('connect');
+  const settings = join(homeDir, '.claude', 'settings.json');
+  await byTest('agent-claude-code').waitFor();
+  assert.match(await byTest('agent-claude-code').innerText(), /^not (installed|connected)$/im);
+  await byTest('connect-token').fill(secret);
+  await byTest('agent-connect-claude-code').click();
+  await byTest('agent-diff').waitFor();
+  const diff = await byTest('agent-diff').innerText();
+  assert.match(diff, new RegExp(`"ANTHROPIC_BASE_URL": "${base}"`));
+  assert.ok(!diff.includes(secret), 'the token is shortened in the diff');
+  assert.ok(!existsSync(settings), 'nothing is written before the click');
+  await page.waitForTimeout(400); // the dialog's opening transition
+  await page.screenshot({ path: join(SHOTS, 'en-connect-agent-preview.png') });
+  await byTest('agent-apply').click();
+  await byTest('agent-done').waitFor();
+  const written = JSON.parse(readFileSync(settings, 'utf8'));
+  assert.equal(written.env.ANTHROPIC_BASE_URL, base);
+  assert.equal(written.env.ANTHROPIC_AUTH_TOKEN, secret, 'the token in the field is the one written');
+  assert.match(await byTest('agent-claude-code').innerText(), /^connected$/im);
+  await page.waitForTimeout(400); // the dialog's closing transition
+  await page.screenshot({ path: join(SHOTS, 'en-connect-agent-done.png') });
+  await byTest('agent-undo-claude-code').click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid="agent-undo-claude-code"]'));
+  assert.ok(!existsSync(settings), 'the file that was not there is gone again');
 });
 
 test('a tool round trip shows its calls in the request log and the tools card by model', async () => {

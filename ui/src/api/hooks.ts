@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Agent, AgentChange, AgentStatus, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -16,6 +16,7 @@ export const keys = {
   settings: ['settings'] as const,
   stats: ['stats'] as const,
   requests: ['requests'] as const,
+  agents: ['agents'] as const,
 };
 
 const list = <T,>(path: string) => () => api<{ data: T[] }>(path).then((r) => r.data);
@@ -126,6 +127,16 @@ export const useUpdateToken = () =>
   useChange(({ id, ...input }: TokenInput & { id: number }) => api<Token>(`/api/tokens/${id}`, { method: 'PATCH', body: input }), [keys.tokens]);
 export const useDeleteToken = () =>
   useChange((id: number) => api<void>(`/api/tokens/${id}`, { method: 'DELETE' }), [keys.tokens]);
+
+/** The coding agents one click can point here (Claude Code, Codex), and that click. */
+export const useAgents = () => useQuery({ queryKey: keys.agents, queryFn: list<AgentStatus>('/api/clients') });
+type AgentCall = { agent: Agent; token?: string };
+export const usePreviewAgent = () =>
+  useMutation({ mutationFn: ({ agent, token }: AgentCall) => api<AgentChange>(`/api/clients/${agent}/preview`, { method: 'POST', body: { token } }) });
+export const useApplyAgent = () =>
+  useChange(({ agent, token }: AgentCall) => api<AgentChange>(`/api/clients/${agent}/apply`, { method: 'POST', body: { token } }), [keys.agents]);
+export const useUndoAgent = () =>
+  useChange((agent: Agent) => api<AgentChange>(`/api/clients/${agent}/undo`, { method: 'POST' }), [keys.agents]);
 
 export const useCreateAlias = () =>
   useChange((input: { alias: string; endpoint_id: string }) => api('/api/aliases', { method: 'POST', body: input }), [keys.aliases]);

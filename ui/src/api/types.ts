@@ -700,6 +700,34 @@ export interface components {
          * @enum {string}
          */
         Agent: "claude-code" | "codex";
+        /** @description A change to an agent's config file: shown before it is made, and reported after. */
+        AgentChange: {
+            agent: components["schemas"]["Agent"];
+            /** @description Where the file as it was before the first apply is kept. */
+            backup?: string | null;
+            config_file: string;
+            /** @description A unified diff of the file; empty when nothing changes. */
+            diff: string;
+            /** @description The model it sets, if any. */
+            model?: string | null;
+        };
+        /** @description An agent, as the ConnectAgent page and `connect` show it. */
+        AgentStatus: {
+            agent: components["schemas"]["Agent"];
+            /** @description The proxy wrote it and keeps a backup: undo is possible. */
+            applied: boolean;
+            /** @description The config file it reads; `None` when there is no home directory. */
+            config_file?: string | null;
+            /** @description The file points the agent at this proxy. */
+            connected: boolean;
+            /** @description The file exists. */
+            exists: boolean;
+            /** @description Its program is on `PATH`. */
+            installed: boolean;
+            name: string;
+            /** @description Why the file cannot be read or edited, if it cannot. */
+            problem?: string | null;
+        };
         /** @description One model alias as the admin API shows it. */
         Alias: {
             alias: string;
@@ -775,19 +803,8 @@ export interface components {
              */
             ok_at?: number | null;
         };
-        /** @description A change to an agent's config file: shown before it is made, and reported after. */
-        Change: {
-            agent: components["schemas"]["Agent"];
-            /** @description Where the file as it was before the first apply is kept. */
-            backup?: string | null;
-            config_file: string;
-            /** @description A unified diff of the file; empty when nothing changes. */
-            diff: string;
-            /** @description The model it sets, if any. */
-            model?: string | null;
-        };
         /** @description What a connection uses. */
-        Connect: {
+        ConnectAgent: {
             /** @description A client token's secret; the app's `default` token when absent. */
             token?: string | null;
         };
@@ -1030,6 +1047,25 @@ export interface components {
             }[];
         };
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
+        List_AgentStatus: {
+            data: {
+                agent: components["schemas"]["Agent"];
+                /** @description The proxy wrote it and keeps a backup: undo is possible. */
+                applied: boolean;
+                /** @description The config file it reads; `None` when there is no home directory. */
+                config_file?: string | null;
+                /** @description The file points the agent at this proxy. */
+                connected: boolean;
+                /** @description The file exists. */
+                exists: boolean;
+                /** @description Its program is on `PATH`. */
+                installed: boolean;
+                name: string;
+                /** @description Why the file cannot be read or edited, if it cannot. */
+                problem?: string | null;
+            }[];
+        };
+        /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
         List_Setting: {
             data: {
                 /** @description The values a `choice` takes. */
@@ -1085,25 +1121,6 @@ export interface components {
                  * @description Requests that offered tools.
                  */
                 tool_requests: number;
-            }[];
-        };
-        /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
-        List_Status: {
-            data: {
-                agent: components["schemas"]["Agent"];
-                /** @description The proxy wrote it and keeps a backup: undo is possible. */
-                applied: boolean;
-                /** @description The config file it reads; `None` when there is no home directory. */
-                config_file?: string | null;
-                /** @description The file points the agent at this proxy. */
-                connected: boolean;
-                /** @description The file exists. */
-                exists: boolean;
-                /** @description Its program is on `PATH`. */
-                installed: boolean;
-                name: string;
-                /** @description Why the file cannot be read or edited, if it cannot. */
-                problem?: string | null;
             }[];
         };
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
@@ -1391,23 +1408,6 @@ export interface components {
          * @enum {string}
          */
         Source: "api" | "config";
-        /** @description An agent, as the Connect page and `connect` show it. */
-        Status: {
-            agent: components["schemas"]["Agent"];
-            /** @description The proxy wrote it and keeps a backup: undo is possible. */
-            applied: boolean;
-            /** @description The config file it reads; `None` when there is no home directory. */
-            config_file?: string | null;
-            /** @description The file points the agent at this proxy. */
-            connected: boolean;
-            /** @description The file exists. */
-            exists: boolean;
-            /** @description Its program is on `PATH`. */
-            installed: boolean;
-            name: string;
-            /** @description Why the file cannot be read or edited, if it cannot. */
-            problem?: string | null;
-        };
         TestError: {
             code?: string | null;
             message: string;
@@ -1665,6 +1665,8 @@ export type AccountKind = components['schemas']['AccountKind'];
 export type AccountState = components['schemas']['AccountState'];
 export type AccountTest = components['schemas']['AccountTest'];
 export type Agent = components['schemas']['Agent'];
+export type AgentChange = components['schemas']['AgentChange'];
+export type AgentStatus = components['schemas']['AgentStatus'];
 export type Alias = components['schemas']['Alias'];
 export type AliasSource = components['schemas']['AliasSource'];
 export type AliasTarget = components['schemas']['AliasTarget'];
@@ -1673,8 +1675,7 @@ export type Bucket = components['schemas']['Bucket'];
 export type CallSummary = components['schemas']['CallSummary'];
 export type Catalogue = components['schemas']['Catalogue'];
 export type CatalogueRead = components['schemas']['CatalogueRead'];
-export type Change = components['schemas']['Change'];
-export type Connect = components['schemas']['Connect'];
+export type ConnectAgent = components['schemas']['ConnectAgent'];
 export type ConnectionTest = components['schemas']['ConnectionTest'];
 export type DoctorAsk = components['schemas']['DoctorAsk'];
 export type DoctorLine = components['schemas']['DoctorLine'];
@@ -1694,9 +1695,9 @@ export type ImportOutcome = components['schemas']['ImportOutcome'];
 export type ImportReport = components['schemas']['ImportReport'];
 export type JanitorStats = components['schemas']['JanitorStats'];
 export type ListAccount = components['schemas']['List_Account'];
+export type ListAgentStatus = components['schemas']['List_AgentStatus'];
 export type ListSetting = components['schemas']['List_Setting'];
 export type ListShare = components['schemas']['List_Share'];
-export type ListStatus = components['schemas']['List_Status'];
 export type ListToken = components['schemas']['List_Token'];
 export type Login = components['schemas']['Login'];
 export type ModelBlock = components['schemas']['ModelBlock'];
@@ -1727,7 +1728,6 @@ export type SettingSource = components['schemas']['SettingSource'];
 export type Share = components['schemas']['Share'];
 export type Skipped = components['schemas']['Skipped'];
 export type Source = components['schemas']['Source'];
-export type Status = components['schemas']['Status'];
 export type TestError = components['schemas']['TestError'];
 export type Tick = components['schemas']['Tick'];
 export type Token = components['schemas']['Token'];
@@ -2056,7 +2056,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["List_Status"];
+                    "application/json": components["schemas"]["List_AgentStatus"];
                 };
             };
             "4XX": components["responses"]["Error"];
@@ -2075,7 +2075,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Connect"];
+                "application/json": components["schemas"]["ConnectAgent"];
             };
         };
         responses: {
@@ -2084,7 +2084,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Change"];
+                    "application/json": components["schemas"]["AgentChange"];
                 };
             };
             /** @description Not confirmed */
@@ -2117,7 +2117,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Connect"];
+                "application/json": components["schemas"]["ConnectAgent"];
             };
         };
         responses: {
@@ -2126,7 +2126,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Change"];
+                    "application/json": components["schemas"]["AgentChange"];
                 };
             };
             /** @description The file cannot be edited */
@@ -2157,7 +2157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Change"];
+                    "application/json": components["schemas"]["AgentChange"];
                 };
             };
             /** @description Not connected here */

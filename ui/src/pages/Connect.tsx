@@ -8,6 +8,7 @@ import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
 import { ApiError, connection, errorFrom } from '../api/client';
 import { useAliases, useCreateToken } from '../api/hooks';
+import { AgentSetup } from '../components/AgentSetup';
 import { PageHeader } from '../components/common';
 import { fieldError, readableClientError, readableError } from '../lib/errors';
 import {
@@ -157,6 +158,7 @@ export function Connect() {
     <>
       <PageHeader title={t('connect.title')} description={t('connect.description')} />
       <Stack>
+        <AgentSetup token={token || undefined} />
         <Card withBorder>
           <Title order={3} size="h5" mb="xs">{t('connect.baseUrl')}</Title>
           <Group gap="xs">
