@@ -136,6 +136,8 @@ node --test tests/sdk/anthropic_sdk.test.mjs
 
 base_url=$(serve demo --demo)
 use_proxy "$base_url"
+# `ondemand-proxy connect` in the agents suite reads this server's data directory.
+export ODP_BIN="$target_dir/debug/ondemand-proxy" ODP_DATA_DIR="$work/data-demo"
 echo "proxy (demo mode) at $base_url"
 
 step "coding agents from npm, pinned: claude -p and codex exec"
