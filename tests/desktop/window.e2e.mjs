@@ -196,6 +196,9 @@ before(async () => {
     RUST_LOG: 'info',
     // The native dialog, answered through files (a hook of debug builds only).
     ODP_E2E_DIALOG: dialogDir,
+    // One-click setup writes the agents' config under HOME, nowhere else.
+    CODEX_HOME: '',
+    CLAUDE_CONFIG_DIR: '',
     // Software rendering: Xvfb has no GPU.
     WEBKIT_DISABLE_COMPOSITING_MODE: '1',
     LIBGL_ALWAYS_SOFTWARE: '1',
@@ -277,6 +280,69 @@ test('a first run without an account tries the demo: a test request from Connect
   await driver.wait(async () => /first run/.test(await content('recent-table')), 15_000, 'it lists the request, with its token');
   await driver.executeScript("document.querySelector('[data-testid=demo-notice]').scrollIntoView({ block: 'center' })");
   await shot('desktop-demo-dashboard');
+});
+
+/** An agent from npm, pinned in tests/agents (scripts/test.sh installs it first), run in
+ * the app's home with nothing of ours in its environment. */
+function runAgent(program, args) {
+  const bin = join(import.meta.dirname, '..', 'agents', 'node_modules', '.bin', program);
+  return execFileSync(bin, args, {
+    cwd: env.HOME,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { PATH: process.env.PATH, HOME: env.HOME, DISABLE_TELEMETRY: '1', DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
+  });
+}
+
+test('one click connects Claude Code and Codex, each asked natively; the real agents then answer through the demo, and Disconnect restores their files', async () => {
+  // The user's own files, which must come back byte for byte.
+  const files = {
+    'claude-code': [join(env.HOME, '.claude', 'settings.json'), '{\n  "theme": "dark",\n  "env": {"DISABLE_TELEMETRY": "1"}\n}\n'],
+    codex: [join(env.HOME, '.codex', 'config.toml'), '# mine\napproval_policy = "never"\n'],
+  };
+  for (const [file, text] of Object.values(files)) {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, text);
+  }
+  await click('nav-connect');
+  await driver.wait(until.elementLocated(byTest('agent-codex')), 15_000);
+  // A no in the app's own dialog changes nothing.
+  await click('agent-connect-codex');
+  await driver.wait(until.elementLocated(byTest('agent-diff')), 15_000);
+  await shot('desktop-agent-preview');
+  await click('agent-apply');
+  assert.match(await answerDialog('no'), /^Let OnDemand Proxy change Codex CLI's settings\?\n.*config\.toml/s);
+  await driver.wait(until.elementLocated(byTest('agent-apply-error')), 15_000);
+  assert.match(await content('agent-apply-error'), /Not confirmed/);
+  assert.equal(readFileSync(files.codex[0], 'utf8'), files.codex[1], 'a no writes nothing');
+  await click('agent-apply');
+  await answerDialog('yes');
+  await driver.wait(until.elementLocated(byTest('agent-done')), 15_000);
+  await click('agent-connect-claude-code');
+  await driver.wait(until.elementLocated(byTest('agent-diff')), 15_000);
+  await click('agent-apply');
+  assert.match(await answerDialog('yes'), /^Let OnDemand Proxy change Claude Code's settings\?/);
+  await driver.wait(async () => /Claude Code now uses/.test(await content('agent-done')), 15_000);
+  await shot('desktop-agents-connected');
+
+  assert.match(runAgent('claude', ['-p', 'say hello']), /Simulated answer.*You said: say hello/);
+  assert.match(runAgent('codex', ['exec', '--skip-git-repo-check', 'say hello']), /Simulated answer.*You said: say hello/);
+  // Each agent sent at least its one request; count what it really sent, once recorded.
+  const recorded = () => fetch(`http://127.0.0.1:${port}/api/stats/overview?from=0`, { headers: { Authorization: `Bearer ${adminPassword}` } })
+    .then((r) => r.json()).then((o) => o.requests);
+  await waitFor('the agents\' requests to be recorded', async () => (await recorded()) >= requestsSent + 2);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  requestsSent = await recorded();
+
+  for (const agent of ['claude-code', 'codex']) {
+    await click(`agent-undo-${agent}`);
+    await driver.wait(async () => (await driver.findElements(byTest(`agent-undo-${agent}`))).length === 0, 15_000);
+    assert.equal(readFileSync(files[agent][0], 'utf8'), files[agent][1], `${agent}'s file is as it was`);
+  }
+});
+
+test('ending the demo keeps its requests, and the first real account takes over', async () => {
+  await click('nav-dashboard');
   // One click ends it; the request stays in the history.
   await click('end-demo');
   await driver.wait(async () => (await driver.findElements(byTest('demo-notice'))).length === 0, 15_000);
