@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use super::{Answer, List};
 use crate::AppState;
-use crate::clients::{Agent, Change, ClientError, Clients, Status, Target, connect};
+use crate::clients::{Agent, AgentChange, AgentStatus, ClientError, Clients, Target, connect};
 use crate::error::ApiError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -32,7 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// What a connection uses.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Connect {
+pub struct ConnectAgent {
     /// A client token's secret; the app's `default` token when absent.
     #[schema(max_length = 256)]
     token: Option<String>,
@@ -40,8 +40,8 @@ pub struct Connect {
 
 /// The coding agents, whether each is installed, and whether its config points here.
 #[utoipa::path(get, path = "/api/clients", tag = "clients",
-    responses((status = 200, body = List<Status>)))]
-async fn list(State(state): State<AppState>) -> Answer<List<Status>> {
+    responses((status = 200, body = List<AgentStatus>)))]
+async fn list(State(state): State<AppState>) -> Answer<List<AgentStatus>> {
     let clients = clients(&state)?;
     Ok(Json(clients.status(&origin(&state)?).into()))
 }
@@ -49,13 +49,13 @@ async fn list(State(state): State<AppState>) -> Answer<List<Status>> {
 /// The change connecting the agent would make, as a diff; nothing is written.
 #[utoipa::path(post, path = "/api/clients/{agent}/preview", tag = "clients",
     params(("agent" = String, Path, description = "`claude-code` or `codex`")),
-    request_body = Connect,
-    responses((status = 200, body = Change), (status = 422, description = "The file cannot be edited")))]
+    request_body = ConnectAgent,
+    responses((status = 200, body = AgentChange), (status = 422, description = "The file cannot be edited")))]
 async fn preview(
     State(state): State<AppState>,
     Path(agent): Path<String>,
-    body: Option<Json<Connect>>,
-) -> Answer<Change> {
+    body: Option<Json<ConnectAgent>>,
+) -> Answer<AgentChange> {
     let (agent, target) = asked(&state, &agent, body)?;
     Ok(Json(
         clients(&state)?.preview(agent, &target).map_err(failed)?,
@@ -66,14 +66,14 @@ async fn preview(
 /// person at the machine is asked natively first; a no changes nothing (403 `declined`).
 #[utoipa::path(post, path = "/api/clients/{agent}/apply", tag = "clients",
     params(("agent" = String, Path, description = "`claude-code` or `codex`")),
-    request_body = Connect,
-    responses((status = 200, body = Change), (status = 403, description = "Not confirmed"),
+    request_body = ConnectAgent,
+    responses((status = 200, body = AgentChange), (status = 403, description = "Not confirmed"),
         (status = 422, description = "The file cannot be edited")))]
 async fn apply(
     State(state): State<AppState>,
     Path(agent): Path<String>,
-    body: Option<Json<Connect>>,
-) -> Answer<Change> {
+    body: Option<Json<ConnectAgent>>,
+) -> Answer<AgentChange> {
     let (agent, target) = asked(&state, &agent, body)?;
     let clients = clients(&state)?;
     if let Some(confirmer) = state.confirmer() {
@@ -100,8 +100,8 @@ async fn apply(
 /// written, else only the proxy's own keys.
 #[utoipa::path(post, path = "/api/clients/{agent}/undo", tag = "clients",
     params(("agent" = String, Path, description = "`claude-code` or `codex`")),
-    responses((status = 200, body = Change), (status = 404, description = "Not connected here")))]
-async fn undo(State(state): State<AppState>, Path(agent): Path<String>) -> Answer<Change> {
+    responses((status = 200, body = AgentChange), (status = 404, description = "Not connected here")))]
+async fn undo(State(state): State<AppState>, Path(agent): Path<String>) -> Answer<AgentChange> {
     let agent = agent_named(&agent)?;
     let change = clients(&state)?.undo(agent).map_err(failed)?;
     tracing::info!(agent = agent.id(), file = %change.config_file, "disconnected an agent");
@@ -119,10 +119,10 @@ fn agent_named(id: &str) -> Result<Agent, ApiError> {
 fn asked(
     state: &AppState,
     agent: &str,
-    body: Option<Json<Connect>>,
+    body: Option<Json<ConnectAgent>>,
 ) -> Result<(Agent, Target), ApiError> {
     let agent = agent_named(agent)?;
-    let Connect { token } = body.map(|Json(b)| b).unwrap_or_default();
+    let ConnectAgent { token } = body.map(|Json(b)| b).unwrap_or_default();
     if token.as_ref().is_some_and(|t| t.len() > 256) {
         return Err(ApiError::invalid("`token` is longer than 256 characters.").with_param("token"));
     }

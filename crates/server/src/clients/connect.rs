@@ -161,26 +161,26 @@ pub async fn run(
 }
 
 /// One line per agent, for `connect` with no agent named.
-fn describe(status: &super::Status) -> String {
+fn describe(status: &super::AgentStatus) -> String {
     let file = status.config_file.as_deref().unwrap_or("no home directory");
     let state = match status {
-        super::Status {
+        super::AgentStatus {
             problem: Some(problem),
             ..
         } => format!("cannot be edited: {problem}"),
-        super::Status {
+        super::AgentStatus {
             connected: true,
             applied: true,
             ..
         } => "connected here (`--undo` takes it back)".to_owned(),
-        super::Status {
+        super::AgentStatus {
             connected: true, ..
         } => "points here (set by hand)".to_owned(),
-        super::Status { applied: true, .. } => {
+        super::AgentStatus { applied: true, .. } => {
             "connected here earlier, changed since (`--undo` takes back the proxy's keys)"
                 .to_owned()
         }
-        super::Status {
+        super::AgentStatus {
             installed: true, ..
         } => "installed, not connected".to_owned(),
         _ => "not found on PATH, not connected".to_owned(),

@@ -43,9 +43,9 @@ pub struct Target {
     pub model: Option<String>,
 }
 
-/// An agent, as the Connect page and `connect` show it.
+/// An agent, as the ConnectAgent page and `connect` show it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Status {
+pub struct AgentStatus {
     pub agent: Agent,
     pub name: &'static str,
     /// Its program is on `PATH`.
@@ -64,7 +64,7 @@ pub struct Status {
 
 /// A change to an agent's config file: shown before it is made, and reported after.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Change {
+pub struct AgentChange {
     pub agent: Agent,
     pub config_file: String,
     /// A unified diff of the file; empty when nothing changes.
@@ -128,7 +128,7 @@ impl Clients {
     }
 
     /// Every agent, and whether it points at `origin`.
-    pub fn status(&self, origin: &str) -> Vec<Status> {
+    pub fn status(&self, origin: &str) -> Vec<AgentStatus> {
         Agent::ALL
             .into_iter()
             .map(|agent| {
@@ -144,7 +144,7 @@ impl Clients {
                     }
                     Err(e) => (true, false, Some(e.to_string())),
                 };
-                Status {
+                AgentStatus {
                     agent,
                     name: agent.name(),
                     installed: self.homes.installed(agent),
@@ -159,13 +159,13 @@ impl Clients {
     }
 
     /// The change [`Clients::apply`] would make, without making it.
-    pub fn preview(&self, agent: Agent, target: &Target) -> Result<Change, ClientError> {
+    pub fn preview(&self, agent: Agent, target: &Target) -> Result<AgentChange, ClientError> {
         self.plan(agent, target).map(|(change, ..)| change)
     }
 
     /// Points the agent at `target`: the backup first (on the first apply), then the
     /// record, then the file.
-    pub fn apply(&self, agent: Agent, target: &Target) -> Result<Change, ClientError> {
+    pub fn apply(&self, agent: Agent, target: &Target) -> Result<AgentChange, ClientError> {
         let (change, record, before) = self.plan(agent, target)?;
         let fail = |path: &Path| {
             let path = path.display().to_string();
@@ -189,7 +189,7 @@ impl Clients {
 
     /// Takes the apply back: the backup byte for byte when the file is still what was
     /// written, else only the proxy's own keys.
-    pub fn undo(&self, agent: Agent) -> Result<Change, ClientError> {
+    pub fn undo(&self, agent: Agent) -> Result<AgentChange, ClientError> {
         let record = self
             .record(agent)
             .ok_or(ClientError::NotApplied(agent.name()))?;
@@ -260,7 +260,7 @@ impl Clients {
                 _ => {}
             }
         }
-        Ok(Change {
+        Ok(AgentChange {
             agent,
             diff: shown(diff::unified(
                 &path,
@@ -278,7 +278,7 @@ impl Clients {
         &self,
         agent: Agent,
         target: &Target,
-    ) -> Result<(Change, Record, Option<String>), ClientError> {
+    ) -> Result<(AgentChange, Record, Option<String>), ClientError> {
         let file = self
             .homes
             .config_file(agent)
@@ -312,7 +312,7 @@ impl Clients {
             });
         }
         let written = doc.render();
-        let change = Change {
+        let change = AgentChange {
             agent,
             diff: shown(diff::unified(
                 &path,
