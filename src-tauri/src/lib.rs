@@ -1,7 +1,6 @@
-//! The OnDemand Proxy desktop app: glue only. It starts the proxy server in-process (the
-//! same `ondemand_proxy` the headless binary runs), hands its window the server's address
-//! and the admin password, and adds what only a desktop app has: a tray, preferences, a
-//! single instance, close-to-tray and a graceful quit. No proxy logic lives here.
+//! The OnDemand Proxy desktop app, glue only: the proxy server in-process (the headless
+//! binary's `ondemand_proxy`), and what only a desktop app has: a window, a tray, native
+//! questions, preferences, a single instance and a graceful quit.
 
 mod confirm;
 mod prefs;
@@ -9,7 +8,8 @@ mod tray;
 
 use std::sync::Arc;
 
-use ondemand_proxy::desktop::{Host, PrefsView, apply, bootstrap_script, own_page, prepare_dirs};
+use ondemand_proxy::desktop::window::{self, Navigation};
+use ondemand_proxy::desktop::{Host, PrefsView, apply, bootstrap_script, prepare_dirs};
 use ondemand_proxy::preferences::Invalid;
 use ondemand_proxy::supervisor::{Status, Supervisor};
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
@@ -34,16 +34,11 @@ fn admin_credential(server: tauri::State<'_, Arc<Supervisor>>) -> Option<String>
     server.credential()
 }
 
-/// Starts the server on `port` (the one the port-problem screen offered), remembers it,
-/// and reopens the window on the new address.
+/// The `default` client token, for Connect to reveal and copy (as the tray copies it): over
+/// IPC only, which the capability grants the app's own origin.
 #[tauri::command]
-async fn use_port<R: Runtime>(
-    app: AppHandle<R>,
-    server: tauri::State<'_, Arc<Supervisor>>,
-    port: u16,
-) -> Result<Status, Invalid> {
-    apply(&Shell(&app), &server, &prefs::Changes::port(port)).await?;
-    Ok(server.status())
+fn client_token(server: tauri::State<'_, Arc<Supervisor>>) -> Option<String> {
+    server.client_token()
 }
 
 /// The app around the preferences flow ([`ondemand_proxy::desktop::apply`]).
@@ -57,12 +52,10 @@ impl<R: Runtime> Host for Shell<'_, R> {
         prefs::save(self.0, prefs);
     }
     async fn ask(&self, question: confirm::Question) -> bool {
-        let server = self.0.state::<Arc<Supervisor>>();
-        server.confirm(question).await
+        self.0.state::<Arc<Supervisor>>().confirm(question).await
     }
     fn launches_at_login(&self) -> Option<bool> {
-        let manager = self.0.try_state::<AutoLaunchManager>()?;
-        manager.is_enabled().ok()
+        self.0.try_state::<AutoLaunchManager>()?.is_enabled().ok()
     }
     fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
         let manager = self.0.try_state::<AutoLaunchManager>();
@@ -77,8 +70,7 @@ impl<R: Runtime> Host for Shell<'_, R> {
         reopen_window(self.0, &status, &prefs).await;
     }
     fn data_dir(&self) -> Option<String> {
-        let dir = self.0.path().app_data_dir().ok()?;
-        Some(dir.display().to_string())
+        Some(self.0.path().app_data_dir().ok()?.display().to_string())
     }
 }
 
@@ -101,33 +93,37 @@ async fn set_preferences<R: Runtime>(
     Ok(PrefsView::of(&shell, prefs))
 }
 
+/// The main window: sized for a first run on `screen` ([`window::size`]; later the
+/// window-state plugin restores its size), in the theme's colour until the page paints.
 fn open_window<R: Runtime>(
     app: &AppHandle<R>,
     status: &Status,
     prefs: &prefs::Prefs,
-    visible: bool,
+    (visible, screen): (bool, Option<(f64, f64)>),
 ) -> tauri::Result<()> {
-    WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
-        .title("OnDemand Proxy")
-        .inner_size(900.0, 600.0)
-        .min_inner_size(720.0, 480.0)
-        .visible(visible)
-        .initialization_script(bootstrap_script(status, prefs))
-        .on_navigation({
-            let app = app.clone();
-            move |url| {
-                if own_page(url.scheme(), url.host_str()) {
-                    return true;
+    let (width, height) = window::size(screen);
+    let mut builder =
+        WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
+            .title("OnDemand Proxy")
+            .inner_size(width, height)
+            .min_inner_size(window::MIN.0, window::MIN.1)
+            .visible(visible)
+            .initialization_script(bootstrap_script(status, prefs))
+            .on_navigation({
+                let app = app.clone();
+                move |url| {
+                    let go = window::navigation(url.scheme(), url.host_str());
+                    if go == Navigation::Browser {
+                        use tauri_plugin_opener::OpenerExt;
+                        let _ = app.opener().open_url(url.as_str(), None::<&str>);
+                    }
+                    go == Navigation::Stay
                 }
-                tracing::warn!(%url, "the window was kept from leaving the app");
-                if url.scheme() == "https" {
-                    use tauri_plugin_opener::OpenerExt;
-                    let _ = app.opener().open_url(url.as_str(), None::<&str>);
-                }
-                false
-            }
-        })
-        .build()?;
+            });
+    if let Some((r, g, b)) = window::background(prefs) {
+        builder = builder.background_color(tauri::window::Color(r, g, b, 255));
+    }
+    builder.build()?;
     Ok(())
 }
 
@@ -145,17 +141,23 @@ async fn reopen_window<R: Runtime>(app: &AppHandle<R>, status: &Status, prefs: &
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    if let Err(error) = open_window(app, status, prefs, true) {
+    if let Err(error) = open_window(app, status, prefs, (true, None)) {
         tracing::error!(%error, "opening the window failed");
     }
 }
 
+/// Shows the window, building it again if it was released in the tray.
 pub(crate) fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        let status = app.state::<Arc<Supervisor>>().status();
+        if let Err(error) = open_window(app, &status, &prefs::load(app), (true, None)) {
+            tracing::error!(%error, "opening the window failed");
+        }
+        return;
+    };
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
 }
 
 /// Stops the server gracefully (requests in flight drain, usage is written), then exits.
@@ -179,18 +181,18 @@ pub fn configure<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         .invoke_handler(tauri::generate_handler![
             shell_status,
             admin_credential,
-            use_port,
+            client_token,
             get_preferences,
             set_preferences
         ])
+        // Closed to the tray, the window goes, and its webview's memory with it: the app
+        // lives on in the tray ([`RunEvent::ExitRequested`] is refused) and [`show_window`]
+        // builds it again.
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if prefs::load(window.app_handle()).close_to_tray {
-                    api.prevent_close();
-                    let _ = window.hide();
-                } else {
-                    quit(window.app_handle());
-                }
+            if let WindowEvent::CloseRequested { .. } = event
+                && !prefs::load(window.app_handle()).close_to_tray
+            {
+                quit(window.app_handle());
             }
         })
 }
@@ -238,11 +240,14 @@ pub fn run() {
             server.set_confirmer(confirm::native(handle.clone()));
             let status = tauri::async_runtime::block_on(server.start(prefs.host, prefs.port));
             app.manage(server);
+            let monitor = app.primary_monitor()?;
+            let screen = monitor.map(|m| m.size().to_logical(m.scale_factor()));
+            let shown = !(minimised || prefs.start_minimised);
             open_window(
                 &handle,
                 &status,
                 &prefs,
-                !(minimised || prefs.start_minimised),
+                (shown, screen.map(|s| (s.width, s.height))),
             )?;
             tray::install(&handle)?;
             // SIGTERM or SIGINT (a logout, `kill`, Ctrl-C) quit as gracefully as the tray.

@@ -32,6 +32,15 @@ fn invoke(
     get_ipc_response(webview, request(cmd, body)).map(|r| r.deserialize::<Value>().unwrap())
 }
 
+/// The port-problem screen's one click: the port alone, through the preferences.
+fn use_port(webview: &tauri::WebviewWindow<MockRuntime>, port: u16) -> Result<Value, Value> {
+    invoke(
+        webview,
+        "set_preferences",
+        json!({"changes": {"port": port}}),
+    )
+}
+
 /// The native dialog, scripted: each question is kept, and answered with the next reply
 /// (no when none is left).
 #[derive(Clone, Default)]
@@ -119,11 +128,12 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
         invoke(&webview, "shell_status", json!({})).unwrap()["state"],
         "stopped"
     );
-    let refused = invoke(&webview, "use_port", json!({"port": 80})).unwrap_err();
+    let refused = use_port(&webview, 80).unwrap_err();
     assert_eq!(refused["code"], "invalid_port");
 
     let port = free_port();
-    let started = invoke(&webview, "use_port", json!({"port": port})).unwrap();
+    use_port(&webview, port).unwrap();
+    let started = invoke(&webview, "shell_status", json!({})).unwrap();
     assert_eq!(started["state"], "running", "{started}");
     assert_eq!(started["base_url"], format!("http://127.0.0.1:{port}"));
     assert!(
@@ -132,11 +142,12 @@ fn commands_report_the_server_and_move_it_to_a_free_port() {
     );
     let health = std::net::TcpStream::connect(("127.0.0.1", port));
     assert!(health.is_ok(), "the server listens on the chosen port");
+    let token = invoke(&webview, "client_token", json!({})).unwrap();
     assert!(
-        server
-            .client_token()
-            .is_some_and(|t| t.starts_with("sk-odp-"))
+        token.as_str().is_some_and(|t| t.starts_with("sk-odp-")),
+        "{token}"
     );
+    assert_eq!(token.as_str(), server.client_token().as_deref());
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(&prefs_file).unwrap()).unwrap();
     assert_eq!(saved["port"], port, "the chosen port is remembered");
@@ -271,7 +282,7 @@ fn a_move_takes_the_new_address_before_letting_the_old_one_go() {
     let dir = tempfile::tempdir().unwrap();
     let (app, server, _, person) = shell_with_person(dir.path());
     let port = free_port();
-    invoke(&window(&app), "use_port", json!({"port": port})).unwrap();
+    use_port(&window(&app), port).unwrap();
     assert!(listening(port));
     server.set_paused(true);
 
@@ -348,7 +359,7 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     let glance = |today: &mut Today| tauri::async_runtime::block_on(server.glance(today));
     let stopped = glance(&mut Today::default());
     assert_eq!(stopped.light(), Light::Problem);
-    invoke(&window(&app), "use_port", json!({"port": free_port()})).unwrap();
+    use_port(&window(&app), free_port()).unwrap();
 
     let running = glance(&mut Today::default());
     assert_eq!(running.light(), Light::Problem, "no account can serve yet");
@@ -394,7 +405,7 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
 fn the_window_shows_only_the_apps_own_pages() {
     let own = |url: &str| {
         let url: tauri::Url = url.parse().unwrap();
-        own_page(url.scheme(), url.host_str())
+        window::navigation(url.scheme(), url.host_str()) == Navigation::Stay
     };
     assert!(own("tauri://localhost/index.html"));
     assert!(own("http://tauri.localhost/index.html"));
@@ -411,8 +422,8 @@ fn the_window_may_use_only_the_apps_own_commands() {
     const ALLOWED: [&str; 4] = [
         "allow-shell-status",
         "allow-admin-credential",
-        "allow-use-port",
         "allow-preferences",
+        "allow-client-token",
     ];
     let capability: Value =
         serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();

@@ -479,6 +479,31 @@ test('listening on every interface waits for the native dialog, which the page c
   assert.equal(processesOf(APP).length, 1, 'the app still runs');
 });
 
+test('closed to the tray, the window and its web process go; the app serves on, and a second launch builds the window again', async () => {
+  const [app] = processesOf(APP);
+  const webProcesses = () => tree(app).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('WebKitWebProcess');
+    } catch {
+      return false;
+    }
+  });
+  const [shown] = shownWindows();
+  assert.ok(shown, 'a window shows');
+  assert.ok(webProcesses().length >= 1, 'the window has a web process');
+  // The window manager's close button, which Xvfb has not got: WM_DELETE_WINDOW.
+  execFileSync('python3', [join(import.meta.dirname, 'wm_close.py'), shown], { env });
+  await waitFor('the window to go', () => shownWindows().length === 0);
+  await waitFor('its web process to go', () => webProcesses().length === 0);
+  assert.deepEqual(processesOf(APP), [app], 'the app lives on in the tray');
+  assert.ok((await fetch(`http://127.0.0.1:${port}/health`)).ok, 'and serves');
+  const bus = readFileSync(`/proc/${app}/environ`, 'utf8').split('\0').find((v) => v.startsWith('DBUS_SESSION_BUS_ADDRESS='));
+  const second = spawn(APP, [], { env: { ...env, DBUS_SESSION_BUS_ADDRESS: bus.split('=').slice(1).join('=') }, stdio: 'ignore' });
+  assert.equal(await new Promise((resolve) => second.on('exit', resolve)), 0);
+  await waitFor('the window built again', () => shownWindows().length === 1);
+  assert.ok(webProcesses().length >= 1, 'with a web process of its own');
+});
+
 test('quitting drains, leaves no process behind, and the database moves to the headless server', async () => {
   const [app] = processesOf(APP);
   assert.ok(app, 'the app runs');

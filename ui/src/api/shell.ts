@@ -2,7 +2,7 @@
 // address, the login item, window behaviour, and the language and theme it shares with the
 // tray. In a browser none of this exists and `inShell()` is false.
 
-import { type ShellError, connection } from './client';
+import { connection } from './client';
 
 export type Theme = 'auto' | 'light' | 'dark';
 
@@ -60,10 +60,14 @@ export async function loadShellCredential(): Promise<void> {
   }
 }
 
-/** Starts the server on `port` (from the port-problem screen); the window reopens on it. */
-export const switchToPort = (port: number) => invoke<ShellError | { state: 'running' }>('use_port', { port });
-
 export const setPreferences = (changes: PrefsChanges) => invoke<DesktopPrefs>('set_preferences', { changes });
+
+/** Starts the server on `port` (from the port-problem screen) and remembers it; the window
+ * reopens on it. A port that cannot be had is refused with `port_unavailable`. */
+export const switchToPort = (port: number) => setPreferences({ port });
+
+/** The app's `default` client token (the tray's *Copy client token*), for Connect to reveal. */
+export const appClientToken = () => invoke<string | null>('client_token');
 
 /** Remembers a language or theme the person picked in the desktop preferences too, so the
  * tray speaks it and the next start uses it. Outside the app, nothing to do. */

@@ -15,8 +15,8 @@ export function ShellProblem({ error }: { error: ShellError }) {
     setBusy(true);
     setFailure(null);
     try {
-      const status = await switchToPort(p);
-      if (status.state !== 'running') setFailure(status.message ?? t('shell.stillFailing'));
+      // On success the window reopens on the new address.
+      await switchToPort(p);
     } catch (e) {
       setFailure(shellError(e).message);
     } finally {

@@ -1,10 +1,11 @@
 //! What the desktop shell does that needs no window, here so that it is tested headless:
 //! the preferences flow ([`apply`], over a [`Host`] the shell implements with Tauri), the
 //! native questions ([`confirm`]), the tray's menu ([`tray`]), and what the window is
-//! given and may load ([`bootstrap_script`], [`own_page`]).
+//! given and how it is built ([`bootstrap_script`], [`window`]).
 
 pub mod confirm;
 pub mod tray;
+pub mod window;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -133,12 +134,6 @@ pub fn bootstrap_script(status: &Status, prefs: &Prefs) -> String {
     value["language"] = serde_json::json!(prefs.language);
     value["theme"] = serde_json::json!(prefs.theme);
     format!("window.__ODP__ = {value};")
-}
-
-/// Whether the window may show a page at this scheme and host: only the app's own pages.
-/// Anything else never loads in it (the shell opens a web link in the system browser).
-pub fn own_page(scheme: &str, host: Option<&str>) -> bool {
-    scheme == "tauri" || (scheme == "http" && host == Some("tauri.localhost")) || scheme == "about"
 }
 
 /// Makes the app's data, config and cache directories private (owner-only, existing
