@@ -121,6 +121,8 @@ test('sign in: a wrong password is refused inline, the right one opens the dashb
 test('add an account, with inline errors for bad input', async () => {
   await nav('accounts');
   await byTest('add-account').click();
+  // Where a key is made: on-demand.io's own dashboard, in a new tab (the app opens it in the browser).
+  assert.equal(await byTest('account-key-link').getAttribute('href'), 'https://app.on-demand.io/api-keys-management');
   await byTest('account-key').fill('has a space');
   await byTest('account-save').click();
   assert.match(await inlineError('account-key'), /api_key/);
@@ -371,6 +373,20 @@ test('connect: a token without a name is refused inline; each client test speaks
     assert.doesNotMatch(said, /session has ended/, client);
   }
   await byTest('connect-token').fill(secret);
+});
+
+test('connect: a token made here is kept across pages while the app runs, and the page says which token it uses', async () => {
+  await nav('connect');
+  await byTest('connect-token-name').fill('kept across pages');
+  await byTest('connect-create-token').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="connect-token"]')?.value.startsWith('sk-odp-'));
+  const made = await byTest('connect-token').inputValue();
+  await nav('dashboard');
+  await nav('connect');
+  assert.equal(await byTest('connect-token').inputValue(), made, 'still there after a change of page');
+  assert.match(await byTest('connect-token-which').innerText(), /kept across pages.*until the app closes/);
+  await byTest('connect-token').fill(secret);
+  assert.match(await byTest('connect-token-which').innerText(), /pasted/);
 });
 
 test('connect: one click points Claude Code here after showing the change, and Disconnect takes it back', async () => {
@@ -654,7 +670,7 @@ test('the desktop window names a taken port and offers a free one in one click',
   await shell.screenshot({ path: join(SHOTS, 'en-port-problem.png') });
   await shell.getByTestId('use-suggested-port').click();
   await shell.waitForFunction(() => window.__invoked.length === 1);
-  assert.deepEqual(await shell.evaluate(() => window.__invoked[0]), ['use_port', { port: 8788 }]);
+  assert.deepEqual(await shell.evaluate(() => window.__invoked[0]), ['set_preferences', { changes: { port: 8788 } }]);
   await context.close();
 });
 

@@ -27,12 +27,23 @@ export type SnippetKey =
   | 'curlMessages'
   | 'curlResponses';
 
-export function snippets({ baseUrl, token, model }: SnippetInput): Record<SnippetKey, string> {
+/** The comments inside the snippets, in the page's language. */
+export interface SnippetNotes {
+  optionalModel: string;
+  thenInShell: string;
+}
+
+const ENGLISH: SnippetNotes = {
+  optionalModel: "Optional: Claude Code's own model ids already resolve to on-demand.io models.",
+  thenInShell: 'then, in a shell:',
+};
+
+export function snippets({ baseUrl, token, model }: SnippetInput, notes: SnippetNotes = ENGLISH): Record<SnippetKey, string> {
   const origin = anthropicBaseUrl(baseUrl);
   return {
     claude: `export ANTHROPIC_BASE_URL="${origin}"
 export ANTHROPIC_AUTH_TOKEN="${token}"
-# Optional: Claude Code's own model ids already resolve to on-demand.io models.
+# ${notes.optionalModel}
 export ANTHROPIC_MODEL="${model}"
 claude`,
     codex: `# ~/.codex/config.toml
@@ -45,7 +56,7 @@ base_url = "${baseUrl}"
 env_key = "ODP_KEY"
 wire_api = "responses"
 
-# then, in a shell:
+# ${notes.thenInShell}
 # ODP_KEY="${token}" codex`,
     pythonOpenai: `from openai import OpenAI
 

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
 import {
-  ActionIcon, Alert, Badge, Button, Card, Checkbox, FileButton, Group, Menu, Modal, NumberInput, PasswordInput,
+  ActionIcon, Alert, Anchor, Badge, Button, Card, Checkbox, FileButton, Group, Menu, Modal, NumberInput, PasswordInput,
   SegmentedControl, Stack, Switch, Table, Text, TextInput, Tooltip,
 } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
@@ -17,6 +17,7 @@ import { StateBadge } from '../components/StateBadge';
 import { fieldError, formLevelError } from '../lib/errors';
 import { notifyError, settle } from '../lib/notify';
 import { formatCompact, formatDuration, formatNumber } from '../lib/format';
+import { inShell } from '../api/shell';
 import { TryDemoButton } from '../components/Demo';
 import { DoctorModal } from '../components/Doctor';
 
@@ -178,6 +179,9 @@ export function Accounts() {
   );
 }
 
+/** Where on-demand.io's dashboard makes API keys (upstream contract, the key section). */
+const KEYS_PAGE = 'https://app.on-demand.io/api-keys-management';
+
 const FIELDS = ['name', 'kind', 'api_key', 'email', 'password', 'weight', 'max_concurrent', 'proxy'];
 
 function AccountForm({ account, onClose }: { account: Account | null; onClose: () => void }) {
@@ -262,7 +266,18 @@ function AccountForm({ account, onClose }: { account: Account | null; onClose: (
       {kind === 'api_key' ? (
         <PasswordInput
           label={t('accounts.apiKey')}
-          description={account ? t('accounts.keepSecret') : undefined}
+          description={
+            account ? (
+              t('accounts.keepSecret')
+            ) : (
+              <>
+                {t('accounts.keyWhere')}{' '}
+                <Anchor href={KEYS_PAGE} underline="always" target={inShell() ? undefined : '_blank'} rel="noreferrer" size="xs" data-testid="account-key-link">
+                  {t('accounts.keyLink')}
+                </Anchor>
+              </>
+            )
+          }
           value={apiKey}
           onChange={(e) => setApiKey(e.currentTarget.value)}
           error={fieldError(error, 'api_key', t)}

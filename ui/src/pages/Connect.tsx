@@ -8,9 +8,11 @@ import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
 import { ApiError, connection, errorFrom } from '../api/client';
 import { useAliases, useCreateToken } from '../api/hooks';
+import { appClientToken, inShell } from '../api/shell';
 import { AgentSetup } from '../components/AgentSetup';
 import { PageHeader } from '../components/common';
 import { fieldError, readableClientError, readableError } from '../lib/errors';
+import { keepToken, useKeptToken } from '../lib/kept';
 import {
   type Dialect, type SnippetInput, type SnippetKey, anthropicBaseUrl, openaiBaseUrl, snippets, testRequest,
 } from '../lib/snippets';
@@ -48,7 +50,7 @@ interface Variant {
 
 /** The clients, each with its variants (an SDK for OpenAI and one for Anthropic, …). */
 function clients(t: TFunction, input: SnippetInput): { id: string; name: string; variants: Variant[] }[] {
-  const code = snippets(input);
+  const code = snippets(input, { optionalModel: t('connect.notes.optionalModel'), thenInShell: t('connect.notes.thenInShell') });
   const snippet = (key: SnippetKey) => <Snippet code={code[key]} />;
   const steps = (prefix: string, count: number, values: Record<string, unknown> = {}) => (
     <List type="ordered" size="sm" spacing={4}>
@@ -117,7 +119,9 @@ export function Connect() {
   const baseUrl = openaiBaseUrl(connection().baseUrl || window.location.origin);
   const aliases = useAliases();
   const create = useCreateToken();
-  const [token, setToken] = useState('');
+  const kept = useKeptToken();
+  const [token, setToken] = useState(kept?.secret ?? '');
+  const [appToken, setAppToken] = useState<string | null>(null);
   const [name, setName] = useState('');
   const [model, setModel] = useState<string | null>('gpt-4o');
   // The example message follows the language until it is edited.
@@ -133,6 +137,7 @@ export function Connect() {
   const newToken = async () => {
     try {
       const created = await create.mutateAsync({ name });
+      keepToken({ name: created.name, secret: created.secret });
       setToken(created.secret);
     } catch {
       // Shown inline.
@@ -175,7 +180,32 @@ export function Connect() {
             <Button onClick={newToken} loading={create.isPending} data-testid="connect-create-token">{t('connect.createToken')}</Button>
           </Group>
           <PasswordInput label={t('connect.useToken')} value={token} onChange={(e) => setToken(e.currentTarget.value.trim())} data-testid="connect-token" />
-          {create.data && token === create.data.secret && <Alert color="yellow" mt="xs" p="xs">{t('tokens.secretWarning')}</Alert>}
+          <Group gap="xs" mt={4}>
+            <Text size="xs" c="dimmed" data-testid="connect-token-which">
+              {!token
+                ? t('connect.which.none')
+                : token === kept?.secret
+                  ? t('connect.which.kept', { name: kept.name })
+                  : token === appToken
+                    ? t('connect.which.default')
+                    : t('connect.which.pasted')}
+            </Text>
+            {inShell() ? (
+              token !== appToken && (
+                <Button
+                  size="compact-xs"
+                  variant="subtle"
+                  onClick={() => appClientToken().then((value) => { if (value) { setAppToken(value); setToken(value); } }, () => undefined)}
+                  data-testid="connect-use-default"
+                >
+                  {t('connect.useDefault')}
+                </Button>
+              )
+            ) : (
+              !token && <Text size="xs" c="dimmed">{t('connect.defaultHeadless')}</Text>
+            )}
+          </Group>
+          {create.data && token === create.data.secret && <Alert color="yellow" mt="xs" p="xs">{t('connect.keptWarning')}</Alert>}
           <Group mt="xs" align="flex-end">
             <Select label={t('connect.model')} data={(aliases.data ?? []).map((a) => a.alias)} value={model} onChange={setModel} searchable w={240} allowDeselect={false} />
             <Textarea label={t('connect.message')} value={message} onChange={(e) => setMessage(e.currentTarget.value)} autosize minRows={1} style={{ flex: 1 }} />

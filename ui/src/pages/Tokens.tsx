@@ -7,9 +7,11 @@ import { notifications } from '@mantine/notifications';
 import { IconCheck, IconCopy, IconDots, IconPlus } from '@tabler/icons-react';
 import { useTranslation } from 'react-i18next';
 import { type TokenInput, useAliases, useCreateToken, useDeleteToken, useTokens, useUpdateToken, useUsageToday } from '../api/hooks';
+import { inShell } from '../api/shell';
 import type { NewToken, Token } from '../api/types';
 import { Confirm, Empty, ErrorAlert, FormModal, ListTable, PageHeader, SourceBadge } from '../components/common';
 import { fieldError, formLevelError } from '../lib/errors';
+import { keepToken } from '../lib/kept';
 import { settle } from '../lib/notify';
 import { formatCompact, formatDateTime, formatNumber } from '../lib/format';
 
@@ -104,7 +106,7 @@ export function Tokens() {
       )}
       {tokens.data?.some((x) => x.source === 'config') && (
         <Text size="xs" c="dimmed" mt="xs">
-          {t('tokens.defaultHint')}
+          {t(inShell() ? 'tokens.defaultHintApp' : 'tokens.defaultHint')}
         </Text>
       )}
       {editing && (
@@ -114,6 +116,7 @@ export function Tokens() {
           onCreated={(n) => {
             setEditing(null);
             setCreated(n);
+            keepToken({ name: n.name, secret: n.secret });
           }}
         />
       )}
