@@ -474,8 +474,13 @@ test('an image is described, and the request log says so', async () => {
 
 test('a refused request says why in the request log, and counts no tokens', async () => {
   const client = sdk();
-  await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }));
+  // The first is the log's sample for its minute; the rest are counted beside it.
+  for (let i = 0; i < 4; i++) {
+    await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }));
+  }
   await nav('requests');
+  await byTest('refusal-tallies').waitFor({ timeout: 20_000 });
+  assert.match(await byTest('refusal-tallies').innerText(), /counted rather than logged[\s\S]*No model by that name here[\s\S]*\+[1-3]/);
   await page.waitForFunction(() => document.querySelector('[data-testid=request-row]')?.textContent?.includes('no-such-model'), null, { timeout: 10_000 });
   await byTest('request-row').first().click();
   await byTest('request-detail').waitFor();

@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { startOfDay } from '../lib/range';
 import { byKey } from '../lib/series';
 import { api } from './client';
-import type { Account, AccountInput, AccountTest, Agent, AgentChange, AgentStatus, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
+import type { Account, AccountInput, AccountTest, Agent, AgentChange, AgentStatus, RefusalTally, Alias, Bucket, Catalogue, ConnectionTest, ImportReport, NewToken, Overview, Pattern, PatternsView, Probe, Proxy, RequestPage, Session, Setting, Share, Token, TokenInput } from './types';
 
 export const keys = {
   accounts: ['accounts'] as const,
@@ -92,6 +92,14 @@ export function useRequestLog(filters: RequestFilters) {
     getNextPageParam: (last) => last.next_before,
   });
 }
+
+/** Refusals of the last hour counted beyond the log's samples (one per kind and minute). */
+export const useRefusals = () =>
+  useQuery({
+    queryKey: [...keys.requests, 'refusals'],
+    queryFn: () => api<{ data: RefusalTally[] }>('/api/requests/refusals').then((r) => r.data),
+    refetchInterval: 15_000,
+  });
 
 /** A mutation that refreshes `invalidate` when it succeeds. */
 function useChange<TInput, TOutput>(fn: (input: TInput) => Promise<TOutput>, invalidate: readonly (readonly string[])[]) {

@@ -456,6 +456,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/requests/refusals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Refusals counted but not kept as rows: beyond the first of each kind in a minute (which
+         *     the request log keeps as the sample), per minute, client token and kind, newest first.
+         */
+        get: operations["stats_refusals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/requests/{id}": {
         parameters: {
             query?: never;
@@ -1066,6 +1086,25 @@ export interface components {
             }[];
         };
         /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
+        List_RefusalTally: {
+            data: {
+                client_token: string;
+                /**
+                 * Format: int64
+                 * @description How many more like the sample were refused that minute.
+                 */
+                count: number;
+                error_class: string;
+                /**
+                 * Format: int64
+                 * @description The minute's start (Unix ms).
+                 */
+                minute: number;
+                /** Format: int32 */
+                status: number;
+            }[];
+        };
+        /** @description A list of `T` (`{"data": [...]}`, the shape every list has). */
         List_Setting: {
             data: {
                 /** @description The values a `choice` takes. */
@@ -1282,6 +1321,26 @@ export interface components {
             output_tokens: number;
             /** Format: double */
             requests: number;
+        };
+        /**
+         * @description Refusals counted but not stored one row each: beyond each minute's first of a kind, which
+         *     the request log keeps as its sample (see `0013_refusal_tallies.sql`).
+         */
+        RefusalTally: {
+            client_token: string;
+            /**
+             * Format: int64
+             * @description How many more like the sample were refused that minute.
+             */
+            count: number;
+            error_class: string;
+            /**
+             * Format: int64
+             * @description The minute's start (Unix ms).
+             */
+            minute: number;
+            /** Format: int32 */
+            status: number;
         };
         /** @description A page of the request log, newest first. */
         RequestPage: {
@@ -1696,6 +1755,7 @@ export type ImportReport = components['schemas']['ImportReport'];
 export type JanitorStats = components['schemas']['JanitorStats'];
 export type ListAccount = components['schemas']['List_Account'];
 export type ListAgentStatus = components['schemas']['List_AgentStatus'];
+export type ListRefusalTally = components['schemas']['List_RefusalTally'];
 export type ListSetting = components['schemas']['List_Setting'];
 export type ListShare = components['schemas']['List_Share'];
 export type ListToken = components['schemas']['List_Token'];
@@ -1714,6 +1774,7 @@ export type ProblemKind = components['schemas']['ProblemKind'];
 export type Proxy = components['schemas']['Proxy'];
 export type ProxyInput = components['schemas']['ProxyInput'];
 export type Rates = components['schemas']['Rates'];
+export type RefusalTally = components['schemas']['RefusalTally'];
 export type RequestPage = components['schemas']['RequestPage'];
 export type RequestRow = components['schemas']['RequestRow'];
 export type RequestsUpdate = components['schemas']['RequestsUpdate'];
@@ -2574,6 +2635,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RequestPage"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    stats_refusals: {
+        parameters: {
+            query?: {
+                /** @description Unix ms, inclusive (default: an hour before `to`). */
+                from?: number;
+                /** @description Unix ms, exclusive (default: now). */
+                to?: number;
+                /** @description 1–1000, default 200. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_RefusalTally"];
                 };
             };
             "4XX": components["responses"]["Error"];

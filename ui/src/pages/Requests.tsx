@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Badge, Card, Drawer, Group, Loader, Select, SegmentedControl, Stack, Table, Text } from '@mantine/core';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useTranslation } from 'react-i18next';
-import { type RequestFilters, useAccounts, useRequestLog, useTokens } from '../api/hooks';
+import { type RequestFilters, useAccounts, useRefusals, useRequestLog, useTokens } from '../api/hooks';
 import type { RequestRow } from '../api/types';
 import { Empty, ErrorAlert, PageHeader } from '../components/common';
 import { formatBytes, formatDateTime, formatDuration, formatNumber, formatShortDateTime } from '../lib/format';
@@ -14,6 +14,34 @@ const COLUMNS = { time: 140, status: 58, token: 100, account: 180, latency: 78, 
 const MIN_WIDTH = Object.values(COLUMNS).reduce((a, b) => a + b, 0) + 140 + 24;
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, all: 0 } as const;
 type Window = keyof typeof WINDOWS;
+
+/** The refusals of the last hour that the log keeps no row of: beyond each minute's first of
+ * a kind (the sample in the log), counted per minute, client token and kind. */
+function RefusalTallies() {
+  const { t, i18n } = useTranslation();
+  const tallies = useRefusals().data ?? [];
+  if (tallies.length === 0) return null;
+  const total = tallies.reduce((n, r) => n + r.count, 0);
+  const time = new Intl.DateTimeFormat(i18n.resolvedLanguage, { hour: '2-digit', minute: '2-digit' });
+  return (
+    <Card withBorder mb="sm" p="sm" data-testid="refusal-tallies">
+      <Text fw={500} size="sm">{t('requests.tallies.title', { n: formatNumber(total, i18n.resolvedLanguage ?? 'en') })}</Text>
+      <Text size="xs" c="dimmed" mb="xs">{t('requests.tallies.hint')}</Text>
+      <Table fz="xs" verticalSpacing={2}>
+        <Table.Tbody>
+          {tallies.slice(0, 8).map((r) => (
+            <Table.Tr key={`${r.minute}-${r.client_token}-${r.status}-${r.error_class}`}>
+              <Table.Td w={60}>{time.format(r.minute)}</Table.Td>
+              <Table.Td w={120}><Text size="xs" truncate>{r.client_token}</Text></Table.Td>
+              <Table.Td>{t(`requests.why.${r.error_class}`, { defaultValue: `${r.status} ${r.error_class}` })}</Table.Td>
+              <Table.Td w={70} ta="right">+{formatNumber(r.count, i18n.resolvedLanguage ?? 'en')}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Card>
+  );
+}
 
 function ok(r: RequestRow) {
   return r.status >= 200 && r.status < 300 && !r.error_class;
@@ -48,6 +76,7 @@ export function Requests() {
   return (
     <>
       <PageHeader title={t('requests.title')} description={t('requests.description')} />
+      <RefusalTallies />
       <Group gap="xs" mb="sm" wrap="wrap">
         <SegmentedControl
           size="xs"

@@ -5,7 +5,7 @@ use axum::extract::State;
 use ondemand_core::engine::UpstreamProblem;
 use ondemand_core::store::now_ms;
 use ondemand_core::store::usage::{
-    self, Bucket, Dimension, Outcome, Overview, RequestFilter, Share, UsageEvent,
+    self, Bucket, Dimension, Outcome, Overview, RefusalTally, RequestFilter, Share, UsageEvent,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -285,6 +285,42 @@ pub async fn requests(
     Ok(Json(RequestPage { data, next_before }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RefusalsQuery {
+    /// Unix ms, inclusive (default: an hour before `to`).
+    from: Option<i64>,
+    /// Unix ms, exclusive (default: now).
+    to: Option<i64>,
+    /// 1–1000, default 200.
+    limit: Option<u32>,
+}
+
+/// Refusals counted but not kept as rows: beyond the first of each kind in a minute (which
+/// the request log keeps as the sample), per minute, client token and kind, newest first.
+#[utoipa::path(get, path = "/api/requests/refusals", tag = "stats", params(RefusalsQuery),
+    responses((status = 200, body = List<RefusalTally>)))]
+pub async fn refusals(
+    State(state): State<AppState>,
+    Params(q): Params<RefusalsQuery>,
+) -> Answer<List<RefusalTally>> {
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("`limit` must be from 1 to 1000.").with_param("limit"));
+    }
+    let (from, to) = Range {
+        from: q.from,
+        to: q.to,
+    }
+    .resolve(HOUR_MS)?;
+    let data = state
+        .store()
+        .read(move |conn| usage::refusals(conn, from, to, limit))
+        .await
+        .map_err(store_failed)?;
+    Ok(Json(data.into()))
+}
+
 /// One request of the log, by its id (a link to it stays good while the row is kept).
 #[utoipa::path(get, path = "/api/requests/{id}", tag = "stats", params(("id" = i64, Path)),
     responses((status = 200, body = RequestRow)))]
@@ -308,5 +344,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(series))
         .routes(routes!(breakdown))
         .routes(routes!(requests))
+        .routes(routes!(refusals))
         .routes(routes!(request))
 }

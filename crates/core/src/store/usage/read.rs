@@ -342,3 +342,39 @@ fn share(r: &rusqlite::Row<'_>) -> rusqlite::Result<Share> {
         corrected: r.get::<_, i64>(6)? as u64,
     })
 }
+
+/// Refusals counted but not stored one row each: beyond each minute's first of a kind, which
+/// the request log keeps as its sample (see `0013_refusal_tallies.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct RefusalTally {
+    /// The minute's start (Unix ms).
+    pub minute: i64,
+    pub client_token: String,
+    pub status: u16,
+    pub error_class: String,
+    /// How many more like the sample were refused that minute.
+    pub count: u64,
+}
+
+/// The refusal tallies of the minutes in `[from, to)`, newest first, at most `limit`.
+pub fn refusals(
+    conn: &Connection,
+    from_ms: i64,
+    to_ms: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<RefusalTally>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT minute, client_token, status, error_class, count FROM usage_refusals
+         WHERE minute >= ?1 AND minute < ?2 ORDER BY minute DESC, count DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![from_ms, to_ms, limit], |r| {
+        Ok(RefusalTally {
+            minute: r.get(0)?,
+            client_token: r.get(1)?,
+            status: r.get(2)?,
+            error_class: r.get(3)?,
+            count: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    rows.collect()
+}

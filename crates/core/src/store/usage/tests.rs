@@ -300,3 +300,46 @@ fn the_rollup_migrations_backfill_existing_rollups() {
         .unwrap();
     assert_eq!(daily, (4, 2), "the daily migration backfills too");
 }
+
+#[test]
+fn refusal_tallies_read_back_per_minute_newest_first() {
+    let mut conn = open_in_memory().unwrap();
+    let minute = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
+    let refused = |ts, class: &str| UsageEvent {
+        error_class: Some(class.into()),
+        attempts: 0,
+        ..event(ts, "x", 429, 0, 0)
+    };
+    let events: Vec<UsageEvent> = (0..5)
+        .map(|i| refused(minute + i, "rate_limit_exceeded"))
+        .chain((0..3).map(|i| refused(minute + MINUTE_MS + i, "model_not_found")))
+        .collect();
+    // The first of each kind and minute is the log's sample; the rest are tallied.
+    let tallied: Vec<bool> = (0..8).map(|i| i != 0 && i != 5).collect();
+    let tx = conn.transaction().unwrap();
+    insert_sampled(&tx, &events, &tallied).unwrap();
+    tx.commit().unwrap();
+    let read = refusals(&conn, minute, minute + 2 * MINUTE_MS, 10).unwrap();
+    let seen: Vec<(i64, &str, u64)> = read
+        .iter()
+        .map(|r| (r.minute, r.error_class.as_str(), r.count))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (minute + MINUTE_MS, "model_not_found", 2),
+            (minute, "rate_limit_exceeded", 4)
+        ]
+    );
+    assert_eq!(
+        refusals(&conn, minute, minute + 2 * MINUTE_MS, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        refusals(&conn, minute + 2 * MINUTE_MS, i64::MAX, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
