@@ -47,6 +47,17 @@ impl ApiError {
         self
     }
 
+    /// A failure of the proxy's own (a panic, the database): 500 `server_error`, with `code`
+    /// (`internal_error`, `store_error`) and a message that points at the log.
+    pub fn internal(code: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            Some(code),
+            message,
+        )
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -196,10 +207,8 @@ impl From<ControlError> for ApiError {
             ControlError::Invalid { field, .. } => Self::invalid(message).with_param(field),
             ControlError::Store(error) => {
                 tracing::error!(%error, "a change could not be stored");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    Some("store_error"),
+                Self::internal(
+                    "store_error",
                     "The database could not store the change; see the log.",
                 )
             }

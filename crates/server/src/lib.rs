@@ -386,10 +386,8 @@ fn cors(
 /// A bug must still answer in the OpenAI envelope, not drop the connection.
 fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 500");
-    ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        Some("internal_error"),
+    ApiError::internal(
+        "internal_error",
         "The proxy hit an internal error; it has been logged.",
     )
     .into_response()

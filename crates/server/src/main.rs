@@ -110,6 +110,20 @@ fn load(args: &ArgMatches) -> anyhow::Result<config::Config> {
     })?)
 }
 
+/// For a command whose output is its answer (`doctor`, `connect`): the configuration, the
+/// data directory `serve` would use, and logging at `info` on stderr (held while it runs).
+fn load_quietly(
+    args: &ArgMatches,
+) -> anyhow::Result<(config::Config, PathBuf, ondemand_proxy::logging::LogGuards)> {
+    let config = load(args)?;
+    let logs = ondemand_proxy::logging::init(false, None);
+    let data_dir = config
+        .data_dir
+        .clone()
+        .unwrap_or_else(bootstrap::default_data_dir);
+    Ok((config, data_dir, logs))
+}
+
 /// The flags that were given, as `(config key, raw value)`.
 fn flags(matches: &ArgMatches) -> Vec<(&'static str, String)> {
     all_names()
@@ -155,13 +169,8 @@ async fn doctor(args: &ArgMatches) -> std::process::ExitCode {
         force: args.get_flag("force"),
     };
     let ran = async {
-        let config = load(args)?;
         // Only warnings: the report is the output.
-        let _logs = ondemand_proxy::logging::init(false, None);
-        let data_dir = config
-            .data_dir
-            .clone()
-            .unwrap_or_else(bootstrap::default_data_dir);
+        let (config, data_dir, _logs) = load_quietly(args)?;
         ondemand_proxy::doctor::run(&config, &data_dir, &asked).await
     };
     match ran.await {
@@ -189,12 +198,7 @@ async fn doctor(args: &ArgMatches) -> std::process::ExitCode {
 #[allow(clippy::print_stdout)]
 async fn connect(args: &ArgMatches) -> anyhow::Result<()> {
     use ondemand_proxy::clients::{Agent, connect};
-    let config = load(args)?;
-    let _logs = ondemand_proxy::logging::init(false, None);
-    let data_dir = config
-        .data_dir
-        .clone()
-        .unwrap_or_else(bootstrap::default_data_dir);
+    let (config, data_dir, _logs) = load_quietly(args)?;
     let asked = connect::Asked {
         agent: args
             .get_one::<String>("agent")

@@ -112,13 +112,9 @@ pub async fn count_tokens(
     // Counting a long prompt is CPU work: off the runtime's threads.
     match tokio::task::spawn_blocking(move || ondemand_core::usage::count_tokens(&query)).await {
         Ok(tokens) => Json(json!({"input_tokens": tokens})).into_response(),
-        Err(_) => ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            Some("internal_error"),
-            "The tokens could not be counted.",
-        )
-        .into_response(),
+        Err(_) => {
+            ApiError::internal("internal_error", "The tokens could not be counted.").into_response()
+        }
     }
 }
 

@@ -87,10 +87,8 @@ async fn previous(
 
 fn store_error(error: ondemand_core::store::StoreError) -> ApiError {
     tracing::error!(%error, "stored responses could not be read or written");
-    ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        Some("store_error"),
+    ApiError::internal(
+        "store_error",
         "The database could not read or keep the response; see the log.",
     )
 }

@@ -145,12 +145,7 @@ fn origin(state: &AppState) -> Result<String, ApiError> {
 }
 
 fn server_error(message: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        None,
-        message.to_owned(),
-    )
+    ApiError::internal("internal_error", message)
 }
 
 fn failed(error: ClientError) -> ApiError {

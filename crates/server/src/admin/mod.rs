@@ -20,7 +20,6 @@ mod tokens;
 
 use std::sync::LazyLock;
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
@@ -81,10 +80,8 @@ async fn finish_changes(request: axum::extract::Request, next: middleware::Next)
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%error, "an admin change failed to finish");
-            crate::error::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                Some("internal_error"),
+            crate::error::ApiError::internal(
+                "internal_error",
                 "The change could not finish; see the log.",
             )
             .into_response()
@@ -223,10 +220,5 @@ impl Description {
 
 fn store_failed(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "admin query failed");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        Some("store_error"),
-        "The database could not answer; see the log.",
-    )
+    ApiError::internal("store_error", "The database could not answer; see the log.")
 }

@@ -257,10 +257,7 @@ pub async fn requests(
     State(state): State<AppState>,
     Params(q): Params<RequestsQuery>,
 ) -> Answer<RequestPage> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("`limit` must be from 1 to 1000.").with_param("limit"));
-    }
+    let limit = page_limit(q.limit, 50)?;
     let filter = RequestFilter {
         outcome: q.outcome,
         model: q.model,
@@ -304,10 +301,7 @@ pub async fn refusals(
     State(state): State<AppState>,
     Params(q): Params<RefusalsQuery>,
 ) -> Answer<List<RefusalTally>> {
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("`limit` must be from 1 to 1000.").with_param("limit"));
-    }
+    let limit = page_limit(q.limit, 200)?;
     let (from, to) = Range {
         from: q.from,
         to: q.to,
@@ -335,6 +329,15 @@ pub async fn request(State(state): State<AppState>, Id(id): Id) -> Answer<Reques
         Some((found, event)) if found == id => Ok(Json(RequestRow { id, event })),
         _ => Err(ApiError::not_found(format!("No request with id {id}."))),
     }
+}
+
+/// A page's `limit`: 1–1000, `default` when absent.
+fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("`limit` must be from 1 to 1000.").with_param("limit"));
+    }
+    Ok(limit)
 }
 
 /// This subject's routes.
