@@ -488,13 +488,25 @@ test('closed to the tray, the window and its web process go; the app serves on, 
       return false;
     }
   });
+  // The resident memory of the app and every process it started (the web and network
+  // processes), in MiB: printed for the footprint, not asserted (a debug build under Xvfb).
+  const rss = () => tree(app).reduce((sum, pid) => {
+    try {
+      const kb = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
+      return sum + (kb ? Number(kb[1]) / 1024 : 0);
+    } catch {
+      return sum;
+    }
+  }, 0);
   const [shown] = shownWindows();
   assert.ok(shown, 'a window shows');
   assert.ok(webProcesses().length >= 1, 'the window has a web process');
+  const withWindow = rss();
   // The window manager's close button, which Xvfb has not got: WM_DELETE_WINDOW.
   execFileSync('python3', [join(import.meta.dirname, 'wm_close.py'), shown], { env });
   await waitFor('the window to go', () => shownWindows().length === 0);
   await waitFor('its web process to go', () => webProcesses().length === 0);
+  console.log(`footprint: ${withWindow.toFixed(0)} MiB with the window, ${rss().toFixed(0)} MiB closed to the tray (the app's processes, debug build)`);
   assert.deepEqual(processesOf(APP), [app], 'the app lives on in the tray');
   assert.ok((await fetch(`http://127.0.0.1:${port}/health`)).ok, 'and serves');
   const bus = readFileSync(`/proc/${app}/environ`, 'utf8').split('\0').find((v) => v.startsWith('DBUS_SESSION_BUS_ADDRESS='));

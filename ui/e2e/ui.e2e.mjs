@@ -389,6 +389,14 @@ test('connect: a token made here is kept across pages while the app runs, and th
   assert.match(await byTest('connect-token-which').innerText(), /pasted/);
 });
 
+test('each page opens at its top, not where the last one was scrolled to', async () => {
+  await nav('connect');
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  assert.ok(await page.evaluate(() => window.scrollY) > 100, 'the Connect page scrolls');
+  await nav('dashboard');
+  assert.equal(await page.evaluate(() => window.scrollY), 0);
+});
+
 test('connect: one click points Claude Code here after showing the change, and Disconnect takes it back', async () => {
   await nav('connect');
   const settings = join(homeDir, '.claude', 'settings.json');

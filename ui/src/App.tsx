@@ -143,6 +143,10 @@ function Shell({ version, demo }: { version?: string; demo: boolean }) {
   const [opened, { toggle, close }] = useDisclosure();
   const location = useLocation();
   const live = useLive(true);
+  // Each page opens at its top, not where the previous one was scrolled to.
+  useEffect(() => {
+    window.scrollTo(0, 0);
+  }, [location.pathname]);
   return (
     <LiveContext.Provider value={live}>
       <AppShell
