@@ -127,29 +127,40 @@ export function FormModal({
 
 /** A list of entries as a table that scrolls sideways rather than squeeze: the shape the
  * accounts, tokens, aliases and catalogue share. `headers` are the column titles ('' for an
- * untitled one, such as the actions). */
+ * untitled one, such as the actions). Under about 1000 px (a small window), the columns
+ * `compact.hide` names (0-based) give way, so that what matters most (the name, the state,
+ * the switch and the actions) stays on screen, and the table needs `compact.minWidth`. */
 export function ListTable({
-  headers, minWidth, testId, verticalSpacing = 'xs', children,
+  headers, minWidth, testId, verticalSpacing = 'xs', compact, children,
 }: {
   headers: string[];
   minWidth: number;
   testId: string;
   verticalSpacing?: 'xs' | number;
+  compact?: { hide: number[]; minWidth: number };
   children: ReactNode;
 }) {
+  const table = `[data-testid="${testId}"]`;
+  const compactCss = compact && `@media (max-width: 62em) {
+  ${compact.hide.map((i) => `${table} tr > :nth-child(${i + 1})`).join(', ')} { display: none; }
+  :has(> ${table}), ${table} { min-width: ${compact.minWidth}px !important; }
+}`;
   return (
-    // A table wider than the window scrolls sideways; the keyboard can too (it takes focus).
-    <Table.ScrollContainer minWidth={minWidth} scrollAreaProps={{ viewportProps: { tabIndex: 0 } }}>
-      <Table highlightOnHover verticalSpacing={verticalSpacing} fz="sm" data-testid={testId}>
-        <Table.Thead>
-          <Table.Tr>
-            {headers.map((h, i) => (
-              <Table.Th key={`${i}-${h}`}>{h}</Table.Th>
-            ))}
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>{children}</Table.Tbody>
-      </Table>
-    </Table.ScrollContainer>
+    <>
+      {compactCss && <style>{compactCss}</style>}
+      {/* A table wider than the window scrolls sideways; the keyboard can too (it takes focus). */}
+      <Table.ScrollContainer minWidth={minWidth} scrollAreaProps={{ viewportProps: { tabIndex: 0 } }}>
+        <Table highlightOnHover verticalSpacing={verticalSpacing} fz="sm" data-testid={testId}>
+          <Table.Thead>
+            <Table.Tr>
+              {headers.map((h, i) => (
+                <Table.Th key={`${i}-${h}`} style={{ whiteSpace: 'nowrap' }}>{h}</Table.Th>
+              ))}
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>{children}</Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+    </>
   );
 }

@@ -80,7 +80,7 @@ export function Accounts() {
       )}
       {accounts.data && accounts.data.length > 0 && (
         <Card withBorder padding={0}>
-          <ListTable headers={[t('accounts.name'), t('accounts.kind'), t('accounts.stateLabel'), t('accounts.weight'), t('accounts.inFlight'), t('accounts.today'), t('accounts.enabled'), '']} minWidth={760} testId="accounts-table">
+          <ListTable headers={[t('accounts.name'), t('accounts.kind'), t('accounts.stateLabel'), t('accounts.weight'), t('accounts.inFlight'), t('accounts.today'), t('accounts.enabled'), '']} minWidth={760} testId="accounts-table" compact={{ hide: [1, 3, 4], minWidth: 520 }}>
                 {accounts.data.map((a) => {
                   const used = usage.get(a.name);
                   const readOnly = a.source === 'config';

@@ -53,7 +53,7 @@ export function Tokens() {
       {tokens.data?.length === 0 && <Empty title={t('tokens.empty')} />}
       {tokens.data && tokens.data.length > 0 && (
         <Card withBorder padding={0}>
-          <ListTable headers={[t('tokens.name'), t('tokens.limits'), t('tokens.used'), t('tokens.today'), t('tokens.lastUsed'), t('tokens.enabled'), '']} minWidth={760} testId="tokens-table">
+          <ListTable headers={[t('tokens.name'), t('tokens.limits'), t('tokens.used'), t('tokens.today'), t('tokens.lastUsed'), t('tokens.enabled'), '']} minWidth={760} testId="tokens-table" compact={{ hide: [1, 2, 4], minWidth: 480 }}>
                 {tokens.data.map((x) => {
                   const readOnly = x.source === 'config';
                   const day = usage.get(x.name);
