@@ -20,6 +20,8 @@ export function Chart({ option, label, height = 240, testId }: { option: ECharts
     if (!ref.current) return;
     const instance = echarts.init(ref.current, scheme === 'dark' ? 'dark' : undefined, { renderer: 'canvas' });
     chart.current = instance;
+    // The tooltip leaves with the pointer, however fast it leaves the chart.
+    instance.getZr().on('globalout', () => instance.dispatchAction({ type: 'hideTip' }));
     const observer = new ResizeObserver(() => instance.resize());
     observer.observe(ref.current);
     return () => {
@@ -29,7 +31,9 @@ export function Chart({ option, label, height = 240, testId }: { option: ECharts
     };
   }, [scheme]);
   useEffect(() => {
-    chart.current?.setOption({ backgroundColor: 'transparent', ...option }, { notMerge: true, lazyUpdate: true });
+    // A tooltip stays inside its chart: never over the header or off the window.
+    const tooltip = option.tooltip && { confine: true, ...(option.tooltip as object) };
+    chart.current?.setOption({ backgroundColor: 'transparent', ...option, tooltip }, { notMerge: true, lazyUpdate: true });
   }, [option, scheme]);
   return <div ref={ref} style={{ width: '100%', height }} data-testid={testId} role="img" aria-label={label} />;
 }

@@ -231,7 +231,12 @@ function ShareCard({ title, shares, other, testId }: { title: string; shares: Sh
           height={200}
           option={{
             tooltip: { trigger: 'item' },
-            series: [{ type: 'pie', radius: ['45%', '75%'], data, label: { fontSize: 11 }, avoidLabelOverlap: true }],
+            // Room for the labels beside a narrow ring; a long name wraps rather than being cut.
+            series: [{
+              type: 'pie', radius: ['38%', '62%'], data, avoidLabelOverlap: true,
+              label: { fontSize: 11, overflow: 'break', width: 110, lineHeight: 13 },
+              labelLayout: { hideOverlap: true },
+            }],
           }}
         />
       )}
