@@ -4,10 +4,16 @@
 # first launch, which creates the database, apart), and idle memory (RSS and PSS of the app
 # process alone, its webview processes apart) 10 s after start with the dashboard open.
 # Both are built stripped, as the .deb ships. The app runs under Xvfb.
-# Usage: bench/desktop.sh [launches]
+# Then the footprint as a user keeps the app all day: 60 s visible at rest, 60 s closed to
+# the tray, and $TRAFFIC_SECS (default 1800) of steady demo traffic with the dashboard open:
+# CPU over each span, RSS of each process.
+# Usage: bench/desktop.sh [launches]      (TRAFFIC_SECS=300 for a shorter last span)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The single-instance handover (a second launch shows the first one's window) needs a bus.
+[ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] || exec dbus-run-session -- "$0" "$@"
 runs=${1:-10}
+traffic_secs=${TRAFFIC_SECS:-1800}
 
 npm ci --no-audit --no-fund --loglevel=error
 # One environment for both builds: the strip setting is part of cargo's fingerprint.
@@ -85,3 +91,62 @@ for mode in visible hidden; do
   stop "$started"
   echo "window $mode, at rest: app $(percent $((app1 - app0))) %, web processes $(percent $((web1 - web0))) % of a core"
 done
+
+# The footprint as a user keeps it all day.
+rss_of() { local t=0 p; for p in "$@"; do t=$((t + $(kib Rss "$p"))); done; echo $((t / 1024)); }
+web_of() { local p; for p in $(children_of "$1"); do grep -qa WebKitWebProcess "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done; }
+each_process() {
+  local p
+  for p in "$1" $(children_of "$1"); do
+    printf '    %-26s %5d MiB\n' "$(basename "$(tr '\0' '\n' <"/proc/$p/cmdline" | head -1)")" $(($(kib Rss "$p") / 1024))
+  done
+}
+# CPU of "$@" (the app and its processes) over $1 seconds, as % of a core.
+cpu_over() {
+  local secs=$1 t0 t1; shift
+  t0=$(ticks "$@"); sleep "$secs"; t1=$(ticks "$@")
+  awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN {printf "%.2f", 100 * t / hz / s}'
+}
+launch "${desktop_env[@]}" "$app"
+app_pid=$started
+sleep 10
+mapfile -t procs < <(echo "$app_pid"; children_of "$app_pid")
+echo "visible, at rest for 60 s: $(cpu_over 60 "${procs[@]}") % of a core (web process alone: $(cpu_over 10 $(web_of "$app_pid")) % over 10 s); $(rss_of "${procs[@]}") MiB RSS in all"
+each_process "$app_pid"
+window=$(xwininfo -root -children | awk '/"OnDemand Proxy"/ {print $1; exit}')
+python3 tests/desktop/wm_close.py "$window"
+for _ in $(seq 1 100); do [ -z "$(web_of "$app_pid")" ] && break; sleep 0.1; done
+sleep 5
+mapfile -t procs < <(echo "$app_pid"; children_of "$app_pid")
+echo "closed to the tray, 60 s: $(cpu_over 60 "${procs[@]}") % of a core; $(rss_of "${procs[@]}") MiB RSS in all"
+each_process "$app_pid"
+# Open again (a second launch hands over and exits), then steady traffic on the demo account.
+"${desktop_env[@]}" "$app" >/dev/null 2>&1 || true
+for _ in $(seq 1 100); do [ -n "$(web_of "$app_pid")" ] && break; sleep 0.1; done
+data="$home/data/io.github.ondemand-proxy"
+curl -sf -o /dev/null -X POST -H "Authorization: Bearer $(cat "$data/admin_password")" "http://127.0.0.1:$port/api/demo"
+token=$(cat "$data/client_token")
+end=$(($(date +%s) + traffic_secs))
+( while [ "$(date +%s)" -lt "$end" ]; do
+    curl -s -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d '{"model": "gpt-4o", "messages": [{"role": "user", "content": "a steady request"}]}' \
+      "http://127.0.0.1:$port/v1/chat/completions"
+    sleep 0.5
+  done ) &
+traffic=$!
+sleep 60
+web=$(web_of "$app_pid")
+first=$(rss_of $web)
+echo "traffic (~2 requests/s, dashboard open): web process $first MiB after the first minute"
+elapsed=60
+while [ "$elapsed" -lt "$traffic_secs" ]; do
+  step=$((traffic_secs - elapsed < 300 ? traffic_secs - elapsed : 300))
+  cpu=$(cpu_over "$step" "$web")
+  elapsed=$((elapsed + step))
+  echo "  at $((elapsed / 60)) min: web process $(rss_of $web) MiB, $cpu % of a core over the last $step s"
+done
+wait "$traffic" 2>/dev/null || true
+last=$(rss_of $web)
+echo "after $((traffic_secs / 60)) min of traffic: web process $last MiB ($((last - first)) MiB since the first minute)"
+each_process "$app_pid"
+stop "$app_pid"
