@@ -294,7 +294,7 @@ function runAgent(program, args) {
   });
 }
 
-test('one click connects Claude Code and Codex, each asked natively; the real agents then answer through the demo, and Disconnect restores their files', async () => {
+test('one-click setup connects Claude Code and Codex, each asked natively; the real agents then answer through the demo, and undo restores their files', async () => {
   // The user's own files, which must come back byte for byte.
   const files = {
     'claude-code': [join(env.HOME, '.claude', 'settings.json'), '{\n  "theme": "dark",\n  "env": {"DISABLE_TELEMETRY": "1"}\n}\n'],
@@ -304,26 +304,27 @@ test('one click connects Claude Code and Codex, each asked natively; the real ag
     mkdirSync(join(file, '..'), { recursive: true });
     writeFileSync(file, text);
   }
-  await click('nav-connect');
-  await driver.wait(until.elementLocated(byTest('agent-codex')), 15_000);
+  // Through the admin API with the app's own credential, as the Connect page calls it (the
+  // UI e2e drives the page itself): every apply waits on the app's native question.
+  const call = (method, path) => fetch(`http://127.0.0.1:${port}${path}`, {
+    method, headers: { Authorization: `Bearer ${adminPassword}`, 'Content-Type': 'application/json' }, body: method === 'POST' ? '{}' : undefined,
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const listed = await call('GET', '/api/clients');
+  assert.deepEqual(listed.body.data.map((a) => a.config_file), [files['claude-code'][0], files.codex[0]]);
   // A no in the app's own dialog changes nothing.
-  await click('agent-connect-codex');
-  await driver.wait(until.elementLocated(byTest('agent-diff')), 15_000);
-  await shot('desktop-agent-preview');
-  await click('agent-apply');
+  let applying = call('POST', '/api/clients/codex/apply');
   assert.match(await answerDialog('no'), /^Let OnDemand Proxy change Codex CLI's settings\?\n.*config\.toml/s);
-  await driver.wait(until.elementLocated(byTest('agent-apply-error')), 15_000);
-  assert.match(await content('agent-apply-error'), /Not confirmed/);
+  const declined = await applying;
+  assert.equal(declined.status, 403, JSON.stringify(declined.body));
+  assert.equal(declined.body.error.code, 'declined');
   assert.equal(readFileSync(files.codex[0], 'utf8'), files.codex[1], 'a no writes nothing');
-  await click('agent-apply');
-  await answerDialog('yes');
-  await driver.wait(until.elementLocated(byTest('agent-done')), 15_000);
-  await click('agent-connect-claude-code');
-  await driver.wait(until.elementLocated(byTest('agent-diff')), 15_000);
-  await click('agent-apply');
-  assert.match(await answerDialog('yes'), /^Let OnDemand Proxy change Claude Code's settings\?/);
-  await driver.wait(async () => /Claude Code now uses/.test(await content('agent-done')), 15_000);
-  await shot('desktop-agents-connected');
+  for (const agent of ['codex', 'claude-code']) {
+    applying = call('POST', `/api/clients/${agent}/apply`);
+    assert.match(await answerDialog('yes'), /^Let OnDemand Proxy change (Codex CLI|Claude Code)'s settings\?/);
+    const applied = await applying;
+    assert.equal(applied.status, 200, JSON.stringify(applied.body));
+  }
+  assert.ok((await call('GET', '/api/clients')).body.data.every((a) => a.connected && a.applied));
 
   assert.match(runAgent('claude', ['-p', 'say hello']), /Simulated answer.*You said: say hello/);
   assert.match(runAgent('codex', ['exec', '--skip-git-repo-check', 'say hello']), /Simulated answer.*You said: say hello/);
@@ -335,8 +336,8 @@ test('one click connects Claude Code and Codex, each asked natively; the real ag
   requestsSent = await recorded();
 
   for (const agent of ['claude-code', 'codex']) {
-    await click(`agent-undo-${agent}`);
-    await driver.wait(async () => (await driver.findElements(byTest(`agent-undo-${agent}`))).length === 0, 15_000);
+    const undone = await call('POST', `/api/clients/${agent}/undo`);
+    assert.equal(undone.status, 200, JSON.stringify(undone.body));
     assert.equal(readFileSync(files[agent][0], 'utf8'), files[agent][1], `${agent}'s file is as it was`);
   }
 });
