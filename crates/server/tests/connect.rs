@@ -127,6 +127,10 @@ fn connect_writes_codexs_config_shows_the_change_and_takes_it_back() {
     let (code, out, err) = home.connect(&["codex", "--undo"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Disconnected Codex CLI"), "{out}");
+    assert!(
+        out.contains("is back as it was before the first connect"),
+        "{out}"
+    );
     assert_eq!(read(&config), CODEX_CONFIG, "byte for byte");
     let (code, _, err) = home.connect(&["codex", "--undo"]);
     assert_ne!(code, 0);

@@ -730,6 +730,11 @@ export interface components {
             diff: string;
             /** @description The model it sets, if any. */
             model?: string | null;
+            /**
+             * @description An undo put the file back exactly as it was before the first apply; `false` when it
+             *     took back only the proxy's own keys (the file had changed since), and for an apply.
+             */
+            restored: boolean;
         };
         /** @description An agent, as the ConnectAgent page and `connect` show it. */
         AgentStatus: {

@@ -99,15 +99,15 @@ pub async fn run(
     };
     if asked.undo {
         let change = clients.undo(agent)?;
+        let how = if change.restored {
+            "is back as it was before the first connect"
+        } else {
+            "had changed since: only the proxy's keys were taken back"
+        };
         return Ok(format!(
-            "Disconnected {}: {} is back as it was{}.\n{}",
+            "Disconnected {}: {} {how}.\n{}",
             agent.name(),
             change.config_file,
-            if change.diff.is_empty() {
-                " (nothing to change)"
-            } else {
-                ""
-            },
             change.diff
         ));
     }

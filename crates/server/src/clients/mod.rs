@@ -73,6 +73,9 @@ pub struct AgentChange {
     pub model: Option<String>,
     /// Where the file as it was before the first apply is kept.
     pub backup: Option<String>,
+    /// An undo put the file back exactly as it was before the first apply; `false` when it
+    /// took back only the proxy's own keys (the file had changed since), and for an apply.
+    pub restored: bool,
 }
 
 /// Why a change could not be made.
@@ -201,7 +204,8 @@ impl Clients {
         };
         let now = read(file)?;
         let backup = self.backup_file(agent);
-        let after = if now.as_deref() == Some(record.written.as_str()) {
+        let restored = now.as_deref() == Some(record.written.as_str());
+        let after = if restored {
             if record.existed {
                 Some(std::fs::read_to_string(&backup).map_err(io)?)
             } else {
@@ -270,6 +274,7 @@ impl Clients {
             config_file: path,
             model: None,
             backup: None,
+            restored,
         })
     }
 
@@ -321,6 +326,7 @@ impl Clients {
             )),
             config_file: path,
             model: target.model.clone(),
+            restored: false,
             backup: Some(self.backup_file(agent).display().to_string())
                 .filter(|_| before.is_some() || earlier.as_ref().is_some_and(|r| r.existed)),
         };

@@ -127,6 +127,7 @@ fn claude_code_is_pointed_at_the_proxy_keeping_every_other_key_and_undone_byte_f
     assert!(!p.clients.status("http://127.0.0.1:9999")[0].connected);
 
     let undone = p.clients.undo(Agent::ClaudeCode).unwrap();
+    assert!(undone.restored);
     assert_eq!(read(&file), CLAUDE_SETTINGS, "byte for byte");
     assert!(undone.diff.contains("-    \"ANTHROPIC_AUTH_TOKEN\": \"…\""));
     assert!(!backup.exists());
@@ -217,7 +218,10 @@ fn when_the_user_changed_the_file_since_undo_takes_back_only_its_own_keys() {
     json["env"]["ANTHROPIC_BASE_URL"] = "http://elsewhere:1".into();
     write(&file, &serde_json::to_string_pretty(&json).unwrap());
 
-    p.clients.undo(Agent::ClaudeCode).unwrap();
+    assert!(
+        !p.clients.undo(Agent::ClaudeCode).unwrap().restored,
+        "only its keys"
+    );
     let json: serde_json::Value = serde_json::from_str(&read(&file)).unwrap();
     assert_eq!(json["theme"], "dark", "the user's change stays");
     assert_eq!(json["model"], "opus", "the model goes back to what it was");
