@@ -103,7 +103,7 @@ export function AgentSetup({ token }: { token?: string }) {
         ))}
         {preview.error && <Alert color="red" data-testid="agent-error">{readableError(preview.error, t)}</Alert>}
         {done && (
-          <Alert color="teal" title={t('agents.done', { name: done.agent === 'codex' ? 'Codex CLI' : 'Claude Code' })} data-testid="agent-done">
+          <Alert color="teal" title={t('agents.done', { name: agents.data?.find((a) => a.agent === done.agent)?.name ?? done.agent })} data-testid="agent-done">
             {t(done.agent === 'codex' ? 'agents.doneCodex' : 'agents.doneClaude', { model: done.model ?? '—' })}
           </Alert>
         )}

@@ -68,6 +68,11 @@ impl Agent {
         }
     }
 
+    /// Its config file's text, parsed in its format (`None`: there is no file yet).
+    pub(super) fn doc(self, text: Option<&str>) -> Result<Doc, super::DocError> {
+        Doc::parse(self == Agent::Codex, text)
+    }
+
     /// The keys it sets and their values.
     pub(super) fn settings(self, target: &Target) -> Vec<(Vec<&'static str>, String)> {
         let mut set = match self {

@@ -95,7 +95,7 @@ impl Doc {
                     })?;
                 root.set(path, Node::Raw(raw), made)
             }
-            Doc::Toml(doc) => toml_set(doc, path, toml_edit::value(value), made),
+            Doc::Toml(doc) => toml_set(doc, path, toml_edit::Value::from(value), made),
         }
     }
 
@@ -118,7 +118,7 @@ impl Doc {
                         kind: "TOML",
                         message: e.to_string(),
                     })?;
-                toml_set(doc, path, toml_edit::Item::Value(value), &mut made)
+                toml_set(doc, path, value, &mut made)
             }
         }
     }
@@ -168,9 +168,10 @@ impl Doc {
 
 /// A JSON object whose keys keep their order, and whose values are kept as their text until
 /// an edit reaches into them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Object(Vec<(String, Node)>);
 
+#[derive(Clone)]
 pub(crate) enum Node {
     Raw(Box<RawValue>),
     Object(Object),
@@ -187,7 +188,7 @@ impl Object {
             .find(|(k, _)| k == first)
             .map(|(_, n)| n)?;
         match (node, rest.is_empty()) {
-            (node, true) => Some(node.to_owned_node()),
+            (node, true) => Some(node.clone()),
             (Node::Object(object), false) => object.get(rest),
             (Node::Raw(raw), false) => serde_json::from_str::<Object>(raw.get()).ok()?.get(rest),
         }
@@ -258,21 +259,6 @@ impl Object {
     }
 }
 
-impl Node {
-    fn to_owned_node(&self) -> Node {
-        match self {
-            Node::Raw(raw) => Node::Raw(raw.clone()),
-            Node::Object(object) => Node::Object(Object(
-                object
-                    .0
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_owned_node()))
-                    .collect(),
-            )),
-        }
-    }
-}
-
 impl Serialize for Object {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
@@ -335,7 +321,7 @@ fn toml_table<'a>(
 fn toml_set(
     doc: &mut toml_edit::DocumentMut,
     path: &[&str],
-    item: toml_edit::Item,
+    value: toml_edit::Value,
     made: &mut Vec<Vec<String>>,
 ) -> Result<(), DocError> {
     let Some((last, parents)) = path.split_last() else {
@@ -356,19 +342,15 @@ fn toml_set(
             .ok_or_else(|| DocError::NotATable(path[..=depth].join(".")))?;
     }
     match table.get_mut(last) {
-        Some(toml_edit::Item::Value(old)) if item.is_value() => {
+        Some(toml_edit::Item::Value(old)) => {
             // Keep the old value's spacing and trailing comment.
             let decor = old.decor().clone();
-            *old = item
-                .into_value()
-                .unwrap_or_else(|_| toml_edit::Value::from(""));
+            *old = value;
             *old.decor_mut() = decor;
         }
-        Some(other) if !other.is_value() && !other.is_none() => {
-            return Err(DocError::NotAValue(path.join(".")));
-        }
+        Some(item) if !item.is_none() => return Err(DocError::NotAValue(path.join("."))),
         _ => {
-            table.insert(last, item);
+            table.insert(last, toml_edit::Item::Value(value));
         }
     }
     Ok(())

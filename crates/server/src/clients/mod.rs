@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use agent::{Agent, Homes, client_origin, model_for};
-use doc::Doc;
 pub use doc::DocError;
 
 /// Agent config files larger than this are not edited (they are a few KiB).
@@ -140,7 +139,7 @@ impl Clients {
                 let (exists, connected, problem) = match &read {
                     Ok(text) => {
                         let text = text.as_ref().and_then(Option::as_deref);
-                        match Doc::parse(agent == Agent::Codex, text) {
+                        match agent.doc(text) {
                             Ok(doc) => (text.is_some(), agent.points_at(&doc, origin), None),
                             Err(e) => (true, false, Some(e.to_string())),
                         }
@@ -169,14 +168,14 @@ impl Clients {
     /// Points the agent at `target`: the backup first (on the first apply), then the
     /// record, then the file.
     pub fn apply(&self, agent: Agent, target: &Target) -> Result<AgentChange, ClientError> {
-        let (change, record, before) = self.plan(agent, target)?;
+        let (change, record, before, first) = self.plan(agent, target)?;
         let fail = |path: &Path| {
             let path = path.display().to_string();
             move |error| ClientError::Io { path, error }
         };
         crate::bootstrap::private_dir(&self.dir).map_err(fail(&self.dir))?;
         let backup = self.backup_file(agent);
-        if let (Some(before), None) = (&before, self.record(agent)) {
+        if let (Some(before), true) = (&before, first) {
             crate::bootstrap::write_private(&backup, before.as_bytes()).map_err(fail(&backup))?;
         }
         let records = self.record_file(agent);
@@ -212,11 +211,9 @@ impl Clients {
                 None
             }
         } else if let Some(now) = &now {
-            let mut doc = Doc::parse(agent == Agent::Codex, Some(now)).map_err(|error| {
-                ClientError::Invalid {
-                    path: path.clone(),
-                    error,
-                }
+            let mut doc = agent.doc(Some(now)).map_err(|error| ClientError::Invalid {
+                path: path.clone(),
+                error,
             })?;
             for key in &record.keys {
                 let key_path: Vec<&str> = key.path.iter().map(String::as_str).collect();
@@ -278,12 +275,13 @@ impl Clients {
         })
     }
 
-    /// The change, the record it leaves, and the file's text before it.
+    /// The change, the record it leaves, the file's text before it, and whether this is the
+    /// first apply (no record yet: the backup is to be written).
     fn plan(
         &self,
         agent: Agent,
         target: &Target,
-    ) -> Result<(AgentChange, Record, Option<String>), ClientError> {
+    ) -> Result<(AgentChange, Record, Option<String>, bool), ClientError> {
         let file = self
             .homes
             .config_file(agent)
@@ -296,7 +294,7 @@ impl Clients {
             path: path.clone(),
             error,
         };
-        let mut doc = Doc::parse(agent == Agent::Codex, before.as_deref()).map_err(invalid)?;
+        let mut doc = agent.doc(before.as_deref()).map_err(invalid)?;
         let earlier = self.record(agent);
         let mut made = earlier.as_ref().map(|r| r.made.clone()).unwrap_or_default();
         let mut keys = Vec::new();
@@ -337,7 +335,7 @@ impl Clients {
             keys,
             made,
         };
-        Ok((change, record, before))
+        Ok((change, record, before, earlier.is_none()))
     }
 
     fn record(&self, agent: Agent) -> Option<Record> {
