@@ -3,7 +3,9 @@
 # - no Rust file outside tests holds more than 600 lines (tests: `tests/` folders, `tests.rs`
 #   and `*_tests.rs` siblings);
 # - the desktop shell (src-tauri/src, tests aside) stays under 500 lines: what needs no window
-#   belongs in the server library (`ondemand_proxy::desktop`), where it is tested headless.
+#   belongs in the server library (`ondemand_proxy::desktop`), where it is tested headless;
+# - the core keeps its floors: no module uses one on a floor above its own, and none use each
+#   other round a circle (the floors are listed in crates/core/src/lib.rs; floors.py checks).
 # Prints every breach and fails if there is one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,6 +34,8 @@ if [ "$shell" -gt "$SHELL_LIMIT" ]; then
   echo "house rules: the desktop shell has $shell lines outside tests (at most $SHELL_LIMIT); move what needs no window into crates/server" >&2
   breaches=$((breaches + 1))
 fi
+
+python3 scripts/dev/floors.py || breaches=$((breaches + 1))
 
 if [ "$breaches" -gt 0 ]; then
   exit 1

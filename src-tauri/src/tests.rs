@@ -375,7 +375,7 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
     state
         .usage()
         .record(ondemand_core::store::usage::UsageEvent {
-            ts: ondemand_core::store::now_ms(),
+            ts: ondemand_core::clock::now_ms(),
             ..Default::default()
         })
         .unwrap();

@@ -8,8 +8,9 @@
 use std::time::Instant;
 
 use clap::Parser;
-use ondemand_core::store::usage::{CallSummary, FailedAttempt, UsageEvent, totals};
+use ondemand_core::store::usage::{FailedAttempt, UsageEvent, totals};
 use ondemand_core::store::writer::UsageWriter;
+use ondemand_core::tools::CallSummary;
 
 #[derive(Parser)]
 struct Args {
@@ -94,7 +95,7 @@ fn event(i: u64, now: i64) -> UsageEvent {
 /// Fills a database with `rows` events over the last 90 days, in large transactions.
 fn fill(path: &std::path::Path, rows: u64) -> anyhow::Result<()> {
     let mut conn = ondemand_core::store::open(path)?;
-    let now = ondemand_core::store::now_ms();
+    let now = ondemand_core::clock::now_ms();
     let span = 90 * 86_400_000_i64;
     let chunk = 100_000;
     let mut done = 0;
@@ -139,7 +140,7 @@ fn queries(rows: u64) -> anyhow::Result<()> {
     fill(&path, rows)?;
     let fill_s = started.elapsed().as_secs_f64();
     let conn = ondemand_core::store::open(&path)?;
-    let now = ondemand_core::store::now_ms();
+    let now = ondemand_core::clock::now_ms();
     let (day, hour) = (86_400_000_i64, 3_600_000_i64);
     let report = |label: &str, (p50, p95): (f64, f64)| {
         println!(
@@ -229,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
     let (writer, sink) = UsageWriter::start(&path, Default::default())?;
-    let now = ondemand_core::store::now_ms();
+    let now = ondemand_core::clock::now_ms();
     let started = Instant::now();
     let mut sent = 0;
     while sent < args.rows {

@@ -6,10 +6,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::now_ms;
 use crate::control::Control;
 use crate::engine::Engine;
 use crate::store::writer::UsageSink;
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError};
 
 pub struct App {
     /// The domain: accounts, settings, model aliases and the catalogue, client tokens, the

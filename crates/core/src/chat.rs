@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{ImageInput, SessionMode, Settings};
@@ -19,6 +18,7 @@ use crate::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageCont
 use crate::output::{self, Format};
 use crate::sessions::HistoryHash;
 use crate::tools::{self, ToolSet};
+use crate::upstream::ModelConfigs;
 
 /// Everything needed to run one chat completion upstream.
 #[derive(Debug, Clone)]
@@ -91,24 +91,6 @@ impl Conversation {
             history,
         }
     }
-}
-
-/// The upstream's `modelConfigs` object (§3.3); absent fields are not sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelConfigs {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stop_sequences: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
 }
 
 /// A request the proxy refuses before calling upstream.

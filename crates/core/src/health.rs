@@ -12,35 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::HealthPolicy;
 use crate::upstream::error::Blame;
-
-/// Durations and thresholds, from the live settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthPolicy {
-    /// First 429 cooldown; each further 429 in a row doubles it.
-    pub cooldown_base: Duration,
-    pub cooldown_max: Duration,
-    /// Consecutive transient failures that open the circuit.
-    pub circuit_failures: u32,
-    /// How long an open circuit rests before its half-open probe.
-    pub circuit_open: Duration,
-    /// First re-check of an account that needs attention; doubles per failed re-check.
-    pub recheck_base: Duration,
-    pub recheck_max: Duration,
-}
-
-impl Default for HealthPolicy {
-    fn default() -> Self {
-        Self {
-            cooldown_base: Duration::from_secs(60),
-            cooldown_max: Duration::from_secs(15 * 60),
-            circuit_failures: 3,
-            circuit_open: Duration::from_secs(30),
-            recheck_base: Duration::from_secs(60),
-            recheck_max: Duration::from_secs(60 * 60),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {

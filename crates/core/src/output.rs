@@ -9,7 +9,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::tools::Refused;
+/// Why a request's tools or answer format were refused: the parameter at fault and what is
+/// wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub param: String,
+    pub message: String,
+}
 
 /// Largest schema accepted, as JSON text.
 const MAX_SCHEMA_BYTES: usize = 64 * 1024;

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::config::AccountConfig;
-use crate::config::Strategy;
-use crate::health::{Availability, Health, HealthPolicy, State};
+use crate::config::{AccountConfig, HealthPolicy, Strategy};
+use crate::health::{Availability, Health, State};
 use crate::upstream::auth::{Credential, PasswordLogin};
 use crate::upstream::error::Blame;
 

@@ -4,15 +4,16 @@
 //! layer only creates it and, for refusals, says with what status it answered.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use crate::config::Settings;
-use crate::engine::{Attempts, DispatchError, Engine};
-use crate::live::LiveFeed;
+use crate::store::live::LiveFeed;
+use crate::store::usage::FailedAttempt;
 use crate::store::usage::UsageEvent;
 use crate::store::writer::UsageSink;
 use crate::telemetry::Telemetry;
 use crate::tokens::ClientToken;
+use crate::upstream::error::UpstreamError;
 use crate::usage::TokenUsage;
 
 pub struct RequestRecord {
@@ -87,20 +88,20 @@ impl RequestRecord {
         }
     }
 
-    /// A record for one request of `token` to `engine`; `sink` is `None` when usage is not
-    /// recorded, as the settings say.
+    /// A record for one request of `token`; `sink` is `None` when usage is not recorded, and
+    /// `telemetry` when `/metrics` is off, as the settings say.
     pub fn new(
         sink: Option<UsageSink>,
-        engine: &Engine,
-        settings: &Settings,
+        live: Arc<LiveFeed>,
+        telemetry: Option<Arc<Telemetry>>,
         token: Arc<ClientToken>,
     ) -> Self {
         Self {
             sink,
-            live: engine.live.clone(),
-            telemetry: settings.metrics.then(|| engine.telemetry.clone()),
+            live,
+            telemetry,
             event: UsageEvent {
-                ts: crate::store::now_ms(),
+                ts: crate::clock::now_ms(),
                 client_token: token.name.clone(),
                 // Overwritten on every path that finishes; a panic leaves this behind.
                 status: 500,
@@ -126,27 +127,6 @@ impl RequestRecord {
     pub fn refused(&mut self, status: u16, code: Option<String>) {
         self.event.status = status;
         self.event.error_class = code;
-    }
-
-    /// Notes which account an upstream failure ended on, and after how many attempts.
-    pub(crate) fn dispatch_failed(&mut self, error: &DispatchError) {
-        match error {
-            DispatchError::Rejected { account, .. } | DispatchError::Proxy { account, .. } => {
-                self.event.account = Some(account.clone());
-                self.event.attempts = 1;
-            }
-            DispatchError::Exhausted {
-                account, attempts, ..
-            } => {
-                self.event.account = Some(account.clone());
-                self.event.attempts = *attempts;
-            }
-            DispatchError::Timeout { attempts } => self.event.attempts = *attempts,
-            DispatchError::NoAccounts
-            | DispatchError::Unavailable { .. }
-            | DispatchError::BadImage { .. }
-            | DispatchError::ModelRefused { .. } => self.event.attempts = self.attempts.count(),
-        }
     }
 
     /// The upstream answered on `account` after `attempts` attempts.
@@ -284,5 +264,58 @@ mod tests {
         ] {
             assert_eq!(client_family(agent, title), family, "{agent} / {title}");
         }
+    }
+}
+
+/// One request's attempts: how many were made, and the trail of those that failed (for
+/// its usage row), kept in its record so a timeout or failure can still report them.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    count: AtomicU32,
+    failed: std::sync::Mutex<Vec<FailedAttempt>>,
+    /// Time spent waiting on the upstream, in microseconds: attempts, and a stream's reads.
+    upstream_us: std::sync::atomic::AtomicU64,
+}
+
+impl Attempts {
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more attempt; gives its number (the first is 1).
+    pub(crate) fn begin(&self) -> u32 {
+        self.count.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Awaits `call` (a wait on the upstream), adding the time it took to the upstream's.
+    pub(crate) async fn upstream<T>(&self, call: impl Future<Output = T>) -> T {
+        let began = std::time::Instant::now();
+        let out = call.await;
+        let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.upstream_us.fetch_add(us, Ordering::Relaxed);
+        out
+    }
+
+    /// The time spent waiting on the upstream so far.
+    pub fn upstream_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.upstream_us.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn failed(&self, account: &str, error: &UpstreamError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(FailedAttempt {
+                account: account.to_owned(),
+                status: error.status(),
+                code: error.code().map(|c| c.chars().take(64).collect()),
+                // The upstream's words are kept short: they are stored with every row.
+                message: error.to_string().chars().take(500).collect(),
+            });
+    }
+
+    /// The failed attempts, in order.
+    pub fn take_failed(&self) -> Vec<FailedAttempt> {
+        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

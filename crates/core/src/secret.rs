@@ -28,6 +28,17 @@ impl Secret {
         bool::from(presented.as_bytes().ct_eq(self.0.as_bytes()))
     }
 
+    /// A new random secret: `prefix` and 40 alphanumerics (~238 bits).
+    pub fn random(prefix: &str) -> Self {
+        use rand::Rng;
+        let body: String = rand::rng()
+            .sample_iter(&rand::distr::Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        Self::new(format!("{prefix}{body}"))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -50,7 +50,7 @@ impl Inner {
 
 /// Unix ms of an `Instant` in the past.
 fn wall_clock(at: Instant) -> i64 {
-    crate::store::now_ms() - Instant::now().saturating_duration_since(at).as_millis() as i64
+    crate::clock::now_ms() - Instant::now().saturating_duration_since(at).as_millis() as i64
 }
 
 impl SessionCache {
@@ -75,7 +75,7 @@ impl SessionCache {
     /// Puts back sessions read from the store (not journaled: they are stored already).
     pub fn restore(&self, stored: Vec<StoredSession>) {
         let now = Instant::now();
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::clock::now_ms();
         let mut inner = self.lock();
         for s in stored {
             let age = Duration::from_millis(now_ms.saturating_sub(s.last_used).max(0) as u64);

@@ -29,13 +29,7 @@ pub const SECRET_PREFIX: &str = "sk-odp-";
 
 /// A new random client token: `sk-odp-` and 40 alphanumerics (~238 bits).
 pub fn generate_secret() -> crate::Secret {
-    use rand::Rng;
-    let body: String = rand::rng()
-        .sample_iter(&rand::distr::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
-    crate::Secret::new(format!("{SECRET_PREFIX}{body}"))
+    crate::Secret::random(SECRET_PREFIX)
 }
 
 /// Hex SHA-256 of a token's secret, as stored.

@@ -25,7 +25,7 @@ pub async fn require_client_token(
     match state
         .engine()
         .tokens
-        .authorize(presented, ondemand_core::store::now_ms())
+        .authorize(presented, ondemand_core::clock::now_ms())
     {
         Ok(_) if state.paused() => ApiError::paused().into_response(),
         Ok(token) => {

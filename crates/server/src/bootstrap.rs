@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use ondemand_core::config::Config;
 use ondemand_core::control::{Control, ControlError, StartReport};
-use ondemand_core::live::LiveFeed;
 use ondemand_core::models::ModelCatalog;
 use ondemand_core::pool::Pool;
+use ondemand_core::store::live::LiveFeed;
 use ondemand_core::store::writer::{UsageSink, UsageWriter};
 use ondemand_core::store::{Store, StoreError};
 use ondemand_core::upstream::UpstreamClient;

@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use ondemand_core::chat::PlanError;
+use ondemand_core::clock::now_ms;
 use ondemand_core::engine::StreamEvent;
 use ondemand_core::openai::{ChatMessage, ErrorObject};
 use ondemand_core::relay::{Encoder, Settling};
 use ondemand_core::responses::encode::{self, ResponseEncoder, Shell};
 use ondemand_core::responses::{self, ResponsesRequest};
+use ondemand_core::store::Store;
 use ondemand_core::store::responses::{self as stored, StoredResponse};
-use ondemand_core::store::{Store, now_ms};
 use ondemand_core::tokens::ClientToken;
 use serde_json::{Value, json};
 

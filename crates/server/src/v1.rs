@@ -125,7 +125,7 @@ pub(crate) async fn admit<T: Asking>(
     let engine = state.engine();
     let settings = engine.settings();
     let sink = settings.record_usage.then(|| state.usage().clone());
-    let mut record = RequestRecord::new(sink, engine, &settings, token.clone());
+    let mut record = engine.record(sink, &settings, token.clone());
     record.event.client = client_of(request.headers()).into();
     record.event.dialect = T::DIALECT.into();
     let shared = engine.tokens.len() > 1;

@@ -171,7 +171,7 @@ pub(super) fn parse_accounts(
             get("password"),
         ) {
             (Some(key), None, None) => {
-                if key.chars().any(char::is_whitespace) || !crate::upstream::header_safe(key) {
+                if key.chars().any(char::is_whitespace) || !crate::config::header_safe(key) {
                     return Err(invalid(
                         &field,
                         origin,

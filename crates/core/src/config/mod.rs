@@ -20,9 +20,10 @@ pub use list::SETTINGS;
 pub use network::{PASSWORD_MASK, ProxyUrl, read_ca_file};
 pub use settings::{
     DEFAULT_AUTH_BASE_URL, DEFAULT_BASE_URL, DEFAULT_CLIENT_BASE_URL, DEFAULT_USER_AGENT,
-    ImageInput, SessionMode, Settings, Strategy,
+    HealthPolicy, ImageInput, SessionMode, Settings, Strategy,
 };
 pub use table::{Choice, Group, Kind, KindName, Setting, Words, setting};
+pub use values::header_safe;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use crate::health::HealthPolicy;
-
 pub const DEFAULT_BASE_URL: &str = "https://api.on-demand.io";
 pub const DEFAULT_AUTH_BASE_URL: &str = "https://gateway.on-demand.io";
 /// Where email/password accounts chat (`/chat/v1/client/*`): the 2026 dashboard calls the
@@ -201,6 +199,35 @@ impl Strategy {
             "least_in_flight" => Some(Self::LeastInFlight),
             "weighted" => Some(Self::Weighted),
             _ => None,
+        }
+    }
+}
+
+/// How an account's health reacts to failures ([`crate::health`]): durations and
+/// thresholds, from the live settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthPolicy {
+    /// First 429 cooldown; each further 429 in a row doubles it.
+    pub cooldown_base: Duration,
+    pub cooldown_max: Duration,
+    /// Consecutive transient failures that open the circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit rests before its half-open probe.
+    pub circuit_open: Duration,
+    /// First re-check of an account that needs attention; doubles per failed re-check.
+    pub recheck_base: Duration,
+    pub recheck_max: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            cooldown_base: Duration::from_secs(60),
+            cooldown_max: Duration::from_secs(15 * 60),
+            circuit_failures: 3,
+            circuit_open: Duration::from_secs(30),
+            recheck_base: Duration::from_secs(60),
+            recheck_max: Duration::from_secs(60 * 60),
         }
     }
 }

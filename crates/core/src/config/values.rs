@@ -105,8 +105,7 @@ pub(super) fn boolean(key: &str, raw: &Raw, origin: &Origin) -> Result<bool, Con
 pub(super) fn text(key: &str, raw: &Raw, origin: &Origin) -> Result<String, ConfigError> {
     match raw {
         Raw::Json(Value::String(s)) | Raw::Text(s)
-            if !s.trim().is_empty()
-                && (!crate::upstream::header_safe(s.trim()) || s.trim().len() > 512) =>
+            if !s.trim().is_empty() && (!header_safe(s.trim()) || s.trim().len() > 512) =>
         {
             Err(invalid(
                 key,
@@ -172,4 +171,10 @@ pub(super) fn ca_file(key: &str, raw: &Raw, origin: &Origin) -> Result<String, C
     super::read_ca_file(std::path::Path::new(&value))
         .map_err(|reason| invalid(key, origin, reason))?;
     Ok(value)
+}
+
+/// Whether `value` can be sent as an HTTP header value: visible ASCII and spaces only (an API
+/// key or a user agent with anything else would make every upstream call fail).
+pub fn header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }

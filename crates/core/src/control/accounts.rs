@@ -6,12 +6,12 @@ use serde::Deserialize;
 
 use super::{Control, ControlError, Entry, apply_accounts, check_name, editable};
 use crate::chat::{self, ChatPlan};
+use crate::clock::now_ms;
 use crate::config::{AccountConfig, AccountOptions, ProxyUrl, key_fingerprint};
 use crate::engine::Engine;
 use crate::openai::ChatCompletionRequest;
 use crate::secret::Secret;
 use crate::store::accounts::{self as rows, AccountRow, Source};
-use crate::store::now_ms;
 use crate::upstream::error::UpstreamError;
 
 /// An account as sent to create or edit one. On an edit, missing fields keep their value;
@@ -45,7 +45,7 @@ fn secret_field(field: &str, value: &str) -> Result<Secret, ControlError> {
         ));
     }
     // An API key travels as a header: anything but visible ASCII would fail every call.
-    if field == "api_key" && !crate::upstream::header_safe(value) {
+    if field == "api_key" && !crate::config::header_safe(value) {
         return Err(ControlError::invalid(
             field,
             "`api_key` must be visible ASCII characters (no control characters).",

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Control, ControlError};
+use crate::clock::now_ms;
 use crate::endpoints::EndpointCatalog;
 use crate::engine::Engine;
-use crate::store::{endpoints as rows, now_ms};
+use crate::store::endpoints as rows;
 
 /// How soon a changed `catalogue_refresh_seconds` is heeded at most.
 const RECONSIDER: Duration = Duration::from_secs(60);

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
+use crate::clock::now_ms;
 use crate::config::{AccountConfig, Pinned, Settings};
 use crate::engine::Engine;
 use crate::models::ModelCatalog;
@@ -30,7 +31,7 @@ use crate::pool::AccountState;
 use crate::secret::Secret;
 use crate::store::accounts::SyncReport;
 use crate::store::endpoints as endpoint_rows;
-use crate::store::{Store, StoreError, accounts as account_rows, aliases, now_ms, sessions};
+use crate::store::{Store, StoreError, accounts as account_rows, aliases, sessions};
 use crate::store::{settings as setting_rows, tokens as token_rows};
 use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Control, ControlError, apply_aliases, apply_patterns};
+use crate::clock::now_ms;
 use crate::config::{
     self, Choice, Group, KindName, Origin, SETTINGS, Words, is_live_setting, is_setting,
     settings_json,
@@ -11,7 +12,7 @@ use crate::config::{
 use crate::engine::Engine;
 use crate::models::Pattern;
 use crate::models::{ModelCatalog, PASSTHROUGH_PREFIXES};
-use crate::store::{aliases, now_ms, patterns, settings as rows};
+use crate::store::{aliases, patterns, settings as rows};
 
 /// One setting as the admin API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -3,11 +3,11 @@
 use serde::{Deserialize, Deserializer};
 
 use super::{Control, ControlError, Entry, check_name, editable};
+use crate::clock::now_ms;
 use crate::engine::Engine;
 use crate::models::ModelCatalog;
 use crate::secret::Secret;
 use crate::store::accounts::Source;
-use crate::store::now_ms;
 use crate::store::tokens::{self as rows, TokenLimits, TokenRow};
 use crate::tokens::{display_prefix, generate_secret, hash_secret};
 

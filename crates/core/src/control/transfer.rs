@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::accounts::AccountInput;
 use super::settings::{check_alias, check_endpoint};
 use super::{Control, ControlError, apply_accounts, apply_aliases};
+use crate::clock::now_ms;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::secret::Secret;
 use crate::store::accounts::{self as account_rows, Source};
+use crate::store::aliases;
 use crate::store::tokens::{self as token_rows, TokenLimits, TokenRow};
-use crate::store::{aliases, now_ms};
 use crate::tokens::{display_prefix, generate_secret, hash_secret};
 
 pub const FORMAT: &str = "ondemand-proxy-export";

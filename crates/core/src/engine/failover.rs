@@ -3,13 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Attempts, DispatchError, Engine, Hold};
+use super::{DispatchError, Engine, Hold};
 use crate::chat::ChatPlan;
 use crate::config::Settings;
 use crate::pool::{Account, AccountState, Lease, NoPick};
+use crate::record::Attempts;
 use crate::upstream::error::{Blame, UpstreamError};
 
 /// What to do when no account could be picked.
@@ -158,7 +158,7 @@ impl Engine {
                     last: last.map(|(e, _)| e),
                 });
             };
-            let n = attempts.count.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = attempts.begin();
             match attempts.upstream(attempt(account.clone(), session)).await {
                 Ok(value) => {
                     account.record_success();

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use super::{DispatchError, Engine};
 use crate::chat::ChatPlan;
+use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::images::{Images, Kind, Slot, Source, markers_in, sha256_hex};
 use crate::pool::Account;
-use crate::store::{Store, now_ms};
+use crate::store::Store;
 use crate::upstream::auth::Credential;
 use crate::upstream::error::UpstreamError;
 

@@ -34,7 +34,6 @@ pub use problem::{ProblemKind, UpstreamProblem};
 pub use stream::{ChatStream, Finish, StreamEvent, StreamFailure};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -44,12 +43,11 @@ use crate::config::Settings;
 use crate::endpoints::EndpointCatalog;
 use crate::janitor::{Janitor, JanitorQueue, SessionTicket};
 use crate::limits::{Gate, GatePermit, RateLimiter};
-use crate::live::LiveFeed;
 use crate::models::ModelCatalog;
 use crate::pool::{Account, Lease, Pool};
-use crate::record::RequestRecord;
+use crate::record::{Attempts, RequestRecord};
 use crate::sessions::{SessionCache, SessionEntry};
-use crate::store::usage::FailedAttempt;
+use crate::store::live::LiveFeed;
 use crate::tokens::TokenRegistry;
 use crate::tools::ToolCall;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
@@ -142,51 +140,27 @@ pub enum DispatchError {
     },
 }
 
-/// One request's attempts: how many were made, and the trail of those that failed (for
-/// its usage row), kept in its record so a timeout or failure can still report them.
-#[derive(Debug, Default)]
-pub struct Attempts {
-    count: AtomicU32,
-    failed: std::sync::Mutex<Vec<FailedAttempt>>,
-    /// Time spent waiting on the upstream, in microseconds: attempts, and a stream's reads.
-    upstream_us: std::sync::atomic::AtomicU64,
-}
-
-impl Attempts {
-    pub fn count(&self) -> u32 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Awaits `call` (a wait on the upstream), adding the time it took to the upstream's.
-    pub(crate) async fn upstream<T>(&self, call: impl Future<Output = T>) -> T {
-        let began = std::time::Instant::now();
-        let out = call.await;
-        let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.upstream_us.fetch_add(us, Ordering::Relaxed);
-        out
-    }
-
-    /// The time spent waiting on the upstream so far.
-    pub fn upstream_time(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(self.upstream_us.load(Ordering::Relaxed))
-    }
-
-    fn failed(&self, account: &str, error: &UpstreamError) {
-        self.failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(FailedAttempt {
-                account: account.to_owned(),
-                status: error.status(),
-                code: error.code().map(|c| c.chars().take(64).collect()),
-                // The upstream's words are kept short: they are stored with every row.
-                message: error.to_string().chars().take(500).collect(),
-            });
-    }
-
-    /// The failed attempts, in order.
-    pub fn take_failed(&self) -> Vec<FailedAttempt> {
-        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()))
+impl DispatchError {
+    /// Notes on `record` which account the failure ended on, and after how many attempts.
+    pub(crate) fn note_on(&self, record: &mut RequestRecord) {
+        let event = &mut record.event;
+        match self {
+            Self::Rejected { account, .. } | Self::Proxy { account, .. } => {
+                event.account = Some(account.clone());
+                event.attempts = 1;
+            }
+            Self::Exhausted {
+                account, attempts, ..
+            } => {
+                event.account = Some(account.clone());
+                event.attempts = *attempts;
+            }
+            Self::Timeout { attempts } => event.attempts = *attempts,
+            Self::NoAccounts
+            | Self::Unavailable { .. }
+            | Self::BadImage { .. }
+            | Self::ModelRefused { .. } => event.attempts = record.attempts.count(),
+        }
     }
 }
 
@@ -267,6 +241,18 @@ impl Engine {
 
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
+    }
+
+    /// A record for one request of `token`, shown live and counted in `/metrics` as
+    /// `settings` say; `sink` is `None` when usage is not recorded.
+    pub fn record(
+        &self,
+        sink: Option<crate::store::writer::UsageSink>,
+        settings: &Settings,
+        token: Arc<crate::tokens::ClientToken>,
+    ) -> RequestRecord {
+        let telemetry = settings.metrics.then(|| self.telemetry.clone());
+        RequestRecord::new(sink, self.live.clone(), telemetry, token)
     }
 
     /// Sends simulated accounts' calls to the demo upstream at `url` from now on.
@@ -416,7 +402,7 @@ impl Engine {
             }
             Err(error) => {
                 tracing::warn!(model = %plan.model, %error, "chat completion failed");
-                record.dispatch_failed(&error);
+                error.note_on(&mut record);
                 Err(Refusal { error, record })
             }
         }
@@ -503,7 +489,7 @@ impl Engine {
             }
             Err(error) => {
                 tracing::warn!(model = %plan.model, %error, "stream request failed before any content");
-                record.dispatch_failed(&error);
+                error.note_on(&mut record);
                 Err(Refusal { error, record })
             }
         }

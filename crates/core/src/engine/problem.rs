@@ -53,7 +53,7 @@ impl Engine {
             },
             _ => ProblemKind::Route,
         };
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
         let since_ms = problem
             .as_ref()

@@ -15,7 +15,7 @@ impl Engine {
         only: Option<&[String]>,
     ) -> Vec<(String, Result<Vec<crate::endpoints::Endpoint>, String>)> {
         let settings = self.settings();
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let accounts = self.pool.accounts();
         let reads = accounts.iter().filter_map(|account| {
             if !matches!(account.credential, Credential::ApiKey(_)) {

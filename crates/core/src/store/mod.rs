@@ -12,6 +12,7 @@ pub mod aliases;
 pub mod endpoints;
 pub mod images;
 pub mod latency;
+pub mod live;
 pub mod patterns;
 pub mod responses;
 pub mod sessions;
@@ -242,14 +243,6 @@ impl Drop for Reader<'_> {
             self.store.give_back(conn);
         }
     }
-}
-
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::usage::{RefusalSampler, UsageEvent, insert_sampled};
 use super::{StoreError, open};
-use crate::live::LiveFeed;
+use crate::store::live::LiveFeed;
 
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
 /// Events queued beyond this are dropped (and counted), never blocking a request.

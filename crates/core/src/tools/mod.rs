@@ -17,6 +17,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::Value;
 
+use crate::output::Refused;
+
 /// Most tools one request may offer.
 pub const MAX_TOOLS: usize = 128;
 
@@ -107,8 +109,8 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// What the request log keeps of it: the name and the arguments' size.
-    pub fn summary(&self) -> crate::store::usage::CallSummary {
-        crate::store::usage::CallSummary {
+    pub fn summary(&self) -> CallSummary {
+        CallSummary {
             name: self.name.clone(),
             argument_bytes: self.arguments.len() as u64,
         }
@@ -125,18 +127,21 @@ pub fn call_id() -> String {
     format!("call_{suffix}")
 }
 
-/// Why a request's tools were refused: the parameter at fault and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub param: String,
-    pub message: String,
-}
-
 fn refused(param: impl Into<String>, message: impl Into<String>) -> Refused {
     Refused {
         param: param.into(),
         message: message.into(),
     }
+}
+
+/// A call an answer made, as the request log keeps it.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct CallSummary {
+    pub name: String,
+    /// The size of the arguments' JSON.
+    pub argument_bytes: u64,
 }
 
 /// A tool name as OpenAI takes it: 1–64 letters, digits, `_` or `-`.

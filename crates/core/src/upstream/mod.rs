@@ -25,7 +25,6 @@ use self::error::{TimeoutPhase, UpstreamError};
 pub use self::events::{Answer, EventStream};
 pub use self::media::Upload;
 use self::transport::{Lease, Outgoing, Route, Transports};
-use crate::chat::ModelConfigs;
 use crate::config::{ProxyUrl, Settings};
 use crate::usage::Metrics;
 
@@ -56,6 +55,24 @@ fn is_default_configs(c: &&ModelConfigs) -> bool {
     **c == ModelConfigs::default()
 }
 
+/// The upstream's `modelConfigs` object (§3.3); absent fields are not sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelConfigs {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResponseMode {
@@ -70,12 +87,6 @@ pub struct SyncAnswer {
     /// Reasoning, when the answer came as a stream (email/password route variant).
     pub reasoning: String,
     pub metrics: Option<Metrics>,
-}
-
-/// Whether `value` can be sent as an HTTP header value: visible ASCII and spaces only (an API
-/// key or a user agent with anything else would make every upstream call fail).
-pub fn header_safe(value: &str) -> bool {
-    value.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// Describes a transport error by kind and cause chain, without the URL reqwest prints.
@@ -119,11 +130,7 @@ pub use crate::config::SIMULATED_KEY_PREFIX;
 
 /// A new simulated account's key.
 pub fn simulated_key() -> crate::Secret {
-    let random = crate::tokens::generate_secret();
-    let body = random
-        .expose()
-        .trim_start_matches(crate::tokens::SECRET_PREFIX);
-    crate::Secret::new(format!("{SIMULATED_KEY_PREFIX}{body}"))
+    crate::Secret::random(SIMULATED_KEY_PREFIX)
 }
 
 /// Whether an API key is a simulated account's.

@@ -142,7 +142,7 @@ impl UpstreamClient {
             .and_then(Result::ok)
             .unwrap_or_default();
         if (200..300).contains(&status) {
-            probe.endpoints = crate::endpoints::parse(&body, crate::store::now_ms())
+            probe.endpoints = crate::endpoints::parse(&body, crate::clock::now_ms())
                 .ok()
                 .map(|list| list.len());
         } else {

@@ -17,7 +17,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use ondemand_core::engine::UpstreamProblem;
-use ondemand_core::live::Totals;
+use ondemand_core::store::live::Totals;
 use ondemand_core::store::usage::UsageEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -119,7 +119,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / elapsed;
         let health = l.state.summary();
         let tick = Tick {
-            ts: ondemand_core::store::now_ms(),
+            ts: ondemand_core::clock::now_ms(),
             totals: t,
             per_second: Rates {
                 requests: rate(t.requests, before.requests),

@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use ondemand_core::clock::now_ms;
 use ondemand_core::engine::UpstreamProblem;
-use ondemand_core::store::now_ms;
 use ondemand_core::store::usage::{
     self, Bucket, Dimension, Outcome, Overview, RefusalTally, RequestFilter, Share, UsageEvent,
 };

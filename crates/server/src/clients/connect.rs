@@ -32,7 +32,7 @@ impl Known<'_> {
         let token = match token.map(str::trim) {
             None | Some("") => self.default_token.to_owned(),
             Some(token) => {
-                if let Err(refusal) = self.tokens.authorize(token, ondemand_core::store::now_ms()) {
+                if let Err(refusal) = self.tokens.authorize(token, ondemand_core::clock::now_ms()) {
                     let why = match refusal {
                         Refusal::Unknown => "this proxy has no such token".to_owned(),
                         other => other.to_string().trim_end_matches('.').to_owned(),

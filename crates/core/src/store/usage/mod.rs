@@ -11,6 +11,8 @@ pub use write::*;
 
 use rusqlite::{Connection, Transaction, params};
 
+use crate::tools::CallSummary;
+
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 const MINUTE_MS: i64 = 60_000;
@@ -72,16 +74,6 @@ pub struct UsageEvent {
     pub images_cached: u32,
     /// Uploads to the Media API it made, failed ones included.
     pub images_uploaded: u32,
-}
-
-/// A call an answer made, as the request log keeps it.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-pub struct CallSummary {
-    pub name: String,
-    /// The size of the arguments' JSON.
-    pub argument_bytes: u64,
 }
 
 /// One upstream attempt that failed: on which account, and how.

@@ -299,7 +299,7 @@ pub(super) async fn session(
 
 /// The query's body, as the client sends it.
 pub(super) fn query<'a>(endpoint: &'a str, mode: ResponseMode) -> QueryBody<'a> {
-    static CONFIGS: std::sync::OnceLock<crate::chat::ModelConfigs> = std::sync::OnceLock::new();
+    static CONFIGS: std::sync::OnceLock<super::super::ModelConfigs> = std::sync::OnceLock::new();
     QueryBody {
         query: PROBE_QUERY.into(),
         endpoint_id: endpoint,
