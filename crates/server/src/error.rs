@@ -15,6 +15,11 @@ use ondemand_core::openai::{ErrorEnvelope, ErrorObject};
 use ondemand_core::tokens::Refusal;
 use ondemand_core::upstream::error::{Blame, NetworkKind, UpstreamError};
 
+/// The error a response answers with, kept on the response (an extension) so that a dialect
+/// with another envelope renders it again from the typed value, never by reading the body back.
+#[derive(Debug, Clone)]
+pub struct Carried(pub ErrorObject);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -421,8 +426,10 @@ impl From<DispatchError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let carried = Carried(self.error.clone());
         let mut response =
             (self.status, axum::Json(ErrorEnvelope { error: self.error })).into_response();
+        response.extensions_mut().insert(carried);
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

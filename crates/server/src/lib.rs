@@ -11,6 +11,7 @@ pub mod clients;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod desktop;
+mod dialect;
 pub mod doctor;
 pub mod error;
 pub mod extract;
@@ -18,15 +19,12 @@ pub mod fds;
 pub mod glance;
 pub mod launch;
 pub mod logging;
-mod messages;
 mod metrics;
 pub mod preferences;
-mod responses;
 mod stall;
 pub mod supervisor;
 pub mod ui;
 mod unread;
-mod v1;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -311,25 +309,36 @@ pub fn router(state: AppState) -> Router {
     let client_token = || middleware::from_fn_with_state(state.clone(), auth::require_client_token);
     // Anthropic's routes answer in Anthropic's terms, the token check's refusals included.
     let anthropic = Router::new()
-        .route("/messages", axum::routing::post(messages::messages))
+        .route(
+            "/messages",
+            axum::routing::post(dialect::anthropic::messages),
+        )
         .route(
             "/messages/count_tokens",
-            axum::routing::post(messages::count_tokens),
+            axum::routing::post(dialect::anthropic::count_tokens),
         )
         .route_layer(client_token())
-        .layer(middleware::map_response(messages::in_anthropic_terms));
+        .layer(middleware::map_response(
+            dialect::anthropic::in_anthropic_terms,
+        ));
     let v1 = Router::new()
-        .route("/models", get(v1::list_models))
-        .route("/models/{*model}", get(v1::get_model))
+        .route("/models", get(dialect::openai::list_models))
+        .route("/models/{*model}", get(dialect::openai::get_model))
         .route(
             "/chat/completions",
-            axum::routing::post(v1::chat_completions),
+            axum::routing::post(dialect::openai::chat_completions),
         )
-        .route("/completions", axum::routing::post(v1::completions))
-        .route("/responses", axum::routing::post(responses::create))
+        .route(
+            "/completions",
+            axum::routing::post(dialect::completions::completions),
+        )
+        .route(
+            "/responses",
+            axum::routing::post(dialect::responses::create),
+        )
         .route(
             "/responses/{id}",
-            get(responses::retrieve).delete(responses::delete),
+            get(dialect::responses::retrieve).delete(dialect::responses::delete),
         )
         .route_layer(client_token())
         .merge(anthropic)
@@ -343,7 +352,7 @@ pub fn router(state: AppState) -> Router {
         .route("/index.html", get(ui::index))
         .route("/assets/{*path}", get(ui::asset))
         .route("/favicon.svg", get(ui::favicon))
-        .route("/health", get(v1::health))
+        .route("/health", get(dialect::openai::health))
         .merge(metrics::router(state.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)

@@ -518,4 +518,12 @@ async fn counting_tokens_takes_its_turn_under_the_rate_limit() {
     assert_eq!(statuses, [200, 200, 429]);
     let (status, _, _) = post(&h, "/v1/messages", &ask("and now a message")).await;
     assert_eq!(status, 429, "counting and asking share the token's minute");
+    let rows = h.usage().await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.dialect.as_str(), r.status))
+            .collect::<Vec<_>>(),
+        [("messages", 429)],
+        "counting leaves no usage row; the refused message does"
+    );
 }

@@ -9,6 +9,7 @@
 //! their own names. Built-in tools run on OpenAI's side and get a 400 that names them.
 
 pub mod encode;
+pub mod kept;
 
 use std::collections::HashSet;
 
