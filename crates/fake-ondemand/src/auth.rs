@@ -1,15 +1,15 @@
 //! The email/password flow (§2.2): sign-in, refresh, and the JWT check of the client routes.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::Stage;
-use crate::routes::{Fake, Reject, record, scripted_failure, upstream_error};
+use crate::caller::Seen;
+use crate::routes::{Fake, Reject, scripted_failure, upstream_error};
 
 /// The email behind a request's JWT, checking the company header too.
 pub(crate) fn jwt_user(shared: &Shared, headers: &HeaderMap) -> Result<String, Reject> {
@@ -44,13 +44,8 @@ fn issue_tokens(shared: &Shared, email: &str) -> (String, String) {
     (token, refresh)
 }
 
-pub(crate) async fn sign_in(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn sign_in(State(shared): State<Fake>, seen: Seen) -> Response {
+    let headers = &seen.headers;
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -58,10 +53,10 @@ pub(crate) async fn sign_in(
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok());
     let Some((email, password)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
-        record(&shared, &method, &uri, &headers, &body, None);
+        seen.record(&shared, None);
         return upstream_error(401, "unauthenticated", "No Authorization header");
     };
-    record(&shared, &method, &uri, &headers, &body, Some(email));
+    seen.record(&shared, Some(email));
     if let Some(response) = scripted_failure(&shared, email, Stage::SignIn) {
         return response;
     }
@@ -80,20 +75,14 @@ pub(crate) async fn sign_in(
     .into_response()
 }
 
-pub(crate) async fn refresh(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+pub(crate) async fn refresh(State(shared): State<Fake>, seen: Seen) -> Response {
+    let parsed: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
     let rt = parsed["data"]["refreshToken"]
         .as_str()
         .unwrap_or("")
         .to_owned();
     let email = shared.lock().refresh_tokens.get(&rt).cloned();
-    record(&shared, &method, &uri, &headers, &body, email.as_deref());
+    seen.record(&shared, email.as_deref());
     let Some(email) = email else {
         return upstream_error(401, "unauthenticated", "Invalid refresh token");
     };

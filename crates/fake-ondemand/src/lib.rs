@@ -17,6 +17,7 @@
 //!   real service's Cloudflare front does ([`tls`]).
 
 mod auth;
+mod caller;
 mod catalogue;
 pub mod media;
 mod openai;

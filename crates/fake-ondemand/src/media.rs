@@ -14,14 +14,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::routes::{
-    Fake, Reject, admit, api_key, now_rfc3339, record, scripted_failure, upstream_error,
-};
+use crate::caller::{ApiKey, Caller, Seen};
+use crate::routes::{Fake, Reject, now_rfc3339, scripted_failure, upstream_error};
 use crate::{MediaItem, Stage};
 
 /// The image agent (`plugin-…`) and its `agent-…` twin (§1.4).
@@ -145,15 +143,24 @@ pub(crate) async fn upload_raw(State(shared): State<Fake>, request: Request) -> 
         request.uri().clone(),
         request.headers().clone(),
     );
+    // Recorded with a summary of the form for its body (the file's bytes are not kept).
+    let mut seen = Seen {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
     let form = match read_form(request).await {
         Ok(form) => form,
         Err(response) => {
-            record(&shared, &method, &uri, &headers, b"", None);
+            seen.record(&shared, None);
             return response;
         }
     };
-    let summary = serde_json::to_vec(&form.summary()).unwrap_or_default();
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &summary) {
+    seen.body = serde_json::to_vec(&form.summary())
+        .unwrap_or_default()
+        .into();
+    let key = match seen.admit::<ApiKey>(&shared) {
         Ok(key) => key,
         Err(reject) => return reject.into_response(),
     };
@@ -168,16 +175,9 @@ pub(crate) async fn upload_raw(State(shared): State<Fake>, request: Request) -> 
 /// description is of the URL's text).
 pub(crate) async fn upload_url(
     State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller { who: key, seen, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &body) {
-        Ok(key) => key,
-        Err(reject) => return reject.into_response(),
-    };
-    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(value) = serde_json::from_slice::<Value>(&seen.body) else {
         return upstream_error(400, "invalid_request", "body must be JSON");
     };
     let Some(url) = value["url"].as_str().filter(|u| !u.is_empty()) else {
@@ -294,14 +294,8 @@ async fn create(shared: &Fake, key: &str, form: &Form, upload: Upload, name: Str
 pub(crate) async fn delete(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller { who: key, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, b"") {
-        Ok(key) => key,
-        Err(reject) => return reject.into_response(),
-    };
     let mut state = shared.lock();
     match state.media.get_mut(&id) {
         Some(item) if item.owner == key && !item.deleted => {
@@ -313,13 +307,7 @@ pub(crate) async fn delete(
 }
 
 /// The JWT routes answer an API key as recorded (§1).
-pub(crate) async fn client_route(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&shared, &method, &uri, &headers, &body, None);
+pub(crate) async fn client_route(State(shared): State<Fake>, seen: Seen) -> Response {
+    seen.record(&shared, None);
     upstream_error(401, "unauthenticated", "No Authorization header")
 }

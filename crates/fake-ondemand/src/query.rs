@@ -4,46 +4,34 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::routes::{Fake, admit, api_key, scripted_failure, upstream_error};
+use crate::caller::{ApiKey, Caller, Jwt};
+use crate::routes::{Fake, scripted_failure, upstream_error};
 use crate::stream::{self, stream_response};
+use crate::tools;
 use crate::wire::{answer_for, metrics_json, tokens_for};
 use crate::{Behaviour, FakeOptions, Stage};
-use crate::{auth, tools};
 
 pub(crate) async fn query(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller { who: key, seen, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &body) {
-        Ok(who) => who,
-        Err(reject) => return reject.into_response(),
-    };
-    run_query(shared, key, id, &body, false).await
+    run_query(shared, key, id, &seen.body, false).await
 }
 
 pub(crate) async fn client_query(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller {
+        who: email, seen, ..
+    }: Caller<Jwt>,
 ) -> Response {
-    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &body) {
-        Ok(who) => who,
-        Err(reject) => return reject.into_response(),
-    };
-    run_query(shared, email, id, &body, true).await
+    run_query(shared, email, id, &seen.body, true).await
 }
 
 /// The catalogue entry a query may use: active, and not hidden from this credential.

@@ -1,19 +1,18 @@
 //! The fake's HTTP routes: the API-key chat API, the endpoint catalogue, and `/_fake/` control.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
+use crate::caller::{ApiKey, Caller, Jwt, Seen};
 use crate::query::{client_query, query};
-use crate::{Behaviour, FakeOptions, Recorded, Session, Shared, Stage};
+use crate::{Behaviour, FakeOptions, Session, Shared, Stage};
 use crate::{auth, media};
 
 /// The state every handler shares.
@@ -92,14 +91,13 @@ async fn firewall(
     let body = axum::body::to_bytes(body, 1 << 20)
         .await
         .unwrap_or_default();
-    record(
-        &shared,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        &body,
-        None,
-    );
+    let seen = Seen {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    seen.record(&shared, None);
     (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
@@ -143,14 +141,8 @@ fn default_message(code: &str) -> &'static str {
     }
 }
 
-async fn not_found(
-    State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&shared, &method, &uri, &headers, &body, None);
+async fn not_found(State(shared): State<Fake>, seen: Seen) -> Response {
+    seen.record(&shared, None);
     gateway_404(&shared)
 }
 
@@ -170,72 +162,6 @@ pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-pub(crate) fn record(
-    shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    credential: Option<&str>,
-) {
-    let mut state = shared.lock();
-    if !state.options.record {
-        return;
-    }
-    let headers = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect::<HashMap<_, _>>();
-    state.recorded.push(Recorded {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        headers,
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
-        credential: credential.map(str::to_owned),
-    });
-}
-
-/// The API key of a request, if the fake knows it.
-pub(crate) fn api_key(shared: &Shared, headers: &HeaderMap) -> Result<String, Reject> {
-    let key = headers
-        .get("apikey")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim();
-    let state = shared.lock();
-    if !key.is_empty() && (state.options.accept_any_key || state.keys.contains(key)) {
-        Ok(key.to_owned())
-    } else {
-        Err(Reject(401, "unauthenticated", "Invalid API Key"))
-    }
-}
-
-/// Checks a request's credential with `who` and records the request either way.
-pub(crate) fn admit(
-    shared: &Shared,
-    who: fn(&Shared, &HeaderMap) -> Result<String, Reject>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<String, Reject> {
-    let result = who(shared, headers);
-    record(
-        shared,
-        method,
-        uri,
-        headers,
-        body,
-        result.as_ref().ok().map(String::as_str),
-    );
-    result
-}
-
 pub(crate) fn scripted_failure(
     shared: &Shared,
     credential: &str,
@@ -251,33 +177,21 @@ pub(crate) fn scripted_failure(
 
 async fn create_session(
     State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller { who: key, seen, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &body) {
-        Ok(who) => who,
-        Err(reject) => return reject.into_response(),
-    };
-    session_create(&shared, &key, &body)
+    session_create(&shared, &key, &seen.body)
 }
 
 async fn create_client_session(
     State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Caller {
+        who: email, seen, ..
+    }: Caller<Jwt>,
 ) -> Response {
-    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &body) {
-        Ok(who) => who,
-        Err(reject) => return reject.into_response(),
-    };
-    if headers.get("x-user-id").is_none() {
+    if seen.headers.get("x-user-id").is_none() {
         return upstream_error(400, "invalid_request", "x-user-id header is required");
     }
-    session_create(&shared, &email, &body)
+    session_create(&shared, &email, &seen.body)
 }
 
 fn session_create(shared: &Shared, owner: &str, body: &[u8]) -> Response {
@@ -343,15 +257,8 @@ fn owner_id(owner: &str) -> String {
 async fn get_session(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller { who: key, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match api_key(&shared, &headers) {
-        Ok(key) => key,
-        Err(response) => return response.into_response(),
-    };
-    record(&shared, &method, &uri, &headers, &[], Some(&key));
     let state = shared.lock();
     match state.sessions.get(&id) {
         Some(s) if s.owner == key => axum::Json(json!({
@@ -367,28 +274,20 @@ async fn get_session(
 async fn delete_session(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller { who: key, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &[]) {
-        Ok(key) => key,
-        Err(reject) => return reject.into_response(),
-    };
     session_delete(&shared, &key, &id).await
 }
 
 async fn delete_client_session(
     State(shared): State<Fake>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller {
+        who: email,
+        seen: _,
+        ..
+    }: Caller<Jwt>,
 ) -> Response {
-    let email = match admit(&shared, auth::jwt_user, &method, &uri, &headers, &[]) {
-        Ok(who) => who,
-        Err(reject) => return reject.into_response(),
-    };
     session_delete(&shared, &email, &id).await
 }
 
@@ -415,14 +314,8 @@ async fn session_delete(shared: &Shared, owner: &str, id: &str) -> Response {
 /// `GET /config/v1/public/endpoints` (§14.1): the catalogue this key sees.
 async fn endpoints(
     State(shared): State<Fake>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Caller { who: key, .. }: Caller<ApiKey>,
 ) -> Response {
-    let key = match admit(&shared, api_key, &method, &uri, &headers, &[]) {
-        Ok(key) => key,
-        Err(reject) => return reject.into_response(),
-    };
     let options = shared.lock().options.clone();
     if options.no_catalogue_route {
         return gateway_404(&shared);
