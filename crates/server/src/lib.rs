@@ -44,7 +44,7 @@ use ondemand_core::control::Control;
 use ondemand_core::{App, Engine, Secret};
 use tokio::net::TcpListener;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// The application state, built once and shared by every request (cheap to clone).
 #[derive(Clone)]
@@ -395,8 +395,8 @@ fn cors(
 /// A bug must still answer in the OpenAI envelope, not drop the connection.
 fn internal_error(_panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     tracing::error!("a request handler panicked; answered 500");
-    ApiError::internal(
-        "internal_error",
+    ApiError::new(
+        ErrorKind::InternalError,
         "The proxy hit an internal error; it has been logged.",
     )
     .into_response()

@@ -36,9 +36,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let engine = state.engine();
     if !engine.settings().metrics {
         return crate::error::ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            Some("metrics_off"),
+            crate::error::ErrorKind::MetricsOff,
             "Metrics are off: turn on the metrics setting to count them.",
         )
         .into_response();

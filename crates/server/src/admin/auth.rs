@@ -33,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 pub const COOKIE: &str = "odp_admin";
 /// How long a browser session lasts without a new login.
@@ -132,9 +132,7 @@ fn source(request: &Request) -> Option<std::net::IpAddr> {
 
 fn too_many(wait: Duration) -> Response {
     let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "requests",
-        Some("too_many_attempts"),
+        ErrorKind::TooManyAttempts,
         format!(
             "Too many wrong admin passwords from here; try again in {} s.",
             wait.as_secs().max(1)
@@ -243,9 +241,7 @@ const LOGIN_BODY: usize = 16 * 1024;
 
 fn forbidden_host() -> Response {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "invalid_request_error",
-        Some("host_not_allowed"),
+        ErrorKind::HostNotAllowed,
         "The admin API answers only on localhost or an IP address.",
     )
     .into_response()
@@ -315,9 +311,7 @@ pub async fn require_admin(
         // A client token is a mistake, not a guess at the password: refused, not counted.
         Some(presented) if state.engine().tokens.is_client_token(presented) => {
             return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                Some("client_token_not_admin"),
+                ErrorKind::ClientTokenNotAdmin,
                 "That is a client token, for /v1; the admin API takes the admin password.",
             )
             .into_response();
@@ -338,9 +332,7 @@ pub async fn require_admin(
             Some(_) => {
                 if let Some(why) = cross_site(&request, &state.0.allowed_origins) {
                     return ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "invalid_request_error",
-                        Some("cross_site_request"),
+                        ErrorKind::CrossSiteRequest,
                         format!("This change was refused: {why}. Make it from the dashboard."),
                     )
                     .into_response();
@@ -354,9 +346,7 @@ pub async fn require_admin(
         next.run(request).await
     } else {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            Some("admin_auth_required"),
+            ErrorKind::AdminAuthRequired,
             "Sign in with the admin password.",
         )
         .into_response()
@@ -379,9 +369,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     // asking) is refused before it can count as a guess: no page can lock the owner out.
     if let Some(why) = cross_site(&request, &state.0.allowed_origins) {
         return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_request_error",
-            Some("cross_site_request"),
+            ErrorKind::CrossSiteRequest,
             format!("This sign-in was refused: {why}. Sign in from the dashboard."),
         )
         .into_response();
@@ -404,13 +392,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         if ondemand_core::quiet::REFUSALS.first("wrong_admin_password", std::time::Instant::now()) {
             tracing::warn!("failed admin sign-in (more this minute are counted, not logged)");
         }
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            Some("wrong_password"),
-            "Wrong admin password.",
-        )
-        .into_response();
+        return ApiError::new(ErrorKind::WrongPassword, "Wrong admin password.").into_response();
     }
     auth.throttle.succeeded(from);
     let id = auth.open_session(now);

@@ -10,7 +10,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +18,7 @@ use utoipa_axum::routes;
 use super::{Answer, List};
 use crate::AppState;
 use crate::clients::{Agent, AgentChange, AgentStatus, ClientError, Clients, Target, connect};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,9 +83,7 @@ async fn apply(
         ];
         if !confirmer.ask_about("connect", &values).await {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_request_error",
-                Some("declined"),
+                ErrorKind::Declined,
                 "Not confirmed; nothing was changed.".to_owned(),
             ));
         }
@@ -145,23 +142,14 @@ fn origin(state: &AppState) -> Result<String, ApiError> {
 }
 
 fn server_error(message: &str) -> ApiError {
-    ApiError::internal("internal_error", message)
+    ApiError::new(ErrorKind::InternalError, message)
 }
 
 fn failed(error: ClientError) -> ApiError {
-    let (status, code) = match &error {
-        ClientError::NotApplied(_) => (StatusCode::NOT_FOUND, "not_connected"),
-        ClientError::Invalid { .. } | ClientError::TooLarge { .. } => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "config_not_editable")
-        }
-        ClientError::NoHome(_) | ClientError::Io { .. } => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "config_not_written")
-        }
+    let kind = match &error {
+        ClientError::NotApplied(_) => ErrorKind::NotConnected,
+        ClientError::Invalid { .. } | ClientError::TooLarge { .. } => ErrorKind::ConfigNotEditable,
+        ClientError::NoHome(_) | ClientError::Io { .. } => ErrorKind::ConfigNotWritten,
     };
-    ApiError::new(
-        status,
-        "invalid_request_error",
-        Some(code),
-        error.to_string(),
-    )
+    ApiError::new(kind, error.to_string())
 }

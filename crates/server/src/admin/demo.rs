@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::accounts::{AccountView, simulated, view_of};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// The name of the account *Try the demo* adds.
 pub const DEMO_ACCOUNT: &str = "Demo (simulated)";
@@ -34,9 +34,7 @@ pub async fn start(
     }
     if rows.iter().any(|r| !simulated(r)) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "invalid_request_error",
-            Some("demo_beside_real"),
+            ErrorKind::DemoBesideReal,
             "The demo runs only while there is no real account: a simulated account never \
              serves beside a real one."
                 .to_owned(),
@@ -45,9 +43,7 @@ pub async fn start(
     state.simulate().map_err(|error| {
         tracing::warn!(%error, "the simulated upstream could not start");
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("demo_unavailable"),
+            ErrorKind::DemoUnavailable,
             format!("The simulated upstream could not start: {error}"),
         )
     })?;

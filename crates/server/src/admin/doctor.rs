@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use ondemand_core::engine::DoctorRefusal;
 use ondemand_core::upstream::doctor::{Report, Step};
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::JsonBody;
 
 /// What to check.
@@ -69,9 +69,9 @@ pub async fn run(
     JsonBody(ask): JsonBody<DoctorAsk>,
 ) -> Result<Response, ApiError> {
     let Ok(one_at_a_time) = state.doctor_running().try_lock_owned() else {
-        return Err(conflict(
-            "doctor_running",
-            "A checkup is already running.".into(),
+        return Err(ApiError::new(
+            ErrorKind::DoctorRunning,
+            "A checkup is already running.",
         ));
     };
     let name = match ask.account {
@@ -82,11 +82,11 @@ pub async fn run(
     let accounts = engine
         .doctor_accounts(name.as_deref(), ask.force)
         .map_err(|refusal| {
-            let code = match refusal {
-                DoctorRefusal::Resting(_) => "account_resting",
-                DoctorRefusal::NoAccounts | DoctorRefusal::NoSuchAccount(_) => "no_account",
+            let kind = match refusal {
+                DoctorRefusal::Resting(_) => ErrorKind::AccountResting,
+                DoctorRefusal::NoAccounts | DoctorRefusal::NoSuchAccount(_) => ErrorKind::NoAccount,
             };
-            conflict(code, refusal.to_string())
+            ApiError::new(kind, refusal.to_string())
         })?;
     let (lines, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let data_dir = state.data_dir();
@@ -139,15 +139,6 @@ fn ndjson(line: &DoctorLine) -> String {
     let mut text = serde_json::to_string(line).unwrap_or_default();
     text.push('\n');
     text
-}
-
-fn conflict(code: &str, message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "invalid_request_error",
-        Some(code),
-        message,
-    )
 }
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {

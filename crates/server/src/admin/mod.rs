@@ -30,7 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// What a handler answers: its JSON, or an error in the envelope.
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -80,8 +80,8 @@ async fn finish_changes(request: axum::extract::Request, next: middleware::Next)
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%error, "an admin change failed to finish");
-            crate::error::ApiError::internal(
-                "internal_error",
+            crate::error::ApiError::new(
+                ErrorKind::InternalError,
                 "The change could not finish; see the log.",
             )
             .into_response()
@@ -220,5 +220,8 @@ impl Description {
 
 fn store_failed(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "admin query failed");
-    ApiError::internal("store_error", "The database could not answer; see the log.")
+    ApiError::new(
+        ErrorKind::StoreError,
+        "The database could not answer; see the log.",
+    )
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::{Answer, List};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::{JsonBody, Params};
 
 /// Every setting: value, default, source, whether editable, and how to show it.
@@ -174,9 +174,7 @@ pub async fn test_connection(
     let probe = state.engine().probe_connection(name.as_deref()).await;
     probe.map(Json).ok_or_else(|| {
         ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "invalid_request_error",
-            Some("account_not_running"),
+            ErrorKind::AccountNotRunning,
             "That account is not in the pool (disabled, or not loaded yet).",
         )
     })

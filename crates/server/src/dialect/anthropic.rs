@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::pipeline::{Admitted, Answering, Counting};
 use crate::AppState;
-use crate::error::{ApiError, Carried};
+use crate::error::{ApiError, Carried, ErrorKind};
 
 pub async fn messages(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ pub async fn count_tokens(
     match tokio::task::spawn_blocking(move || ondemand_core::usage::count_tokens(&query)).await {
         Ok(tokens) => Ok(Json(json!({"input_tokens": tokens})).into_response()),
         Err(_) => Err(
-            ApiError::internal("internal_error", "The tokens could not be counted.")
+            ApiError::new(ErrorKind::InternalError, "The tokens could not be counted.")
                 .into_response(),
         ),
     }

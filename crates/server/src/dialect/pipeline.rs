@@ -25,7 +25,7 @@ use ondemand_core::responses::ResponsesRequest;
 use ondemand_core::tokens::ClientToken;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::read_json;
 
 /// The bound on a `/v1` request's body, from the settings.
@@ -167,10 +167,11 @@ impl<K: Keeping, T: Asking> FromRequest<AppState> for Admitted<K, T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let Some(token) = request.extensions().get::<Arc<ClientToken>>().cloned() else {
-            return Err(
-                ApiError::internal("internal_error", "The client token was not checked.")
-                    .into_response(),
-            );
+            return Err(ApiError::new(
+                ErrorKind::InternalError,
+                "The client token was not checked.",
+            )
+            .into_response());
         };
         let engine = state.engine();
         let settings = engine.settings();
@@ -294,7 +295,7 @@ fn client_of(headers: &HeaderMap) -> &'static str {
 
 /// Notes the refusal on the request's record (written when it drops) and answers with it.
 fn refuse(record: &mut RequestRecord, error: ApiError) -> Response {
-    record.refused(error.status.as_u16(), error.error.code.clone());
+    record.refused(error.status().as_u16(), error.error.code.clone());
     error.into_response()
 }
 
@@ -378,7 +379,7 @@ impl<E: Encoder> Relay<E> {
                                 // The 200 went out already; the row keeps the real failure.
                                 record.refused(200, error.error.code.clone());
                                 self.phase = Phase::Done;
-                                return Some(self.encoder.refused(error.status.as_u16(), error.error));
+                                return Some(self.encoder.refused(error.status().as_u16(), error.error));
                             }
                         },
                         _ = tick.tick() => return Some(self.encoder.keepalive()),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::pipeline::{Admitted, Answering};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::PathText;
 
 fn not_found(id: &str, param: Option<&str>) -> ApiError {
@@ -34,8 +34,8 @@ fn not_found(id: &str, param: Option<&str>) -> ApiError {
 
 fn store_error(error: StoreError) -> ApiError {
     tracing::error!(%error, "stored responses could not be read or written");
-    ApiError::internal(
-        "store_error",
+    ApiError::new(
+        ErrorKind::StoreError,
         "The database could not read or keep the response; see the log.",
     )
 }
