@@ -379,7 +379,7 @@ fn the_tray_shows_the_state_in_the_chosen_language_and_a_badge() {
             ..Default::default()
         })
         .unwrap();
-    let live = state.engine().live.clone();
+    let live = state.engine().watch.live.clone();
     while live.seq() == 0 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -245,6 +245,8 @@ proptest! {
                 crate::pool::Pool::default(),
                 catalog(),
                 Settings::default(),
+                crate::engine::Watch::default(),
+                None,
             );
             let _ = crate::control::check_import(&doc, &engine);
         }

@@ -24,6 +24,7 @@ pub async fn require_client_token(
     };
     match state
         .engine()
+        .clients
         .tokens
         .authorize(presented, ondemand_core::clock::now_ms())
     {

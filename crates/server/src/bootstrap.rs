@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ondemand_core::config::Config;
 use ondemand_core::control::{Control, ControlError, StartReport};
+use ondemand_core::engine::Watch;
 use ondemand_core::models::ModelCatalog;
 use ondemand_core::pool::Pool;
 use ondemand_core::store::live::LiveFeed;
@@ -255,16 +256,18 @@ pub fn open_with(
             dir: dir(),
             source,
         })?;
+    let watch = Watch::default();
+    let (writer, usage) = usage_writer(data_dir, watch.live.clone())
+        .map_err(|source| StartError::Database { dir: dir(), source })?;
+    let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
     let engine = Engine::new(
         UpstreamClient::new()?,
         Pool::default(),
         ModelCatalog::builtin(),
         config.settings.clone(),
+        watch,
+        Some(store.clone()),
     );
-    let (writer, usage) = usage_writer(data_dir, engine.live.clone())
-        .map_err(|source| StartError::Database { dir: dir(), source })?;
-    let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
-    engine.keep_image_descriptions_in(store.clone());
     let (control, report) = Control::start(
         store.clone(),
         config.pinned.clone(),

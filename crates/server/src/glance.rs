@@ -185,7 +185,7 @@ impl Supervisor {
 /// again only when requests finished since the last read or the day turned.
 async fn requests_today(state: &AppState, addr: SocketAddr, today: &mut Today) -> u64 {
     let now = chrono::Local::now();
-    let key = (now.date_naive(), addr, state.engine().live.seq());
+    let key = (now.date_naive(), addr, state.engine().watch.live.seq());
     if let Some((read_for, count)) = today.0
         && read_for == key
     {

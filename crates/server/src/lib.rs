@@ -240,7 +240,11 @@ impl AppState {
     pub fn summary(&self) -> ProxySummary {
         ProxySummary {
             paused: self.paused(),
-            pool: self.engine().pool.summary(std::time::Instant::now()),
+            pool: self
+                .engine()
+                .routing
+                .pool
+                .summary(std::time::Instant::now()),
             upstream_problem: self.engine().problem().map(|p| p.kind),
         }
     }

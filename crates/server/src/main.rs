@@ -287,7 +287,7 @@ async fn run(args: &ArgMatches) -> anyhow::Result<()> {
         demo,
     );
     announce_admin(opened.state.admin().password(), &opened.admin_origin);
-    let accounts = opened.state.engine().pool.len();
+    let accounts = opened.state.engine().routing.pool.len();
     if accounts == 0 {
         tracing::warn!(
             "no on-demand.io accounts yet: chat requests will fail until one is added (dashboard, config, or --demo)"

@@ -41,9 +41,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         )
         .into_response();
     }
-    let summary = engine.pool.summary(std::time::Instant::now());
+    let summary = engine.routing.pool.summary(std::time::Instant::now());
     let scrape = Scrape {
         accounts: engine
+            .routing
             .pool
             .by_state(std::time::Instant::now())
             .map(|(state, n)| (state.as_str(), n as i64))
@@ -54,7 +55,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     };
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        engine.telemetry.render(&scrape),
+        engine.watch.telemetry.render(&scrape),
     )
         .into_response()
 }

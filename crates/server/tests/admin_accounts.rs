@@ -178,7 +178,7 @@ async fn accounts_crud_with_masked_secrets_and_clear_refusals() {
         404,
         None,
     );
-    assert_eq!(h.state.engine().pool.len(), 1);
+    assert_eq!(h.state.engine().routing.pool.len(), 1);
 }
 
 #[tokio::test]

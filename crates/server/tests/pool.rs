@@ -363,7 +363,7 @@ async fn settings_and_accounts_change_live_without_dropping_requests_in_flight()
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let engine = h.state.engine();
-        engine.pool.update(&[key_account("c")]);
+        engine.routing.pool.update(&[key_account("c")]);
         engine.set_settings(Settings {
             max_retries: 0,
             pool_strategy: Strategy::LeastInFlight,

@@ -248,7 +248,7 @@ async fn the_session_cache_stays_within_its_cap() {
     for i in 0..30 {
         let mut chat = Chat::new();
         chat.say(&h, &format!("conversation {i}"), false).await;
-        assert!(h.state.engine().sessions.len() <= 5);
+        assert!(h.state.engine().sessions.cache.len() <= 5);
     }
 }
 
@@ -260,5 +260,5 @@ async fn stateless_mode_never_reuses() {
         chat.say(&h, turn, false).await;
     }
     assert_eq!(h.fake.requests_to("/sessions").len(), 3);
-    assert!(h.state.engine().sessions.is_empty());
+    assert!(h.state.engine().sessions.cache.is_empty());
 }

@@ -363,6 +363,7 @@ impl Control {
     ) -> Result<std::sync::Arc<crate::pool::Account>, ControlError> {
         let row = self.account(id).await?;
         engine
+            .routing
             .pool
             .accounts()
             .iter()

@@ -212,12 +212,12 @@ impl Control {
         accounts::demo_ended(&report.accounts.demo_ended);
         report.ignored_settings = control.apply_stored_settings(stored, engine);
         report.sessions_restored = stored_sessions.len();
-        engine.sessions.restore(stored_sessions);
-        engine.sessions.journal();
+        engine.sessions.cache.restore(stored_sessions);
+        engine.sessions.cache.journal();
         let conn = control.store.reader_blocking()?;
         let accounts = account_rows::list(&conn)?;
         apply_accounts(engine, &accounts);
-        engine.tokens.load(&token_rows::list(&conn)?);
+        engine.clients.tokens.load(&token_rows::list(&conn)?);
         let (catalog, endpoints) = stored_catalog(&conn)?;
         engine.set_catalog(catalog);
         engine.set_endpoints(endpoints);
@@ -225,6 +225,7 @@ impl Control {
         for row in &accounts {
             if AccountState::parse(&row.state) == Some(AccountState::NeedsAttention)
                 && let Some(account) = engine
+                    .routing
                     .pool
                     .accounts()
                     .iter()
@@ -317,7 +318,7 @@ impl Control {
 
     /// Writes the changes reuse mode made to its sessions since the last call.
     pub async fn persist_sessions(&self, engine: &Engine) -> Result<(), ControlError> {
-        let changes = engine.sessions.drain_journal();
+        let changes = engine.sessions.cache.drain_journal();
         if changes.is_empty() {
             return Ok(());
         }
@@ -337,6 +338,7 @@ impl Control {
         let changed: Vec<(String, StoredState)> = {
             let known = self.states_lock();
             engine
+                .routing
                 .pool
                 .accounts()
                 .iter()
@@ -376,7 +378,7 @@ pub(crate) fn check_import(doc: &ExportDocument, engine: &Engine) -> Result<usiz
 
 fn apply_accounts(engine: &Engine, rows: &[account_rows::AccountRow]) {
     let configs: Vec<AccountConfig> = rows.iter().map(|r| r.config.clone()).collect();
-    engine.pool.update(&configs);
+    engine.routing.pool.update(&configs);
 }
 
 fn apply_aliases(engine: &Engine, rows: &[aliases::AliasRow]) {

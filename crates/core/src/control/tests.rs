@@ -15,6 +15,8 @@ fn engine() -> Engine {
         Pool::default(),
         ModelCatalog::builtin(),
         Settings::default(),
+        crate::engine::Watch::default(),
+        None,
     )
 }
 
@@ -64,6 +66,7 @@ async fn changes_apply_live_and_survive_a_restart() {
     assert_eq!(report.accounts.added, ["cfg"]);
     assert!(
         engine
+            .clients
             .tokens
             .authorize("sk-configured-token-0123456789abcdef", 0)
             .is_ok()
@@ -76,7 +79,7 @@ async fn changes_apply_live_and_survive_a_restart() {
         )
         .await
         .unwrap();
-    assert_eq!(engine.pool.len(), 2);
+    assert_eq!(engine.routing.pool.len(), 2);
     let err = control
         .create_account(&engine, input(json!({"name": "mine", "api_key": "k2"})))
         .await
@@ -93,7 +96,7 @@ async fn changes_apply_live_and_survive_a_restart() {
         .await
         .unwrap();
     assert!(
-        !engine.pool.accounts()[1].enabled,
+        !engine.routing.pool.accounts()[1].enabled,
         "the edit reached the pool"
     );
 
@@ -104,7 +107,11 @@ async fn changes_apply_live_and_survive_a_restart() {
         )
         .await
         .unwrap();
-    let live = engine.tokens.authorize(new.secret.expose(), 0).unwrap();
+    let live = engine
+        .clients
+        .tokens
+        .authorize(new.secret.expose(), 0)
+        .unwrap();
     assert!(live.allows("gpt-4o") && !live.allows("gpt-4.1"));
     control
         .put_alias(&engine, "house", "predefined-house-model", true)
@@ -141,9 +148,15 @@ async fn changes_apply_live_and_survive_a_restart() {
         Default::default(),
         "the same config changes nothing"
     );
-    assert_eq!(engine2.pool.len(), 2);
-    assert!(!engine2.pool.accounts()[1].enabled);
-    assert!(engine2.tokens.authorize(new.secret.expose(), 0).is_ok());
+    assert_eq!(engine2.routing.pool.len(), 2);
+    assert!(!engine2.routing.pool.accounts()[1].enabled);
+    assert!(
+        engine2
+            .clients
+            .tokens
+            .authorize(new.secret.expose(), 0)
+            .is_ok()
+    );
     assert_eq!(
         engine2.catalog().resolve("house"),
         Ok("predefined-house-model")
@@ -201,7 +214,7 @@ async fn export_then_import_elsewhere_moves_everything_and_says_what_it_skipped(
     assert_eq!(report.accounts.added, ["acc"]);
     assert_eq!(report.tokens.replaced, ["t1"]);
     assert_eq!(report.aliases.replaced, ["house"]);
-    assert_eq!(engine_b.pool.len(), 1);
+    assert_eq!(engine_b.routing.pool.len(), 1);
 
     let mut bad = with;
     bad.aliases.push(transfer::ExportedAlias {
@@ -231,7 +244,7 @@ async fn an_account_that_needs_attention_is_stored_and_still_needs_it_after_a_re
     let engine = engine();
     let (control, _) = start(&f, &[key("flaky")], &engine);
     control.persist_account_states(&engine).await.unwrap();
-    let account = engine.pool.accounts()[0].clone();
+    let account = engine.routing.pool.accounts()[0].clone();
     account.mark_needs_attention("401 key revoked", &engine.settings().health);
     control.persist_account_states(&engine).await.unwrap();
     let row = &control.accounts().await.unwrap()[0];
@@ -241,7 +254,7 @@ async fn an_account_that_needs_attention_is_stored_and_still_needs_it_after_a_re
     );
     let engine2 = self::engine();
     let _ = start(&f, &[key("flaky")], &engine2);
-    let status = engine2.pool.accounts()[0].status(std::time::Instant::now());
+    let status = engine2.routing.pool.accounts()[0].status(std::time::Instant::now());
     assert_eq!(
         (status.state.as_str(), status.reason.as_deref()),
         ("needs_attention", Some("401 key revoked"))

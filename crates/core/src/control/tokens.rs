@@ -191,7 +191,7 @@ impl Control {
                     rows::get(tx, id)?.ok_or_else(|| not_found(id))
                 },
                 rows::list,
-                |engine, rows| engine.tokens.load(rows),
+                |engine, rows| engine.clients.tokens.load(rows),
             )
             .await?;
         Ok(NewToken { row, secret })
@@ -227,7 +227,7 @@ impl Control {
                 rows::get(tx, id)?.ok_or_else(|| not_found(id))
             },
             rows::list,
-            |engine, rows| engine.tokens.load(rows),
+            |engine, rows| engine.clients.tokens.load(rows),
         )
         .await
     }
@@ -243,7 +243,7 @@ impl Control {
                 Ok(())
             },
             rows::list,
-            |engine, rows| engine.tokens.load(rows),
+            |engine, rows| engine.clients.tokens.load(rows),
         )
         .await
     }

@@ -447,7 +447,7 @@ impl Control {
             .await?;
         super::accounts::demo_ended(&report.demo_ended);
         apply_accounts(engine, &accounts);
-        engine.tokens.load(&tokens);
+        engine.clients.tokens.load(&tokens);
         apply_aliases(engine, &all_aliases);
         Ok(report)
     }

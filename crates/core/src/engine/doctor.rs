@@ -30,7 +30,7 @@ impl Engine {
         account: Option<&str>,
         force: bool,
     ) -> Result<Vec<Arc<Account>>, DoctorRefusal> {
-        let accounts = self.pool.accounts();
+        let accounts = self.routing.pool.accounts();
         let chosen: Vec<Arc<Account>> = match account {
             Some(name) => vec![
                 accounts
@@ -42,7 +42,7 @@ impl Engine {
             // A simulated account is checked only where the demo upstream runs.
             None => accounts
                 .iter()
-                .filter(|a| a.enabled && (!a.simulated() || self.upstream.simulating()))
+                .filter(|a| a.enabled && (!a.simulated() || self.routing.upstream.simulating()))
                 .cloned()
                 .collect(),
         };
@@ -81,7 +81,12 @@ impl Engine {
                 alias_targets: &targets,
                 media,
             };
-            reports.push(self.upstream.doctor(checkup, &settings, progress).await);
+            reports.push(
+                self.routing
+                    .upstream
+                    .doctor(checkup, &settings, progress)
+                    .await,
+            );
         }
         reports
     }

@@ -108,49 +108,54 @@ impl Engine {
             let serves = |a: &Account| self.serves(a, endpoint, now);
             let (lease, session) = match resume.take() {
                 Some((lease, session)) => (lease, Some(session)),
-                None => match self
-                    .pool
-                    .pick_for(settings.pool_strategy, &tried, now, &serves)
-                {
-                    Ok(lease) => {
-                        self.waited_for_account(settings, waiting.take());
-                        (lease, None)
-                    }
-                    Err(why) => {
-                        let last_error = last.as_ref().map(|(e, _)| e.clone());
-                        let recheck = settings.health.recheck_base;
-                        let next = when_none(why, now, wait_until, recheck, endpoint, last_error);
-                        if !matches!(next, WhenNone::Wait(_)) {
+                None => {
+                    match self
+                        .routing
+                        .pool
+                        .pick_for(settings.pool_strategy, &tried, now, &serves)
+                    {
+                        Ok(lease) => {
                             self.waited_for_account(settings, waiting.take());
+                            (lease, None)
                         }
-                        match next {
-                            WhenNone::Wait(at) => {
-                                waiting.get_or_insert(now);
-                                tokio::time::sleep_until(at.into()).await;
-                                continue;
+                        Err(why) => {
+                            let last_error = last.as_ref().map(|(e, _)| e.clone());
+                            let recheck = settings.health.recheck_base;
+                            let next =
+                                when_none(why, now, wait_until, recheck, endpoint, last_error);
+                            if !matches!(next, WhenNone::Wait(_)) {
+                                self.waited_for_account(settings, waiting.take());
                             }
-                            WhenNone::Stop(Some(error)) => return Err(error),
-                            WhenNone::Stop(None) => break,
+                            match next {
+                                WhenNone::Wait(at) => {
+                                    waiting.get_or_insert(now);
+                                    tokio::time::sleep_until(at.into()).await;
+                                    continue;
+                                }
+                                WhenNone::Stop(Some(error)) => return Err(error),
+                                WhenNone::Stop(None) => break,
+                            }
                         }
                     }
-                },
+                }
             };
             let account = lease.account().clone();
             if let Some((error, _)) = &last
                 && settings.metrics
             {
-                self.telemetry.failed_over(error.blame().as_str());
+                self.watch.telemetry.failed_over(error.blame().as_str());
             }
             if tried.contains(&account.name) && !settings.retry_delay.is_zero() {
                 tokio::time::sleep(settings.retry_delay).await;
             }
             let Ok(permit) = self
+                .routing
                 .gate
                 .acquire(settings.max_concurrent_upstream, wait_until.into())
                 .await
             else {
                 tracing::warn!(
-                    in_flight = self.gate.in_flight(),
+                    in_flight = self.routing.gate.in_flight(),
                     "the upstream concurrency cap stayed full"
                 );
                 return Err(DispatchError::Unavailable {
@@ -210,7 +215,7 @@ impl Engine {
                         AfterFailure::OtherAccount => {}
                         AfterFailure::OtherWay => {
                             self.set_problem(&error);
-                            let accounts = self.pool.accounts();
+                            let accounts = self.routing.pool.accounts();
                             let same_way = |a: &Account| a.same_way(&account);
                             if accounts
                                 .iter()
@@ -251,7 +256,7 @@ impl Engine {
         if let Some(since) = since
             && settings.metrics
         {
-            self.telemetry.pool_waited(since.elapsed());
+            self.watch.telemetry.pool_waited(since.elapsed());
         }
     }
 

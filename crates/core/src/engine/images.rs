@@ -13,7 +13,6 @@ use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::images::{Images, Kind, Slot, Source, markers_in, sha256_hex};
 use crate::pool::Account;
-use crate::store::Store;
 use crate::upstream::auth::Credential;
 use crate::upstream::error::UpstreamError;
 
@@ -23,11 +22,6 @@ const UPLOADS_REST: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;
 
 impl Engine {
-    /// Keeps image descriptions in `store` from now on (without it, nothing is cached).
-    pub fn keep_image_descriptions_in(&self, store: Arc<Store>) {
-        let _ = self.image_store.set(store);
-    }
-
     /// Fetches the images given by URL and looks them all up in the cache (one read). A URL
     /// that cannot be fetched, or whose bytes are not PNG or JPEG, refuses the request (400).
     pub(super) async fn prepare_images(
@@ -49,6 +43,7 @@ impl Engine {
                 Source::Bytes(bytes, kind) => (bytes.clone(), *kind),
                 Source::Url(url) => {
                     let (bytes, kind) = self
+                        .images
                         .fetcher
                         .fetch(
                             url,
@@ -90,7 +85,7 @@ impl Engine {
         hashes: Vec<String>,
         settings: &Settings,
     ) -> HashMap<String, String> {
-        let Some(store) = self.image_store.get().filter(|_| !hashes.is_empty()) else {
+        let Some(store) = self.images.store.as_ref().filter(|_| !hashes.is_empty()) else {
             return HashMap::new();
         };
         let (now, ttl) = (now_ms(), i64::from(settings.image_cache_days) * DAY_MS);
@@ -106,12 +101,7 @@ impl Engine {
     /// Marks cached descriptions as used, in the background: the request does not wait on
     /// a write that only orders the cache's evictions.
     fn touch_descriptions(&self, hashes: Vec<String>) {
-        let Some(store) = self
-            .image_store
-            .get()
-            .filter(|_| !hashes.is_empty())
-            .cloned()
-        else {
+        let Some(store) = self.images.store.clone().filter(|_| !hashes.is_empty()) else {
             return;
         };
         let now = now_ms();
@@ -131,7 +121,7 @@ impl Engine {
     /// Keeps a new description before the answer goes out (awaited, unlike the touch: the
     /// client's next turn resends the image and must find it).
     async fn remember_description(&self, hash: &str, description: &str, settings: &Settings) {
-        let Some(store) = self.image_store.get() else {
+        let Some(store) = self.images.store.as_ref() else {
             return;
         };
         let (hash, description, now) = (hash.to_owned(), description.to_owned(), now_ms());
@@ -194,6 +184,7 @@ impl Engine {
             let started = Instant::now();
             images.uploading();
             let upload = self
+                .routing
                 .upstream
                 .upload_image(
                     account.caller(),
@@ -214,7 +205,7 @@ impl Engine {
             if let Some(id) = upload.media_id.as_deref().filter(|id| safe_id(id))
                 && settings.delete_sessions
             {
-                self.janitor.uploaded(&account.name, id);
+                self.sessions.janitor.uploaded(&account.name, id);
             }
             if upload.description.is_empty() {
                 return Err(UpstreamError::NoDescription {

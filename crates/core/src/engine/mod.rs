@@ -23,6 +23,7 @@
 mod doctor;
 mod failover;
 mod images;
+mod parts;
 mod problem;
 mod session;
 mod shape;
@@ -30,6 +31,8 @@ mod stream;
 mod upkeep;
 
 pub use doctor::DoctorRefusal;
+use parts::ImageDesk;
+pub use parts::{Clients, Routing, Sessions, Watch};
 pub use problem::{ProblemKind, UpstreamProblem};
 pub use stream::{ChatStream, Finish, StreamEvent, StreamFailure};
 
@@ -41,14 +44,12 @@ use arc_swap::ArcSwap;
 use crate::chat::ChatPlan;
 use crate::config::Settings;
 use crate::endpoints::EndpointCatalog;
-use crate::janitor::{Janitor, JanitorQueue, SessionTicket};
-use crate::limits::{Gate, GatePermit, RateLimiter};
+use crate::janitor::SessionTicket;
+use crate::limits::GatePermit;
 use crate::models::ModelCatalog;
 use crate::pool::{Account, Lease, Pool};
 use crate::record::{Attempts, RequestRecord};
-use crate::sessions::{SessionCache, SessionEntry};
-use crate::store::live::LiveFeed;
-use crate::tokens::TokenRegistry;
+use crate::sessions::SessionEntry;
 use crate::tools::ToolCall;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
 use crate::upstream::{ResponseMode, SyncAnswer, UpstreamClient};
@@ -57,41 +58,18 @@ use crate::usage::TokenUsage;
 /// The domain core shared by the server and the desktop shell.
 #[derive(Debug)]
 pub struct Engine {
-    upstream: UpstreamClient,
-    /// The on-demand.io accounts requests are spread over.
-    pub pool: Pool,
-    /// Live model aliases; swapped whole when edited.
-    catalog: ArcSwap<ModelCatalog>,
-    /// The live endpoint catalogue (§14.1); swapped whole after each read.
-    endpoints: ArcSwap<EndpointCatalog>,
-    /// A problem every account meets alike (the upstream's firewall refuses this machine, the
-    /// base URL is wrong), until a request succeeds again.
-    problem: std::sync::Mutex<Option<UpstreamProblem>>,
-    /// Deletes finished upstream sessions in the background.
-    janitor: Janitor,
-    /// The janitor's queue, until [`Engine::run_janitor`] takes it.
-    janitor_queue: std::sync::Mutex<Option<JanitorQueue>>,
-    /// Wakes the catalogue task to read the accounts in `catalogue_due`.
-    catalogue_wake: tokio::sync::Notify,
-    catalogue_due: std::sync::Mutex<Vec<String>>,
     /// Live settings; each request reads one consistent snapshot.
     settings: ArcSwap<Settings>,
-    /// The cap on upstream requests in flight over all accounts.
-    gate: Arc<Gate>,
-    /// Requests per minute per client token.
-    pub rate_limiter: RateLimiter,
-    /// Reuse mode: which upstream session holds which conversation.
-    pub sessions: SessionCache,
-    /// The client tokens allowed on `/v1/*`, with their limits.
-    pub tokens: TokenRegistry,
-    /// Finished requests and running totals, for the live dashboard.
-    pub live: Arc<LiveFeed>,
-    /// What `/metrics` shows: requests, timings, pool waits and failovers.
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
-    /// Fetches images given by URL (never from a private address).
-    fetcher: crate::images::fetch::Fetcher,
-    /// Where image descriptions are kept ([`Engine::keep_image_descriptions_in`]).
-    image_store: std::sync::OnceLock<Arc<crate::store::Store>>,
+    /// Where requests go: the client, the accounts, the catalogues, the cap.
+    pub routing: Routing,
+    /// Upstream sessions: reuse mode's cache and the janitor.
+    pub sessions: Sessions,
+    /// Images given by URL, and their descriptions kept.
+    images: ImageDesk,
+    /// Who may ask on `/v1/*`, and how often.
+    pub clients: Clients,
+    /// The live dashboard's feed and `/metrics`.
+    pub watch: Watch,
 }
 
 /// Why no answer could be had.
@@ -210,32 +188,26 @@ pub struct Refusal {
 }
 
 impl Engine {
+    /// An engine over `pool` through `upstream`, shown to `watch`; image descriptions are
+    /// kept in `image_store` (without one, nothing is cached).
     pub fn new(
         upstream: UpstreamClient,
         pool: Pool,
         catalog: ModelCatalog,
         settings: Settings,
+        watch: Watch,
+        image_store: Option<Arc<crate::store::Store>>,
     ) -> Self {
-        let (janitor, janitor_queue) = Janitor::new();
         Self {
-            upstream,
-            pool,
-            catalog: ArcSwap::from_pointee(catalog),
-            endpoints: ArcSwap::default(),
-            problem: std::sync::Mutex::default(),
-            janitor,
-            janitor_queue: std::sync::Mutex::new(Some(janitor_queue)),
-            catalogue_wake: tokio::sync::Notify::new(),
-            catalogue_due: std::sync::Mutex::default(),
             settings: ArcSwap::from_pointee(settings),
-            gate: Arc::new(Gate::default()),
-            rate_limiter: RateLimiter::default(),
-            sessions: SessionCache::default(),
-            tokens: TokenRegistry::default(),
-            live: Arc::default(),
-            telemetry: Arc::default(),
-            fetcher: crate::images::fetch::Fetcher::default(),
-            image_store: std::sync::OnceLock::new(),
+            routing: Routing::new(upstream, pool, catalog),
+            sessions: Sessions::default(),
+            images: ImageDesk {
+                fetcher: crate::images::fetch::Fetcher::default(),
+                store: image_store,
+            },
+            clients: Clients::default(),
+            watch,
         }
     }
 
@@ -251,51 +223,51 @@ impl Engine {
         settings: &Settings,
         token: Arc<crate::tokens::ClientToken>,
     ) -> RequestRecord {
-        let telemetry = settings.metrics.then(|| self.telemetry.clone());
-        RequestRecord::new(sink, self.live.clone(), telemetry, token)
+        let telemetry = settings.metrics.then(|| self.watch.telemetry.clone());
+        RequestRecord::new(sink, self.watch.live.clone(), telemetry, token)
     }
 
     /// Sends simulated accounts' calls to the demo upstream at `url` from now on.
     pub fn simulate_at(&self, url: String) {
-        self.upstream.simulate_at(url);
+        self.routing.upstream.simulate_at(url);
     }
 
     /// Whether any account is simulated (its key says so).
     pub fn has_simulated_accounts(&self) -> bool {
-        self.pool.accounts().iter().any(|a| a.simulated())
+        self.routing.pool.accounts().iter().any(|a| a.simulated())
     }
 
     pub fn set_settings(&self, settings: Settings) {
         self.settings.store(Arc::new(settings));
-        self.upstream.settings_changed();
+        self.routing.upstream.settings_changed();
     }
 
     pub fn catalog(&self) -> Arc<ModelCatalog> {
-        self.catalog.load_full()
+        self.routing.catalog.load_full()
     }
 
     pub fn set_catalog(&self, catalog: ModelCatalog) {
-        self.catalog.store(Arc::new(catalog));
+        self.routing.catalog.store(Arc::new(catalog));
     }
 
     /// The live endpoint catalogue (empty until a read succeeds).
     pub fn endpoints(&self) -> Arc<EndpointCatalog> {
-        self.endpoints.load_full()
+        self.routing.endpoints.load_full()
     }
 
     pub fn set_endpoints(&self, endpoints: EndpointCatalog) {
-        self.endpoints.store(Arc::new(endpoints));
+        self.routing.endpoints.store(Arc::new(endpoints));
     }
 
     /// What the session janitor has done.
     pub fn janitor_stats(&self) -> crate::janitor::JanitorStats {
-        self.janitor.stats()
+        self.sessions.janitor.stats()
     }
 
     /// A ticket for a session this account opened: deleted when dropped, if cleanup is on.
     fn ticket(&self, settings: &Settings, account: &str, session_id: &str) -> SessionTicket {
         if settings.delete_sessions {
-            self.janitor.ticket(account, session_id)
+            self.sessions.janitor.ticket(account, session_id)
         } else {
             SessionTicket::none()
         }
@@ -305,7 +277,9 @@ impl Engine {
     fn sessions_left(&self, left: Vec<SessionEntry>) {
         if self.settings().delete_sessions {
             for entry in left {
-                self.janitor.finished(&entry.account, &entry.session_id);
+                self.sessions
+                    .janitor
+                    .finished(&entry.account, &entry.session_id);
             }
         }
     }
@@ -424,10 +398,12 @@ impl Engine {
     ) -> Option<(SyncAnswer, TokenUsage)> {
         let body = Self::query_body(plan, correction, ResponseMode::Sync);
         let second = attempts
-            .upstream(
-                self.upstream
-                    .query_sync(account.caller(), settings, session_id, &body),
-            )
+            .upstream(self.routing.upstream.query_sync(
+                account.caller(),
+                settings,
+                session_id,
+                &body,
+            ))
             .await;
         match second {
             Ok(second) => {

@@ -37,7 +37,8 @@ pub struct UpstreamProblem {
 impl Engine {
     /// The proxy-wide upstream problem, if one stands.
     pub fn problem(&self) -> Option<UpstreamProblem> {
-        self.problem
+        self.routing
+            .problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -54,7 +55,11 @@ impl Engine {
             _ => ProblemKind::Route,
         };
         let now = crate::clock::now_ms();
-        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        let mut problem = self
+            .routing
+            .problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let since_ms = problem
             .as_ref()
             .filter(|p| p.kind == kind)
@@ -71,7 +76,11 @@ impl Engine {
     }
 
     pub(super) fn clear_problem(&self) {
-        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        let mut problem = self
+            .routing
+            .problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if problem.take().is_some() {
             tracing::info!("on-demand.io answers again; the proxy-wide problem is over");
         }
@@ -82,10 +91,15 @@ impl Engine {
     pub async fn probe_connection(&self, name: Option<&str>) -> Option<Probe> {
         let settings = self.settings();
         let Some(name) = name else {
-            return Some(self.upstream.probe(None, &settings).await);
+            return Some(self.routing.upstream.probe(None, &settings).await);
         };
-        let accounts = self.pool.accounts();
+        let accounts = self.routing.pool.accounts();
         let account = accounts.iter().find(|a| a.name == name)?;
-        Some(self.upstream.probe(Some(account.caller()), &settings).await)
+        Some(
+            self.routing
+                .upstream
+                .probe(Some(account.caller()), &settings)
+                .await,
+        )
     }
 }

@@ -20,13 +20,14 @@ impl Engine {
     pub(super) fn resume(&self, plan: &ChatPlan, settings: &Settings) -> Option<(Lease, String)> {
         let key = plan.conversation.as_ref()?.resume_key.as_ref()?;
         let now = Instant::now();
-        let entry = self.sessions.take_any(key)?;
+        let entry = self.sessions.cache.take_any(key)?;
         if now.saturating_duration_since(entry.last_used) > settings.session_timeout {
             self.sessions_left(vec![entry]);
             return None;
         }
         let serves = |a: &Account| self.serves(a, &plan.endpoint_id, now);
         match self
+            .routing
             .pool
             .pick_named(&entry.account, now)
             .filter(|l| serves(l.account()))
@@ -44,7 +45,11 @@ impl Engine {
     /// the account, and the account was not refused it.
     pub(super) fn serves(&self, account: &Account, endpoint_id: &str, now: Instant) -> bool {
         !account.model_blocked(endpoint_id, now)
-            && self.endpoints.load().visible_to(endpoint_id, &account.name)
+            && self
+                .routing
+                .endpoints
+                .load()
+                .visible_to(endpoint_id, &account.name)
     }
 
     /// Reuse mode: remembers which session now holds the conversation including `answer`
@@ -66,7 +71,7 @@ impl Engine {
             account: account.name.clone(),
             last_used: Instant::now(),
         };
-        let left = self.sessions.put(
+        let left = self.sessions.cache.put(
             conversation.history.key_after(answer),
             entry,
             settings.session_cache_size,
@@ -113,7 +118,12 @@ impl Engine {
             settings,
             resume,
             ResponseMode::Sync,
-            |id, body| async move { self.upstream.query_sync(caller, settings, &id, &body).await },
+            |id, body| async move {
+                self.routing
+                    .upstream
+                    .query_sync(caller, settings, &id, &body)
+                    .await
+            },
         )
         .await
     }
@@ -134,7 +144,8 @@ impl Engine {
                 resume,
                 ResponseMode::Stream,
                 |id, body| async move {
-                    self.upstream
+                    self.routing
+                        .upstream
                         .query_stream(caller, settings, &id, &body)
                         .await
                 },
@@ -183,6 +194,7 @@ impl Engine {
         let text = Self::query_for(plan, false);
         self.may_describe(account, plan, text)?;
         let id = self
+            .routing
             .upstream
             .create_session(account.caller(), settings, &plan.external_user_id)
             .await?;

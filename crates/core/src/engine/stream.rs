@@ -270,10 +270,11 @@ impl ChatStream {
         let settings = self.engine.settings();
         let body = Engine::query_body(&self.plan, correction, ResponseMode::Stream);
         let caller = self.hold.account().caller();
-        let open = self
-            .engine
-            .upstream
-            .query_stream(caller, &settings, &self.session.id, &body);
+        let open =
+            self.engine
+                .routing
+                .upstream
+                .query_stream(caller, &settings, &self.session.id, &body);
         match self.record.attempts.upstream(open).await {
             Ok(stream) => {
                 self.rest = stream;

@@ -16,7 +16,7 @@ impl Engine {
     ) -> Vec<(String, Result<Vec<crate::endpoints::Endpoint>, String>)> {
         let settings = self.settings();
         let now = crate::clock::now_ms();
-        let accounts = self.pool.accounts();
+        let accounts = self.routing.pool.accounts();
         let reads = accounts.iter().filter_map(|account| {
             if !matches!(account.credential, Credential::ApiKey(_)) {
                 return None;
@@ -27,6 +27,7 @@ impl Engine {
             let settings = settings.clone();
             Some(async move {
                 let read = self
+                    .routing
                     .upstream
                     .list_endpoints(account.caller(), &settings, now)
                     .await
@@ -39,7 +40,8 @@ impl Engine {
 
     /// The names of the accounts that can read the catalogue (API-key accounts).
     pub fn catalogue_accounts(&self) -> Vec<String> {
-        self.pool
+        self.routing
+            .pool
             .accounts()
             .iter()
             .filter(|a| matches!(a.credential, Credential::ApiKey(_)))
@@ -50,24 +52,32 @@ impl Engine {
     /// Asks the catalogue task to read these accounts' catalogues soon (an account was
     /// added, or its key changed).
     pub fn wake_catalogue(&self, accounts: &[String]) {
-        self.catalogue_due
+        self.routing
+            .catalogue_due
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(accounts.iter().cloned());
-        self.catalogue_wake.notify_one();
+        self.routing.catalogue_wake.notify_one();
     }
 
     /// Waits for [`Engine::wake_catalogue`] and returns the accounts it named (none when two
     /// wakes were taken at once).
     pub async fn catalogue_woken(&self) -> Vec<String> {
-        self.catalogue_wake.notified().await;
-        std::mem::take(&mut *self.catalogue_due.lock().unwrap_or_else(|e| e.into_inner()))
+        self.routing.catalogue_wake.notified().await;
+        std::mem::take(
+            &mut *self
+                .routing
+                .catalogue_due
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// Deletes finished upstream sessions (queued by their tickets) until `stop` resolves.
     /// Runs once: a second call returns at once.
     pub async fn run_janitor(&self, stop: impl Future<Output = ()>) {
         let queue = self
+            .sessions
             .janitor_queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -80,6 +90,7 @@ impl Engine {
             // `delete_sessions` was turned off is still deleted (and counted as such).
             let settings = self.settings();
             let account = self
+                .routing
                 .pool
                 .accounts()
                 .iter()
@@ -88,12 +99,14 @@ impl Engine {
                 .ok_or_else(|| format!("account {} is gone", job.account))?;
             let deleted = match job.what {
                 crate::janitor::Leftover::Session => {
-                    self.upstream
+                    self.routing
+                        .upstream
                         .delete_session(account.caller(), &settings, &job.id)
                         .await
                 }
                 crate::janitor::Leftover::Media => {
-                    self.upstream
+                    self.routing
+                        .upstream
                         .delete_media(account.caller(), &settings, &job.id)
                         .await
                 }
@@ -115,11 +128,12 @@ impl Engine {
                 () = &mut stop => return,
                 () = tokio::time::sleep(tick) => {}
             }
-            for account in self.pool.accounts().iter() {
+            for account in self.routing.pool.accounts().iter() {
                 if !account.enabled || !account.recheck_due(Instant::now()) {
                     continue;
                 }
                 match self
+                    .routing
                     .upstream
                     .create_session(account.caller(), &settings, "ondemand-proxy-recheck")
                     .await

@@ -103,7 +103,7 @@ pub(super) fn simulated(row: &AccountRow) -> bool {
 }
 
 pub(super) fn view_of(state: &AppState, row: &AccountRow) -> AccountView {
-    let accounts = state.engine().pool.accounts();
+    let accounts = state.engine().routing.pool.accounts();
     let live = accounts.iter().find(|a| a.name == row.config.name());
     account_view(row, live.map(AsRef::as_ref), Instant::now())
 }

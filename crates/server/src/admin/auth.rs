@@ -309,7 +309,7 @@ pub async fn require_admin(
         // uses it keeps working while someone guesses at the password.
         Some(presented) if auth.app_key.matches(presented) => true,
         // A client token is a mistake, not a guess at the password: refused, not counted.
-        Some(presented) if state.engine().tokens.is_client_token(presented) => {
+        Some(presented) if state.engine().clients.tokens.is_client_token(presented) => {
             return ApiError::new(
                 ErrorKind::ClientTokenNotAdmin,
                 "That is a client token, for /v1; the admin API takes the admin password.",

@@ -98,7 +98,7 @@ struct Listener {
 fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event, Infallible>> {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let update = state.engine().live.since(u64::MAX, 0);
+    let update = state.engine().watch.live.since(u64::MAX, 0);
     let listener = Listener {
         seq: update.seq,
         last: (update.totals, Instant::now()),
@@ -112,7 +112,7 @@ fn updates(state: AppState, every: Duration) -> impl Stream<Item = Result<Event,
         }
         l.interval.tick().await;
         let engine = l.state.engine();
-        let update = engine.live.since(l.seq, MAX_EVENTS);
+        let update = engine.watch.live.since(l.seq, MAX_EVENTS);
         let now = Instant::now();
         let elapsed = now.duration_since(l.last.1).as_secs_f64().max(0.001);
         let (before, t) = (l.last.0, update.totals);

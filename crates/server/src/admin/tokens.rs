@@ -46,7 +46,7 @@ pub struct NewToken {
 }
 
 fn token_view(state: &AppState, row: TokenRow) -> TokenView {
-    let live = state.engine().tokens.by_id(row.id);
+    let live = state.engine().clients.tokens.by_id(row.id);
     let used = |stored: u64, live: Option<u64>| live.unwrap_or(0).max(stored);
     TokenView {
         id: row.id,

@@ -62,7 +62,7 @@ pub fn target(
     let engine = state.engine();
     let known = Known {
         default_token: state.client_token().expose(),
-        tokens: &engine.tokens,
+        tokens: &engine.clients.tokens,
         catalog: &engine.catalog(),
         live: &engine.endpoints(),
     };

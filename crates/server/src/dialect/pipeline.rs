@@ -176,13 +176,15 @@ impl<K: Keeping, T: Asking> FromRequest<AppState> for Admitted<K, T> {
         let engine = state.engine();
         let settings = engine.settings();
         let mut keeping = K::open(state, &token, request.headers(), T::DIALECT);
-        if let Err(e) = keeping.reserve(&settings, engine.tokens.len() > 1) {
+        if let Err(e) = keeping.reserve(&settings, engine.clients.tokens.len() > 1) {
             return Err(keeping.refuse(e));
         }
         let rpm = token.limits.rpm.unwrap_or(settings.rate_limit);
-        if let Err(wait) = engine
-            .rate_limiter
-            .check(&token.name, rpm, std::time::Instant::now())
+        if let Err(wait) =
+            engine
+                .clients
+                .rate_limiter
+                .check(&token.name, rpm, std::time::Instant::now())
         {
             return Err(keeping.refuse(ApiError::rate_limited(rpm, wait)));
         }

@@ -330,6 +330,7 @@ impl Harness {
         let now = std::time::Instant::now();
         self.state
             .engine()
+            .routing
             .pool
             .accounts()
             .iter()
