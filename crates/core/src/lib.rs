@@ -16,7 +16,7 @@
 //!    and the alias table over it, images, and a conversation rendered as one query.
 //! 4. upstream: [`upstream`], [`health`], [`pool`]: the on-demand.io client, each account's
 //!    health, and the pool that chooses among them.
-//! 5. store: [`store`], [`tokens`], [`sessions`], [`telemetry`]: the SQLite database and its
+//! 5. store: [`store`], [`client_tokens`], [`sessions`], [`telemetry`]: the SQLite database and its
 //!    live feed, client tokens and their limits, upstream sessions kept for reuse, `/metrics`.
 //! 6. planning: [`chat`]: a validated request planned as one upstream query.
 //! 7. engine: [`record`], [`janitor`], [`engine`]: one request's record and usage row, the
@@ -31,6 +31,7 @@
 pub mod anthropic;
 pub mod app;
 pub mod chat;
+pub mod client_tokens;
 pub mod clock;
 pub mod completions;
 pub mod config;
@@ -56,7 +57,6 @@ pub mod sessions;
 pub mod stops;
 pub mod store;
 pub mod telemetry;
-pub mod tokens;
 pub mod tools;
 pub mod upstream;
 pub mod usage;

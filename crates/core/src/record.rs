@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use crate::client_tokens::ClientToken;
 use crate::store::live::LiveFeed;
 use crate::store::usage::FailedAttempt;
 use crate::store::usage::UsageEvent;
 use crate::store::writer::UsageSink;
 use crate::telemetry::Telemetry;
-use crate::tokens::ClientToken;
 use crate::upstream::error::UpstreamError;
 use crate::usage::TokenUsage;
 
@@ -60,7 +60,7 @@ impl RequestRecord {
         &mut self,
         upstream_cap: u32,
         shared: bool,
-    ) -> Result<(), crate::tokens::Refusal> {
+    ) -> Result<(), crate::client_tokens::Refusal> {
         self.entered = self.token.enter(upstream_cap, shared)?;
         self.reserved = self.token.reserve()?;
         Ok(())
@@ -69,7 +69,7 @@ impl RequestRecord {
     /// Admits the planned request against its token's token quota: the tokens of the
     /// `query` it sends upstream are reserved, or a prompt larger than what is left is
     /// refused. Settled when the record is dropped. Counts nothing for a token without one.
-    pub fn reserve_tokens(&mut self, query: &str) -> Result<(), crate::tokens::Refusal> {
+    pub fn reserve_tokens(&mut self, query: &str) -> Result<(), crate::client_tokens::Refusal> {
         if self.token.limits.quota_tokens.is_some() {
             let prompt = crate::usage::count_tokens(query);
             self.reserved_tokens += self.token.reserve_tokens(prompt)?;

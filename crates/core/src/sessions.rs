@@ -206,7 +206,7 @@ impl HistoryHash {
 
     /// The key for the history pushed so far.
     pub fn key(&self) -> String {
-        crate::tokens::to_hex(&self.0.clone().finalize())
+        crate::client_tokens::to_hex(&self.0.clone().finalize())
     }
 
     /// The key the next request will present: this history plus the assistant's `answer`.

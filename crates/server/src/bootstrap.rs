@@ -54,7 +54,7 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// A new random client token (`sk-odp-` and 40 alphanumerics).
 pub fn generate_token() -> Secret {
-    ondemand_core::tokens::generate_secret()
+    ondemand_core::client_tokens::generate_secret()
 }
 
 /// Where a stored secret (client token, admin password) came from, so start-up can say so

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
+use crate::client_tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
 use crate::clock::now_ms;
 use crate::config::{AccountConfig, Pinned, Settings};
 use crate::engine::Engine;
@@ -32,8 +33,7 @@ use crate::secret::Secret;
 use crate::store::accounts::SyncReport;
 use crate::store::endpoints as endpoint_rows;
 use crate::store::{Store, StoreError, accounts as account_rows, aliases, sessions};
-use crate::store::{settings as setting_rows, tokens as token_rows};
-use crate::tokens::{DEFAULT_TOKEN_NAME, display_prefix, hash_secret};
+use crate::store::{client_tokens as token_rows, settings as setting_rows};
 
 /// An account's state name and reason, as stored.
 type StoredState = (String, Option<String>);

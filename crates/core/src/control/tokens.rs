@@ -3,13 +3,13 @@
 use serde::{Deserialize, Deserializer};
 
 use super::{Control, ControlError, Entry, check_name, editable};
+use crate::client_tokens::{display_prefix, generate_secret, hash_secret};
 use crate::clock::now_ms;
 use crate::engine::Engine;
 use crate::models::ModelCatalog;
 use crate::secret::Secret;
 use crate::store::accounts::Source;
-use crate::store::tokens::{self as rows, TokenLimits, TokenRow};
-use crate::tokens::{display_prefix, generate_secret, hash_secret};
+use crate::store::client_tokens::{self as rows, TokenLimits, TokenRow};
 
 /// `null` and a missing field differ on an edit: `null` removes a limit.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

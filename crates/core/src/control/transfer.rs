@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::accounts::AccountInput;
 use super::settings::{check_alias, check_endpoint};
 use super::{Control, ControlError, apply_accounts, apply_aliases};
+use crate::client_tokens::{display_prefix, generate_secret, hash_secret};
 use crate::clock::now_ms;
 use crate::config::AccountConfig;
 use crate::engine::Engine;
 use crate::secret::Secret;
 use crate::store::accounts::{self as account_rows, Source};
 use crate::store::aliases;
-use crate::store::tokens::{self as token_rows, TokenLimits, TokenRow};
-use crate::tokens::{display_prefix, generate_secret, hash_secret};
+use crate::store::client_tokens::{self as token_rows, TokenLimits, TokenRow};
 
 pub const FORMAT: &str = "ondemand-proxy-export";
 /// The largest use counter an import takes: far beyond any real use, and far below what the

@@ -221,7 +221,7 @@ impl Engine {
         &self,
         sink: Option<crate::store::writer::UsageSink>,
         settings: &Settings,
-        token: Arc<crate::tokens::ClientToken>,
+        token: Arc<crate::client_tokens::ClientToken>,
     ) -> RequestRecord {
         let telemetry = settings.metrics.then(|| self.watch.telemetry.clone());
         RequestRecord::new(sink, self.watch.live.clone(), telemetry, token)

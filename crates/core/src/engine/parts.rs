@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::UpstreamProblem;
+use crate::client_tokens::TokenRegistry;
 use crate::endpoints::EndpointCatalog;
 use crate::janitor::{Janitor, JanitorQueue};
 use crate::limits::{Gate, RateLimiter};
@@ -16,7 +17,6 @@ use crate::sessions::SessionCache;
 use crate::store::Store;
 use crate::store::live::LiveFeed;
 use crate::telemetry::Telemetry;
-use crate::tokens::TokenRegistry;
 use crate::upstream::UpstreamClient;
 
 /// Where a request goes: the upstream client, the accounts, the catalogues a model resolves

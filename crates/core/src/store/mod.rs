@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod aliases;
+pub mod client_tokens;
 pub mod endpoints;
 pub mod images;
 pub mod latency;
@@ -17,7 +18,6 @@ pub mod patterns;
 pub mod responses;
 pub mod sessions;
 pub mod settings;
-pub mod tokens;
 pub mod usage;
 pub mod writer;
 

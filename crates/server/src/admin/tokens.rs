@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ondemand_core::control::TokenInput;
 use ondemand_core::store::accounts::Source;
-use ondemand_core::store::tokens::{TokenLimits, TokenRow};
+use ondemand_core::store::client_tokens::{TokenLimits, TokenRow};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

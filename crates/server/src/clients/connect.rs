@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use ondemand_core::client_tokens::{Refusal, TokenRegistry};
 use ondemand_core::endpoints::EndpointCatalog;
 use ondemand_core::models::ModelCatalog;
-use ondemand_core::tokens::{Refusal, TokenRegistry};
 
 use super::{Agent, Clients, Homes, Target, model_for};
 use crate::AppState;
@@ -117,7 +117,7 @@ pub async fn run(
     let conn = ondemand_core::store::open(&data_dir.join(crate::bootstrap::DATABASE_FILE))?;
     let (catalog, live) = ondemand_core::control::stored_catalog(&conn)?;
     let tokens = TokenRegistry::default();
-    tokens.load(&ondemand_core::store::tokens::list(&conn)?);
+    tokens.load(&ondemand_core::store::client_tokens::list(&conn)?);
     let known = Known {
         default_token: default_token.expose(),
         tokens: &tokens,

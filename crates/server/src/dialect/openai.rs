@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ondemand_core::chat;
+use ondemand_core::client_tokens::ClientToken;
 use ondemand_core::openai::{ChatCompletionRequest, ModelEntry, ModelList};
 use ondemand_core::relay::{self, ChunkEncoder};
-use ondemand_core::tokens::ClientToken;
 use serde_json::json;
 
 use super::pipeline::{Admitted, Answering};

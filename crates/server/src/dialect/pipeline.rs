@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use ondemand_core::Engine;
 use ondemand_core::anthropic::MessagesRequest;
 use ondemand_core::chat::{self, ChatPlan, PlanError};
+use ondemand_core::client_tokens::ClientToken;
 use ondemand_core::completions::CompletionRequest;
 use ondemand_core::config::Settings;
 use ondemand_core::engine::{ChatStream, Completion, Refusal, StreamEvent};
@@ -22,7 +23,6 @@ use ondemand_core::openai::ChatCompletionRequest;
 use ondemand_core::record::{self, RequestRecord};
 use ondemand_core::relay::Encoder;
 use ondemand_core::responses::ResponsesRequest;
-use ondemand_core::tokens::ClientToken;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorKind};
@@ -324,17 +324,17 @@ async fn stream<E: Encoder>(
         // Committed from here on: a failure is an error event inside a 200.
         Err(_) => Phase::Waiting(opening),
     };
-    let relay = Relay {
+    let pump = StreamBody {
         phase,
         encoder,
         keepalive,
     };
-    // The client's connection pulls the relay as it writes: a client that goes away drops it
+    // The client's connection pulls the body as it writes: a client that goes away drops it
     // at once, and one that reads nothing for `stream_write_timeout` has its connection cut
     // (`stall`), which drops it too, with the core stream and the upstream slot it held.
-    let body = futures_util::stream::unfold(relay, |mut relay| async move {
-        let bytes = relay.next().await?;
-        Some((Ok::<_, std::convert::Infallible>(bytes), relay))
+    let body = futures_util::stream::unfold(pump, |mut pump| async move {
+        let bytes = pump.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(bytes), pump))
     });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
@@ -355,14 +355,15 @@ enum Phase {
     Done,
 }
 
-/// The HTTP side of one relayed stream: keep-alives while waiting, then the encoder.
-struct Relay<E> {
+/// A stream's response body: keep-alives while waiting for the upstream, then the encoder's
+/// bytes for each event.
+struct StreamBody<E> {
     phase: Phase,
     encoder: E,
     keepalive: Duration,
 }
 
-impl<E: Encoder> Relay<E> {
+impl<E: Encoder> StreamBody<E> {
     /// The next bytes for the client, or `None` when the stream is over.
     async fn next(&mut self) -> Option<Bytes> {
         loop {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use ondemand_core::client_tokens::ClientToken;
 use ondemand_core::responses::encode::{self, ResponseEncoder, Shell};
 use ondemand_core::responses::kept::{self, Keeper, MAX_ID_BYTES, Previous, Storing};
 use ondemand_core::responses::{self, ResponsesRequest};
 use ondemand_core::store::StoreError;
-use ondemand_core::tokens::ClientToken;
 use serde_json::{Value, json};
 
 use super::pipeline::{Admitted, Answering};

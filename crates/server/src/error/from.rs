@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use ondemand_core::chat::PlanError;
+use ondemand_core::client_tokens::Refusal;
 use ondemand_core::control::ControlError;
 use ondemand_core::engine::DispatchError;
-use ondemand_core::tokens::Refusal;
 use ondemand_core::upstream::error::{Blame, NetworkKind, UpstreamError};
 
 use super::{ApiError, ErrorKind};

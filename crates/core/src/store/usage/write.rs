@@ -197,7 +197,7 @@ pub fn insert_sampled(
     }
     // What each client token used, for its quotas: the requests that count, every token,
     // every image upload (a failed request's too).
-    let mut per_token: HashMap<&str, crate::store::tokens::Use> = HashMap::new();
+    let mut per_token: HashMap<&str, crate::store::client_tokens::Use> = HashMap::new();
     for e in events {
         let used = per_token.entry(e.client_token.as_str()).or_default();
         used.requests += u64::from(e.counts_as_request());
@@ -205,8 +205,8 @@ pub fn insert_sampled(
         used.uploads += u64::from(e.images_uploaded);
         used.last = used.last.max(e.ts);
     }
-    let uses: Vec<(&str, crate::store::tokens::Use)> = per_token.into_iter().collect();
-    crate::store::tokens::add_use(tx, &uses)?;
+    let uses: Vec<(&str, crate::store::client_tokens::Use)> = per_token.into_iter().collect();
+    crate::store::client_tokens::add_use(tx, &uses)?;
     crate::store::latency::add(tx, events)?;
     let mut tally = tx.prepare_cached(
         "INSERT INTO usage_refusals (minute, client_token, status, error_class, count) VALUES (?1, ?2, ?3, ?4, ?5)

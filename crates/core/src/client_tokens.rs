@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use crate::store::accounts::Source;
-use crate::store::tokens::{TokenLimits, TokenRow};
+use crate::store::client_tokens::{TokenLimits, TokenRow};
 
 /// The name of the token given as `api_access_token` (or generated at first start).
 pub const DEFAULT_TOKEN_NAME: &str = "default";
