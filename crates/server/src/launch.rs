@@ -195,7 +195,8 @@ impl Running {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// Resolves on SIGINT or SIGTERM (on Windows: Ctrl-C, Ctrl-Break, the console closed, sign-out
+/// or shutdown). The handlers are installed when this is called, not when
 /// it is first awaited, so a signal that arrives while the server starts is not lost (and
 /// does not kill the process before usage is written).
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
@@ -205,6 +206,18 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         (
             signal(SignalKind::interrupt()).ok(),
             signal(SignalKind::terminate()).ok(),
+        )
+    };
+    // Listening from now on, before the future is first polled.
+    #[cfg(windows)]
+    let windows_events = {
+        use tokio::signal::windows as w;
+        (
+            w::ctrl_c().ok(),
+            w::ctrl_break().ok(),
+            w::ctrl_close().ok(),
+            w::ctrl_logoff().ok(),
+            w::ctrl_shutdown().ok(),
         )
     };
     async move {
@@ -223,7 +236,34 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                 () = wait(terminate) => {},
             }
         }
-        #[cfg(not(unix))]
+        // Ctrl-C or Ctrl-Break in the console, the console window closed, the user signing
+        // out, or Windows shutting down. After a close, a sign-out or a shutdown, Windows
+        // gives a console program about 5 s: enough to write the usage rows
+        // (`shutdown_grace` still bounds the streams in flight).
+        #[cfg(windows)]
+        {
+            let (c, brk, close, logoff, shutdown) = windows_events;
+            macro_rules! on {
+                ($listener:expr) => {
+                    async {
+                        match $listener {
+                            Some(mut listener) => {
+                                listener.recv().await;
+                            }
+                            None => std::future::pending::<()>().await,
+                        }
+                    }
+                };
+            }
+            tokio::select! {
+                () = on!(c) => {},
+                () = on!(brk) => {},
+                () = on!(close) => {},
+                () = on!(logoff) => {},
+                () = on!(shutdown) => {},
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             let _ = tokio::signal::ctrl_c().await;
         }

@@ -11,7 +11,9 @@ use ondemand_proxy::launch;
 /// jemalloc rather than glibc's allocator, which after a burst of 5,000 streams kept all of
 /// its 330 MiB (malloc_trim would have handed back three quarters); jemalloc, with the
 /// options in `.cargo/config.toml`, is back under 85 MiB within seconds, at the same
-/// throughput (bench/run.sh scale; mimalloc kept more than glibc).
+/// throughput (bench/run.sh scale; mimalloc kept more than glibc). Not on Windows, where
+/// jemalloc's GNU build does not link: the system allocator serves there.
+#[cfg(not(windows))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
