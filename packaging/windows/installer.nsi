@@ -45,6 +45,12 @@ VIAddVersionKey "LegalCopyright" "OnDemand Proxy contributors"
 !insertmacro MUI_LANGUAGE "English"
 !insertmacro MUI_LANGUAGE "SimpChinese"
 
+; The installer's own questions, in the language its pages use.
+LangString WEBVIEW2_MISSING ${LANG_ENGLISH} "${NAME} shows its window with Microsoft's WebView2 runtime, which this computer does not have (Windows 11 includes it).$\r$\n$\r$\nInstall it from ${WEBVIEW2_URL} (the Evergreen Bootstrapper), then start ${NAME}. The proxy itself works without it.$\r$\n$\r$\nOpen that page now?"
+LangString WEBVIEW2_MISSING ${LANG_SIMPCHINESE} "${NAME} 的窗口需要 Microsoft WebView2 运行时，这台电脑上没有（Windows 11 自带）。$\r$\n$\r$\n请从 ${WEBVIEW2_URL} 安装（Evergreen Bootstrapper），然后启动 ${NAME}。代理本身不需要它也能运行。$\r$\n$\r$\n现在打开这个页面吗？"
+LangString DELETE_DATA ${LANG_ENGLISH} "Also delete your ${NAME} data: accounts, client tokens, settings and usage history?$\r$\n$\r$\nChoose No to keep it for a later install."
+LangString DELETE_DATA ${LANG_SIMPCHINESE} "同时删除 ${NAME} 的数据吗？包括账号、客户端令牌、设置和用量历史。$\r$\n$\r$\n选择“否”会保留这些数据，供以后重新安装时使用。"
+
 ; Whether the WebView2 runtime is installed: per machine (either registry view) or per user.
 Function HasWebView2
   Push $0
@@ -65,7 +71,7 @@ Function .onInit
   Call HasWebView2
   Pop $0
   StrCmp $0 "" 0 done
-    MessageBox MB_YESNO|MB_ICONEXCLAMATION "${NAME} shows its window with Microsoft's WebView2 runtime, which this computer does not have (Windows 11 includes it).$\r$\n$\r$\nInstall it from ${WEBVIEW2_URL} (the Evergreen Bootstrapper), then start ${NAME}. The proxy itself works without it.$\r$\n$\r$\nOpen that page now?" IDNO done
+    MessageBox MB_YESNO|MB_ICONEXCLAMATION "$(WEBVIEW2_MISSING)" IDNO done
     ExecShell "open" "${WEBVIEW2_URL}"
   done:
 FunctionEnd
@@ -103,7 +109,7 @@ Section "Uninstall"
   DeleteRegValue HKCU "Software\Microsoft\Windows\CurrentVersion\Run" "${NAME}"
   DeleteRegKey HKCU "${UNINSTALL_KEY}"
   ; The data stays unless the user asks (a silent uninstall keeps it).
-  MessageBox MB_YESNO|MB_ICONQUESTION|MB_DEFBUTTON2 "Also delete your ${NAME} data: accounts, client tokens, settings and usage history?$\r$\n$\r$\nChoose No to keep it for a later install." /SD IDNO IDNO kept
+  MessageBox MB_YESNO|MB_ICONQUESTION|MB_DEFBUTTON2 "$(DELETE_DATA)" /SD IDNO IDNO kept
     RMDir /r "$APPDATA\${IDENTIFIER}"
     RMDir /r "$LOCALAPPDATA\${IDENTIFIER}"
     RMDir /r "$APPDATA\ondemand-proxy"
