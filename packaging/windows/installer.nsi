@@ -107,6 +107,7 @@ Section "Uninstall"
   Delete "$SMPROGRAMS\${NAME}.lnk"
   ; Starting at login is the app's preference; its entry goes with the program.
   DeleteRegValue HKCU "Software\Microsoft\Windows\CurrentVersion\Run" "${NAME}"
+  DeleteRegValue HKCU "Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run" "${NAME}"
   DeleteRegKey HKCU "${UNINSTALL_KEY}"
   ; The data stays unless the user asks (a silent uninstall keeps it).
   MessageBox MB_YESNO|MB_ICONQUESTION|MB_DEFBUTTON2 "$(DELETE_DATA)" /SD IDNO IDNO kept
