@@ -18,7 +18,12 @@ wine=/usr/lib/wine/wine64
 [ -x "$wine" ] || packages+=(wine64)
 have x86_64-w64-mingw32-gcc || packages+=(gcc-mingw-w64-x86-64)
 have 7z || packages+=(p7zip-full)
+have curl || packages+=(curl)
+have python3 || packages+=(python3)
+if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
+if ! have node || ! have npm; then packages+=(nodejs npm); fi
 install_packages
+require_node
 
 root=$(realpath "${CARGO_TARGET_DIR:-target}")
 exe="$root/windows/ondemand-proxy.exe"
