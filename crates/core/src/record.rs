@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use crate::client_tokens::ClientToken;
 use crate::store::live::LiveFeed;
-use crate::store::usage::FailedAttempt;
-use crate::store::usage::UsageEvent;
+use crate::store::usage::{FailedAttempt, UsageEvent};
 use crate::store::writer::UsageSink;
 use crate::telemetry::Telemetry;
 use crate::upstream::error::UpstreamError;

@@ -103,41 +103,35 @@ impl Engine {
         let mut waiting: Option<Instant> = None;
         let wait_until = Instant::now() + settings.no_account_wait;
         let endpoint = plan.endpoint_id.as_str();
+        let pool = &self.routing.pool;
         while attempts.count() <= settings.max_retries {
             let now = Instant::now();
             let serves = |a: &Account| self.serves(a, endpoint, now);
             let (lease, session) = match resume.take() {
                 Some((lease, session)) => (lease, Some(session)),
-                None => {
-                    match self
-                        .routing
-                        .pool
-                        .pick_for(settings.pool_strategy, &tried, now, &serves)
-                    {
-                        Ok(lease) => {
+                None => match pool.pick_for(settings.pool_strategy, &tried, now, &serves) {
+                    Ok(lease) => {
+                        self.waited_for_account(settings, waiting.take());
+                        (lease, None)
+                    }
+                    Err(why) => {
+                        let last_error = last.as_ref().map(|(e, _)| e.clone());
+                        let recheck = settings.health.recheck_base;
+                        let next = when_none(why, now, wait_until, recheck, endpoint, last_error);
+                        if !matches!(next, WhenNone::Wait(_)) {
                             self.waited_for_account(settings, waiting.take());
-                            (lease, None)
                         }
-                        Err(why) => {
-                            let last_error = last.as_ref().map(|(e, _)| e.clone());
-                            let recheck = settings.health.recheck_base;
-                            let next =
-                                when_none(why, now, wait_until, recheck, endpoint, last_error);
-                            if !matches!(next, WhenNone::Wait(_)) {
-                                self.waited_for_account(settings, waiting.take());
+                        match next {
+                            WhenNone::Wait(at) => {
+                                waiting.get_or_insert(now);
+                                tokio::time::sleep_until(at.into()).await;
+                                continue;
                             }
-                            match next {
-                                WhenNone::Wait(at) => {
-                                    waiting.get_or_insert(now);
-                                    tokio::time::sleep_until(at.into()).await;
-                                    continue;
-                                }
-                                WhenNone::Stop(Some(error)) => return Err(error),
-                                WhenNone::Stop(None) => break,
-                            }
+                            WhenNone::Stop(Some(error)) => return Err(error),
+                            WhenNone::Stop(None) => break,
                         }
                     }
-                }
+                },
             };
             let account = lease.account().clone();
             if let Some((error, _)) = &last
@@ -215,7 +209,7 @@ impl Engine {
                         AfterFailure::OtherAccount => {}
                         AfterFailure::OtherWay => {
                             self.set_problem(&error);
-                            let accounts = self.routing.pool.accounts();
+                            let accounts = pool.accounts();
                             let same_way = |a: &Account| a.same_way(&account);
                             if accounts
                                 .iter()

@@ -41,8 +41,9 @@ pub struct ConnectAgent {
 #[utoipa::path(get, path = "/api/clients", tag = "clients",
     responses((status = 200, body = List<AgentStatus>)))]
 async fn list(State(state): State<AppState>) -> Answer<List<AgentStatus>> {
-    let clients = clients(&state)?;
-    Ok(Json(clients.status(&origin(&state)?).into()))
+    let (clients, origin) = (clients(&state)?, origin(&state)?);
+    let status = off_runtime(move || Ok(clients.status(&origin))).await?;
+    Ok(Json(status.into()))
 }
 
 /// The change connecting the agent would make, as a diff; nothing is written.
@@ -56,8 +57,9 @@ async fn preview(
     body: Option<Json<ConnectAgent>>,
 ) -> Answer<AgentChange> {
     let (agent, target) = asked(&state, &agent, body)?;
+    let clients = clients(&state)?;
     Ok(Json(
-        clients(&state)?.preview(agent, &target).map_err(failed)?,
+        off_runtime(move || clients.preview(agent, &target)).await?,
     ))
 }
 
@@ -76,7 +78,8 @@ async fn apply(
     let (agent, target) = asked(&state, &agent, body)?;
     let clients = clients(&state)?;
     if let Some(confirmer) = state.confirmer() {
-        let change = clients.preview(agent, &target).map_err(failed)?;
+        let (clients, target) = (clients.clone(), target.clone());
+        let change = off_runtime(move || clients.preview(agent, &target)).await?;
         let values = [
             ("agent", agent.name()),
             ("file", change.config_file.as_str()),
@@ -84,11 +87,11 @@ async fn apply(
         if !confirmer.ask_about("connect", &values).await {
             return Err(ApiError::new(
                 ErrorKind::Declined,
-                "Not confirmed; nothing was changed.".to_owned(),
+                "Not confirmed; nothing was changed.",
             ));
         }
     }
-    let change = clients.apply(agent, &target).map_err(failed)?;
+    let change = off_runtime(move || clients.apply(agent, &target)).await?;
     tracing::info!(agent = agent.id(), file = %change.config_file, "connected an agent");
     Ok(Json(change))
 }
@@ -100,9 +103,23 @@ async fn apply(
     responses((status = 200, body = AgentChange), (status = 404, description = "Not connected here")))]
 async fn undo(State(state): State<AppState>, Path(agent): Path<String>) -> Answer<AgentChange> {
     let agent = agent_named(&agent)?;
-    let change = clients(&state)?.undo(agent).map_err(failed)?;
+    let clients = clients(&state)?;
+    let change = off_runtime(move || clients.undo(agent)).await?;
     tracing::info!(agent = agent.id(), file = %change.config_file, "disconnected an agent");
     Ok(Json(change))
+}
+
+/// Runs `work` off the runtime's threads: it reads and writes the agents' files and looks
+/// along `PATH` for their programs.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done.map_err(failed),
+        Err(_) => Err(server_error(
+            "The agent's files could not be read or written.",
+        )),
+    }
 }
 
 fn agent_named(id: &str) -> Result<Agent, ApiError> {

@@ -36,8 +36,7 @@ pub async fn start(
         return Err(ApiError::new(
             ErrorKind::DemoBesideReal,
             "The demo runs only while there is no real account: a simulated account never \
-             serves beside a real one."
-                .to_owned(),
+             serves beside a real one.",
         ));
     }
     state.simulate().map_err(|error| {

@@ -115,6 +115,7 @@ struct Key {
 }
 
 /// The agents of one user, and where the proxy keeps their backups.
+#[derive(Clone)]
 pub struct Clients {
     homes: Homes,
     dir: PathBuf,

@@ -76,6 +76,8 @@ kinds! {
     TooManyConcurrentRequests = TOO_MANY_REQUESTS, "requests", Some("too_many_concurrent_requests");
     TooManyAttempts = TOO_MANY_REQUESTS, "requests", Some("too_many_attempts");
     InsufficientQuota = TOO_MANY_REQUESTS, "insufficient_quota", Some("insufficient_quota");
+    /// on-demand.io's Media API limits uploads per minute: a rate limit like the others.
+    ImageUploadsLimited = TOO_MANY_REQUESTS, "requests", Some("image_uploads_limited");
 
     // Changes made through the admin API.
     ManagedByConfig = FORBIDDEN, INVALID, Some("managed_by_config");
@@ -101,7 +103,6 @@ kinds! {
     /// Every account is refused alike for its own reasons (credit, sign-in, 429s).
     UpstreamUnavailable = SERVICE_UNAVAILABLE, SERVER, Some("upstream_unavailable");
     ImageUploadsUnavailable = SERVICE_UNAVAILABLE, SERVER, Some("image_uploads_unavailable");
-    ImageUploadsLimited = TOO_MANY_REQUESTS, SERVER, Some("image_uploads_limited");
     UpstreamError = BAD_GATEWAY, SERVER, Some("upstream_error");
     UpstreamBlocked = BAD_GATEWAY, SERVER, Some("upstream_blocked");
     UpstreamMisconfigured = BAD_GATEWAY, SERVER, Some("upstream_misconfigured");
@@ -123,11 +124,9 @@ mod tests {
             if let Some(code) = kind.code() {
                 assert!(codes.insert(code), "{code} names two kinds");
             }
-            let server = kind.status().is_server_error();
             assert_eq!(
-                server,
-                matches!(kind.openai_type(), "server_error" | "service_unavailable")
-                    && kind.status() != StatusCode::TOO_MANY_REQUESTS,
+                kind.status().is_server_error(),
+                matches!(kind.openai_type(), "server_error" | "service_unavailable"),
                 "{kind:?}: a 5xx is a server error, and only a 5xx is"
             );
         }
