@@ -38,16 +38,16 @@ export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
 cross() { "$cargo" build -Zbuild-std=std,panic_abort --target "$target" --target-dir "$build" --release --locked "$@"; }
 release="$build/$target/release"
 
+# The web UI is embedded in both programs: built first, if it is not yet.
+[ -f ui/dist/index.html ] || { npm ci --no-audit --no-fund --loglevel=error && npm run --silent ui:build; }
+
 if want server || want installer; then
-  # The web UI is embedded in both programs: build it first.
-  [ -f ui/dist/index.html ] || { npm ci --no-audit --no-fund --loglevel=error && npm run --silent ui:build; }
   echo "==> the headless server (ondemand-proxy.exe)"
   cross -p ondemand-proxy --bin ondemand-proxy
   # Shipped without its symbols and line tables (the build keeps them).
   x86_64-w64-mingw32-strip --strip-all -o "$out/ondemand-proxy.exe" "$release/ondemand-proxy.exe"
 fi
 if want desktop || want installer; then
-  [ -f ui/dist/index.html ] || { npm ci --no-audit --no-fund --loglevel=error && npm run --silent ui:build; }
   echo "==> the desktop app (ondemand-proxy-desktop.exe, WebView2Loader.dll)"
   cross -p ondemand-proxy-desktop --features ondemand-proxy-desktop/custom-protocol
   x86_64-w64-mingw32-strip --strip-all -o "$out/ondemand-proxy-desktop.exe" "$release/ondemand-proxy-desktop.exe"
