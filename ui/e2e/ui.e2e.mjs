@@ -378,8 +378,13 @@ test('connect: a token without a name is refused inline; each client test speaks
 test('connect: a token made here is kept across pages while the app runs, and the page says which token it uses', async () => {
   await nav('connect');
   await byTest('connect-token-name').fill('kept across pages');
+  // The field may still hold the last test's token: wait for the new one, not any token.
+  const before = await byTest('connect-token').inputValue();
   await byTest('connect-create-token').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="connect-token"]')?.value.startsWith('sk-odp-'));
+  await page.waitForFunction((old) => {
+    const value = document.querySelector('[data-testid="connect-token"]')?.value ?? '';
+    return value.startsWith('sk-odp-') && value !== old;
+  }, before);
   const made = await byTest('connect-token').inputValue();
   await nav('dashboard');
   await nav('connect');
