@@ -286,13 +286,21 @@ impl Attempts {
         self.count.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Awaits `call` (a wait on the upstream), adding the time it took to the upstream's.
-    pub(crate) async fn upstream<T>(&self, call: impl Future<Output = T>) -> T {
+    /// `call` (a wait on the upstream), adding the time it takes to the upstream's.
+    ///
+    /// A combinator rather than an `async fn`: an `async fn` keeps its argument beside the
+    /// copy it awaits, which doubled the size of every upstream call in flight (3 KiB of
+    /// each waiting stream's 9).
+    pub(crate) fn upstream<'a, F: Future + 'a>(
+        &'a self,
+        call: F,
+    ) -> impl Future<Output = F::Output> + 'a {
+        use futures_util::FutureExt;
         let began = std::time::Instant::now();
-        let out = call.await;
-        let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.upstream_us.fetch_add(us, Ordering::Relaxed);
-        out
+        call.inspect(move |_| {
+            let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.upstream_us.fetch_add(us, Ordering::Relaxed);
+        })
     }
 
     /// The time spent waiting on the upstream so far.

@@ -27,6 +27,8 @@ mod parts;
 mod problem;
 mod session;
 mod shape;
+#[cfg(test)]
+mod size_tests;
 mod stream;
 mod upkeep;
 
@@ -382,8 +384,6 @@ impl Engine {
         }
     }
 
-    /// Opens a stream on the first account that produces content. The stream owns the
-    /// plan and the record from then on; a refusal hands the record back.
     /// The corrective follow-up, on the session the answer came from: one more query that
     /// asks for what the answer owes (a required call, valid arguments, JSON that fits). Its answer and usage, or `None` if it failed
     /// (the first answer then stands).
@@ -422,51 +422,60 @@ impl Engine {
         }
     }
 
-    pub async fn open_stream(
+    /// Opens a stream on the first account that produces content. The stream owns the
+    /// plan and the record from then on; a refusal hands the record back.
+    ///
+    /// An `async` block rather than an `async fn`, which would keep its arguments twice
+    /// (as given, and as its locals) while the stream waits for the upstream.
+    pub fn open_stream(
         self: &Arc<Self>,
         plan: ChatPlan,
         mut record: RequestRecord,
-    ) -> Result<ChatStream, Refusal> {
-        let settings = self.settings();
-        let settings = &*settings;
-        record.asked(&plan);
-        let resume = self.resume(&plan, settings);
-        let plan_ref = &plan;
-        let attempts = &record.attempts;
-        let opened = async {
-            self.prepare_images(plan_ref, settings).await?;
-            self.with_failover(
-                settings,
-                plan_ref,
-                attempts,
-                resume,
-                |account, session| async move {
-                    self.attempt_stream(&account, plan_ref, settings, session)
-                        .await
-                },
-            )
-            .await
-        }
-        .await;
-        record.images(&plan);
-        match opened {
-            Ok(((first, rest, session), hold, attempts)) => {
-                record.answered_by(&hold.account().name, attempts, session.reused);
-                record.stream_began();
-                Ok(ChatStream::new(
-                    self.clone(),
-                    plan,
-                    hold,
-                    session,
-                    first,
-                    rest,
-                    record,
-                ))
+    ) -> impl Future<Output = Result<ChatStream, Refusal>> + Send + 'static {
+        let engine = self.clone();
+        async move {
+            let this = &engine;
+            let settings = this.settings();
+            let settings = &*settings;
+            record.asked(&plan);
+            let resume = this.resume(&plan, settings);
+            let plan_ref = &plan;
+            let attempts = &record.attempts;
+            let opened = async {
+                this.prepare_images(plan_ref, settings).await?;
+                this.with_failover(
+                    settings,
+                    plan_ref,
+                    attempts,
+                    resume,
+                    |account, session| async move {
+                        this.attempt_stream(&account, plan_ref, settings, session)
+                            .await
+                    },
+                )
+                .await
             }
-            Err(error) => {
-                tracing::warn!(model = %plan.model, %error, "stream request failed before any content");
-                error.note_on(&mut record);
-                Err(Refusal { error, record })
+            .await;
+            record.images(&plan);
+            match opened {
+                Ok(((first, rest, session), hold, attempts)) => {
+                    record.answered_by(&hold.account().name, attempts, session.reused);
+                    record.stream_began();
+                    Ok(ChatStream::new(
+                        engine.clone(),
+                        plan,
+                        hold,
+                        session,
+                        first,
+                        rest,
+                        record,
+                    ))
+                }
+                Err(error) => {
+                    tracing::warn!(model = %plan.model, %error, "stream request failed before any content");
+                    error.note_on(&mut record);
+                    Err(Refusal { error, record })
+                }
             }
         }
     }

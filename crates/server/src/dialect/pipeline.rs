@@ -273,7 +273,9 @@ impl<T: Asking> Admission<RequestRecord, T> {
             let keepalive = settings.stream_keepalive;
             return stream(state.engine_arc(), plan, record, keepalive, encoder).await;
         }
-        match engine.complete(&plan, record).await {
+        // Boxed: held inline, a whole answer's call (8 KiB) would size the future of every
+        // request, streams included, for as long as each waits for the upstream.
+        match Box::pin(engine.complete(&plan, record)).await {
             Ok(done) => whole(&plan, done).await,
             Err(Refusal { error, record: r }) => {
                 record = r;
@@ -307,44 +309,48 @@ type Opening = Pin<Box<dyn Future<Output = Result<ChatStream, Refusal>> + Send>>
 /// normal response, with a real status on failure. A slow one is committed as `200` and
 /// kept alive with SSE comments until the upstream's first content; a failure after that
 /// arrives as an error event.
-async fn stream<E: Encoder>(
+///
+/// The plan and the record move into the opening call at once, so this future holds
+/// neither while it waits.
+fn stream<E: Encoder>(
     engine: Arc<Engine>,
     plan: ChatPlan,
-    mut record: RequestRecord,
+    record: RequestRecord,
     keepalive: Duration,
     encoder: E,
-) -> Response {
-    let mut opening: Opening = Box::pin(async move { engine.open_stream(plan, record).await });
-    let phase = match tokio::time::timeout(keepalive, &mut opening).await {
-        Ok(Ok(stream)) => Phase::Open(Box::new(stream), false),
-        Ok(Err(Refusal { error, record: r })) => {
-            record = r;
-            return refuse(&mut record, ApiError::from(error));
-        }
-        // Committed from here on: a failure is an error event inside a 200.
-        Err(_) => Phase::Waiting(opening),
-    };
-    let pump = StreamBody {
-        phase,
-        encoder,
-        keepalive,
-    };
-    // The client's connection pulls the body as it writes: a client that goes away drops it
-    // at once, and one that reads nothing for `stream_write_timeout` has its connection cut
-    // (`stall`), which drops it too, with the core stream and the upstream slot it held.
-    let body = futures_util::stream::unfold(pump, |mut pump| async move {
-        let bytes = pump.next().await?;
-        Some((Ok::<_, std::convert::Infallible>(bytes), pump))
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+) -> impl Future<Output = Response> {
+    let mut opening: Opening = Box::pin(engine.open_stream(plan, record));
+    async move {
+        let phase = match tokio::time::timeout(keepalive, &mut opening).await {
+            Ok(Ok(stream)) => Phase::Open(Box::new(stream), false),
+            Ok(Err(Refusal { error, mut record })) => {
+                return refuse(&mut record, ApiError::from(error));
+            }
+            // Committed from here on: a failure is an error event inside a 200.
+            Err(_) => Phase::Waiting(opening),
+        };
+        let pump = StreamBody {
+            phase,
+            encoder,
+            keepalive,
+        };
+        // The client's connection pulls the body as it writes: a client that goes away drops it
+        // at once, and one that reads nothing for `stream_write_timeout` has its connection cut
+        // (`stall`), which drops it too, with the core stream and the upstream slot it held.
+        let body = futures_util::stream::unfold(pump, |mut pump| async move {
+            let bytes = pump.next().await?;
+            Some((Ok::<_, std::convert::Infallible>(bytes), pump))
+        });
+        let mut response = Response::new(Body::from_stream(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
 }
 
 enum Phase {
