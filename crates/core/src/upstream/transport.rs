@@ -381,10 +381,18 @@ fn tls_config(
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let mut config = match rustls_platform_verifier::Verifier::new_with_extra_roots(
-        extra.iter().cloned(),
-        provider.clone(),
-    ) {
+    // Without extra roots, the plain OS verifier: on Windows the one with extra roots needs
+    // a chain engine of its own (`hExclusiveRoot`), which an OS can refuse (Wine does), and
+    // that must not cost a user without a CA file the Windows store.
+    let verifier = if extra.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra.iter().cloned(),
+            provider.clone(),
+        )
+    };
+    let mut config = match verifier {
         Ok(verifier) if !system_store_empty() => (
             builder
                 .dangerous()
@@ -392,7 +400,10 @@ fn tls_config(
                 .with_no_client_auth(),
             TrustSource::System,
         ),
-        _ => {
+        unusable => {
+            if let Err(error) = unusable {
+                tracing::warn!(%error, "the system's certificate verifier cannot take upstream_ca_file's roots here; trusting the bundled web roots and that file instead");
+            }
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             for certificate in extra {
