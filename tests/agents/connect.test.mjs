@@ -3,6 +3,11 @@
 // through the proxy with no environment variables of ours; `connect --undo` leaves the home
 // as it was. Run by scripts/test.sh against its demo server, which sets ODP_BIN,
 // ODP_DATA_DIR and OPENAI_BASE_URL / OPENAI_API_KEY.
+//
+// tests/windows/run.sh runs it against the Windows exe under Wine: ODP_WINE names the
+// loader, ODP_DATA_DIR is a Windows path, and ODP_HOME is the Windows profile folder as
+// Linux sees it (the exe writes there whatever HOME says, as on Windows), where the Linux
+// agents then read their files.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -15,13 +20,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 const bin = (name) => join(here, "node_modules", ".bin", name);
 const port = new URL(process.env.OPENAI_BASE_URL).port;
 
+const wine = process.env.ODP_WINE;
+/** Wine's own settings (its prefix, its quiet), passed on to the exe. */
+const wineEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("WINE")));
+
 /** `ondemand-proxy connect args…` as the user whose home is `home`, configured as the server is. */
 function connect(home, ...args) {
-  const result = spawnSync(
-    process.env.ODP_BIN,
-    ["connect", ...args, "--port", port, "--data-dir", process.env.ODP_DATA_DIR],
-    { encoding: "utf8", env: { PATH: process.env.PATH, HOME: home, API_ACCESS_TOKEN: process.env.OPENAI_API_KEY } },
-  );
+  const command = ["connect", ...args, "--port", port, "--data-dir", process.env.ODP_DATA_DIR];
+  const result = spawnSync(wine ?? process.env.ODP_BIN, wine ? [process.env.ODP_BIN, ...command] : command, {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, HOME: home, API_ACCESS_TOKEN: process.env.OPENAI_API_KEY, ...wineEnv },
+  });
   assert.equal(result.status, 0, `connect ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`);
   return result.stdout;
 }
@@ -49,7 +58,7 @@ for (const [id, program, args, file] of [
   ["codex", "codex", ["exec", "--skip-git-repo-check", "say hello"], ".codex/config.toml"],
 ]) {
   test(`connect ${id}: ${program} answers through the proxy from its own config, and --undo takes it back`, () => {
-    const home = mkdtempSync(join(tmpdir(), `odp-connect-${id}-`));
+    const home = process.env.ODP_HOME ?? mkdtempSync(join(tmpdir(), `odp-connect-${id}-`));
     try {
       assert.match(connect(home, id), /^Connected /);
       assert.ok(existsSync(join(home, file)));
@@ -57,7 +66,12 @@ for (const [id, program, args, file] of [
       assert.match(connect(home, id, "--undo"), /^Disconnected /);
       assert.ok(!existsSync(join(home, file)), `${file} is gone again`);
     } finally {
-      rmSync(home, { recursive: true, force: true });
+      if (process.env.ODP_HOME) {
+        // The profile stays; what the agent and the test left in it goes.
+        for (const left of [".claude", ".claude.json", ".codex"]) rmSync(join(home, left), { recursive: true, force: true });
+      } else {
+        rmSync(home, { recursive: true, force: true });
+      }
     }
   });
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The headless server's Windows exe under Wine (wine64), as the Linux binary is tested in
 # scripts/test.sh: started with --demo, it must pass the official OpenAI and Anthropic SDK
-# suites (Python and Node) and the coding agents' suite (Claude Code, Codex CLI); its data
-# directory survives a restart with the same credentials; and a graceful stop (Ctrl-C, as
-# Wine delivers SIGINT) writes every usage row. Needs target/windows/ondemand-proxy.exe
-# and the installer (scripts/windows.sh), whose contents it checks. Loopback only.
+# suites (Python and Node) and the coding agents' suite (Claude Code, Codex CLI), and
+# `connect` must set both agents up in the Windows profile and take it back; a config.json
+# with Windows paths is read; over HTTPS and HTTP/2 the Windows certificate verifier refuses
+# an unknown CA (blaming no account) and `--ca-file` makes it trusted; its data directory
+# survives a restart with the same credentials; and a graceful stop (Ctrl-C, as Wine
+# delivers SIGINT) writes every usage row. Needs target/windows/ondemand-proxy.exe and the
+# installer (scripts/windows.sh), whose contents it checks. Loopback only.
 #
 # Wine 8 lacks bcryptprimitives.dll, whose ProcessPrng Rust's standard library calls (real
 # Windows 10 and 11 have it): the test builds a stand-in from bcryptprimitives.c into its
@@ -19,6 +22,7 @@ wine=/usr/lib/wine/wine64
 have x86_64-w64-mingw32-gcc || packages+=(gcc-mingw-w64-x86-64)
 have 7z || packages+=(p7zip-full)
 have curl || packages+=(curl)
+have openssl || packages+=(openssl)
 have python3 || packages+=(python3)
 if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if ! have node || ! have npm; then packages+=(nodejs npm); fi
@@ -41,11 +45,14 @@ work=$(mktemp -d)
 trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 token="sk-wine-test-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
-# Starts the exe under Wine with `serve --port 0 --data-dir <dir>` and more flags; prints
-# its OpenAI base URL. Its pid goes to $work/pid.
-start() { # data dir, flags…
+# A Linux path as the exe sees it (Wine's drive Z: is /).
+win() { echo "Z:${1//\//\\}"; }
+# Starts the exe under Wine with `serve --port 0 --data-dir <dir>` and more flags (with no
+# dir, the flags say where); prints its OpenAI base URL. Its pid goes to $work/pid.
+start() { # data dir or "", flags…
   local dir=$1; shift
-  "$wine" "$exe" serve --port 0 --data-dir "Z:${dir//\//\\}" "$@" >"$work/out" 2>"$work/err" &
+  [ -n "$dir" ] && set -- --data-dir "$(win "$dir")" "$@"
+  "$wine" "$exe" serve --port 0 "$@" >"$work/out" 2>"$work/err" &
   echo $! >"$work/pid"; echo $! >>"$work/pids"
   for _ in $(seq 1 600); do
     if grep -q '^OpenAI base URL: ' "$work/out"; then sed -n 's/^OpenAI base URL: //p' "$work/out" | head -1; return; fi
@@ -69,6 +76,10 @@ stop() {
 }
 
 step() { printf '\n==> %s\n' "$*"; }
+ask() { # base URL, token: one chat, its status
+  curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello from Wine"}]}' "$1/chat/completions"
+}
 
 step "the installer holds the desktop app, its WebView2 loader and the server (7z l)"
 installer="$root/windows/OnDemandProxy-setup.exe"
@@ -95,7 +106,110 @@ node --test tests/sdk/node_sdk.test.mjs tests/sdk/anthropic_sdk.test.mjs
 step "coding agents from npm, pinned: claude -p and codex exec"
 npm ci --prefix tests/agents --no-audit --no-fund --loglevel=error
 node --test tests/agents/claude.test.mjs tests/agents/codex.test.mjs
+
+# The Windows profile folder, as Linux sees it: where the exe writes the agents' files, as it
+# would on Windows, and where the Linux agents read them (as their home).
+winprofile=$("$wine" cmd /c 'echo %USERPROFILE%' | tr -d '\r')
+profile=$("$wine" winepath -u "$winprofile" | tr -d '\r')
+profile=${profile%/}
+[ -d "$profile" ] || { echo "no Windows profile folder at '$profile'" >&2; exit 1; }
+step "one-click setup: connect writes the agents' files in the Windows profile ($profile), --undo takes them back"
+rm -rf "$profile/.claude" "$profile/.claude.json" "$profile/.codex"
+ODP_WINE="$wine" ODP_BIN="$exe" ODP_DATA_DIR="$(win "$work/demo")" ODP_HOME="$profile" \
+  node --test tests/agents/connect.test.mjs
 stop
+
+step "config.json with Windows paths: --config, data_dir and upstream_ca_file, in a folder with a space"
+# As a Windows user writes them: drive letters, backslashes, a space in a folder's name.
+folder="$profile/OnDemand Test"
+rm -rf "$folder"; mkdir -p "$folder"
+winfolder="$winprofile\\OnDemand Test"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=test-ca -days 1 \
+  -keyout /dev/null -out "$folder/ca.pem" 2>/dev/null
+config_token="sk-wine-config-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+write_config() { # CA file name
+  python3 - "$folder/config.json" "$winfolder" "$config_token" "$1" <<'PY'
+import json, sys
+path, folder, token, ca = sys.argv[1:]
+json.dump({"api_access_token": token, "rate_limit": 0, "data_dir": folder + "\\data",
+           "upstream_ca_file": folder + "\\" + ca}, open(path, "w"), indent=2)
+PY
+}
+write_config ca.pem
+base_url=$(start "" --demo --config "$winfolder\config.json")
+[ -f "$folder/data/admin_password" ] || { ls -la "$folder" >&2; echo "no data directory at $winfolder\data" >&2; exit 1; }
+[ "$(ask "$base_url" "$config_token")" = 200 ] || { echo "the config file's token was refused" >&2; exit 1; }
+[ "$(ask "$base_url" "$token")" = 401 ] || { echo "a token the config file does not give was let in" >&2; exit 1; }
+stop
+write_config missing.pem
+if "$wine" "$exe" serve --port 0 --demo --config "$winfolder\config.json" >"$work/out" 2>"$work/err"; then
+  echo "the exe started with a CA file that does not exist" >&2; exit 1
+fi
+grep -qF 'missing.pem' "$work/err" || { cat "$work/err" >&2; echo "the error does not name the missing CA file" >&2; exit 1; }
+rm -rf "$folder"
+echo "read $winfolder\config.json; data in $winfolder\data; a missing CA file stops the start: $(grep -m1 -F missing.pem "$work/err")"
+
+step "HTTPS and HTTP/2 upstream through Windows' certificate verifier: untrusted, then trusted with --ca-file"
+# The fake (a Linux build) speaks TLS with a CA it makes; Wine's crypt32 does not know that
+# CA, as Windows would not. The exe must refuse it, blaming no account and naming the
+# setting, and then trust it when the CA file is given, and negotiate h2.
+fake="$root/debug/fake-ondemand"
+[ -x "$fake" ] || cargo build -q -p fake-ondemand
+"$fake" --tls --ca-out "$work/ca.pem" >"$work/fake.out" 2>"$work/fake.err" &
+echo $! >>"$work/pids"
+for _ in $(seq 1 100); do grep -q 'listening on ' "$work/fake.out" && break; sleep 0.1; done
+fake_url=$(sed -n 's/.*listening on //p' "$work/fake.out" | head -1)
+[ -n "$fake_url" ] || { cat "$work/fake.err" >&2; echo "the TLS fake did not start" >&2; exit 1; }
+export ONDEMAND_BASE_URL="$fake_url" ONDEMAND_ACCOUNTS='[{"api_key":"k1"},{"api_key":"k2"}]'
+answer() { # base URL: one chat's status and body, into $work/answer
+  curl -s -o "$work/answer" -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello over TLS"}]}' "$1/chat/completions"
+}
+base_url=$(API_ACCESS_TOKEN="$token" start "$work/tls")
+status=$(answer "$base_url")
+python3 - "$status" "$work/answer" <<'PY' || exit 1
+import json, sys
+status, body = sys.argv[1], json.load(open(sys.argv[2]))
+error = body["error"]
+assert status == "502" and error["code"] == "upstream_certificate_untrusted", (status, body)
+assert "not trusted" in error["message"] and "upstream_ca_file" in error["message"], error["message"]
+assert "after 1 attempt" in error["message"], "one try, not one per account: " + error["message"]
+print("untrusted:", status, error["code"])
+PY
+admin=$(cat "$work/tls/admin_password")
+probe() { # base URL: Settings → Network's *Test connection*, what the way to the upstream negotiated
+  curl -sf -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d '{}' "${1%/v1}/api/network/test"
+}
+probe "$base_url" | python3 -c '
+import json, sys
+probe = json.load(sys.stdin)
+assert probe["trust"] == "system" and probe["fault"] == "certificate", probe
+print("Test connection: the system verifier (crypt32) refused it:", probe["error"][:120])'
+curl -sf -H "Authorization: Bearer $admin" "${base_url%/v1}/api/accounts" | python3 -c '
+import json, sys
+accounts = json.load(sys.stdin)["data"]
+blamed = [a["name"] for a in accounts if a["state"] != "healthy"]
+assert not blamed, f"accounts blamed for a certificate: {blamed}"
+print(len(accounts), "accounts, none blamed")'
+stop
+base_url=$(API_ACCESS_TOKEN="$token" start "$work/tls" --ca-file "$(win "$work/ca.pem")")
+status=$(answer "$base_url")
+[ "$status" = 200 ] || { cat "$work/answer" >&2; echo "a chat over TLS with the CA file given: $status" >&2; exit 1; }
+# Without an account the catalogue answers 401, which still shows the way works. Wine's
+# crypt32 refuses the chain engine that extra roots need (Windows 8 and later have it), so
+# under Wine the exe says so and trusts the bundled roots plus the file.
+trust=$(probe "$base_url" | python3 -c '
+import json, sys
+probe = json.load(sys.stdin)
+assert probe["protocol"] == "h2" and probe["tls_version"] and probe["fault"] in (None, "upstream"), probe
+assert probe["trust"] in ("system", "bundled") and probe["extra_roots"] == 1, probe
+print(probe["trust"])')
+if [ "$trust" = bundled ]; then
+  grep "cannot take upstream_ca_file's roots here" "$work/err" || { cat "$work/err" >&2; echo "the fallback to the bundled roots was not said" >&2; exit 1; }
+fi
+echo "trusted with --ca-file: a chat answered 200, over h2; roots: $trust + 1 from the file"
+stop
+unset ONDEMAND_BASE_URL ONDEMAND_ACCOUNTS
 
 step "its data directory: the same credentials after a restart, and every usage row after Ctrl-C"
 data="$work/data"
@@ -103,10 +217,6 @@ base_url=$(start "$data" --demo)
 client=$(cat "$data/client_token")
 admin=$(cat "$data/admin_password")
 [ -n "$client" ] && [ -n "$admin" ] || { echo "no credentials in the data directory" >&2; exit 1; }
-ask() { # base URL, token: one chat, its status
-  curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
-    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello from Wine"}]}' "$1/chat/completions"
-}
 sent=20
 for _ in $(seq 1 "$sent"); do
   [ "$(ask "$base_url" "$client")" = 200 ] || { echo "a demo chat was not answered" >&2; exit 1; }
