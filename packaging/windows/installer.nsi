@@ -8,7 +8,8 @@
 ; - The uninstaller removes the program and keeps the user's data (accounts, tokens, usage
 ;   history) unless asked to delete it.
 
-Unicode true
+; 64-bit, as the app is: it also runs under wine64, where the installer is tested.
+Target amd64-unicode
 SetCompressor /SOLID lzma
 RequestExecutionLevel user
 
@@ -71,7 +72,8 @@ Function .onInit
   Call HasWebView2
   Pop $0
   StrCmp $0 "" 0 done
-    MessageBox MB_YESNO|MB_ICONEXCLAMATION "$(WEBVIEW2_MISSING)" IDNO done
+    ; A silent install (/S, as IT departments deploy) goes on without asking.
+    MessageBox MB_YESNO|MB_ICONEXCLAMATION "$(WEBVIEW2_MISSING)" /SD IDNO IDNO done
     ExecShell "open" "${WEBVIEW2_URL}"
   done:
 FunctionEnd

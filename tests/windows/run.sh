@@ -7,7 +7,8 @@
 # an unknown CA (blaming no account) and `--ca-file` makes it trusted; its data directory
 # survives a restart with the same credentials; and a graceful stop (Ctrl-C, as Wine
 # delivers SIGINT) writes every usage row. Needs target/windows/ondemand-proxy.exe and the
-# installer (scripts/windows.sh), whose contents it checks. Loopback only.
+# installer (scripts/windows.sh), whose contents it checks and which it runs, with its
+# uninstaller, silently. Loopback only.
 #
 # Wine 8 lacks bcryptprimitives.dll, whose ProcessPrng Rust's standard library calls (real
 # Windows 10 and 11 have it): the test builds a stand-in from bcryptprimitives.c into its
@@ -148,6 +149,48 @@ fi
 grep -qF 'missing.pem' "$work/err" || { cat "$work/err" >&2; echo "the error does not name the missing CA file" >&2; exit 1; }
 rm -rf "$folder"
 echo "read $winfolder\config.json; data in $winfolder\data; a missing CA file stops the start: $(grep -m1 -F missing.pem "$work/err")"
+
+step "the installer and the uninstaller, silently (/S), in the test's Wine prefix"
+# Per user, no administrator rights: the program under %LOCALAPPDATA%\Programs, a Start-menu
+# shortcut, an entry in Settings > Apps, and no autostart entry. Wine has no WebView2 runtime,
+# so this also shows that a silent install goes on past that check without asking.
+appdata="$profile/AppData"
+installed="$appdata/Local/Programs/OnDemand Proxy"
+shortcut="$appdata/Roaming/Microsoft/Windows/Start Menu/Programs/OnDemand Proxy.lnk"
+uninstall_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall\io.github.ondemand-proxy'
+run_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
+approved_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run'
+reg() { "$wine" reg "$@" 2>/dev/null | tr -d '\r'; }
+wineserver=/usr/lib/wine/wineserver64
+[ -x "$wineserver" ] || wineserver=/usr/lib/wine/wineserver
+data_dir="$appdata/Roaming/io.github.ondemand-proxy"
+# What an earlier run that failed half-way may have left in the prefix.
+for key in "$run_key" "$approved_key"; do reg delete "$key" /v 'OnDemand Proxy' /f >/dev/null || true; done
+reg delete "$uninstall_key" /f >/dev/null || true
+rm -rf "$installed" "$shortcut" "$data_dir"
+timeout 120 "$wine" "$installer" /S
+"$wineserver" -w
+for file in ondemand-proxy-desktop.exe WebView2Loader.dll ondemand-proxy.exe; do
+  cmp -s "$installed/$file" "$root/windows/$file" || { ls -la "$installed" >&2; echo "the installer did not put $file in place" >&2; exit 1; }
+done
+[ -f "$installed/uninstall.exe" ] && [ -f "$shortcut" ] || { echo "no uninstaller or no Start-menu shortcut" >&2; exit 1; }
+reg query "$uninstall_key" /v InstallLocation | grep -qF 'AppData\Local\Programs\OnDemand Proxy' \
+  || { reg query "$uninstall_key" >&2; echo "no Settings > Apps entry naming the install folder" >&2; exit 1; }
+! reg query "$run_key" /v 'OnDemand Proxy' | grep -q 'OnDemand Proxy' || { echo "the installer added an autostart entry" >&2; exit 1; }
+echo "installed in $installed: the three files, the uninstaller, the shortcut, the Apps entry; no autostart entry"
+# What a user's use leaves: data, and the app's own login entry (its preference, switched on).
+mkdir -p "$data_dir"; echo kept >"$data_dir/client_token"
+reg add "$run_key" /v 'OnDemand Proxy' /d "\"$(win "$installed")\\ondemand-proxy-desktop.exe\" --autostart" /f >/dev/null
+reg add "$approved_key" /v 'OnDemand Proxy' /t REG_BINARY /d 020000000000000000000000 /f >/dev/null
+timeout 120 "$wine" "$installed/uninstall.exe" /S
+"$wineserver" -w
+[ ! -e "$installed" ] && [ ! -e "$shortcut" ] || { ls -la "$installed" "$shortcut" >&2; echo "the uninstaller left the program or its shortcut" >&2; exit 1; }
+! reg query "$uninstall_key" | grep -q DisplayName || { echo "the uninstaller left the Apps entry" >&2; exit 1; }
+! reg query "$run_key" | grep -q 'OnDemand Proxy' || { echo "the uninstaller left the autostart entry" >&2; exit 1; }
+! reg query "$approved_key" | grep -q 'OnDemand Proxy' || { echo "the uninstaller left the autostart entry's Task Manager twin" >&2; exit 1; }
+[ "$(cat "$data_dir/client_token")" = kept ] || { echo "a silent uninstall deleted the user's data" >&2; exit 1; }
+rm -rf "$data_dir"
+echo "uninstalled: the program, the shortcut, the Apps entry and the autostart entry went; the data stayed"
 
 step "HTTPS and HTTP/2 upstream through Windows' certificate verifier: untrusted, then trusted with --ca-file"
 # The fake (a Linux build) speaks TLS with a CA it makes; Wine's crypt32 does not know that
