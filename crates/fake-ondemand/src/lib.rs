@@ -299,6 +299,8 @@ struct Shared {
     open_streams: AtomicUsize,
     /// TLS connections accepted, by the protocol ALPN chose: `[h2, http/1.1]`.
     tls_connections: [AtomicUsize; 2],
+    /// Wakes every TLS connection to close gracefully ([`FakeOnDemand::go_away`]).
+    go_away: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -513,6 +515,13 @@ impl FakeOnDemand {
     }
 
     /// TLS connections accepted so far, as `(h2, http/1.1)` by what ALPN chose.
+    /// Closes every open TLS connection gracefully, as Cloudflare's edge does when it
+    /// recycles connections: HTTP/2 ones get a GOAWAY, so the streams in flight finish and
+    /// new calls need a new connection; HTTP/1.1 ones close once their answer is out.
+    pub fn go_away(&self) {
+        self.shared.go_away.notify_waiters();
+    }
+
     pub fn tls_connections(&self) -> (usize, usize) {
         let [h2, h1] = &self.shared.tls_connections;
         (h2.load(Ordering::SeqCst), h1.load(Ordering::SeqCst))

@@ -115,7 +115,17 @@ pub(crate) async fn serve(
                 .http2()
                 .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
                 .initial_stream_window_size(INITIAL_STREAM_WINDOW);
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            let mut connection = std::pin::pin!(connection);
+            let go_away = shared.go_away.notified();
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = go_away => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "fake on-demand.io: connection ended with an error");
             }
         });

@@ -518,3 +518,67 @@ async fn test_connection_shows_the_way_and_names_what_fails() {
         "{probe}"
     );
 }
+
+/// Cloudflare's edge recycles connections with a GOAWAY. The streams in flight on them finish
+/// whole, calls that race it and the calls after it (the sessions' deletes among them) go on
+/// a new connection, and no account is blamed.
+#[tokio::test]
+async fn a_goaway_lets_the_streams_in_flight_finish_and_moves_later_calls_to_a_new_connection() {
+    let h = Harness::build_tls(
+        FakeOptions::default(),
+        vec![key_account("k1"), key_account("k2")],
+        |_| {},
+    )
+    .await;
+    h.fake.set_default_behaviour(Behaviour {
+        frame_delay_ms: 40,
+        ..Default::default()
+    });
+    const STREAMS: usize = 6;
+    let streams = futures_util::future::join_all((0..STREAMS).map(|_| h.stream(hello())));
+    let go_away = async {
+        // Once every stream is being written, the edge goes away.
+        while h.fake.open_streams() < STREAMS {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let before = h.fake.tls_connections().0;
+        h.fake.go_away();
+        before
+    };
+    // Calls that start as the GOAWAY is sent.
+    let racing = async {
+        while h.fake.open_streams() < STREAMS {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        futures_util::future::join_all((0..8).map(|_| h.chat(hello()))).await
+    };
+    let (finished, before, raced) = tokio::join!(streams, go_away, racing);
+    for (status, body) in raced {
+        assert_eq!(status, 200, "a call racing the GOAWAY failed: {body}");
+    }
+    for (status, events, raw) in finished {
+        assert_eq!(status, 200, "{raw}");
+        assert!(
+            streamed_content(&events).contains("hello over TLS") && raw.contains("[DONE]"),
+            "a stream was cut short by the GOAWAY: {raw}"
+        );
+    }
+    for _ in 0..3 {
+        let (status, body) = h.chat(hello()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let created = h
+        .fake
+        .requests_to("/sessions")
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(h.deleted_sessions(created).await.len(), created);
+    assert!(
+        h.fake.tls_connections().0 > before,
+        "the calls after the GOAWAY went on a new connection"
+    );
+    for (name, (state, _)) in h.account_states() {
+        assert_eq!(state, "healthy", "{name} was blamed for a GOAWAY");
+    }
+}
