@@ -462,7 +462,7 @@ impl Engine {
                     record.answered_by(&hold.account().name, attempts, session.reused);
                     record.stream_began();
                     Ok(ChatStream::new(
-                        engine.clone(),
+                        engine,
                         plan,
                         hold,
                         session,
