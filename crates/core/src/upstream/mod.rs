@@ -167,7 +167,7 @@ impl Call<'_> {
 impl UpstreamClient {
     pub fn new() -> Result<Self, UpstreamError> {
         Ok(Self {
-            transports: Transports::new()?,
+            transports: Transports::default(),
             simulated: arc_swap::ArcSwapOption::empty(),
         })
     }
@@ -204,7 +204,7 @@ impl UpstreamClient {
             let base = simulated
                 .as_deref()
                 .map_or("http://127.0.0.1:9", String::as_str);
-            return Ok((self.transports.direct(), format!("{base}{path}")));
+            return Ok((self.transports.direct(settings)?, format!("{base}{path}")));
         }
         Ok((
             self.transports.route(settings, proxy)?,

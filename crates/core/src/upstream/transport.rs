@@ -57,7 +57,9 @@ impl TrustSource {
 #[derive(Debug)]
 pub struct Route {
     lanes: Mutex<Vec<Arc<Lane>>>,
-    tls: Option<rustls::ClientConfig>,
+    /// To the demo upstream: no proxy at all.
+    direct: bool,
+    tls: rustls::ClientConfig,
     proxy_setting: Option<reqwest::Proxy>,
     /// The proxy taken, masked, and whether it came from the environment.
     pub proxy: Option<String>,
@@ -71,34 +73,18 @@ pub struct Route {
 struct RouteKey {
     proxy: Option<ProxyUrl>,
     ca_file: String,
+    /// To the in-process demo upstream on loopback: never through a proxy, whatever the
+    /// settings or the environment say.
+    direct: bool,
 }
 
 /// The clients of every route in use.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Transports {
     routes: Mutex<HashMap<RouteKey, Arc<Route>>>,
-    /// For simulated accounts: the in-process demo upstream on loopback, never proxied.
-    direct: Arc<Route>,
 }
 
 impl Transports {
-    pub fn new() -> Result<Self, UpstreamError> {
-        let direct = Route {
-            lanes: Mutex::new(Vec::new()),
-            tls: None,
-            proxy_setting: None,
-            proxy: None,
-            proxy_from_env: false,
-            trust: TrustSource::Bundled,
-            extra_roots: 0,
-        };
-        direct.open_lane()?;
-        Ok(Self {
-            routes: Mutex::new(HashMap::new()),
-            direct: Arc::new(direct),
-        })
-    }
-
     /// Forgets every route: the next call builds its client from the settings again (and
     /// reads `upstream_ca_file` again).
     pub fn reset(&self) {
@@ -108,9 +94,14 @@ impl Transports {
             .clear();
     }
 
-    /// The way to the loopback demo upstream.
-    pub fn direct(&self) -> Arc<Route> {
-        self.direct.clone()
+    /// The way to the loopback demo upstream: never proxied, trusting `upstream_ca_file`
+    /// (which `--demo-tls` points at its CA).
+    pub fn direct(&self, settings: &Settings) -> Result<Arc<Route>, UpstreamError> {
+        self.get(RouteKey {
+            proxy: None,
+            ca_file: settings.upstream_ca_file.clone(),
+            direct: true,
+        })
     }
 
     /// The route the settings give (`proxy` overrides `upstream_proxy`), built on first use.
@@ -119,10 +110,14 @@ impl Transports {
         settings: &Settings,
         proxy: Option<&ProxyUrl>,
     ) -> Result<Arc<Route>, UpstreamError> {
-        let key = RouteKey {
+        self.get(RouteKey {
             proxy: proxy.or(settings.upstream_proxy.as_ref()).cloned(),
             ca_file: settings.upstream_ca_file.clone(),
-        };
+            direct: false,
+        })
+    }
+
+    fn get(&self, key: RouteKey) -> Result<Arc<Route>, UpstreamError> {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(route) = routes.get(&key) {
             return Ok(route.clone());
@@ -176,11 +171,13 @@ fn build(key: &RouteKey) -> Result<Route, UpstreamError> {
             })?;
             (Some(proxy), Some(url.masked()), false)
         }
+        None if key.direct => (None, None, false),
         None => (None, env_proxy(), true),
     };
     let route = Route {
         lanes: Mutex::new(Vec::new()),
-        tls: Some(tls),
+        direct: key.direct,
+        tls,
         proxy_setting,
         proxy_from_env: proxy_from_env && proxy.is_some(),
         proxy,
@@ -321,16 +318,14 @@ impl Route {
         key_log: Option<Arc<dyn rustls::KeyLog>>,
     ) -> Result<reqwest::Client, UpstreamError> {
         let mut builder = common();
-        builder = match &self.tls {
-            Some(tls) => {
-                let mut tls = tls.clone();
-                if let Some(log) = &key_log {
-                    tls.key_log = log.clone();
-                }
-                builder.use_preconfigured_tls(tls)
-            }
-            None => builder.no_proxy(),
-        };
+        let mut tls = self.tls.clone();
+        if let Some(log) = &key_log {
+            tls.key_log = log.clone();
+        }
+        builder = builder.use_preconfigured_tls(tls);
+        if self.direct {
+            builder = builder.no_proxy();
+        }
         if key_log.is_some() {
             builder = builder.pool_max_idle_per_host(0).tls_info(true);
         }
