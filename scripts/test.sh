@@ -134,7 +134,9 @@ step "Anthropic Python SDK (pytest)"
 step "Anthropic Node SDK (node --test)"
 node --test tests/sdk/anthropic_sdk.test.mjs
 
-base_url=$(serve demo --demo)
+# The agents' demo server asks for the demo over HTTPS and HTTP/2 (--demo-tls), so real Claude
+# Code and Codex run their tool round trips through the TLS path on-demand.io is reached by.
+base_url=$(serve demo --demo-tls)
 use_proxy "$base_url"
 # `ondemand-proxy connect` in the agents suite reads this server's data directory.
 export ODP_BIN="$target_dir/debug/ondemand-proxy" ODP_DATA_DIR="$work/data-demo"

@@ -29,6 +29,12 @@ fn cli() -> Command {
                 .long("demo")
                 .action(ArgAction::SetTrue)
                 .help("Start with an in-process simulated on-demand.io and a demo account: every answer is simulated"),
+        )
+        .arg(
+            Arg::new("demo-tls")
+                .long("demo-tls")
+                .action(ArgAction::SetTrue)
+                .help("As --demo, with the simulated on-demand.io speaking HTTPS and HTTP/2 through a CA made at start, as the real one is reached"),
         );
     }
     let switch = |name: &'static str, help: &'static str| {
@@ -229,7 +235,8 @@ type DemoUpstream = Option<(String, Box<dyn std::any::Any + Send>)>;
 /// `--demo`: an in-process simulated on-demand.io in place of the configured accounts.
 #[cfg(feature = "demo")]
 async fn demo(args: &ArgMatches, config: &mut config::Config) -> anyhow::Result<DemoUpstream> {
-    if !args.get_flag("demo") {
+    let tls = args.get_flag("demo-tls");
+    if !args.get_flag("demo") && !tls {
         return Ok(None);
     }
     if !config.accounts.is_empty() {
@@ -237,9 +244,9 @@ async fn demo(args: &ArgMatches, config: &mut config::Config) -> anyhow::Result<
             "--demo: the configured accounts are not used; answers come from a simulated upstream"
         );
     }
-    let fake = ondemand_proxy::demo::start(config)
+    let demo = ondemand_proxy::demo::start(config, tls)
         .map_err(|e| anyhow::anyhow!("starting the demo upstream: {e}"))?;
-    Ok(Some((fake.url(), Box::new(fake))))
+    Ok(Some((demo.url(), Box::new(demo))))
 }
 
 /// Built without the `demo` feature: no `--demo`.

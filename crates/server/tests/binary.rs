@@ -85,6 +85,93 @@ async fn token_is_generated_printed_once_and_reused() {
     );
 }
 
+/// `--demo-tls`: the simulated upstream speaks HTTPS with HTTP/2 through a CA made at start,
+/// which the proxy trusts through a file of its own (shown locked in the settings, and gone
+/// when the proxy stops).
+#[tokio::test]
+async fn demo_over_tls_answers_through_https_and_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "sk-demo-tls-test-token-abcdef";
+    let admin = "an-admin-password-for-the-tls-demo";
+    let data = dir.path().to_str().unwrap();
+    let mut proxy = start(
+        &["--demo-tls", "--port", "0", "--data-dir", data],
+        &[("API_ACCESS_TOKEN", token), ("ADMIN_PASSWORD", admin)],
+        dir.path(),
+    );
+    let base = proxy.base_url();
+    proxy.wait_for("Demo mode");
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(token)
+        .json(&json!({"model": "gpt-4o", "stream": true,
+            "messages": [{"role": "user", "content": "Hello over TLS"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("[Simulated") && text.contains("[DONE]"),
+        "{text}"
+    );
+
+    let origin = base.trim_end_matches("/v1");
+    let admin_call = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{origin}{path}"))
+            .bearer_auth(admin)
+            .json(&json!({}))
+            .send()
+    };
+    let probe: Value = admin_call(reqwest::Method::POST, "/api/network/test")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(probe["protocol"], "h2", "{probe}");
+    assert_eq!(probe["extra_roots"], 1, "{probe}");
+    assert!(
+        probe["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:"),
+        "{probe}"
+    );
+    assert_ne!(probe["fault"], "certificate", "{probe}");
+    let settings: Value = admin_call(reqwest::Method::GET, "/api/settings")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ca_file = settings["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "upstream_ca_file")
+        .unwrap()
+        .clone();
+    let path = ca_file["value"].as_str().unwrap().to_owned();
+    assert!(std::path::Path::new(&path).is_file(), "{ca_file}");
+    assert_eq!(ca_file["editable"], false, "{ca_file}");
+    assert!(
+        ca_file["locked_reason"]
+            .as_str()
+            .unwrap()
+            .contains("--demo-tls"),
+        "{ca_file}"
+    );
+    let (status, _, _) = proxy.terminate();
+    assert!(status.success());
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the demo's CA file outlived it"
+    );
+}
+
 #[tokio::test]
 async fn demo_mode_answers_and_says_it_is_simulated() {
     let dir = tempfile::tempdir().unwrap();
