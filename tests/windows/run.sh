@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The headless server's Windows exe under Wine (wine64), as the Linux binary is tested in
-# scripts/test.sh: started with --demo, it must pass the official OpenAI and Anthropic SDK
+# scripts/test.sh: started with --demo-tls, it must pass the official OpenAI and Anthropic SDK
 # suites (Python and Node) and the coding agents' suite (Claude Code, Codex CLI), and
 # `connect` must set both agents up in the Windows profile and take it back; a config.json
 # with Windows paths is read; over HTTPS and HTTP/2 the Windows certificate verifier refuses
@@ -91,8 +91,9 @@ for file in ondemand-proxy-desktop.exe WebView2Loader.dll ondemand-proxy.exe uni
 done
 echo "$(wc -c <"$installer") bytes; holds ondemand-proxy-desktop.exe, WebView2Loader.dll, ondemand-proxy.exe, uninstall.exe"
 
-step "the Windows server under Wine, in demo mode"
-base_url=$(RATE_LIMIT=0 API_ACCESS_TOKEN="$token" start "$work/demo" --demo)
+step "the Windows server under Wine, in demo mode over HTTPS and HTTP/2 (--demo-tls)"
+# The SDK and agent suites' traffic goes through the exe's TLS client, as on Windows.
+base_url=$(RATE_LIMIT=0 API_ACCESS_TOKEN="$token" start "$work/demo" --demo-tls)
 export OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="$token"
 export ANTHROPIC_BASE_URL="${base_url%/v1}" ANTHROPIC_API_KEY="$token"
 echo "serving at $base_url ($(wc -c <"$exe") bytes)"
