@@ -462,13 +462,7 @@ impl Engine {
                     record.answered_by(&hold.account().name, attempts, session.reused);
                     record.stream_began();
                     Ok(ChatStream::new(
-                        engine,
-                        plan,
-                        hold,
-                        session,
-                        first,
-                        rest,
-                        record,
+                        engine, plan, hold, session, first, rest, record,
                     ))
                 }
                 Err(error) => {
