@@ -3,7 +3,7 @@
 # scripts/test.sh: started with --demo-tls, it must pass the official OpenAI and Anthropic SDK
 # suites (Python and Node) and the coding agents' suite (Claude Code, Codex CLI), and
 # `connect` must set both agents up in the Windows profile and take it back; a config.json
-# with Windows paths is read; over HTTPS and HTTP/2 the Windows certificate verifier refuses
+# with Windows paths is read; without --data-dir its data goes to %APPDATA%; over HTTPS and HTTP/2 the Windows certificate verifier refuses
 # an unknown CA (blaming no account) and `--ca-file` makes it trusted; its data directory
 # survives a restart with the same credentials; and a graceful stop (Ctrl-C, as Wine
 # delivers SIGINT) writes every usage row. Needs target/windows/ondemand-proxy.exe and the
@@ -150,6 +150,18 @@ fi
 grep -qF 'missing.pem' "$work/err" || { cat "$work/err" >&2; echo "the error does not name the missing CA file" >&2; exit 1; }
 rm -rf "$folder"
 echo "read $winfolder\config.json; data in $winfolder\data; a missing CA file stops the start: $(grep -m1 -F missing.pem "$work/err")"
+
+step "no --data-dir: the credentials and the database in %APPDATA%\\ondemand-proxy"
+appdata_dir="$profile/AppData/Roaming/ondemand-proxy"
+rm -rf "$appdata_dir"
+base_url=$(start "" --demo)
+for file in client_token admin_password ondemand-proxy.db; do
+  [ -f "$appdata_dir/$file" ] || { ls -la "$appdata_dir" >&2; echo "no $file in %APPDATA%\\ondemand-proxy" >&2; exit 1; }
+done
+[ "$(ask "$base_url" "$(cat "$appdata_dir/client_token")")" = 200 ] || { echo "the stored client token was refused" >&2; exit 1; }
+stop
+rm -rf "$appdata_dir"
+echo "the headless exe keeps its data in $winprofile\\AppData\\Roaming\\ondemand-proxy"
 
 step "the installer and the uninstaller, silently (/S), in the test's Wine prefix"
 # Per user, no administrator rights: the program under %LOCALAPPDATA%\Programs, a Start-menu
