@@ -344,10 +344,11 @@ impl TokenRegistry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(id: i64, secret: &str, limits: TokenLimits) -> TokenRow {
+    /// A token's stored row, as the store would give it (other modules' tests use it too).
+    pub(crate) fn row(id: i64, secret: &str, limits: TokenLimits) -> TokenRow {
         TokenRow {
             id,
             name: format!("t{id}"),

@@ -241,7 +241,7 @@ proptest! {
         doc["includes_secrets"] = Value::from(true);
         if let Ok(doc) = serde_json::from_value::<crate::control::ExportDocument>(doc) {
             let engine = crate::Engine::new(
-                crate::upstream::UpstreamClient::new().map_err(|e| TestCaseError::fail(e.to_string()))?,
+                crate::upstream::UpstreamClient::new(),
                 crate::pool::Pool::default(),
                 catalog(),
                 Settings::default(),

@@ -213,8 +213,6 @@ pub enum StartError {
     Database { dir: String, source: StoreError },
     #[error("loading the stored accounts, tokens and settings: {0}")]
     Control(#[from] ControlError),
-    #[error("building the upstream client: {0}")]
-    Upstream(#[from] ondemand_core::upstream::error::UpstreamError),
     #[error(transparent)]
     Unsafe(#[from] ondemand_core::private::Unsafe),
 }
@@ -261,7 +259,7 @@ pub fn open_with(
         .map_err(|source| StartError::Database { dir: dir(), source })?;
     let store = Arc::new(Store::new(&data_dir.join(DATABASE_FILE)));
     let engine = Engine::new(
-        UpstreamClient::new()?,
+        UpstreamClient::new(),
         Pool::default(),
         ModelCatalog::builtin(),
         config.settings.clone(),

@@ -11,7 +11,7 @@ use crate::upstream::UpstreamClient;
 
 fn engine() -> Engine {
     Engine::new(
-        UpstreamClient::new().unwrap(),
+        UpstreamClient::new(),
         Pool::default(),
         ModelCatalog::builtin(),
         Settings::default(),

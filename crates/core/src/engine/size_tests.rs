@@ -8,15 +8,13 @@ use std::sync::Arc;
 
 use super::*;
 use crate::client_tokens::ClientToken;
-use crate::store::accounts::Source;
-use crate::store::client_tokens::TokenRow;
 
 /// The most either future may take, in bytes.
 const MOST: usize = 6 * 1024;
 
 fn engine() -> Arc<Engine> {
     Arc::new(Engine::new(
-        UpstreamClient::new().unwrap(),
+        UpstreamClient::new(),
         Pool::default(),
         ModelCatalog::builtin(),
         Settings::default(),
@@ -42,21 +40,7 @@ fn plan(stream: bool) -> ChatPlan {
 }
 
 fn record(engine: &Engine) -> RequestRecord {
-    let row = TokenRow {
-        id: 1,
-        name: "client".into(),
-        secret_hash: String::new(),
-        prefix: String::new(),
-        limits: Default::default(),
-        enabled: true,
-        source: Source::Api,
-        used_requests: 0,
-        used_tokens: 0,
-        used_uploads: 0,
-        last_used_at: None,
-        created_at: 0,
-        updated_at: 0,
-    };
+    let row = crate::client_tokens::tests::row(1, "sk-size-test", Default::default());
     engine.record(
         None,
         &Settings::default(),

@@ -118,7 +118,7 @@ pub struct Caller<'a> {
     pub proxy: Option<&'a ProxyUrl>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct UpstreamClient {
     /// The clients of each way out (proxy and trust), built from the live settings.
     transports: Transports,
@@ -165,11 +165,8 @@ impl Call<'_> {
 }
 
 impl UpstreamClient {
-    pub fn new() -> Result<Self, UpstreamError> {
-        Ok(Self {
-            transports: Transports::default(),
-            simulated: arc_swap::ArcSwapOption::empty(),
-        })
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Builds each way out again from the settings at the next call: after a settings change,
