@@ -85,6 +85,26 @@ async fn token_is_generated_printed_once_and_reused() {
     );
 }
 
+/// One setting as `GET /api/settings` describes it.
+async fn setting(origin: &str, admin: &str, key: &str) -> Value {
+    let settings: Value = reqwest::Client::new()
+        .get(format!("{origin}/api/settings"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    settings["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap_or_else(|| panic!("no setting {key}: {settings}"))
+        .clone()
+}
+
 /// `--demo-tls`: the simulated upstream speaks HTTPS with HTTP/2 through a CA made at start,
 /// which the proxy trusts through a file of its own (shown locked in the settings, and gone
 /// when the proxy stops).
@@ -118,14 +138,11 @@ async fn demo_over_tls_answers_through_https_and_http2() {
     );
 
     let origin = base.trim_end_matches("/v1");
-    let admin_call = |method: reqwest::Method, path: &str| {
-        client
-            .request(method, format!("{origin}{path}"))
-            .bearer_auth(admin)
-            .json(&json!({}))
-            .send()
-    };
-    let probe: Value = admin_call(reqwest::Method::POST, "/api/network/test")
+    let probe: Value = client
+        .post(format!("{origin}/api/network/test"))
+        .bearer_auth(admin)
+        .json(&json!({}))
+        .send()
         .await
         .unwrap()
         .json()
@@ -141,19 +158,7 @@ async fn demo_over_tls_answers_through_https_and_http2() {
         "{probe}"
     );
     assert_ne!(probe["fault"], "certificate", "{probe}");
-    let settings: Value = admin_call(reqwest::Method::GET, "/api/settings")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ca_file = settings["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "upstream_ca_file")
-        .unwrap()
-        .clone();
+    let ca_file = setting(origin, admin, "upstream_ca_file").await;
     let path = ca_file["value"].as_str().unwrap().to_owned();
     assert!(std::path::Path::new(&path).is_file(), "{ca_file}");
     assert_eq!(ca_file["editable"], false, "{ca_file}");
@@ -203,21 +208,8 @@ async fn demo_mode_answers_and_says_it_is_simulated() {
     // The simulated upstream listens on loopback, where any local user can reach it: it has
     // no control routes, so nobody reads the prompts or scripts the answers.
     let origin = base.trim_end_matches("/v1");
-    let settings: Value = reqwest::Client::new()
-        .get(format!("{origin}/api/settings"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let upstream = settings["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "base_url")
-        .and_then(|s| s["value"].as_str())
+    let upstream = setting(origin, admin, "base_url").await["value"]
+        .as_str()
         .unwrap()
         .to_owned();
     assert!(upstream.starts_with("http://127.0.0.1:"), "{upstream}");
