@@ -77,8 +77,8 @@ stop() {
 }
 
 step() { printf '\n==> %s\n' "$*"; }
-ask() { # base URL, token: one chat, its status
-  curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+ask() { # base URL, token: one chat, its status (its body in $work/answer)
+  curl -s -o "$work/answer" -w '%{http_code}' -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello from Wine"}]}' "$1/chat/completions"
 }
 
@@ -144,7 +144,7 @@ base_url=$(start "" --demo --config "$winfolder\config.json")
 [ "$(ask "$base_url" "$token")" = 401 ] || { echo "a token the config file does not give was let in" >&2; exit 1; }
 stop
 write_config missing.pem
-if "$wine" "$exe" serve --port 0 --demo --config "$winfolder\config.json" >"$work/out" 2>"$work/err"; then
+if timeout 60 "$wine" "$exe" serve --port 0 --demo --config "$winfolder\config.json" >"$work/out" 2>"$work/err"; then
   echo "the exe started with a CA file that does not exist" >&2; exit 1
 fi
 grep -qF 'missing.pem' "$work/err" || { cat "$work/err" >&2; echo "the error does not name the missing CA file" >&2; exit 1; }
@@ -217,12 +217,8 @@ for _ in $(seq 1 100); do grep -q 'listening on ' "$work/fake.out" && break; sle
 fake_url=$(sed -n 's/.*listening on //p' "$work/fake.out" | head -1)
 [ -n "$fake_url" ] || { cat "$work/fake.err" >&2; echo "the TLS fake did not start" >&2; exit 1; }
 export ONDEMAND_BASE_URL="$fake_url" ONDEMAND_ACCOUNTS='[{"api_key":"k1"},{"api_key":"k2"}]'
-answer() { # base URL: one chat's status and body, into $work/answer
-  curl -s -o "$work/answer" -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hello over TLS"}]}' "$1/chat/completions"
-}
 base_url=$(API_ACCESS_TOKEN="$token" start "$work/tls")
-status=$(answer "$base_url")
+status=$(ask "$base_url" "$token")
 python3 - "$status" "$work/answer" <<'PY' || exit 1
 import json, sys
 status, body = sys.argv[1], json.load(open(sys.argv[2]))
@@ -249,7 +245,7 @@ assert not blamed, f"accounts blamed for a certificate: {blamed}"
 print(len(accounts), "accounts, none blamed")'
 stop
 base_url=$(API_ACCESS_TOKEN="$token" start "$work/tls" --ca-file "$(win "$work/ca.pem")")
-status=$(answer "$base_url")
+status=$(ask "$base_url" "$token")
 [ "$status" = 200 ] || { cat "$work/answer" >&2; echo "a chat over TLS with the CA file given: $status" >&2; exit 1; }
 # Without an account the catalogue answers 401, which still shows the way works. Wine's
 # crypt32 refuses the chain engine that extra roots need (Windows 8 and later have it), so
